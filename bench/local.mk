@@ -1,0 +1,1 @@
+# bench/: rules of this part of the tree (included by Makefile.am).

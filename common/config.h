@@ -1,0 +1,45 @@
+/*
+ * config: one flat set of settings, read from a `key = value` file and from the
+ * environment. A key `foo_bar` in the file is overridden by CHATAI_FOO_BAR in the
+ * environment. The file is $CHATAI_CONFIG, else SYSCONFDIR/chatai.conf when it exists.
+ * Lines starting with `#` are comments; values may be quoted with "".
+ *
+ * Keys known to the programs (each program documents its own in its man page):
+ *   database_url          libpq connection string or URI (required)
+ *   redis_url             redis://host:port/db (optional)
+ *   log_level             debug | info | warn | error (default info)
+ *   log_target            stderr | syslog (default stderr)
+ *   ... and program specific keys such as notifier_listen, rate_limit_*, ai_*.
+ *
+ * The strings returned are owned by the config module and stay valid until the next
+ * config_load() (SIGHUP reload); copy what must outlive that. Not thread-safe against a
+ * concurrent reload: threaded programs load once at start.
+ */
+#ifndef CHATAI_CONFIG_H
+#define CHATAI_CONFIG_H
+
+#include <stdint.h>
+#include "util.h"
+
+/* Load (or reload) the file and the environment. path NULL: default lookup.
+ * Returns 0, or -1 when an explicitly named file cannot be read or has a syntax error
+ * (then *err names the file and line; static storage). */
+int config_load(const char *path, const char **err) CHATAI_WUR;
+
+/* Set a value programmatically (tests, command-line flags). Overrides file and env. */
+void config_set(const char *key, const char *value);
+
+/* The value of key, or def when unset or empty. */
+const char *config_get(const char *key, const char *def);
+/* Integer value; def when unset; def (and a warning logged) when malformed. */
+int64_t config_get_int(const char *key, int64_t def);
+/* Boolean: 1/yes/true/on and 0/no/false/off. */
+int config_get_bool(const char *key, int def);
+
+/* The path actually loaded (NULL when none). */
+const char *config_path(void);
+
+/* Free everything (for leak checkers). */
+void config_free(void);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * db: PostgreSQL helpers over libpq. Every value reaches SQL as a bound parameter;
+ * there is no function here that splices strings into SQL.
+ *
+ * A struct db owns one PGconn. db_exec() reconnects by itself when the link was found
+ * lost before the query is sent; a link lost while a query runs is reported as
+ * DB_DOWN (the caller answers 503) and the next call reconnects. Reconnect attempts are
+ * spaced (at most one per db->retry_ms) so that a dead server costs nothing per request.
+ * One struct db per thread.
+ */
+#ifndef CHATAI_DB_H
+#define CHATAI_DB_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+#include "util.h"
+
+enum db_status {
+	DB_OK = 0,
+	DB_DOWN = 1,  /* no link to the server: answer 503 */
+	DB_QUERY = 2, /* the server refused the statement: see sqlstate */
+};
+
+struct db {
+	PGconn *conn;          /* NULL or the current link */
+	char *url;             /* connection string, owned */
+	int64_t next_try_ms;   /* no reconnect attempt before this (monotonic ms) */
+	int retry_ms;          /* spacing of reconnect attempts, default 250 */
+	enum db_status status; /* outcome of the last db_exec() */
+	char sqlstate[6];      /* of the last DB_QUERY failure, "" otherwise */
+	char errmsg[256];      /* of the last failure, for logs */
+};
+
+/* Initialise; connects at once but a failure is not fatal (status DB_DOWN). */
+void db_init(struct db *db, const char *url);
+void db_close(struct db *db);
+
+/* Make sure the link is up (reconnect if needed and allowed by the spacing). 0 or -1. */
+int db_ensure(struct db *db) CHATAI_WUR;
+
+/*
+ * Run sql with n text parameters (NULL entries are SQL NULL). Returns a PGresult whose
+ * status is PGRES_TUPLES_OK or PGRES_COMMAND_OK (caller PQclear()s it), or NULL with
+ * db->status set to DB_DOWN or DB_QUERY.
+ */
+PGresult *db_exec(struct db *db, const char *sql, int n, const char *const *params) CHATAI_WUR;
+
+/* Same, but a connection other than db's (e.g. a dedicated LISTEN link). */
+PGresult *db_exec_conn(PGconn *conn, const char *sql, int n, const char *const *params);
+
+/* Convenience: the first column of the first row as a fresh string, or NULL. */
+char *db_value(PGresult *res, int row, int col);
+
+/* 1 when the last failure was the given SQLSTATE (e.g. "23505" unique violation). */
+int db_failed_with(const struct db *db, const char *sqlstate);
+
+/* Open a plain connection (blocking). NULL on failure, with the reason logged. */
+PGconn *db_connect_url(const char *url);
+
+#endif

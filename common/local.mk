@@ -1,0 +1,14 @@
+# common/: the small library every program links.
+noinst_LIBRARIES += common/libchatai.a
+common_libchatai_a_SOURCES = \
+	common/config.c common/config.h \
+	common/log.c common/log.h \
+	common/db.c common/db.h \
+	common/json.c common/json.h \
+	common/token.c common/token.h \
+	common/util.c common/util.h
+common_libchatai_a_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS)
+
+# What a program that links common/libchatai.a adds to its LDADD.
+CHATAI_COMMON_LIBS = common/libchatai.a $(PQ_LIBS) $(CJSON_LIBS) $(SSL_LIBS) $(CRYPT_LIBS)
+CHATAI_COMMON_CFLAGS = $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS)

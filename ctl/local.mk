@@ -1,0 +1,1 @@
+# ctl/: rules of this part of the tree (included by Makefile.am).

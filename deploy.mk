@@ -1,0 +1,1 @@
+# deploy.mk: server configurations, systemd units, man pages.

@@ -1,0 +1,1 @@
+# fcgi/: rules of this part of the tree (included by Makefile.am).

@@ -1,0 +1,1 @@
+# web/: rules of this part of the tree (included by Makefile.am).
