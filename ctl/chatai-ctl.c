@@ -1,0 +1,1006 @@
+/*
+ * chatai-ctl: the sysadmin's tool. Applies the database migrations, adds operators and
+ * assistants, imports a knowledge base and checks an installation.
+ *
+ *   chatai-ctl [--config FILE] migrate [--sql-dir DIR]
+ *   chatai-ctl [--config FILE] operator add EMAIL NAME [--role admin|operator]  (password on stdin)
+ *   chatai-ctl [--config FILE] assistant add NAME [--greeting TEXT] [--origin ORIGIN]...
+ *   chatai-ctl [--config FILE] knowledge import ASSISTANT_ID FILE
+ *   chatai-ctl [--config FILE] check [--sql-dir DIR]
+ *
+ * Exit status: 0 success, 1 failure (database, bad input, failed check), 2 usage error.
+ * Everything a user typed reaches SQL as a bound parameter. Passwords are read from stdin
+ * (never from the command line, where `ps` would show them) and stored as yescrypt hashes.
+ */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "json.h"
+#include "kbfile.h"
+#include "log.h"
+#include "token.h"
+#include "util.h"
+
+#ifndef CHATAI_DATADIR
+#define CHATAI_DATADIR "/usr/local/share/chatai"
+#endif
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+/* pg_advisory_lock key held by `migrate`: "chatai-m" in ASCII. Two concurrent runs
+ * serialise on it, and the second one finds everything applied. */
+#define MIGRATE_LOCK_KEY "7189632744036166957"
+
+/* Largest knowledge file read (bytes). */
+#define KB_FILE_MAX (64 * 1024 * 1024)
+
+static const char usage_text[] =
+	"Usage: chatai-ctl [--config FILE] COMMAND [ARGS]\n"
+	"\n"
+	"Commands:\n"
+	"  migrate [--sql-dir DIR]             apply the pending sql/NNN_*.sql migrations\n"
+	"  operator add EMAIL NAME [--role admin|operator]\n"
+	"                                      add an operator; the password is read from stdin\n"
+	"  assistant add NAME [--greeting TEXT] [--origin ORIGIN]...\n"
+	"                                      add an assistant and print its id\n"
+	"  knowledge import ASSISTANT_ID FILE  import question/answer pairs (CSV with header\n"
+	"                                      question,answer, or a JSON array); all or nothing\n"
+	"  check [--sql-dir DIR]               check settings, database and schema version\n"
+	"\n"
+	"Options:\n"
+	"  --config FILE   settings file (default $CHATAI_CONFIG, else " CHATAI_SYSCONFDIR "/chatai.conf)\n"
+	"  -h, --help      show this help\n"
+	"  --version       show the version\n"
+	"\n"
+	"Settings come from the file and from CHATAI_* environment variables (database_url is\n"
+	"CHATAI_DATABASE_URL). Migrations are found in --sql-dir, else $CHATAI_SQL_DIR, else\n"
+	"" CHATAI_DATADIR "/sql.\n"
+	"Exit status: 0 success, 1 failure, 2 usage error. See chatai-ctl(8).\n";
+
+static void die_usage(const char *fmt, ...) CHATAI_PRINTF(1, 2);
+
+static void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("chatai-ctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'chatai-ctl --help'.\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+static void errorf(const char *fmt, ...) CHATAI_PRINTF(1, 2);
+
+static void errorf(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("chatai-ctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* libpq messages end with a newline (and may carry LINE/context lines): keep them whole
+ * but without the trailing newline. */
+static const char *pq_msg(const char *m)
+{
+	static char buf[2048];
+	snprintf(buf, sizeof buf, "%s", m ? m : "");
+	size_t l = strlen(buf);
+	while (l > 0 && (buf[l - 1] == '\n' || buf[l - 1] == '\r'))
+		buf[--l] = '\0';
+	return buf;
+}
+
+/* ---- small argument parser: options may come before, between or after positionals ---- */
+
+struct opt {
+	const char *name; /* "--role" */
+	int takes_value;
+	const char **value;  /* last value (single options) */
+	const char ***multi; /* all values (repeatable options), NULL-terminated */
+	size_t nmulti;
+};
+
+/* Split argv into known options and positionals (at most maxpos). Exits on misuse. */
+static int parse_args(int argc, char **argv, struct opt *opts, const char **pos, int maxpos)
+{
+	int npos = 0;
+	int only_pos = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (!only_pos && strcmp(a, "--") == 0) {
+			only_pos = 1;
+			continue;
+		}
+		if (!only_pos && a[0] == '-' && a[1] == '-' && a[2]) {
+			const char *eq = strchr(a, '=');
+			size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+			struct opt *o = NULL;
+			for (struct opt *p = opts; p && p->name; p++)
+				if (strlen(p->name) == nl && strncmp(p->name, a, nl) == 0)
+					o = p;
+			if (!o)
+				die_usage("unknown option %.*s", (int)nl, a);
+			const char *v = NULL;
+			if (o->takes_value) {
+				if (eq)
+					v = eq + 1;
+				else if (i + 1 < argc)
+					v = argv[++i];
+				else
+					die_usage("option %s needs a value", o->name);
+			} else if (eq) {
+				die_usage("option %s takes no value", o->name);
+			}
+			if (o->multi) {
+				*o->multi = xrealloc(*o->multi, (o->nmulti + 2) * sizeof **o->multi);
+				(*o->multi)[o->nmulti++] = v;
+				(*o->multi)[o->nmulti] = NULL;
+			} else if (o->value) {
+				*o->value = v ? v : "";
+			}
+			continue;
+		}
+		if (npos >= maxpos)
+			die_usage("unexpected argument '%s'", a);
+		pos[npos++] = a;
+	}
+	return npos;
+}
+
+/* ---- database ---------------------------------------------------------------------- */
+
+static PGconn *ctl_connect(void)
+{
+	const char *url = config_get("database_url", NULL);
+	if (!url) {
+		errorf("database_url is not set (set CHATAI_DATABASE_URL or database_url in %s)",
+		       config_path() ? config_path() : "the settings file");
+		return NULL;
+	}
+	PGconn *c = PQconnectdb(url);
+	if (PQstatus(c) != CONNECTION_OK) {
+		/* PQerrorMessage names host and user, never the password. */
+		errorf("cannot connect to the database: %s", pq_msg(PQerrorMessage(c)));
+		PQfinish(c);
+		return NULL;
+	}
+	/* NOTICEs such as "relation already exists, skipping" are noise here. */
+	PGresult *r = PQexec(c, "SET client_min_messages = warning");
+	PQclear(r);
+	return c;
+}
+
+/* Run a statement; on failure print what and why and return NULL. */
+static PGresult *run(PGconn *c, const char *what, const char *sql, int n, const char *const *params)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return r;
+	errorf("%s: %s", what, pq_msg(PQresultErrorMessage(r)));
+	PQclear(r);
+	return NULL;
+}
+
+static int run_cmd(PGconn *c, const char *what, const char *sql)
+{
+	PGresult *r = run(c, what, sql, 0, NULL);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+static int sqlstate_is(PGresult *r, const char *state)
+{
+	const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	return s && strcmp(s, state) == 0;
+}
+
+/* ---- migrations on disk ------------------------------------------------------------- */
+
+struct migration {
+	int version;
+	char *file; /* "001_schema.sql" */
+	char *path; /* DIR/001_schema.sql */
+};
+
+static const char *sql_dir(const char *flag)
+{
+	if (flag && *flag)
+		return flag;
+	const char *env = getenv("CHATAI_SQL_DIR");
+	if (env && *env)
+		return env;
+	return CHATAI_DATADIR "/sql";
+}
+
+static int migration_cmp(const void *a, const void *b)
+{
+	const struct migration *x = a, *y = b;
+	return (x->version > y->version) - (x->version < y->version);
+}
+
+static void migrations_free(struct migration *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(m[i].file);
+		free(m[i].path);
+	}
+	free(m);
+}
+
+/* The NNN_name.sql files of dir in version order. -1 when the directory cannot be read
+ * or two files share a version. */
+static int migrations_scan(const char *dir, struct migration **out, size_t *count)
+{
+	DIR *d = opendir(dir);
+	struct migration *m = NULL;
+	size_t n = 0;
+	*out = NULL;
+	*count = 0;
+	if (!d) {
+		errorf("cannot read the migrations directory %s: %s (use --sql-dir or CHATAI_SQL_DIR)",
+		       dir, strerror(errno));
+		return -1;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		const char *name = e->d_name;
+		size_t digits = strspn(name, "0123456789");
+		size_t len = strlen(name);
+		if (digits == 0 || name[digits] != '_' || len < digits + 6 ||
+		    strcmp(name + len - 4, ".sql") != 0)
+			continue;
+		char num[16];
+		int64_t v;
+		if (digits >= sizeof num) {
+			errorf("%s/%s: version number too long", dir, name);
+			goto fail;
+		}
+		memcpy(num, name, digits);
+		num[digits] = '\0';
+		if (parse_int64(num, 1, 2147483647, &v) < 0) {
+			errorf("%s/%s: bad version number", dir, name);
+			goto fail;
+		}
+		m = xrealloc(m, (n + 1) * sizeof *m);
+		m[n].version = (int)v;
+		m[n].file = xstrdup(name);
+		m[n].path = xasprintf("%s/%s", dir, name);
+		n++;
+	}
+	closedir(d);
+	d = NULL;
+	qsort(m, n, sizeof *m, migration_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (m[i].version == m[i - 1].version) {
+			errorf("%s and %s have the same version number", m[i - 1].file, m[i].file);
+			goto fail;
+		}
+	}
+	*out = m;
+	*count = n;
+	return 0;
+fail:
+	if (d)
+		closedir(d);
+	migrations_free(m, n);
+	return -1;
+}
+
+/* Read a whole file (at most max bytes) as a NUL-terminated buffer. "-" is stdin. */
+static char *read_file(const char *path, size_t max, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	if (!f) {
+		errorf("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		if (n + 65536 + 1 > cap) {
+			cap = cap ? cap * 2 : 65536 * 2;
+			buf = xrealloc(buf, cap);
+		}
+		size_t r = fread(buf + n, 1, cap - n - 1, f);
+		n += r;
+		if (n > max) {
+			errorf("%s: larger than %zu bytes", path, max);
+			goto fail;
+		}
+		if (r == 0)
+			break;
+	}
+	if (ferror(f)) {
+		errorf("%s: read error: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (f != stdin)
+		fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+fail:
+	if (f != stdin)
+		fclose(f);
+	free(buf);
+	return NULL;
+}
+
+/* ---- migrate ------------------------------------------------------------------------ */
+
+static int applied_versions(PGconn *c, int **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	PGresult *r = run(c, "reading schema_migrations",
+			  "SELECT version FROM schema_migrations ORDER BY version", 0, NULL);
+	if (!r)
+		return -1;
+	size_t rows = (size_t)PQntuples(r);
+	*out = xcalloc(rows ? rows : 1, sizeof **out);
+	for (size_t i = 0; i < rows; i++)
+		(*out)[i] = atoi(PQgetvalue(r, (int)i, 0));
+	*n = rows;
+	PQclear(r);
+	return 0;
+}
+
+static int has_version(const int *v, size_t n, int version)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == version)
+			return 1;
+	return 0;
+}
+
+/* Apply one migration file in its own transaction, recording it on success. */
+static int apply_one(PGconn *c, const struct migration *m)
+{
+	size_t len = 0;
+	char *sql = read_file(m->path, SIZE_MAX / 2, &len);
+	int rc = -1;
+	if (!sql)
+		return -1;
+	if (run_cmd(c, "BEGIN", "BEGIN") < 0)
+		goto out;
+	/* PQexec (simple protocol) runs the many statements of a file in one call. */
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+		errorf("migration %s failed: %s", m->file, pq_msg(PQresultErrorMessage(r)));
+		PQclear(r);
+		goto rollback;
+	}
+	PQclear(r);
+	char ver[16];
+	snprintf(ver, sizeof ver, "%d", m->version);
+	const char *params[] = { ver, m->file };
+	r = run(c, "recording the migration",
+		"INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())", 2,
+		params);
+	if (!r)
+		goto rollback;
+	PQclear(r);
+	if (run_cmd(c, "COMMIT", "COMMIT") < 0)
+		goto out;
+	rc = 0;
+	goto out;
+rollback:
+	r = PQexec(c, "ROLLBACK");
+	PQclear(r);
+out:
+	free(sql);
+	return rc;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+	const char *dir_flag = NULL;
+	struct opt opts[] = { { "--sql-dir", 1, &dir_flag, NULL, 0 }, { NULL, 0, NULL, NULL, 0 } };
+	const char *pos[1];
+	parse_args(argc, argv, opts, pos, 0);
+	const char *dir = sql_dir(dir_flag);
+
+	struct migration *m = NULL;
+	size_t n = 0;
+	int *done = NULL;
+	size_t ndone = 0;
+	PGconn *c = NULL;
+	int rc = EXIT_FAIL, applied = 0;
+
+	if (migrations_scan(dir, &m, &n) < 0)
+		goto out;
+	if (n == 0) {
+		errorf("no NNN_name.sql migration in %s", dir);
+		goto out;
+	}
+	c = ctl_connect();
+	if (!c)
+		goto out;
+	/* Session-level lock: held across the per-file transactions below. */
+	PGresult *r = run(c, "taking the migration lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL);
+	if (!r)
+		goto out;
+	PQclear(r);
+	if (run_cmd(c, "creating schema_migrations",
+		    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		    " version int PRIMARY KEY,"
+		    " name text NOT NULL,"
+		    " applied_at timestamptz NOT NULL DEFAULT now())") < 0)
+		goto out;
+	if (applied_versions(c, &done, &ndone) < 0)
+		goto out;
+	for (size_t i = 0; i < ndone; i++) {
+		int known = 0;
+		for (size_t k = 0; k < n; k++)
+			known |= m[k].version == done[i];
+		if (!known)
+			fprintf(stderr, "chatai-ctl: warning: the database has migration %d, which is not in %s "
+					"(is this chatai-ctl older than the database?)\n",
+				done[i], dir);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (has_version(done, ndone, m[i].version))
+			continue;
+		if (apply_one(c, &m[i]) < 0) {
+			errorf("stopped at %s: nothing of it was applied; %d earlier migration(s) were", m[i].file,
+			       applied);
+			goto out;
+		}
+		printf("applied %s\n", m[i].file);
+		applied++;
+	}
+	printf("schema at version %d (%d migration(s) applied now)\n", m[n - 1].version, applied);
+	rc = 0;
+out:
+	if (c) {
+		/* Closing the session releases the advisory lock as well. */
+		PQfinish(c);
+	}
+	free(done);
+	migrations_free(m, n);
+	return rc;
+}
+
+/* ---- operator add ------------------------------------------------------------------- */
+
+static int valid_email(const char *s)
+{
+	size_t len = strlen(s);
+	const char *at = strchr(s, '@');
+	if (len < 3 || len > 254 || !at || at == s || at[1] == '\0' || strchr(at + 1, '@'))
+		return 0;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return 0;
+	return utf8_valid(s, len);
+}
+
+/* A display name: 1..200 characters of valid UTF-8 without control characters. */
+static int valid_name(const char *s, const char **why)
+{
+	char *t = NULL;
+	if (text_validate(s, strlen(s), &t, why) < 0)
+		return 0;
+	int ok = utf8_count(t, strlen(t)) <= 200;
+	for (const char *p = t; ok && *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			ok = 0;
+	if (!ok)
+		*why = "must be 1 to 200 characters without control characters";
+	free(t);
+	return ok;
+}
+
+/* One line from stdin, without its line end; echo off when stdin is a terminal. */
+static char *read_password(void)
+{
+	struct termios old, quiet;
+	int tty = isatty(STDIN_FILENO);
+	char *line = NULL;
+	size_t cap = 0;
+	if (tty) {
+		fputs("Password: ", stderr);
+		fflush(stderr);
+		if (tcgetattr(STDIN_FILENO, &old) == 0) {
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		} else {
+			tty = 0;
+		}
+	}
+	ssize_t n = getline(&line, &cap, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	if (n < 0) {
+		free(line);
+		return NULL;
+	}
+	if ((size_t)n != strlen(line)) {
+		memset(line, 0, (size_t)n);
+		free(line);
+		errorf("the password must not contain NUL bytes");
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	return line;
+}
+
+static int cmd_operator(int argc, char **argv)
+{
+	if (argc < 1 || strcmp(argv[0], "add") != 0)
+		die_usage("usage: chatai-ctl operator add EMAIL NAME [--role admin|operator]");
+	const char *role = "operator";
+	struct opt opts[] = { { "--role", 1, &role, NULL, 0 }, { NULL, 0, NULL, NULL, 0 } };
+	const char *pos[2];
+	if (parse_args(argc - 1, argv + 1, opts, pos, 2) != 2)
+		die_usage("usage: chatai-ctl operator add EMAIL NAME [--role admin|operator]");
+	const char *email = pos[0], *name = pos[1], *why = NULL;
+	if (strcmp(role, "admin") != 0 && strcmp(role, "operator") != 0)
+		die_usage("--role must be admin or operator, not '%s'", role);
+	if (!valid_email(email)) {
+		errorf("'%s' is not a valid email address", email);
+		return EXIT_FAIL;
+	}
+	if (!valid_name(name, &why)) {
+		errorf("name: %s", why);
+		return EXIT_FAIL;
+	}
+
+	char *pw = read_password(), *hash = NULL;
+	PGconn *c = NULL;
+	int rc = EXIT_FAIL;
+	if (!pw) {
+		errorf("no password on stdin (give it as one line: echo \"$PW\" | chatai-ctl operator add ...)");
+		goto out;
+	}
+	if (pw[0] == '\0') {
+		errorf("the password must not be empty");
+		goto out;
+	}
+	if (strlen(pw) > 1024) {
+		errorf("the password is longer than 1024 bytes");
+		goto out;
+	}
+	if (strlen(pw) < 8)
+		fprintf(stderr, "chatai-ctl: warning: a password of fewer than 8 characters is weak\n");
+	if (password_hash(pw, &hash) < 0) {
+		errorf("cannot hash the password (crypt: no yescrypt support?)");
+		goto out;
+	}
+	c = ctl_connect();
+	if (!c)
+		goto out;
+	const char *params[] = { email, name, role, hash };
+	PGresult *r = PQexecParams(c,
+				   "INSERT INTO operators (email, name, role, password_hash) "
+				   "VALUES ($1, $2, $3, $4) RETURNING id",
+				   4, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		if (sqlstate_is(r, "23505"))
+			errorf("an operator with the email %s already exists", email);
+		else
+			errorf("adding the operator: %s", pq_msg(PQresultErrorMessage(r)));
+		PQclear(r);
+		goto out;
+	}
+	printf("%s\n", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	rc = 0;
+out:
+	if (c)
+		PQfinish(c);
+	if (pw) {
+		memset(pw, 0, strlen(pw));
+		free(pw);
+	}
+	free(hash);
+	return rc;
+}
+
+/* ---- assistant add ------------------------------------------------------------------ */
+
+/* An Origin as browsers send it: scheme://host[:port], no path, no trailing slash. */
+static int valid_origin(const char *o)
+{
+	const char *host;
+	if (strncmp(o, "https://", 8) == 0)
+		host = o + 8;
+	else if (strncmp(o, "http://", 7) == 0)
+		host = o + 7;
+	else
+		return 0;
+	if (!*host || strlen(o) > 255)
+		return 0;
+	for (const char *p = host; *p; p++)
+		if (!(isalnum((unsigned char)*p) || strchr(".-:[]_", *p)))
+			return 0;
+	return 1;
+}
+
+static int cmd_assistant(int argc, char **argv)
+{
+	static const char use[] = "usage: chatai-ctl assistant add NAME [--greeting TEXT] [--origin ORIGIN]...";
+	if (argc < 1 || strcmp(argv[0], "add") != 0)
+		die_usage("%s", use);
+	const char *greeting = "", **origins = NULL, *why = NULL;
+	struct opt opts[] = { { "--greeting", 1, &greeting, NULL, 0 }, { "--origin", 1, NULL, &origins, 0 },
+			      { NULL, 0, NULL, NULL, 0 } };
+	const char *pos[1];
+	int rc = EXIT_FAIL;
+	char *greet = NULL, *origins_json = NULL;
+	cJSON *arr = NULL;
+	PGconn *c = NULL;
+	if (parse_args(argc - 1, argv + 1, opts, pos, 1) != 1)
+		die_usage("%s", use);
+	if (!valid_name(pos[0], &why)) {
+		errorf("name: %s", why);
+		goto out;
+	}
+	/* The greeting is sent as the first message of each dialog: same rule as messages. */
+	if (*greeting && text_validate(greeting, strlen(greeting), &greet, &why) < 0) {
+		errorf("greeting: %s", why);
+		goto out;
+	}
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; origins && origins[i]; i++) {
+		if (!valid_origin(origins[i])) {
+			errorf("'%s' is not an origin (write scheme://host[:port], e.g. https://shop.example)",
+			       origins[i]);
+			goto out;
+		}
+		cJSON_AddItemToArray(arr, cJSON_CreateString(origins[i]));
+	}
+	origins_json = json_print(arr);
+	c = ctl_connect();
+	if (!c)
+		goto out;
+	const char *params[] = { pos[0], greet ? greet : "", origins_json };
+	PGresult *r = run(c, "adding the assistant",
+			  "INSERT INTO assistants (name, greeting, allowed_origins) "
+			  "VALUES ($1, $2, ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) RETURNING id",
+			  3, params);
+	if (!r)
+		goto out;
+	printf("%s\n", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	rc = 0;
+out:
+	if (c)
+		PQfinish(c);
+	cJSON_Delete(arr);
+	free(origins_json);
+	free(greet);
+	free(origins);
+	return rc;
+}
+
+/* ---- knowledge import --------------------------------------------------------------- */
+
+static int cmd_knowledge(int argc, char **argv)
+{
+	static const char use[] = "usage: chatai-ctl knowledge import ASSISTANT_ID FILE";
+	if (argc < 1 || strcmp(argv[0], "import") != 0)
+		die_usage("%s", use);
+	const char *pos[2];
+	if (parse_args(argc - 1, argv + 1, NULL, pos, 2) != 2)
+		die_usage("%s", use);
+	int64_t aid;
+	if (parse_int64(pos[0], 1, INT64_MAX, &aid) < 0)
+		die_usage("ASSISTANT_ID must be a positive integer, not '%s'", pos[0]);
+	const char *file = pos[1];
+
+	struct kbfile kb;
+	size_t len = 0;
+	int rc = EXIT_FAIL, in_tx = 0;
+	PGconn *c = NULL;
+	char *buf = read_file(file, KB_FILE_MAX, &len);
+	memset(&kb, 0, sizeof kb);
+	if (!buf)
+		goto out;
+	if (kbfile_parse(buf, len, kbfile_guess(strcmp(file, "-") ? file : NULL, buf, len), &kb) < 0) {
+		for (size_t i = 0; i < kb.nerrors; i++)
+			fprintf(stderr, "%s: %s\n", file, kb.errors[i]);
+		errorf("%s: %zu bad row(s); nothing imported", file, kb.nerrors);
+		goto out;
+	}
+	if (kb.nrows == 0) {
+		errorf("%s: no entries to import", file);
+		goto out;
+	}
+	c = ctl_connect();
+	if (!c)
+		goto out;
+	if (run_cmd(c, "BEGIN", "BEGIN") < 0)
+		goto out;
+	in_tx = 1;
+	char idbuf[24];
+	snprintf(idbuf, sizeof idbuf, "%lld", (long long)aid);
+	const char *p1[] = { idbuf };
+	PGresult *r = run(c, "looking up the assistant",
+			  "SELECT ts_config::text FROM assistants WHERE id = $1 FOR SHARE", 1, p1);
+	if (!r)
+		goto out;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		errorf("no assistant with id %s (chatai-ctl assistant add creates one)", idbuf);
+		goto out;
+	}
+	char *tscfg = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	for (size_t i = 0; i < kb.nrows; i++) {
+		const char *p[] = { idbuf, kb.rows[i].question, kb.rows[i].answer, tscfg };
+		r = run(c, "inserting an entry",
+			"INSERT INTO knowledge (assistant_id, question, answer, ts_config) "
+			"VALUES ($1, $2, $3, $4::regconfig)",
+			4, p);
+		if (!r) {
+			errorf("%s: line %d could not be stored; nothing imported", file, kb.rows[i].line);
+			free(tscfg);
+			goto out;
+		}
+		PQclear(r);
+	}
+	free(tscfg);
+	if (run_cmd(c, "COMMIT", "COMMIT") < 0)
+		goto out;
+	in_tx = 0;
+	printf("imported %zu entries into assistant %s\n", kb.nrows, idbuf);
+	rc = 0;
+out:
+	if (c) {
+		if (in_tx)
+			PQclear(PQexec(c, "ROLLBACK"));
+		PQfinish(c);
+	}
+	kbfile_free(&kb);
+	free(buf);
+	return rc;
+}
+
+/* ---- check -------------------------------------------------------------------------- */
+
+static int check_failed;
+
+static void check_line(int ok, const char *what, const char *fmt, ...) CHATAI_PRINTF(3, 4);
+
+static void check_line(int ok, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+	printf("%-4s %s: ", ok ? "OK" : "FAIL", what);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	if (!ok)
+		check_failed = 1;
+}
+
+/* Integer settings and the smallest value that makes sense for each. */
+static const struct {
+	const char *key;
+	int64_t min;
+} int_keys[] = {
+	{ "token_ttl", 60 },
+	{ "rate_limit_dialogs", 1 },
+	{ "rate_limit_messages", 1 },
+	{ "rate_limit_typing", 1 },
+	{ "fcgi_threads", 1 },
+	{ "longpoll_max_wait", 0 },
+	{ "notifier_ping_interval", 1 },
+	{ "notifier_peer_timeout", 1 },
+	{ "notifier_sse_ping_interval", 1 },
+	{ "notifier_max_queue", 1024 },
+	{ "notifier_max_per_ip", 1 },
+	{ "notifier_handshake_timeout", 1 },
+	{ "ai_timeout", 1 },
+};
+
+static void check_settings(void)
+{
+	int bad = 0;
+	for (size_t i = 0; i < sizeof int_keys / sizeof int_keys[0]; i++) {
+		const char *v = config_get(int_keys[i].key, NULL);
+		int64_t n;
+		if (v && (parse_int64(v, int_keys[i].min, INT32_MAX, &n) < 0)) {
+			check_line(0, "settings", "%s = \"%s\": expected an integer >= %lld", int_keys[i].key, v,
+				   (long long)int_keys[i].min);
+			bad = 1;
+		}
+	}
+	const char *lvl = config_get("log_level", "info");
+	if (strcasecmp(lvl, "debug") && strcasecmp(lvl, "info") && strcasecmp(lvl, "warn") &&
+	    strcasecmp(lvl, "warning") && strcasecmp(lvl, "error")) {
+		check_line(0, "settings", "log_level = \"%s\": expected debug, info, warn or error", lvl);
+		bad = 1;
+	}
+	const char *tgt = config_get("log_target", "stderr");
+	if (strcasecmp(tgt, "stderr") && strcasecmp(tgt, "syslog")) {
+		check_line(0, "settings", "log_target = \"%s\": expected stderr or syslog", tgt);
+		bad = 1;
+	}
+	const char *prov = config_get("ai_provider", "kb");
+	if (strcmp(prov, "kb") == 0) {
+		/* nothing more needed */
+	} else if (strcmp(prov, "openai") == 0) {
+		if (!config_get("ai_base_url", NULL) || !config_get("ai_model", NULL)) {
+			check_line(0, "settings", "ai_provider = openai needs ai_base_url and ai_model");
+			bad = 1;
+		}
+	} else {
+		check_line(0, "settings", "ai_provider = \"%s\": expected kb or openai", prov);
+		bad = 1;
+	}
+	if (!config_get("database_url", NULL)) {
+		check_line(0, "settings", "database_url is not set (CHATAI_DATABASE_URL or database_url in %s)",
+			   config_path() ? config_path() : "the settings file");
+		bad = 1;
+	}
+	if (!bad)
+		check_line(1, "settings", "%s", config_path() ? config_path() : "no settings file (environment only)");
+}
+
+static void check_schema(PGconn *c, const char *dir)
+{
+	PGresult *r = PQexec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		check_line(0, "schema", "%s", pq_msg(PQresultErrorMessage(r)));
+		PQclear(r);
+		return;
+	}
+	int exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (!exists) {
+		check_line(0, "schema", "not initialised (run chatai-ctl migrate)");
+		return;
+	}
+	int *done = NULL;
+	size_t ndone = 0;
+	if (applied_versions(c, &done, &ndone) < 0) {
+		check_failed = 1;
+		return;
+	}
+	int top = ndone ? done[ndone - 1] : 0;
+	struct migration *m = NULL;
+	size_t n = 0;
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		check_line(1, "schema", "version %d (migrations directory %s not found: pending ones unknown)", top,
+			   dir);
+		free(done);
+		return;
+	}
+	if (migrations_scan(dir, &m, &n) < 0) {
+		check_line(0, "schema", "version %d; cannot read %s", top, dir);
+		free(done);
+		return;
+	}
+	size_t pending = 0;
+	const char *first = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!has_version(done, ndone, m[i].version)) {
+			if (!first)
+				first = m[i].file;
+			pending++;
+		}
+	}
+	if (pending)
+		check_line(0, "schema", "version %d, %zu migration(s) pending from %s (run chatai-ctl migrate)", top,
+			   pending, first);
+	else
+		check_line(1, "schema", "version %d, up to date", top);
+	migrations_free(m, n);
+	free(done);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	const char *dir_flag = NULL;
+	struct opt opts[] = { { "--sql-dir", 1, &dir_flag, NULL, 0 }, { NULL, 0, NULL, NULL, 0 } };
+	const char *pos[1];
+	parse_args(argc, argv, opts, pos, 0);
+	check_settings();
+	const char *url = config_get("database_url", NULL);
+	if (url) {
+		PGconn *c = PQconnectdb(url);
+		if (PQstatus(c) != CONNECTION_OK) {
+			check_line(0, "database", "cannot connect: %s", pq_msg(PQerrorMessage(c)));
+		} else {
+			int v = PQserverVersion(c);
+			check_line(1, "database", "PostgreSQL %d.%d, database %s on %s", v / 10000, v % 10000,
+				   PQdb(c), PQhost(c) && *PQhost(c) ? PQhost(c) : "local socket");
+			check_schema(c, sql_dir(dir_flag));
+		}
+		PQfinish(c);
+	}
+	return check_failed ? EXIT_FAIL : 0;
+}
+
+/* ---- main --------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	const char *config_file = NULL;
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_text, stdout);
+			return 0;
+		}
+		if (!strcmp(a, "--version")) {
+			printf("chatai-ctl %s\n", PACKAGE_VERSION);
+			return 0;
+		}
+		if (!strcmp(a, "--config")) {
+			if (i + 1 >= argc)
+				die_usage("option --config needs a value");
+			config_file = argv[++i];
+		} else if (!strncmp(a, "--config=", 9)) {
+			config_file = a + 9;
+		} else {
+			die_usage("unknown option %s", a);
+		}
+	}
+	if (i >= argc)
+		die_usage("no command given");
+	const char *cmd = argv[i];
+	const char *err = NULL;
+
+	json_init();
+	if (config_load(config_file, &err) < 0) {
+		if (!strcmp(cmd, "check")) {
+			printf("FAIL settings: %s\n", err);
+			return EXIT_FAIL;
+		}
+		errorf("settings: %s", err);
+		return EXIT_FAIL;
+	}
+	log_init("chatai-ctl", "stderr", config_get("log_level", "info"));
+
+	int rc;
+	int sub_argc = argc - i - 1;
+	char **sub_argv = argv + i + 1;
+	if (!strcmp(cmd, "migrate"))
+		rc = cmd_migrate(sub_argc, sub_argv);
+	else if (!strcmp(cmd, "operator"))
+		rc = cmd_operator(sub_argc, sub_argv);
+	else if (!strcmp(cmd, "assistant"))
+		rc = cmd_assistant(sub_argc, sub_argv);
+	else if (!strcmp(cmd, "knowledge"))
+		rc = cmd_knowledge(sub_argc, sub_argv);
+	else if (!strcmp(cmd, "check"))
+		rc = cmd_check(sub_argc, sub_argv);
+	else if (!strcmp(cmd, "help")) {
+		fputs(usage_text, stdout);
+		rc = 0;
+	} else
+		die_usage("unknown command '%s'", cmd);
+	config_free();
+	return rc;
+}
