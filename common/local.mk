@@ -6,9 +6,21 @@ common_libchatai_a_SOURCES = \
 	common/db.c common/db.h \
 	common/json.c common/json.h \
 	common/token.c common/token.h \
-	common/util.c common/util.h
-common_libchatai_a_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS)
+	common/util.c common/util.h \
+	common/credis.c common/credis.h
+common_libchatai_a_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) \
+	$(HIREDIS_CFLAGS)
 
 # What a program that links common/libchatai.a adds to its LDADD.
-CHATAI_COMMON_LIBS = common/libchatai.a $(PQ_LIBS) $(CJSON_LIBS) $(SSL_LIBS) $(CRYPT_LIBS)
-CHATAI_COMMON_CFLAGS = $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS)
+CHATAI_COMMON_LIBS = common/libchatai.a $(PQ_LIBS) $(CJSON_LIBS) $(SSL_LIBS) $(CRYPT_LIBS) \
+	$(HIREDIS_LIBS)
+CHATAI_COMMON_CFLAGS = $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) $(HIREDIS_CFLAGS)
+
+# credis unit test: starts its own redis-server on a free port (skipped without one).
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/test_credis
+TESTS += tests/unit/test_credis
+tests_unit_test_credis_SOURCES = tests/unit/test_credis.c
+tests_unit_test_credis_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_credis_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
+endif

@@ -1,0 +1,742 @@
+/* credis: rate limits, typing fan-out and presence over Redis (hiredis, synchronous). */
+#include "autoconfig.h"
+#include "credis.h"
+#include "log.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#define CREDIS_RL_PREFIX "chatai:rl:"
+#define CREDIS_PRESENCE_KEY "chatai:presence"
+
+/*
+ * The scripts. Each runs atomically on the server, so two web hosts counting the same
+ * client never both see "first hit", and presence expiry is measured on Redis's clock.
+ * replicate_commands() makes TIME followed by writes legal on Redis 3.2 to 4; on 5 and
+ * later it is the default (and on 7 a no-op).
+ */
+enum credis_script { SCRIPT_RATELIMIT = 0, SCRIPT_TOUCH, SCRIPT_ONLINE, SCRIPT_COUNT };
+
+static const char *const script_src[SCRIPT_COUNT] = {
+	/* KEYS[1] counter, ARGV[1] window in ms -> {count, ms left in the window} */
+	"local n = redis.call('INCR', KEYS[1])\n"
+	"local ttl = redis.call('PTTL', KEYS[1])\n"
+	"if ttl < 0 then\n"
+	"  redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
+	"  ttl = tonumber(ARGV[1])\n"
+	"end\n"
+	"return {n, ttl}\n",
+	/* KEYS[1] presence set, ARGV[1] operator id, ARGV[2] ttl in s */
+	"if redis.replicate_commands then redis.replicate_commands() end\n"
+	"local now = tonumber(redis.call('TIME')[1])\n"
+	"redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
+	"redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+	"return 1\n",
+	/* KEYS[1] presence set -> members whose expiry is still ahead */
+	"local now = redis.call('TIME')[1]\n"
+	"return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')\n",
+};
+
+struct credis {
+	redisContext *ctx;          /* NULL or the current link */
+	struct credis_url url;      /* where to connect, owned */
+	char where[96];             /* host:port or socket path, for logs (no secrets) */
+	int connect_ms;             /* connect timeout */
+	int command_ms;             /* timeout of each command */
+	int retry_ms;               /* spacing of reconnect attempts */
+	int64_t next_try_ms;        /* no reconnect attempt before this (monotonic ms) */
+	int up;                     /* the last call reached Redis */
+	char sha[SCRIPT_COUNT][41]; /* SCRIPT LOAD digests, "" until loaded */
+};
+
+/*
+ * The state the process last logged: -1 unknown (nothing logged yet), 0 down, 1 up.
+ * Shared by every handle of the process so that 32 FastCGI threads seeing the same
+ * outage log it once.
+ */
+static atomic_int credis_logged_state = -1;
+
+static void note_up(struct credis *c)
+{
+	c->up = 1;
+	int prev = atomic_exchange(&credis_logged_state, 1);
+	if (prev == 0)
+		log_info("redis back (%s)", c->where);
+	else if (prev == -1)
+		log_info("redis: connected to %s", c->where);
+}
+
+static void note_down(struct credis *c, const char *why)
+{
+	c->up = 0;
+	if (atomic_exchange(&credis_logged_state, 0) != 0)
+		log_warn("redis down: falling back to PostgreSQL (%s: %s)", c->where, why);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* URL parsing */
+
+static int hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode s[0..n) into a fresh string; NULL on a bad escape or an encoded NUL. */
+static char *pct_decode(const char *s, size_t n)
+{
+	char *out = xmalloc(n + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			out[o++] = s[i];
+			continue;
+		}
+		int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
+		int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+			free(out);
+			return NULL;
+		}
+		out[o++] = (char)(hi * 16 + lo);
+		i += 2;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int parse_small_int(const char *s, size_t n, int min, int max, int *out)
+{
+	if (n == 0 || n > 9)
+		return -1;
+	int v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Query string of a unix URL: db=N, password=P, user=U, separated by '&'. */
+static int parse_query(const char *q, struct credis_url *u, const char **why)
+{
+	while (*q) {
+		const char *amp = strchr(q, '&');
+		size_t len = amp ? (size_t)(amp - q) : strlen(q);
+		const char *eq = memchr(q, '=', len);
+		if (!eq) {
+			*why = "query parameter without a value";
+			return -1;
+		}
+		size_t klen = (size_t)(eq - q);
+		const char *v = eq + 1;
+		size_t vlen = len - klen - 1;
+		if (klen == 2 && memcmp(q, "db", 2) == 0) {
+			if (parse_small_int(v, vlen, 0, 1000000, &u->db) < 0) {
+				*why = "db is not a number";
+				return -1;
+			}
+		} else if (klen == 8 && memcmp(q, "password", 8) == 0) {
+			free(u->password);
+			if (!(u->password = pct_decode(v, vlen))) {
+				*why = "bad percent escape in password";
+				return -1;
+			}
+		} else if (klen == 4 && memcmp(q, "user", 4) == 0) {
+			free(u->user);
+			if (!(u->user = pct_decode(v, vlen))) {
+				*why = "bad percent escape in user";
+				return -1;
+			}
+		} else {
+			*why = "unknown query parameter (db, password and user are known)";
+			return -1;
+		}
+		q += len;
+		if (*q == '&')
+			q++;
+	}
+	return 0;
+}
+
+void credis_url_free(struct credis_url *u)
+{
+	free(u->host);
+	free(u->path);
+	free(u->user);
+	if (u->password) {
+		explicit_bzero(u->password, strlen(u->password));
+		free(u->password);
+	}
+	memset(u, 0, sizeof *u);
+}
+
+static int parse_unix(const char *p, struct credis_url *u, const char **why)
+{
+	if (*p != '/') {
+		*why = "a unix socket path must be absolute";
+		return -1;
+	}
+	const char *q = strchr(p, '?');
+	size_t plen = q ? (size_t)(q - p) : strlen(p);
+	if (!(u->path = pct_decode(p, plen))) {
+		*why = "bad percent escape in the socket path";
+		return -1;
+	}
+	return q ? parse_query(q + 1, u, why) : 0;
+}
+
+static int parse_tcp(const char *p, struct credis_url *u, const char **why)
+{
+	size_t alen = strcspn(p, "/?#");
+	const char *end = p + alen;
+	const char *at = NULL;
+	for (const char *s = p; s < end; s++)
+		if (*s == '@')
+			at = s;
+	const char *h = p;
+	if (at) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		if (!colon) {
+			*why = "credentials must read user:password@ or :password@";
+			return -1;
+		}
+		if (colon > p && !(u->user = pct_decode(p, (size_t)(colon - p)))) {
+			*why = "bad percent escape in user";
+			return -1;
+		}
+		if (!(u->password = pct_decode(colon + 1, (size_t)(at - colon - 1)))) {
+			*why = "bad percent escape in password";
+			return -1;
+		}
+		h = at + 1;
+	}
+	const char *port = NULL;
+	if (*h == '[') {
+		const char *rb = memchr(h, ']', (size_t)(end - h));
+		if (!rb || rb == h + 1) {
+			*why = "unterminated [IPv6] host";
+			return -1;
+		}
+		u->host = xstrndup(h + 1, (size_t)(rb - h - 1));
+		if (rb + 1 < end) {
+			if (rb[1] != ':') {
+				*why = "junk after ]";
+				return -1;
+			}
+			port = rb + 2;
+		}
+	} else {
+		const char *colon = memchr(h, ':', (size_t)(end - h));
+		size_t hlen = colon ? (size_t)(colon - h) : (size_t)(end - h);
+		if (hlen > 0)
+			u->host = xstrndup(h, hlen);
+		if (colon)
+			port = colon + 1;
+	}
+	if (!u->host)
+		u->host = xstrdup("127.0.0.1");
+	if (port && parse_small_int(port, (size_t)(end - port), 1, 65535, &u->port) < 0) {
+		*why = "port must be a number from 1 to 65535";
+		return -1;
+	}
+	if (*end == '#') {
+		*why = "a fragment is not allowed";
+		return -1;
+	}
+	if (*end == '/') {
+		const char *d = end + 1;
+		size_t dlen = strcspn(d, "?#");
+		if (dlen > 0 && parse_small_int(d, dlen, 0, 1000000, &u->db) < 0) {
+			*why = "the path must be a database number";
+			return -1;
+		}
+		end = d + dlen;
+	}
+	if (*end == '#') {
+		*why = "a fragment is not allowed";
+		return -1;
+	}
+	if (*end == '?')
+		return parse_query(end + 1, u, why);
+	return 0;
+}
+
+int credis_url_parse(const char *url, struct credis_url *out, const char **why)
+{
+	static const char none[] = "";
+	const char *dummy;
+	if (!why)
+		why = &dummy;
+	*why = none;
+	memset(out, 0, sizeof *out);
+	out->port = 6379;
+	int rc;
+	if (!url || !*url) {
+		*why = "empty URL";
+		return -1;
+	}
+	for (const char *s = url; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f) {
+			*why = "white space or control character in the URL";
+			return -1;
+		}
+	if (strncasecmp(url, "redis://", 8) == 0)
+		rc = parse_tcp(url + 8, out, why);
+	else if (strncasecmp(url, "unix://", 7) == 0)
+		rc = parse_unix(url + 7, out, why);
+	else if (strncasecmp(url, "unix:", 5) == 0)
+		rc = parse_unix(url + 5, out, why);
+	else if (url[0] == '/')
+		rc = parse_unix(url, out, why);
+	else if (strncasecmp(url, "rediss://", 9) == 0) {
+		*why = "TLS (rediss://) is not supported: use a local Redis or a unix socket";
+		rc = -1;
+	} else {
+		*why = "expected redis://host:port[/db], unix:///path or /path";
+		rc = -1;
+	}
+	if (rc < 0)
+		credis_url_free(out);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Link management */
+
+static struct timeval ms_tv(int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	return tv;
+}
+
+static void drop(struct credis *c)
+{
+	if (c->ctx)
+		redisFree(c->ctx);
+	c->ctx = NULL;
+}
+
+/* Run one command on a fresh link during the handshake; 0 or -1 (*why set). */
+static int handshake_cmd(redisContext *ctx, int argc, const char **argv, char *why, size_t wlen)
+{
+	redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
+	if (!r) {
+		snprintf(why, wlen, "%s", ctx->errstr);
+		return -1;
+	}
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ERROR) {
+		/* The server's text names the command, never the password. */
+		snprintf(why, wlen, "%s refused: %.*s", argv[0], (int)r->len, r->str);
+		rc = -1;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+static int connect_now(struct credis *c)
+{
+	char why[160] = "";
+	struct timeval tv = ms_tv(c->connect_ms);
+	redisContext *ctx = c->url.path ? redisConnectUnixWithTimeout(c->url.path, tv)
+					: redisConnectWithTimeout(c->url.host, c->url.port, tv);
+	if (!ctx) {
+		snprintf(why, sizeof why, "cannot allocate a hiredis context");
+		goto fail;
+	}
+	if (ctx->err) {
+		snprintf(why, sizeof why, "%s", ctx->errstr);
+		goto fail;
+	}
+	if (redisSetTimeout(ctx, ms_tv(c->command_ms)) != REDIS_OK) {
+		snprintf(why, sizeof why, "cannot set the command timeout");
+		goto fail;
+	}
+	/* Keepalive finds a peer that vanished without a FIN (TCP only). */
+	if (!c->url.path && redisEnableKeepAlive(ctx) != REDIS_OK) {
+		snprintf(why, sizeof why, "%s", ctx->errstr);
+		goto fail;
+	}
+	if (c->url.password) {
+		const char *argv[3] = { "AUTH", c->url.user ? c->url.user : c->url.password,
+					c->url.password };
+		if (handshake_cmd(ctx, c->url.user ? 3 : 2, argv, why, sizeof why) < 0)
+			goto fail;
+	}
+	if (c->url.db != 0) {
+		char num[16];
+		snprintf(num, sizeof num, "%d", c->url.db);
+		const char *argv[2] = { "SELECT", num };
+		if (handshake_cmd(ctx, 2, argv, why, sizeof why) < 0)
+			goto fail;
+	}
+	/* A frozen server still completes the TCP handshake (the kernel does it): only an
+	 * answer proves the link usable. */
+	const char *ping[1] = { "PING" };
+	if (handshake_cmd(ctx, 1, ping, why, sizeof why) < 0)
+		goto fail;
+	c->ctx = ctx;
+	return 0;
+fail:
+	if (ctx)
+		redisFree(ctx);
+	c->next_try_ms = now_ms() + c->retry_ms;
+	note_down(c, why);
+	return -1;
+}
+
+/* The link, reconnecting when allowed by the spacing. 0 or -1. */
+static int ensure(struct credis *c)
+{
+	if (c->ctx)
+		return 0;
+	if (now_ms() < c->next_try_ms) {
+		c->up = 0;
+		return -1;
+	}
+	return connect_now(c);
+}
+
+/* An I/O failure that a fresh connection may cure at once: the server closed or reset
+ * the link (a restart). A timeout is not retried: that would double the wait. */
+static int worth_retry(const redisContext *ctx, int saved_errno)
+{
+	if (ctx->err == REDIS_ERR_EOF)
+		return 1;
+	return ctx->err == REDIS_ERR_IO &&
+	       (saved_errno == ECONNRESET || saved_errno == EPIPE || saved_errno == ENOTCONN);
+}
+
+/*
+ * One command. A reply (possibly an error reply: the caller reads it) or NULL when the
+ * link is unusable (then the handle is marked down). A link found dead on first use is
+ * replaced once at once, so a Redis restart costs no failed request.
+ */
+static redisReply *command(struct credis *c, int argc, const char **argv, const size_t *lens)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int fresh = c->ctx == NULL;
+		if (ensure(c) < 0)
+			return NULL;
+		errno = 0;
+		redisReply *r = redisCommandArgv(c->ctx, argc, argv, lens);
+		if (r)
+			return r;
+		int saved = errno;
+		char why[160];
+		snprintf(why, sizeof why, "%s", c->ctx->errstr[0] ? c->ctx->errstr : "I/O error");
+		int retry = !fresh && worth_retry(c->ctx, saved);
+		drop(c);
+		if (!retry) {
+			c->next_try_ms = now_ms() + c->retry_ms;
+			note_down(c, why);
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static int script_load(struct credis *c, enum credis_script s)
+{
+	const char *argv[3] = { "SCRIPT", "LOAD", script_src[s] };
+	redisReply *r = command(c, 3, argv, NULL);
+	if (!r)
+		return -1;
+	int rc = -1;
+	if (r->type == REDIS_REPLY_STRING && r->len == 40) {
+		memcpy(c->sha[s], r->str, 40);
+		c->sha[s][40] = '\0';
+		rc = 0;
+	} else {
+		note_down(c, r->type == REDIS_REPLY_ERROR ? r->str : "SCRIPT LOAD: unexpected reply");
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * EVALSHA script s with nkeys keys then args (argc entries of argv after the
+ * EVALSHA/sha/numkeys head, which this fills in). The script is loaded on first use and
+ * again after NOSCRIPT (a restarted Redis forgets its script cache). A successful,
+ * non-error reply, or NULL (the handle is then marked down).
+ */
+static redisReply *eval(struct credis *c, enum credis_script s, int nkeys, int argc,
+			const char **argv, const size_t *lens)
+{
+	const char *av[8];
+	size_t al[8];
+	char nk[8];
+	if (argc + 3 > 8)
+		return NULL;
+	snprintf(nk, sizeof nk, "%d", nkeys);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!c->sha[s][0] && script_load(c, s) < 0)
+			return NULL;
+		av[0] = "EVALSHA";
+		al[0] = 7;
+		av[1] = c->sha[s];
+		al[1] = 40;
+		av[2] = nk;
+		al[2] = strlen(nk);
+		for (int i = 0; i < argc; i++) {
+			av[3 + i] = argv[i];
+			al[3 + i] = lens ? lens[i] : strlen(argv[i]);
+		}
+		redisReply *r = command(c, argc + 3, av, al);
+		if (!r)
+			return NULL;
+		if (r->type != REDIS_REPLY_ERROR) {
+			note_up(c);
+			return r;
+		}
+		int noscript = strncmp(r->str, "NOSCRIPT", 8) == 0;
+		if (!noscript || attempt == 1) {
+			char why[160];
+			snprintf(why, sizeof why, "%.*s", (int)r->len, r->str);
+			freeReplyObject(r);
+			note_down(c, why);
+			return NULL;
+		}
+		freeReplyObject(r);
+		c->sha[s][0] = '\0';
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Public functions */
+
+struct credis *credis_open(const char *url)
+{
+	if (!url || !*url)
+		return NULL;
+	struct credis *c = xcalloc(1, sizeof *c);
+	const char *why;
+	if (credis_url_parse(url, &c->url, &why) < 0) {
+		/* The URL may hold a password: say what is wrong, not what it is. */
+		log_error("redis_url is malformed (%s): running without Redis", why);
+		free(c);
+		return NULL;
+	}
+	if (c->url.path)
+		snprintf(c->where, sizeof c->where, "%s", c->url.path);
+	else if (strchr(c->url.host, ':'))
+		snprintf(c->where, sizeof c->where, "[%s]:%d", c->url.host, c->url.port);
+	else
+		snprintf(c->where, sizeof c->where, "%s:%d", c->url.host, c->url.port);
+	c->connect_ms = 200;
+	c->command_ms = 200;
+	c->retry_ms = 250;
+	if (connect_now(c) == 0)
+		note_up(c);
+	return c;
+}
+
+void credis_close(struct credis *c)
+{
+	if (!c)
+		return;
+	drop(c);
+	credis_url_free(&c->url);
+	free(c);
+}
+
+void credis_set_timeouts(struct credis *c, int connect_ms, int command_ms, int retry_ms)
+{
+	if (!c)
+		return;
+	c->connect_ms = connect_ms > 0 ? connect_ms : 1;
+	c->command_ms = command_ms > 0 ? command_ms : 1;
+	c->retry_ms = retry_ms >= 0 ? retry_ms : 0;
+	if (c->ctx)
+		(void)redisSetTimeout(c->ctx, ms_tv(c->command_ms));
+}
+
+int credis_up(const struct credis *c)
+{
+	return c && c->up;
+}
+
+int credis_ratelimit_hit(struct credis *c, const char *key, int limit, int window_s,
+			 int *retry_after, int64_t *count)
+{
+	if (retry_after)
+		*retry_after = 0;
+	if (count)
+		*count = 0;
+	if (!c)
+		return CREDIS_OFF;
+	if (!key || !*key || limit < 1 || window_s < 1 || window_s > 86400 * 366)
+		return CREDIS_INVALID;
+	char *k = xasprintf(CREDIS_RL_PREFIX "%s", key);
+	char win[24];
+	snprintf(win, sizeof win, "%lld", (long long)window_s * 1000);
+	const char *argv[2] = { k, win };
+	redisReply *r = eval(c, SCRIPT_RATELIMIT, 1, 2, argv, NULL);
+	free(k);
+	if (!r)
+		return CREDIS_DOWN;
+	int rc = CREDIS_DOWN;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_INTEGER) {
+		long long n = r->element[0]->integer, ms = r->element[1]->integer;
+		if (count)
+			*count = n;
+		if (n <= limit) {
+			rc = CREDIS_OK;
+		} else {
+			rc = CREDIS_LIMITED;
+			if (retry_after) {
+				long long s = (ms + 999) / 1000;
+				*retry_after = s < 1 ? 1 : (int)s;
+			}
+		}
+	} else {
+		note_down(c, "rate-limit script: unexpected reply");
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int credis_publish(struct credis *c, const char *channel, const char *json, size_t len,
+		   int64_t *receivers)
+{
+	if (receivers)
+		*receivers = 0;
+	if (!c)
+		return CREDIS_OFF;
+	if (!channel || !*channel || !json)
+		return CREDIS_INVALID;
+	const char *argv[3] = { "PUBLISH", channel, json };
+	size_t lens[3] = { 7, strlen(channel), len };
+	redisReply *r = command(c, 3, argv, lens);
+	if (!r)
+		return CREDIS_DOWN;
+	int rc = CREDIS_DOWN;
+	if (r->type == REDIS_REPLY_INTEGER) {
+		if (receivers)
+			*receivers = r->integer;
+		note_up(c);
+		rc = CREDIS_OK;
+	} else {
+		note_down(c, r->type == REDIS_REPLY_ERROR ? r->str : "PUBLISH: unexpected reply");
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int credis_publish_typing(struct credis *c, int64_t dialog_id, int64_t assistant_id,
+			  const char *who, const char *state)
+{
+	if (!c)
+		return CREDIS_OFF;
+	if (!who || !state || dialog_id < 1 || assistant_id < 1 ||
+	    (strcmp(who, "user") != 0 && strcmp(who, "ai") != 0 && strcmp(who, "manager") != 0) ||
+	    (strcmp(state, "start") != 0 && strcmp(state, "stop") != 0))
+		return CREDIS_INVALID;
+	char json[160];
+	int n = snprintf(json, sizeof json,
+			 "{\"k\":\"typing\",\"dialog_id\":%" PRId64 ",\"assistant_id\":%" PRId64
+			 ",\"who\":\"%s\",\"state\":\"%s\"}",
+			 dialog_id, assistant_id, who, state);
+	int64_t receivers = 0;
+	int rc = credis_publish(c, CREDIS_CHANNEL, json, (size_t)n, &receivers);
+	if (rc != CREDIS_OK)
+		return rc;
+	if (receivers == 0) {
+		/* Redis is up but no notifier listens there (none configured with Redis, or
+		 * all reconnecting): PostgreSQL reaches them. */
+		log_debug("redis: no subscriber on " CREDIS_CHANNEL ": typing goes by PostgreSQL");
+		return CREDIS_DOWN;
+	}
+	return CREDIS_OK;
+}
+
+int credis_presence_touch(struct credis *c, int64_t operator_id, int ttl_s)
+{
+	if (!c)
+		return CREDIS_OFF;
+	if (operator_id < 1 || ttl_s < 1 || ttl_s > 86400 * 366)
+		return CREDIS_INVALID;
+	char id[24], ttl[16];
+	snprintf(id, sizeof id, "%" PRId64, operator_id);
+	snprintf(ttl, sizeof ttl, "%d", ttl_s);
+	const char *argv[3] = { CREDIS_PRESENCE_KEY, id, ttl };
+	redisReply *r = eval(c, SCRIPT_TOUCH, 1, 3, argv, NULL);
+	if (!r)
+		return CREDIS_DOWN;
+	freeReplyObject(r);
+	return CREDIS_OK;
+}
+
+int credis_presence_clear(struct credis *c, int64_t operator_id)
+{
+	if (!c)
+		return CREDIS_OFF;
+	if (operator_id < 1)
+		return CREDIS_INVALID;
+	char id[24];
+	snprintf(id, sizeof id, "%" PRId64, operator_id);
+	const char *argv[3] = { "ZREM", CREDIS_PRESENCE_KEY, id };
+	redisReply *r = command(c, 3, argv, NULL);
+	if (!r)
+		return CREDIS_DOWN;
+	int rc = r->type == REDIS_REPLY_INTEGER ? CREDIS_OK : CREDIS_DOWN;
+	if (rc == CREDIS_OK)
+		note_up(c);
+	else
+		note_down(c, r->type == REDIS_REPLY_ERROR ? r->str : "ZREM: unexpected reply");
+	freeReplyObject(r);
+	return rc;
+}
+
+int credis_operators_online(struct credis *c, int64_t *count)
+{
+	if (count)
+		*count = 0;
+	if (!c)
+		return CREDIS_OFF;
+	const char *argv[1] = { CREDIS_PRESENCE_KEY };
+	redisReply *r = eval(c, SCRIPT_ONLINE, 1, 1, argv, NULL);
+	if (!r)
+		return CREDIS_DOWN;
+	int rc = CREDIS_DOWN;
+	if (r->type == REDIS_REPLY_INTEGER) {
+		if (count)
+			*count = r->integer;
+		rc = CREDIS_OK;
+	} else {
+		note_down(c, "presence script: unexpected reply");
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+const char *credis_status_str(int status)
+{
+	switch (status) {
+	case CREDIS_OK: return "ok";
+	case CREDIS_LIMITED: return "limited";
+	case CREDIS_DOWN: return "down";
+	case CREDIS_OFF: return "off";
+	case CREDIS_INVALID: return "invalid";
+	default: return "unknown";
+	}
+}

@@ -1,0 +1,649 @@
+/*
+ * Unit tests of common/credis against a real redis-server, started by the test on a
+ * free port (and a unix socket) in a temporary folder. Skipped (exit 77) when
+ * redis-server is not installed. Runs without forking per test (CK_NOFORK) because the
+ * tests stop, freeze and restart the one server.
+ */
+#include "autoconfig.h"
+#include "credis.h"
+#include "log.h"
+#include "util.h"
+
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static pid_t redis_pid = -1;
+static int redis_port;
+static char redis_dir[] = "/tmp/credis-test-XXXXXX";
+static char redis_sock[128];
+static char url[160];
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+		perror("free_port");
+		exit(99);
+	}
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static redisContext *raw_connect(void)
+{
+	struct timeval tv = { 1, 0 };
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+	if (c && c->err) {
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void redis_start(void)
+{
+	char port[16];
+	snprintf(port, sizeof port, "%d", redis_port);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		exit(99);
+	}
+	if (pid == 0) {
+		/* The server must not outlive a crashed test run. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		char log[160];
+		snprintf(log, sizeof log, "%s/redis.log", redis_dir);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+		       "--save", "", "--appendonly", "no", "--dir", redis_dir, "--unixsocket",
+		       redis_sock, "--unixsocketperm", "700", (char *)NULL);
+		_exit(127);
+	}
+	redis_pid = pid;
+	for (int i = 0; i < 250; i++) {
+		redisContext *c = raw_connect();
+		if (c) {
+			redisReply *r = redisCommand(c, "PING");
+			int ok = r && r->type == REDIS_REPLY_STATUS;
+			if (r)
+				freeReplyObject(r);
+			redisFree(c);
+			if (ok)
+				return;
+		}
+		usleep(20000);
+	}
+	fprintf(stderr, "redis-server did not start on port %d\n", redis_port);
+	exit(99);
+}
+
+static void redis_stop(int sig)
+{
+	if (redis_pid <= 0)
+		return;
+	kill(redis_pid, sig);
+	waitpid(redis_pid, NULL, 0);
+	redis_pid = -1;
+}
+
+static void raw_flush(void)
+{
+	redisContext *c = raw_connect();
+	ck_assert_ptr_nonnull(c);
+	freeReplyObject(redisCommand(c, "FLUSHALL"));
+	redisFree(c);
+}
+
+static int64_t elapsed_ms(int64_t start_us)
+{
+	return (now_us() - start_us) / 1000;
+}
+
+/* ---------------------------------------------------------------------------------- */
+
+START_TEST(url_forms)
+{
+	struct credis_url u;
+	const char *why;
+	ck_assert_int_eq(credis_url_parse("redis://localhost", &u, &why), 0);
+	ck_assert_str_eq(u.host, "localhost");
+	ck_assert_int_eq(u.port, 6379);
+	ck_assert_int_eq(u.db, 0);
+	ck_assert_ptr_null(u.password);
+	credis_url_free(&u);
+
+	ck_assert_int_eq(credis_url_parse("redis://:s%40cret@10.0.0.5:6380/4", &u, &why), 0);
+	ck_assert_str_eq(u.host, "10.0.0.5");
+	ck_assert_int_eq(u.port, 6380);
+	ck_assert_int_eq(u.db, 4);
+	ck_assert_str_eq(u.password, "s@cret");
+	ck_assert_ptr_null(u.user);
+	credis_url_free(&u);
+
+	ck_assert_int_eq(credis_url_parse("redis://app:pw@[::1]:7000/", &u, &why), 0);
+	ck_assert_str_eq(u.host, "::1");
+	ck_assert_int_eq(u.port, 7000);
+	ck_assert_str_eq(u.user, "app");
+	ck_assert_str_eq(u.password, "pw");
+	credis_url_free(&u);
+
+	ck_assert_int_eq(credis_url_parse("redis://", &u, &why), 0);
+	ck_assert_str_eq(u.host, "127.0.0.1");
+	credis_url_free(&u);
+
+	ck_assert_int_eq(credis_url_parse("unix:///run/redis/redis.sock?db=2&password=x", &u, &why), 0);
+	ck_assert_ptr_null(u.host);
+	ck_assert_str_eq(u.path, "/run/redis/redis.sock");
+	ck_assert_int_eq(u.db, 2);
+	ck_assert_str_eq(u.password, "x");
+	credis_url_free(&u);
+
+	ck_assert_int_eq(credis_url_parse("/tmp/r.sock", &u, &why), 0);
+	ck_assert_str_eq(u.path, "/tmp/r.sock");
+	credis_url_free(&u);
+	ck_assert_int_eq(credis_url_parse("unix:/tmp/r.sock", &u, &why), 0);
+	ck_assert_str_eq(u.path, "/tmp/r.sock");
+	credis_url_free(&u);
+}
+END_TEST
+
+START_TEST(url_refused)
+{
+	static const char *const bad[] = {
+		"", "localhost:6379", "http://x", "rediss://x", "redis://h:0", "redis://h:65536",
+		"redis://h:12ab", "redis://h/abc", "redis://user@h", "redis://[::1", "redis://[::1]x",
+		"redis://:p%zz@h", "redis://:p%00@h", "redis://h#frag", "redis://h /1", "unix://rel/path",
+		"unix:///s?db=x", "unix:///s?color=red", "unix:///s?db", "redis://h/1?x=y",
+		"redis://h\n:1",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct credis_url u;
+		const char *why = NULL;
+		ck_assert_msg(credis_url_parse(bad[i], &u, &why) == -1, "accepted \"%s\"", bad[i]);
+		ck_assert_ptr_nonnull(why);
+		ck_assert_msg(why[0] != '\0', "no reason for \"%s\"", bad[i]);
+	}
+	/* A malformed redis_url means "run without Redis", not a crash. */
+	ck_assert_ptr_null(credis_open("redis://h:99999"));
+	ck_assert_ptr_null(credis_open(NULL));
+	ck_assert_ptr_null(credis_open(""));
+}
+END_TEST
+
+START_TEST(off_handle)
+{
+	int ra = 5;
+	int64_t n = 7;
+	ck_assert_int_eq(credis_ratelimit_hit(NULL, "k", 1, 1, &ra, &n), CREDIS_OFF);
+	ck_assert_int_eq(ra, 0);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(credis_publish(NULL, "c", "{}", 2, NULL), CREDIS_OFF);
+	ck_assert_int_eq(credis_publish_typing(NULL, 1, 1, "ai", "start"), CREDIS_OFF);
+	ck_assert_int_eq(credis_presence_touch(NULL, 1, 10), CREDIS_OFF);
+	ck_assert_int_eq(credis_presence_clear(NULL, 1), CREDIS_OFF);
+	ck_assert_int_eq(credis_operators_online(NULL, &n), CREDIS_OFF);
+	ck_assert_int_eq(credis_up(NULL), 0);
+	ck_assert_str_eq(credis_status_str(CREDIS_DOWN), "down");
+	ck_assert_str_eq(credis_status_str(CREDIS_OFF), "off");
+	credis_close(NULL);
+}
+END_TEST
+
+START_TEST(ratelimit_window)
+{
+	raw_flush();
+	struct credis *c = credis_open(url);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(credis_up(c), 1);
+	int ra;
+	int64_t n;
+	for (int i = 1; i <= 3; i++) {
+		ck_assert_int_eq(credis_ratelimit_hit(c, "msg:10.0.0.1", 3, 1, &ra, &n), CREDIS_OK);
+		ck_assert_int_eq(n, i);
+		ck_assert_int_eq(ra, 0);
+	}
+	ck_assert_int_eq(credis_ratelimit_hit(c, "msg:10.0.0.1", 3, 1, &ra, &n), CREDIS_LIMITED);
+	ck_assert_int_eq(n, 4);
+	ck_assert_int_eq(ra, 1);
+	/* Another key has its own counter; keys are binary-safe. */
+	ck_assert_int_eq(credis_ratelimit_hit(c, "msg:10.0.0.2", 3, 1, &ra, &n), CREDIS_OK);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(credis_ratelimit_hit(c, "x \r\n$3\r\n' OR 1=1", 1, 1, &ra, &n), CREDIS_OK);
+	ck_assert_int_eq(credis_ratelimit_hit(c, "x \r\n$3\r\n' OR 1=1", 1, 1, &ra, &n),
+			 CREDIS_LIMITED);
+	/* The window ends: allowed again. */
+	usleep(1100 * 1000);
+	ck_assert_int_eq(credis_ratelimit_hit(c, "msg:10.0.0.1", 3, 1, &ra, &n), CREDIS_OK);
+	ck_assert_int_eq(n, 1);
+	/* Retry-After reflects what is left of a longer window. */
+	for (int i = 0; i < 2; i++)
+		(void)credis_ratelimit_hit(c, "dlg:x", 1, 60, &ra, &n);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_ge(ra, 59);
+	ck_assert_int_le(ra, 60);
+	/* Bad arguments are refused before anything is sent. */
+	ck_assert_int_eq(credis_ratelimit_hit(c, "", 3, 1, &ra, &n), CREDIS_INVALID);
+	ck_assert_int_eq(credis_ratelimit_hit(c, NULL, 3, 1, &ra, &n), CREDIS_INVALID);
+	ck_assert_int_eq(credis_ratelimit_hit(c, "k", 0, 1, &ra, &n), CREDIS_INVALID);
+	ck_assert_int_eq(credis_ratelimit_hit(c, "k", 3, 0, &ra, &n), CREDIS_INVALID);
+	/* A counter left without expiry (by hand, or a crash between INCR and EXPIRE in a
+	 * non-atomic limiter) gets one, so a client is never locked out for ever. */
+	redisContext *raw = raw_connect();
+	freeReplyObject(redisCommand(raw, "SET chatai:rl:stuck 100"));
+	ck_assert_int_eq(credis_ratelimit_hit(c, "stuck", 3, 5, &ra, &n), CREDIS_LIMITED);
+	redisReply *r = redisCommand(raw, "PTTL chatai:rl:stuck");
+	ck_assert_int_gt(r->integer, 0);
+	ck_assert_int_le(r->integer, 5000);
+	freeReplyObject(r);
+	redisFree(raw);
+	credis_close(c);
+}
+END_TEST
+
+/* Two "web hosts" share one limit: N allowed in total, not 2N. */
+START_TEST(ratelimit_shared)
+{
+	raw_flush();
+	struct credis *a = credis_open(url), *b = credis_open(url);
+	int allowed = 0, ra;
+	for (int i = 0; i < 20; i++) {
+		int rc = credis_ratelimit_hit(i % 2 ? a : b, "shared", 7, 30, &ra, NULL);
+		ck_assert(rc == CREDIS_OK || rc == CREDIS_LIMITED);
+		allowed += rc == CREDIS_OK;
+	}
+	ck_assert_int_eq(allowed, 7);
+	credis_close(a);
+	credis_close(b);
+}
+END_TEST
+
+struct hitter {
+	pthread_t th;
+	int allowed;
+	int errors;
+};
+
+static void *hit_thread(void *arg)
+{
+	struct hitter *h = arg;
+	struct credis *c = credis_open(url);
+	for (int i = 0; i < 60; i++) {
+		int rc = credis_ratelimit_hit(c, "race", 100, 30, NULL, NULL);
+		if (rc == CREDIS_OK)
+			h->allowed++;
+		else if (rc != CREDIS_LIMITED)
+			h->errors++;
+	}
+	credis_close(c);
+	return NULL;
+}
+
+/* Concurrent hits from four threads (one handle each): exactly `limit` allowed. */
+START_TEST(ratelimit_concurrent)
+{
+	raw_flush();
+	struct hitter h[4];
+	memset(h, 0, sizeof h);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&h[i].th, NULL, hit_thread, &h[i]), 0);
+	int allowed = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(h[i].th, NULL);
+		allowed += h[i].allowed;
+		ck_assert_int_eq(h[i].errors, 0);
+	}
+	ck_assert_int_eq(allowed, 100);
+}
+END_TEST
+
+START_TEST(publish_typing)
+{
+	struct credis *c = credis_open(url);
+	/* Nobody subscribed: the caller must use PostgreSQL. */
+	ck_assert_int_eq(credis_publish_typing(c, 7, 1, "ai", "start"), CREDIS_DOWN);
+	ck_assert_int_eq(credis_up(c), 1);
+
+	redisContext *sub = raw_connect();
+	redisReply *r = redisCommand(sub, "SUBSCRIBE %s", CREDIS_CHANNEL);
+	ck_assert_ptr_nonnull(r);
+	freeReplyObject(r);
+	ck_assert_int_eq(credis_publish_typing(c, 7, 3, "manager", "stop"), CREDIS_OK);
+	void *v = NULL;
+	ck_assert_int_eq(redisGetReply(sub, &v), REDIS_OK);
+	r = v;
+	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	ck_assert_int_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[0]->str, "message");
+	ck_assert_str_eq(r->element[1]->str, CREDIS_CHANNEL);
+	ck_assert_str_eq(r->element[2]->str,
+			 "{\"k\":\"typing\",\"dialog_id\":7,\"assistant_id\":3,\"who\":\"manager\","
+			 "\"state\":\"stop\"}");
+	cJSON *j = cJSON_Parse(r->element[2]->str);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(cJSON_GetObjectItem(j, "k")->valuestring, "typing");
+	ck_assert_int_eq(cJSON_GetObjectItem(j, "dialog_id")->valueint, 7);
+	cJSON_Delete(j);
+	freeReplyObject(r);
+
+	int64_t rec = -1;
+	ck_assert_int_eq(credis_publish(c, CREDIS_CHANNEL, "a\0b", 3, &rec), CREDIS_OK);
+	ck_assert_int_eq(rec, 1);
+	ck_assert_int_eq(redisGetReply(sub, &v), REDIS_OK);
+	r = v;
+	ck_assert_int_eq(r->element[2]->len, 3); /* binary-safe */
+	freeReplyObject(r);
+	redisFree(sub);
+
+	ck_assert_int_eq(credis_publish_typing(c, 7, 1, "bot", "start"), CREDIS_INVALID);
+	ck_assert_int_eq(credis_publish_typing(c, 7, 1, "ai", "typing"), CREDIS_INVALID);
+	ck_assert_int_eq(credis_publish_typing(c, 0, 1, "ai", "start"), CREDIS_INVALID);
+	ck_assert_int_eq(credis_publish_typing(c, 7, 1, NULL, "start"), CREDIS_INVALID);
+	ck_assert_int_eq(credis_publish(c, "", "{}", 2, NULL), CREDIS_INVALID);
+	credis_close(c);
+}
+END_TEST
+
+START_TEST(presence)
+{
+	raw_flush();
+	struct credis *c = credis_open(url);
+	int64_t n = -1;
+	ck_assert_int_eq(credis_operators_online(c, &n), CREDIS_OK);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(credis_presence_touch(c, 1, 60), CREDIS_OK);
+	ck_assert_int_eq(credis_presence_touch(c, 1, 60), CREDIS_OK); /* no double count */
+	ck_assert_int_eq(credis_presence_touch(c, 2, 60), CREDIS_OK);
+	ck_assert_int_eq(credis_presence_touch(c, 3, 1), CREDIS_OK);
+	ck_assert_int_eq(credis_operators_online(c, &n), CREDIS_OK);
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(credis_presence_clear(c, 2), CREDIS_OK);
+	ck_assert_int_eq(credis_operators_online(c, &n), CREDIS_OK);
+	ck_assert_int_eq(n, 2);
+	/* Operator 3's presence runs out by itself (Redis's clock has 1 s steps). */
+	int64_t t0 = now_us();
+	while (n != 1 && elapsed_ms(t0) < 3000) {
+		usleep(100 * 1000);
+		ck_assert_int_eq(credis_operators_online(c, &n), CREDIS_OK);
+	}
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(credis_presence_touch(c, 0, 60), CREDIS_INVALID);
+	ck_assert_int_eq(credis_presence_touch(c, 1, 0), CREDIS_INVALID);
+	credis_close(c);
+}
+END_TEST
+
+START_TEST(unix_socket_and_db)
+{
+	raw_flush();
+	char u[200];
+	snprintf(u, sizeof u, "unix://%s?db=3", redis_sock);
+	struct credis *c = credis_open(u);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(credis_up(c), 1);
+	ck_assert_int_eq(credis_ratelimit_hit(c, "in-db-3", 5, 60, NULL, NULL), CREDIS_OK);
+	credis_close(c);
+	redisContext *raw = raw_connect();
+	redisReply *r = redisCommand(raw, "EXISTS chatai:rl:in-db-3");
+	ck_assert_int_eq(r->integer, 0);
+	freeReplyObject(r);
+	freeReplyObject(redisCommand(raw, "SELECT 3"));
+	r = redisCommand(raw, "EXISTS chatai:rl:in-db-3");
+	ck_assert_int_eq(r->integer, 1);
+	freeReplyObject(r);
+	redisFree(raw);
+}
+END_TEST
+
+START_TEST(password)
+{
+	redisContext *raw = raw_connect();
+	freeReplyObject(redisCommand(raw, "CONFIG SET requirepass s3cr%s", "et"));
+	char u[200];
+	snprintf(u, sizeof u, "redis://:s3cret@127.0.0.1:%d/0", redis_port);
+	struct credis *good = credis_open(u);
+	ck_assert_int_eq(credis_ratelimit_hit(good, "pw", 5, 60, NULL, NULL), CREDIS_OK);
+	snprintf(u, sizeof u, "redis://:wrong@127.0.0.1:%d", redis_port);
+	struct credis *bad = credis_open(u);
+	ck_assert_ptr_nonnull(bad);
+	ck_assert_int_eq(credis_up(bad), 0);
+	ck_assert_int_eq(credis_ratelimit_hit(bad, "pw", 5, 60, NULL, NULL), CREDIS_DOWN);
+	/* No password at all: the server refuses the script: "down", quickly. */
+	struct credis *none = credis_open(url);
+	int64_t t0 = now_us();
+	ck_assert_int_eq(credis_ratelimit_hit(none, "pw", 5, 60, NULL, NULL), CREDIS_DOWN);
+	ck_assert_int_lt(elapsed_ms(t0), 100);
+	credis_close(good);
+	credis_close(bad);
+	credis_close(none);
+	freeReplyObject(redisCommand(raw, "AUTH s3cret"));
+	freeReplyObject(redisCommand(raw, "CONFIG SET requirepass %s", ""));
+	redisFree(raw);
+}
+END_TEST
+
+/* Count the lines of file that contain needle. */
+static int count_lines(const char *file, const char *needle)
+{
+	FILE *f = fopen(file, "r");
+	if (!f)
+		return -1;
+	char line[4096];
+	int n = 0;
+	while (fgets(line, sizeof line, f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * Redis killed: every call answers CREDIS_DOWN quickly, further calls cost nothing
+ * (spaced reconnects), and the transition is logged once for the whole process even
+ * with two handles. Redis back: calls succeed again and "redis back" is logged once.
+ */
+START_TEST(down_and_back)
+{
+	struct credis *a = credis_open(url), *b = credis_open(url);
+	credis_set_timeouts(a, 200, 200, 300);
+	credis_set_timeouts(b, 200, 200, 300);
+	ck_assert_int_eq(credis_ratelimit_hit(a, "db", 100, 60, NULL, NULL), CREDIS_OK);
+	ck_assert_int_eq(credis_ratelimit_hit(b, "db", 100, 60, NULL, NULL), CREDIS_OK);
+
+	/* From here on (the process-wide state is "up"), capture the log. */
+	char logf[160];
+	snprintf(logf, sizeof logf, "%s/stderr.log", redis_dir);
+	int saved = dup(2);
+	int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	dup2(fd, 2);
+	close(fd);
+
+	redis_stop(SIGKILL);
+	int64_t t0 = now_us();
+	ck_assert_int_eq(credis_ratelimit_hit(a, "db", 100, 60, NULL, NULL), CREDIS_DOWN);
+	ck_assert_int_eq(credis_publish_typing(b, 1, 1, "ai", "start"), CREDIS_DOWN);
+	int64_t n;
+	ck_assert_int_eq(credis_operators_online(a, &n), CREDIS_DOWN);
+	ck_assert_int_eq(credis_presence_touch(b, 1, 10), CREDIS_DOWN);
+	ck_assert_int_lt(elapsed_ms(t0), 100);
+	ck_assert_int_eq(credis_up(a), 0);
+	/* While down, a burst of calls is nearly free (no connect per call). */
+	t0 = now_us();
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(credis_ratelimit_hit(a, "db", 100, 60, NULL, NULL), CREDIS_DOWN);
+	ck_assert_int_lt(elapsed_ms(t0), 200);
+
+	redis_start();
+	t0 = now_us();
+	int rc = CREDIS_DOWN;
+	while (rc != CREDIS_OK && elapsed_ms(t0) < 3000) {
+		usleep(50 * 1000);
+		rc = credis_ratelimit_hit(a, "db", 100, 60, NULL, NULL);
+	}
+	ck_assert_int_eq(rc, CREDIS_OK);
+	ck_assert_int_le(elapsed_ms(t0), 600); /* within one retry spacing and a bit */
+	ck_assert_int_eq(credis_up(a), 1);
+	usleep(350 * 1000);
+	ck_assert_int_eq(credis_operators_online(b, &n), CREDIS_OK);
+
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	ck_assert_int_eq(count_lines(logf, "redis down: falling back to PostgreSQL"), 1);
+	ck_assert_int_eq(count_lines(logf, "redis back"), 1);
+	credis_close(a);
+	credis_close(b);
+}
+END_TEST
+
+/* A restart between two calls costs no failed call (the dead link is replaced at
+ * once, and the forgotten script cache is reloaded). */
+START_TEST(restart_transparent)
+{
+	struct credis *c = credis_open(url);
+	ck_assert_int_eq(credis_ratelimit_hit(c, "rs", 100, 60, NULL, NULL), CREDIS_OK);
+	ck_assert_int_eq(credis_presence_touch(c, 9, 60), CREDIS_OK);
+	redis_stop(SIGTERM);
+	redis_start();
+	int64_t n;
+	ck_assert_int_eq(credis_ratelimit_hit(c, "rs", 100, 60, NULL, &n), CREDIS_OK);
+	ck_assert_int_eq(n, 1); /* a fresh server, no persistence */
+	ck_assert_int_eq(credis_operators_online(c, &n), CREDIS_OK);
+	ck_assert_int_eq(n, 0);
+	credis_close(c);
+}
+END_TEST
+
+/* A frozen Redis (SIGSTOP) answers nothing: the command timeout bounds the wait. */
+START_TEST(hung_server)
+{
+	struct credis *c = credis_open(url);
+	ck_assert_int_eq(credis_ratelimit_hit(c, "hung", 100, 60, NULL, NULL), CREDIS_OK);
+	kill(redis_pid, SIGSTOP);
+	int64_t t0 = now_us();
+	ck_assert_int_eq(credis_ratelimit_hit(c, "hung", 100, 60, NULL, NULL), CREDIS_DOWN);
+	int64_t ms = elapsed_ms(t0);
+	ck_assert_int_ge(ms, 150);
+	ck_assert_int_lt(ms, 450);
+	/* Within the spacing: no new attempt, immediate. */
+	t0 = now_us();
+	ck_assert_int_eq(credis_operators_online(c, NULL), CREDIS_DOWN);
+	ck_assert_int_lt(elapsed_ms(t0), 20);
+	/* A new handle meanwhile: connect succeeds (the kernel accepts) but the first
+	 * command times out: still bounded. */
+	t0 = now_us();
+	struct credis *d = credis_open(url);
+	ck_assert_int_eq(credis_presence_touch(d, 1, 5), CREDIS_DOWN);
+	ck_assert_int_lt(elapsed_ms(t0), 700);
+	kill(redis_pid, SIGCONT);
+	t0 = now_us();
+	int rc = CREDIS_DOWN;
+	while (rc != CREDIS_OK && elapsed_ms(t0) < 3000) {
+		usleep(50 * 1000);
+		rc = credis_ratelimit_hit(c, "hung", 100, 60, NULL, NULL);
+	}
+	ck_assert_int_eq(rc, CREDIS_OK);
+	credis_close(c);
+	credis_close(d);
+}
+END_TEST
+
+/* Nothing listens on the port at all: refused at once. */
+START_TEST(nothing_listening)
+{
+	char u[80];
+	snprintf(u, sizeof u, "redis://127.0.0.1:%d", free_port());
+	int64_t t0 = now_us();
+	struct credis *c = credis_open(u);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(credis_ratelimit_hit(c, "x", 1, 1, NULL, NULL), CREDIS_DOWN);
+	ck_assert_int_lt(elapsed_ms(t0), 100);
+	credis_close(c);
+}
+END_TEST
+
+static int have_redis_server(void)
+{
+	const char *path = getenv("PATH");
+	if (!path)
+		return 0;
+	char *p = xstrdup(path), *save = NULL;
+	int found = 0;
+	for (char *d = strtok_r(p, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+		char f[512];
+		snprintf(f, sizeof f, "%s/redis-server", d);
+		found = access(f, X_OK) == 0;
+	}
+	free(p);
+	return found;
+}
+
+int main(void)
+{
+	if (!have_redis_server()) {
+		printf("SKIP: redis-server not installed (Debian package redis-server)\n");
+		return 77;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	log_init("test_credis", "stderr", "info");
+	if (!mkdtemp(redis_dir)) {
+		perror("mkdtemp");
+		return 99;
+	}
+	snprintf(redis_sock, sizeof redis_sock, "%s/redis.sock", redis_dir);
+	redis_port = free_port();
+	snprintf(url, sizeof url, "redis://127.0.0.1:%d", redis_port);
+	redis_start();
+
+	Suite *s = suite_create("credis");
+	TCase *tc = tcase_create("credis");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, url_forms);
+	tcase_add_test(tc, url_refused);
+	tcase_add_test(tc, off_handle);
+	tcase_add_test(tc, ratelimit_window);
+	tcase_add_test(tc, ratelimit_shared);
+	tcase_add_test(tc, ratelimit_concurrent);
+	tcase_add_test(tc, publish_typing);
+	tcase_add_test(tc, presence);
+	tcase_add_test(tc, unix_socket_and_db);
+	tcase_add_test(tc, password);
+	tcase_add_test(tc, down_and_back);
+	tcase_add_test(tc, restart_transparent);
+	tcase_add_test(tc, hung_server);
+	tcase_add_test(tc, nothing_listening);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+
+	redis_stop(SIGTERM);
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", redis_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", redis_dir);
+	return failed ? 1 : 0;
+}
