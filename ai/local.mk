@@ -1,1 +1,26 @@
-# ai/: rules of this part of the tree (included by Makefile.am).
+# ai/: the assistant worker chatai-ai (included by Makefile.am).
+bin_PROGRAMS += ai/chatai-ai
+ai_chatai_ai_SOURCES = \
+	ai/main.c \
+	ai/answer.c ai/answer.h \
+	ai/queue.c ai/queue.h \
+	ai/kb.c ai/kb.h \
+	ai/llm.c ai/llm.h \
+	ai/handoff.c ai/handoff.h
+ai_chatai_ai_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS)
+ai_chatai_ai_LDADD = $(CHATAI_COMMON_LIBS) $(CURL_LIBS) -lm
+
+# The worker's SQL (claim, finish, knowledge search), applied by chatai-ctl migrate.
+dist_sql_DATA += sql/004_ai.sql
+
+# Unit tests of the pure parts: handoff word matching, LLM request/response, context.
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/test_ai_handoff tests/unit/test_ai_llm
+TESTS += tests/unit/test_ai_handoff tests/unit/test_ai_llm
+tests_unit_test_ai_handoff_SOURCES = tests/unit/test_ai_handoff.c ai/handoff.c ai/handoff.h
+tests_unit_test_ai_handoff_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ai $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_ai_handoff_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
+tests_unit_test_ai_llm_SOURCES = tests/unit/test_ai_llm.c ai/llm.c ai/llm.h
+tests_unit_test_ai_llm_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ai $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_ai_llm_LDADD = $(CHATAI_COMMON_LIBS) $(CURL_LIBS) $(CHECK_LIBS)
+endif

@@ -1,0 +1,37 @@
+/*
+ * answer: what the worker does with one claimed job: check the dialog, spot a request
+ * for a human, send typing_start, compute the answer (knowledge base, or the LLM with
+ * the knowledge base as its fallback), and end the job through queue_finish(), which
+ * stores the answer, sends typing_stop and ends the job in one transaction.
+ */
+#ifndef CHATAI_AI_ANSWER_H
+#define CHATAI_AI_ANSWER_H
+
+#include "db.h"
+#include "llm.h"
+#include "queue.h"
+
+struct ai_settings {
+	char *worker_id;     /* locked_by of claimed jobs: ai_worker_id or host:pid */
+	int use_llm;         /* ai_provider = openai */
+	struct llm_config llm;
+	const char *model;   /* ai_model */
+	int lease_s;         /* ai_lease: how long a claim holds before others may retry */
+	int max_attempts;    /* ai_max_attempts: then the fallback answer, job failed */
+	int history;         /* ai_history: dialog messages sent to the LLM */
+	int context_entries; /* ai_context_entries: knowledge entries sent to the LLM */
+	int debug_delay_ms;  /* ai_debug_delay_ms: test-only pause after typing_start */
+	int retry_delay_s;   /* wait before retrying a job that hit a database failure */
+};
+
+/* Read the ai_* settings (config_load() done). Logs and returns -1 on a bad value. */
+int answer_settings_load(struct ai_settings *s) CHATAI_WUR;
+void answer_settings_free(struct ai_settings *s);
+
+/*
+ * Process claimed job j to its end. 0 when the job ended (answered, silent, handed off,
+ * or given up), -1 when a database failure left it for a later attempt.
+ */
+int answer_job(struct db *db, const struct ai_settings *s, const struct job *j);
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * chatai-ai: the assistant worker. Claims answer jobs from PostgreSQL and answers them
+ * (see ai/answer.h). Any number of workers on any number of hosts share the queue.
+ *
+ *   chatai-ai [--config FILE] [--once]
+ *
+ * The loop sleeps in poll(2) on the database socket (LISTEN chatai_jobs) and on a
+ * self-pipe written by the signal handler. The only timer is the next lease expiry or
+ * waiting timeout (chatai_ai_next_deadline), capped by ai_sweep_interval so that the
+ * leases taken by workers on other hosts are watched too. SIGTERM/SIGINT: finish the
+ * job in hand, then exit. --once: process what is ready, then exit.
+ */
+#include "autoconfig.h"
+#include "answer.h"
+#include "config.h"
+#include "db.h"
+#include "handoff.h"
+#include "json.h"
+#include "llm.h"
+#include "log.h"
+#include "queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+static int sig_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	stop_requested = 1;
+	char c = (char)sig;
+	/* Non-blocking: a full pipe already wakes the loop. */
+	ssize_t w = write(sig_pipe[1], &c, 1);
+	(void)w;
+	errno = saved;
+}
+
+static int setup_signals(void)
+{
+	if (pipe(sig_pipe) < 0)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		fcntl(sig_pipe[i], F_SETFL, fcntl(sig_pipe[i], F_GETFL) | O_NONBLOCK);
+		fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	return 0;
+}
+
+/* Full-text search of a question made only of stop words raises a NOTICE: not news. */
+static void on_notice(void *arg, const char *message)
+{
+	(void)arg;
+	log_debug("database notice: %s", message);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: chatai-ai [--config FILE] [--once]\n");
+}
+
+/* Wait until fd readable, a signal, or timeout_ms (-1: none). */
+static void wait_for(int fd, int64_t timeout_ms)
+{
+	struct pollfd p[2] = {
+		{ .fd = sig_pipe[0], .events = POLLIN },
+		{ .fd = fd, .events = POLLIN },
+	};
+	int timeout = timeout_ms < 0 ? -1 : timeout_ms > 3600000 ? 3600000 : (int)timeout_ms;
+	if (poll(p, fd >= 0 ? 2 : 1, timeout) > 0 && (p[0].revents & POLLIN)) {
+		char buf[16];
+		while (read(sig_pipe[0], buf, sizeof buf) > 0)
+			;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_file = NULL;
+	int once = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config_file = argv[++i];
+		} else if (strcmp(argv[i], "--once") == 0) {
+			once = 1;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+
+	const char *err = NULL;
+	if (config_load(config_file, &err) < 0) {
+		fprintf(stderr, "chatai-ai: %s\n", err ? err : "cannot read the configuration");
+		return 1;
+	}
+	log_init("chatai-ai", config_get("log_target", "stderr"), config_get("log_level", "info"));
+	json_init();
+	const char *url = config_get("database_url", NULL);
+	if (!url) {
+		log_error("database_url is not set (CHATAI_DATABASE_URL or the configuration file)");
+		return 1;
+	}
+	struct ai_settings settings;
+	int sweep_s = 0;
+	if (answer_settings_load(&settings) < 0)
+		return 1;
+	int64_t sweep = config_get_int("ai_sweep_interval", 5);
+	if (sweep < 1 || sweep > 3600) {
+		log_error("setting ai_sweep_interval = %lld is out of range [1, 3600]", (long long)sweep);
+		return 1;
+	}
+	sweep_s = (int)sweep;
+	if (setup_signals() < 0) {
+		log_error("cannot set up signal handling: %s", strerror(errno));
+		return 1;
+	}
+	llm_global_init();
+
+	struct db db;
+	db_init(&db, url);
+	db.retry_ms = 1000;
+	PGconn *listening = NULL; /* the connection LISTEN was issued on */
+	int exit_code = 0;
+	log_info("worker %s started (provider %s%s)", settings.worker_id,
+	         settings.use_llm ? "openai" : "kb", once ? ", once" : "");
+
+	while (!stop_requested) {
+		if (!db.conn || db.conn != listening) {
+			if (db_ensure(&db) < 0 || queue_listen(&db) < 0) {
+				if (once) {
+					log_error("database unavailable: %s", db.errmsg);
+					exit_code = 1;
+					break;
+				}
+				log_warn("database unavailable (%s); retrying", db.errmsg);
+				listening = NULL;
+				wait_for(-1, 1000);
+				continue;
+			}
+			PQsetNoticeProcessor(db.conn, on_notice, NULL);
+			listening = db.conn;
+		}
+		/* Notifications so far are covered by the claims below. */
+		if (queue_drain(&db) < 0) {
+			listening = NULL;
+			continue;
+		}
+		if (queue_release_waiting(&db, HANDOFF_RELEASED_TEXT) > 0)
+			log_info("gave timed-out waiting dialogs back to the assistant");
+
+		struct job j;
+		int got;
+		while (!stop_requested && (got = queue_claim(&db, settings.worker_id, settings.lease_s, &j)) == 1)
+			(void)answer_job(&db, &settings, &j);
+		if (once || stop_requested)
+			break;
+
+		int64_t next = INT64_MAX;
+		if (queue_next_deadline(&db, &next) < 0)
+			next = 1000;
+		int64_t cap = (int64_t)sweep_s * 1000;
+		/* A deadline already past belongs to a job another worker is claiming right now
+		 * (or one that is locked): look again soon, but do not spin. */
+		int64_t timeout = next < 200 ? 200 : next > cap ? cap : next;
+		/* A notification read while the last claim ran is already in libpq's queue:
+		 * poll() would not see it. */
+		int pending = queue_drain(&db);
+		if (pending != 0) {
+			if (pending < 0)
+				listening = NULL;
+			continue;
+		}
+		wait_for(PQsocket(db.conn), timeout);
+	}
+
+	log_info("worker %s stopping", settings.worker_id);
+	db_close(&db);
+	answer_settings_free(&settings);
+	llm_global_cleanup();
+	config_free();
+	return exit_code;
+}

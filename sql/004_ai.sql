@@ -1,0 +1,244 @@
+-- ChatAI: what the assistant worker (chatai-ai, folder ai/) needs on top of 001_schema.sql.
+--
+-- The job queue is answer_jobs (001). A worker claims a job with chatai_ai_claim()
+-- (FOR UPDATE SKIP LOCKED, with a lease in locked_until so that the job of a crashed
+-- worker is taken again), computes the answer outside any transaction, and ends the job
+-- with chatai_ai_finish(), which stores the answer and finishes the job row in ONE
+-- transaction. The answer carries the deterministic client_id 'ai-job-<id>-<up_to_seq>',
+-- and chatai_post_message() is idempotent on client_id, so a job retried after a crash
+-- can never store a second answer.
+--
+-- Jobs of one dialog run one at a time, oldest first: a job is claimable only when no
+-- older unfinished job of its dialog exists, so the answers keep the order of the
+-- questions even with many workers.
+
+-- Open jobs in claim order, and the per-dialog "older unfinished job" check.
+CREATE INDEX answer_jobs_open_idx ON answer_jobs (id) WHERE state IN ('pending', 'running');
+CREATE INDEX answer_jobs_dialog_open_idx ON answer_jobs (dialog_id, id) WHERE state IN ('pending', 'running');
+-- The waiting-timeout sweep.
+CREATE INDEX dialogs_waiting_idx ON dialogs (waiting_since) WHERE status = 'waiting';
+
+-- Claim the next ready job for worker p_worker with a lease of p_lease seconds.
+-- Ready: pending, or running with an expired lease (its worker died or hangs), and the
+-- oldest unfinished job of its dialog. Returns no row when nothing is ready.
+CREATE FUNCTION chatai_ai_claim(p_worker text, p_lease int) RETURNS SETOF answer_jobs
+LANGUAGE plpgsql AS $$
+DECLARE
+    j answer_jobs;
+BEGIN
+    SELECT * INTO j FROM answer_jobs a
+     WHERE (a.state = 'pending' OR (a.state = 'running' AND a.locked_until < now()))
+       AND NOT EXISTS (SELECT 1 FROM answer_jobs b
+                        WHERE b.dialog_id = a.dialog_id AND b.id < a.id
+                          AND b.state IN ('pending', 'running'))
+     ORDER BY a.id
+     LIMIT 1
+     FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE answer_jobs
+       SET state = 'running', attempts = attempts + 1, locked_by = p_worker,
+           locked_until = now() + make_interval(secs => p_lease), updated_at = now()
+     WHERE id = j.id
+    RETURNING * INTO j;
+    RETURN NEXT j;
+END $$;
+
+-- Put a claimed job back for a later attempt (the worker could not finish it, e.g. the
+-- database went away mid-job): it stays running and becomes ready after p_delay seconds.
+CREATE FUNCTION chatai_ai_retry(p_job bigint, p_worker text, p_error text, p_delay int) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE answer_jobs
+       SET locked_until = now() + make_interval(secs => p_delay), last_error = p_error, updated_at = now()
+     WHERE id = p_job AND state = 'running' AND locked_by = p_worker
+$$;
+
+-- Whether an operator is online: seen within the last 2 minutes (the rule of the REST
+-- API's operators_online).
+CREATE FUNCTION chatai_ai_operators_online() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM operators WHERE last_seen_at > now() - interval '2 minutes')
+$$;
+
+-- Hand dialog p_dialog to a human: a handoff_requested system message (status waiting),
+-- and, when no operator is online, the assistant's offline_message as an offline_notice.
+-- Does nothing and returns false unless the dialog is in status 'ai'.
+CREATE FUNCTION chatai_ai_handoff(p_dialog bigint, p_text text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    d dialogs;
+    v_offline text;
+BEGIN
+    SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
+    IF NOT FOUND OR d.status <> 'ai' THEN
+        RETURN false;
+    END IF;
+    PERFORM chatai_post_message(p_dialog, 'system', p_text, NULL, NULL, 'handoff_requested', 'waiting', NULL);
+    UPDATE dialogs SET ai_failures = 0 WHERE id = p_dialog;
+    IF NOT chatai_ai_operators_online() THEN
+        SELECT offline_message INTO v_offline FROM assistants WHERE id = d.assistant_id;
+        PERFORM chatai_post_message(p_dialog, 'system', v_offline, NULL, NULL, 'offline_notice', NULL, NULL);
+    END IF;
+    RETURN true;
+END $$;
+
+-- End job p_job of worker p_worker, in the caller's (single) transaction:
+--   p_text      the answer to store as an 'ai' message (NULL: no answer);
+--   p_failed    the answer is the fallback (the assistant could not answer): the
+--               dialog's ai_failures grows and reaching max_failures hands off;
+--               otherwise a stored answer resets ai_failures;
+--   p_handoff   hand the dialog to a human now (the visitor asked for one);
+--   p_handoff_text  the text of the handoff_requested message;
+--   p_state     the job's final state, 'done' or 'failed'.
+-- The dialog status is checked under its row lock: outside 'ai' nothing is stored.
+-- Sends typing_stop (who 'ai') after the answer. Returns what happened:
+--   'lost'      the job is no longer this worker's (its lease ran out and another
+--               worker took it): nothing done;
+--   'silent'    the dialog is not in status 'ai': job done, no answer;
+--   'answered'  answer stored ('handoff' when a handoff followed);
+--   'duplicate' the answer of this job was stored before (a retried job): not again.
+CREATE FUNCTION chatai_ai_finish(p_job bigint, p_worker text, p_text text, p_failed boolean,
+                                 p_handoff boolean, p_handoff_text text, p_state text DEFAULT 'done')
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    j         answer_jobs;
+    d         dialogs;
+    v_max     int;
+    v_created boolean;
+    v_outcome text;
+BEGIN
+    IF p_state NOT IN ('done', 'failed') THEN
+        RAISE EXCEPTION 'bad final job state %', p_state USING ERRCODE = '22023';
+    END IF;
+    SELECT * INTO j FROM answer_jobs WHERE id = p_job FOR UPDATE;
+    IF NOT FOUND OR j.state <> 'running' OR j.locked_by IS DISTINCT FROM p_worker THEN
+        RETURN 'lost';
+    END IF;
+    SELECT * INTO d FROM dialogs WHERE id = j.dialog_id FOR UPDATE;
+    SELECT max_failures INTO v_max FROM assistants WHERE id = d.assistant_id;
+
+    IF d.status <> 'ai' THEN
+        v_outcome := 'silent';
+    ELSE
+        v_outcome := 'answered';
+        IF p_text IS NOT NULL THEN
+            SELECT created INTO v_created
+              FROM chatai_post_message(d.id, 'ai', p_text, 'ai-job-' || j.id || '-' || j.up_to_seq,
+                                       NULL, NULL, NULL, NULL);
+            IF NOT v_created THEN
+                v_outcome := 'duplicate';
+            ELSIF p_failed THEN
+                UPDATE dialogs SET ai_failures = ai_failures + 1 WHERE id = d.id
+                RETURNING * INTO d;
+            ELSE
+                UPDATE dialogs SET ai_failures = 0 WHERE id = d.id;
+            END IF;
+        END IF;
+        IF v_outcome <> 'duplicate' AND (p_handoff OR (p_failed AND d.ai_failures >= v_max)) THEN
+            PERFORM chatai_ai_handoff(d.id, p_handoff_text);
+            v_outcome := 'handoff';
+        END IF;
+    END IF;
+
+    UPDATE answer_jobs
+       SET state = p_state, locked_until = NULL, updated_at = now(),
+           last_error = CASE WHEN v_outcome = 'silent' THEN 'dialog status ' || d.status ELSE last_error END
+     WHERE id = p_job;
+    PERFORM chatai_typing(d.id, 'ai', 'stop');
+    -- The next job of this dialog was blocked behind this one: wake the workers.
+    IF EXISTS (SELECT 1 FROM answer_jobs WHERE dialog_id = d.id AND state = 'pending') THEN
+        PERFORM pg_notify('chatai_jobs', d.id::text);
+    END IF;
+    RETURN v_outcome;
+END $$;
+
+-- Give every dialog that has waited longer than its assistant's waiting_timeout back to
+-- the assistant, with a dialog_released system message p_text (status ai). Each dialog
+-- is re-checked under its row lock; dialogs another transaction holds are left for the
+-- next sweep. Returns how many were released.
+CREATE FUNCTION chatai_ai_release_waiting(p_text text) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint;
+    n    int := 0;
+BEGIN
+    FOR v_id IN
+        SELECT d.id FROM dialogs d JOIN assistants a ON a.id = d.assistant_id
+         WHERE d.status = 'waiting' AND a.waiting_timeout IS NOT NULL
+           AND d.waiting_since + make_interval(secs => a.waiting_timeout) <= now()
+         ORDER BY d.waiting_since
+         FOR UPDATE OF d SKIP LOCKED
+    LOOP
+        PERFORM chatai_post_message(v_id, 'system', p_text, NULL, NULL, 'dialog_released', 'ai', NULL);
+        UPDATE dialogs SET ai_failures = 0 WHERE id = v_id;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- Seconds until the next thing that no notification announces: a lease running out or
+-- a waiting dialog reaching its timeout. NULL when there is none.
+CREATE FUNCTION chatai_ai_next_deadline() RETURNS double precision
+LANGUAGE sql STABLE AS $$
+    SELECT EXTRACT(epoch FROM LEAST(
+        (SELECT min(locked_until) FROM answer_jobs WHERE state = 'running'),
+        (SELECT min(d.waiting_since + make_interval(secs => a.waiting_timeout))
+           FROM dialogs d JOIN assistants a ON a.id = d.assistant_id
+          WHERE d.status = 'waiting' AND a.waiting_timeout IS NOT NULL)) - now())::double precision
+$$;
+
+-- Knowledge-base search for assistant p_assistant: the best p_limit entries for question
+-- p_q scoring at least the assistant's match_threshold, best first. The question is
+-- first read as a web-search query (all words must match); when nothing matches, any
+-- word may match (OR semantics) and the score is scaled by the share of the question's
+-- words found, so that a question with extra words still finds its entry.
+-- Scores are ts_rank_cd normalised into [0, 1) (normalisation 32).
+CREATE FUNCTION chatai_kb_search(p_assistant bigint, p_q text, p_limit int)
+RETURNS TABLE (id bigint, question text, answer text, score real)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_cfg       regconfig;
+    v_threshold real;
+    v_strict    tsquery;
+    v_loose     tsquery;
+    v_lexemes   text[];
+BEGIN
+    SELECT a.ts_config, a.match_threshold INTO v_cfg, v_threshold FROM assistants a WHERE a.id = p_assistant;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    v_strict := websearch_to_tsquery(v_cfg, p_q);
+    IF numnode(v_strict) > 0 THEN
+        RETURN QUERY
+            SELECT k.id, k.question, k.answer, ts_rank_cd(k.tsv, v_strict, 32) AS s
+              FROM knowledge k
+             WHERE k.assistant_id = p_assistant AND k.tsv @@ v_strict
+               AND ts_rank_cd(k.tsv, v_strict, 32) >= v_threshold
+             ORDER BY s DESC, k.id
+             LIMIT p_limit;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
+    v_lexemes := tsvector_to_array(to_tsvector(v_cfg, p_q));
+    IF cardinality(v_lexemes) = 0 THEN
+        RETURN;
+    END IF;
+    -- The lexemes are already normalised: build the OR query from them as they are.
+    SELECT string_agg('''' || replace(replace(l, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery
+      INTO v_loose
+      FROM unnest(v_lexemes) AS l;
+    RETURN QUERY
+        SELECT r.id, r.question, r.answer, r.s
+          FROM (SELECT k.id, k.question, k.answer,
+                       (ts_rank_cd(k.tsv, v_loose, 32)
+                        * (length(k.tsv) - length(ts_delete(k.tsv, v_lexemes)))
+                        / cardinality(v_lexemes))::real AS s
+                  FROM knowledge k
+                 WHERE k.assistant_id = p_assistant AND k.tsv @@ v_loose) r
+         WHERE r.s >= v_threshold
+         ORDER BY r.s DESC, r.id
+         LIMIT p_limit;
+END $$;

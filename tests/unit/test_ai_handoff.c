@@ -1,0 +1,126 @@
+/* Unit tests of ai/handoff.c: whole-word, case-insensitive handoff word matching. */
+#include "autoconfig.h"
+#include "handoff.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const defaults[] = { "human", "operator", "agent", "person" };
+#define NDEF (sizeof defaults / sizeof defaults[0])
+
+static int m(const char *text)
+{
+	return handoff_match(text, defaults, NDEF, NULL);
+}
+
+START_TEST(test_whole_words)
+{
+	ck_assert_int_eq(m("I want a human"), 1);
+	ck_assert_int_eq(m("human"), 1);
+	ck_assert_int_eq(m("human, please!"), 1);
+	ck_assert_int_eq(m("(operator)"), 1);
+	ck_assert_int_eq(m("talk to an agent."), 1);
+	/* Parts of words never match. */
+	ck_assert_int_eq(m("that is inhumane"), 0);
+	ck_assert_int_eq(m("humans"), 0);
+	ck_assert_int_eq(m("agents of chaos"), 0);
+	ck_assert_int_eq(m("cooperatorship"), 0);
+	ck_assert_int_eq(m("personal data"), 0);
+	ck_assert_int_eq(m("How do I reset my password?"), 0);
+	ck_assert_int_eq(m(""), 0);
+	/* Digits and underscores: a digit is part of a word, punctuation is not. */
+	ck_assert_int_eq(m("human2"), 0);
+	ck_assert_int_eq(m("human_"), 1);
+}
+END_TEST
+
+START_TEST(test_case_insensitive)
+{
+	ck_assert_int_eq(m("HUMAN please"), 1);
+	ck_assert_int_eq(m("Give me an Operator"), 1);
+	const char *const ru[] = { "оператор", "Живой человек" };
+	ck_assert_int_eq(handoff_match("Позовите ОПЕРАТОРА", ru, 2, NULL), 0); /* a different word form */
+	ck_assert_int_eq(handoff_match("ОПЕРАТОР!", ru, 2, NULL), 1);
+	ck_assert_int_eq(handoff_match("нужен живой ЧЕЛОВЕК", ru, 2, NULL), 1);
+	const char *const de[] = { "Mitarbeiter", "straße" };
+	ck_assert_int_eq(handoff_match("bitte einen MITARBEITER", de, 2, NULL), 1);
+	ck_assert_int_eq(handoff_match("STRASSE", de, 2, NULL), 0);
+	ck_assert_int_eq(handoff_match("Straße", de, 2, NULL), 1);
+}
+END_TEST
+
+START_TEST(test_phrases)
+{
+	const char *const words[] = { "real person", "talk to someone" };
+	size_t which = 99;
+	ck_assert_int_eq(handoff_match("can I talk  to\tsomeone?", words, 2, &which), 1);
+	ck_assert_uint_eq(which, 1);
+	ck_assert_int_eq(handoff_match("a REAL, person", words, 2, &which), 1);
+	ck_assert_uint_eq(which, 0);
+	ck_assert_int_eq(handoff_match("a real nice person", words, 2, NULL), 0);
+	ck_assert_int_eq(handoff_match("real", words, 2, NULL), 0);
+	ck_assert_int_eq(handoff_match("person real", words, 2, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_odd_input)
+{
+	/* Empty, punctuation-only and NULL entries never match anything. */
+	const char *const words[] = { "", "!!!", NULL, "human" };
+	ck_assert_int_eq(handoff_match("!!! ", words, 4, NULL), 0);
+	ck_assert_int_eq(handoff_match("human", words, 4, NULL), 1);
+	ck_assert_int_eq(handoff_match("human", words, 0, NULL), 0);
+	/* Invalid UTF-8 separates words and does not crash. */
+	ck_assert_int_eq(m("\xff\xfehuman\xc0\xaf"), 1);
+	ck_assert_int_eq(m("hu\xffman"), 0);
+	ck_assert_int_eq(m("\xe2\x82"), 0);
+	ck_assert_int_eq(m("\xf4\x90\x80\x80human"), 1);
+	/* A long text. */
+	size_t n = 100000;
+	char *big = malloc(n + 7);
+	memset(big, 'a', n);
+	memcpy(big + n, " human", 7);
+	ck_assert_int_eq(m(big), 1);
+	free(big);
+}
+END_TEST
+
+START_TEST(test_split)
+{
+	char **w = NULL;
+	size_t n = handoff_words_split("Hello, WORLD! Ünïcödé  123-abc", &w);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(w[0], "hello");
+	ck_assert_str_eq(w[1], "world");
+	ck_assert_str_eq(w[2], "ünïcödé");
+	ck_assert_str_eq(w[3], "123");
+	ck_assert_str_eq(w[4], "abc");
+	handoff_words_free(w, n);
+	n = handoff_words_split("", &w);
+	ck_assert_uint_eq(n, 0);
+	handoff_words_free(w, n);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("ai_handoff");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_whole_words);
+	tcase_add_test(tc, test_case_insensitive);
+	tcase_add_test(tc, test_phrases);
+	tcase_add_test(tc, test_odd_input);
+	tcase_add_test(tc, test_split);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
