@@ -1,0 +1,485 @@
+// The ChatAI chat widget: a launcher button and a chat panel inside a shadow DOM.
+// Loaded by chatai.js; mount({assistantId, apiBase, open}).
+
+import css from './styles.js';
+import { el, icon, ICONS, reconcile, formatTime } from '../shared/dom.js';
+import { apiFetch } from '../shared/api.js';
+import { Channel, wsBase } from '../shared/transport.js';
+import { MessageList, randomClientId, typingThrottle, connectionLabel } from '../shared/logic.js';
+
+const WHO = { ai: 'Assistant', manager: 'Support agent', user: 'You' };
+
+export function mount(options) {
+  if (document.querySelector('chatai-widget')) return null;
+  const w = new Widget(options);
+  w.mount();
+  window.__chatai = w; // for debugging and tests
+  return w;
+}
+
+class Widget {
+  constructor({ assistantId, apiBase, open }) {
+    this.assistantId = String(assistantId);
+    this.base = apiBase.replace(/\/$/, '');
+    this.startOpen = !!open;
+    this.storageKey = `chatai:${this.base}:assistant:${this.assistantId}`;
+    this.list = new MessageList();
+    this.channel = null;
+    this.dialog = null; // {id, token}
+    this.status = 'ai';
+    this.info = null;
+    this.unread = 0;
+    this.isOpen = false;
+    this.typingWho = null;
+    this.typingTimer = null;
+    this.creating = null;
+    this.connStatus = null;
+    this.typing = typingThrottle({
+      start: () => this._sendTyping('start'),
+      stop: () => this._sendTyping('stop'),
+    });
+  }
+
+  // ---- setup ------------------------------------------------------------------------------
+
+  mount() {
+    this.host = document.createElement('chatai-widget');
+    this.host.setAttribute('data-assistant', this.assistantId);
+    const shadow = this.host.attachShadow({ mode: 'open' });
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(css);
+    shadow.adoptedStyleSheets = [sheet];
+    this.shadow = shadow;
+    this._build();
+    shadow.appendChild(this.root);
+    (document.body || document.documentElement).appendChild(this.host);
+
+    window.addEventListener('pagehide', () => {
+      this.typing.done();
+      if (this.channel) this.channel.stop();
+    });
+    window.addEventListener('pageshow', (e) => {
+      if (e.persisted && this.channel) this.channel.start();
+    });
+    window.addEventListener('online', () => this.channel && this.channel.reconnectNow());
+    window.addEventListener('storage', (e) => {
+      if (e.key === this.storageKey && !e.newValue && this.dialog) this._forget('');
+      if (e.key === this.storageKey && e.newValue && !this.dialog) this._restore();
+    });
+
+    this._loadInfo();
+    this._restore();
+    if (this.startOpen) this.open();
+  }
+
+  _build() {
+    const panelId = 'chatai-panel';
+    this.badge = el('span', { class: 'badge', hidden: true, 'aria-hidden': 'true' });
+    this.launcher = el('button', {
+      class: 'launcher', type: 'button', 'aria-label': 'Open chat', 'aria-expanded': 'false',
+      'aria-controls': panelId, on: { click: () => (this.isOpen ? this.close() : this.open()) },
+    }, icon(ICONS.chat, 'i-chat'), icon(ICONS.close, 'i-close'), this.badge);
+
+    this.titleEl = el('p', { class: 'title', id: 'chatai-title', text: 'Chat with us' });
+    this.presence = el('span', { class: 'presence' });
+    this.subtitleText = el('span', { text: 'We reply in a moment' });
+    this.avatar = el('span', { class: 'avatar', 'aria-hidden': 'true', text: 'C' });
+    const closeBtn = el('button', {
+      class: 'icon-btn', type: 'button', 'aria-label': 'Close chat', on: { click: () => this.close() },
+    }, icon(ICONS.minimize));
+    const header = el('div', { class: 'header' }, this.avatar,
+      el('div', { class: 'titles' }, this.titleEl, el('p', { class: 'subtitle' }, this.presence, this.subtitleText)),
+      closeBtn);
+
+    this.connEl = el('div', { class: 'conn', role: 'status', hidden: true });
+    this.messagesEl = el('div', {
+      class: 'messages', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions',
+      'aria-label': 'Conversation', tabindex: '0',
+    });
+    this.typingText = el('span', { text: 'Assistant is typing' });
+    this.typingEl = el('div', { class: 'typing', hidden: true, 'aria-live': 'polite' },
+      el('span', { class: 'dots', 'aria-hidden': 'true' }, el('span'), el('span'), el('span')), this.typingText);
+
+    this.handoffBtn = el('button', {
+      class: 'chip handoff', type: 'button', on: { click: () => this.requestHuman() },
+    }, icon(ICONS.person), 'Talk to a human');
+    this.actions = el('div', { class: 'actions' }, this.handoffBtn);
+
+    this.input = el('textarea', {
+      class: 'input', rows: '1', placeholder: 'Type your message…', 'aria-label': 'Message',
+      maxlength: '4000',
+      on: {
+        keydown: (e) => {
+          if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+            e.preventDefault();
+            this._submit();
+          }
+        },
+        input: () => {
+          this._autosize();
+          this.sendBtn.disabled = this.input.value.trim() === '';
+          if (this.input.value.trim() !== '' && this.dialog) this.typing.poke();
+        },
+      },
+    });
+    this.sendBtn = el('button', {
+      class: 'send', type: 'submit', 'aria-label': 'Send message', disabled: true,
+    }, icon(ICONS.send));
+    this.composer = el('form', {
+      class: 'composer', on: { submit: (e) => { e.preventDefault(); this._submit(); } },
+    }, this.input, this.sendBtn);
+
+    this.closedBar = el('div', { class: 'closed-bar', hidden: true },
+      el('button', { class: 'primary', type: 'button', on: { click: () => this.startOver() } },
+        'Start a new conversation'));
+
+    this.panel = el('div', {
+      class: 'panel', id: panelId, role: 'dialog', 'aria-modal': 'false', 'aria-labelledby': 'chatai-title',
+      hidden: true,
+      on: {
+        keydown: (e) => {
+          if (e.key === 'Escape') {
+            e.stopPropagation();
+            this.close();
+          }
+        },
+      },
+    }, header, this.connEl, this.messagesEl, this.typingEl, this.actions, this.composer, this.closedBar,
+    el('div', { class: 'footer', text: 'Powered by ChatAI' }));
+
+    this.root = el('div', { class: 'root' }, this.panel, this.launcher);
+  }
+
+  _autosize() {
+    this.input.style.height = 'auto';
+    this.input.style.height = `${Math.min(this.input.scrollHeight + 2, 120)}px`;
+  }
+
+  // ---- open / close ---------------------------------------------------------------------
+
+  open() {
+    this.isOpen = true;
+    this.panel.hidden = false;
+    this.root.classList.add('open');
+    this.launcher.setAttribute('aria-expanded', 'true');
+    this.launcher.setAttribute('aria-label', 'Close chat');
+    this.unread = 0;
+    this._renderBadge();
+    this._scrollToEnd();
+    this.input.focus();
+  }
+
+  close() {
+    this.isOpen = false;
+    this.panel.hidden = true;
+    this.root.classList.remove('open');
+    this.launcher.setAttribute('aria-expanded', 'false');
+    this.launcher.setAttribute('aria-label', 'Open chat');
+    this.launcher.focus();
+  }
+
+  // ---- server state -----------------------------------------------------------------------
+
+  async _loadInfo() {
+    try {
+      this.info = await apiFetch(this.base, `/api/widget/assistants/${encodeURIComponent(this.assistantId)}`);
+    } catch {
+      this.info = null;
+    }
+    if (this.info) {
+      const name = String(this.info.name || 'Support');
+      this.titleEl.textContent = name;
+      this.avatar.textContent = name.trim().charAt(0).toUpperCase() || 'C';
+      const on = !!this.info.operators_online;
+      this.presence.classList.toggle('on', on);
+      this.subtitleText.textContent = on ? 'Our team is online' : 'AI assistant · we reply in a moment';
+    }
+    this.render();
+  }
+
+  _saved() {
+    try {
+      const v = JSON.parse(localStorage.getItem(this.storageKey) || 'null');
+      if (v && Number.isInteger(v.dialog_id) && typeof v.visitor_token === 'string') return v;
+    } catch { /* storage blocked or corrupt */ }
+    return null;
+  }
+
+  async _restore() {
+    const saved = this._saved();
+    if (!saved) {
+      this.render();
+      return;
+    }
+    this.dialog = { id: saved.dialog_id, token: saved.visitor_token };
+    try {
+      const msgs = await apiFetch(this.base, `/api/widget/dialogs/${this.dialog.id}/messages`,
+        { visitorToken: this.dialog.token });
+      for (const m of Array.isArray(msgs) ? msgs : []) this._addMessage(m, false);
+    } catch (e) {
+      if (e.status === 401 || e.status === 403 || e.status === 404) {
+        this._forget('');
+        return;
+      }
+    }
+    this.render();
+    this._connect();
+  }
+
+  _connect() {
+    if (this.channel) this.channel.stop();
+    const d = this.dialog;
+    const q = (cursor) => `assistant_id=${encodeURIComponent(this.assistantId)}` +
+      `&visitor_token=${encodeURIComponent(d.token)}&since=${cursor || 0}`;
+    this.channel = new Channel({
+      cursorMode: 'seq',
+      strict: false,
+      cursor: this.list.lastSeq(),
+      ws: (c) => `${wsBase(this.base)}/ws/widget/dialogs/${d.id}?${q(c)}`,
+      sse: (c) => `${this.base}/sse/widget/dialogs/${d.id}?${q(c)}&last_event_id=${c || 0}`,
+      poll: async (c, wait, signal) => ({
+        events: await apiFetch(this.base,
+          `/api/widget/dialogs/${d.id}/messages?after=${c || 0}&wait=${wait}`,
+          { visitorToken: d.token, signal }),
+      }),
+      onEvent: (ev) => this._onEvent(ev),
+      onStatus: (s) => this._onStatus(s),
+      onFatal: () => this._forget('This conversation is no longer available. You can start a new one.'),
+    });
+    for (const m of this.list.list()) if (!m.pending) this.channel.noteMessage(m);
+    this.channel.start();
+  }
+
+  _forget(notice) {
+    if (this.channel) this.channel.stop();
+    this.channel = null;
+    this.dialog = null;
+    this.status = 'ai';
+    try { localStorage.removeItem(this.storageKey); } catch { /* ignore */ }
+    this.list = new MessageList();
+    this.notice = notice || '';
+    this._setTyping(null);
+    this._onStatus(null);
+    this.render();
+  }
+
+  startOver() {
+    this._forget('');
+    this.input.focus();
+  }
+
+  async _ensureDialog() {
+    if (this.dialog) return this.dialog;
+    if (!this.creating) {
+      this.creating = (async () => {
+        const r = await apiFetch(this.base, '/api/widget/dialogs', {
+          body: { assistant_id: Number(this.assistantId), page_url: String(location.href).slice(0, 2000) },
+        });
+        this.dialog = { id: r.dialog_id, token: r.visitor_token };
+        try {
+          localStorage.setItem(this.storageKey, JSON.stringify({ dialog_id: r.dialog_id, visitor_token: r.visitor_token }));
+        } catch { /* private mode: the conversation lasts as long as the page */ }
+        this.notice = '';
+        for (const m of r.messages || []) this._addMessage(m, false);
+        this._connect();
+        return this.dialog;
+      })();
+      this.creating.finally(() => { this.creating = null; });
+    }
+    return this.creating;
+  }
+
+  // ---- sending ----------------------------------------------------------------------------
+
+  _submit() {
+    const text = this.input.value.trim();
+    if (!text) return;
+    this.input.value = '';
+    this._autosize();
+    this.sendBtn.disabled = true;
+    this.typing.done();
+    this.send(text);
+  }
+
+  async send(text, clientId) {
+    const cid = clientId || randomClientId();
+    if (!clientId) this.list.addPending(cid, text);
+    else this.list.setFailed(cid, false);
+    this.render();
+    this._scrollToEnd();
+    try {
+      const d = await this._ensureDialog();
+      const r = await apiFetch(this.base, `/api/widget/dialogs/${d.id}/messages`, {
+        body: { sender: 'user', text, client_id: cid }, visitorToken: d.token,
+      });
+      const m = r && r.user_message ? r.user_message : r;
+      if (this.channel) this.channel.noteMessage(m);
+      if (!this.list.upsert(m) && this.list.getPending(cid)) {
+        // Stored already (seen via history): drop the optimistic copy.
+        this.list.pending.delete(cid);
+      }
+    } catch (e) {
+      this.list.setFailed(cid, true);
+      const entry = this.list.getPending(cid);
+      if (entry) entry.error = e.status === 429 ? 'Too many messages, wait a moment' : 'Not sent';
+      if (e.status === 404 || e.status === 403) {
+        // The dialog is gone: keep the words, start afresh on retry.
+        this.dialog = null;
+        try { localStorage.removeItem(this.storageKey); } catch { /* ignore */ }
+        if (this.channel) this.channel.stop();
+        this.channel = null;
+      }
+    }
+    this.render();
+  }
+
+  retry(clientId) {
+    const e = this.list.getPending(clientId);
+    if (e) this.send(e.text, clientId);
+  }
+
+  async requestHuman() {
+    this.handoffBtn.disabled = true;
+    try {
+      const d = await this._ensureDialog();
+      const dlg = await apiFetch(this.base, `/api/widget/dialogs/${d.id}/handoff`, {
+        method: 'POST', body: {}, visitorToken: d.token,
+      });
+      if (dlg && dlg.status) this.status = dlg.status;
+    } catch {
+      this.notice = 'Could not reach a human right now. Please try again.';
+    }
+    this.handoffBtn.disabled = false;
+    this.render();
+  }
+
+  _sendTyping(state) {
+    if (!this.dialog) return;
+    const type = state === 'start' ? 'typing_start' : 'typing_stop';
+    if (this.channel && this.channel.send({ type })) return;
+    apiFetch(this.base, `/api/widget/dialogs/${this.dialog.id}/typing`, {
+      body: { state }, visitorToken: this.dialog.token,
+    }).catch(() => {});
+  }
+
+  // ---- events -------------------------------------------------------------------------------
+
+  _onEvent(ev) {
+    if (ev.type === 'typing_start' || ev.type === 'typing_stop') {
+      if (ev.who === 'user') return;
+      this._setTyping(ev.type === 'typing_start' ? (ev.who || 'ai') : null);
+      return;
+    }
+    if (ev.type === 'message' || ev.id !== undefined) {
+      const added = this._addMessage(ev, true);
+      if (added && (ev.sender === 'ai' || ev.sender === 'manager')) this._setTyping(null);
+      this.render();
+    }
+  }
+
+  _addMessage(m, live) {
+    const r = this.list.upsert(m);
+    if (!r) return false;
+    if (m.status) this.status = m.status;
+    if (live && r === 'added' && m.sender !== 'user' && !this.isOpen) {
+      this.unread += 1;
+    }
+    if (live && r === 'added' && this.isOpen) this._scrollToEnd();
+    return true;
+  }
+
+  _setTyping(who) {
+    this.typingWho = who;
+    if (this.typingTimer) clearTimeout(this.typingTimer);
+    this.typingTimer = null;
+    if (who) {
+      this.typingText.textContent = who === 'manager' ? 'Support agent is typing' : 'Assistant is typing';
+      this.typingTimer = setTimeout(() => this._setTyping(null), 30000);
+    }
+    this.typingEl.hidden = !who;
+    this.typingEl.setAttribute('data-who', who || '');
+    if (who) this._scrollToEnd();
+  }
+
+  _onStatus(s) {
+    this.connStatus = s;
+    const label = connectionLabel(s);
+    this.root.setAttribute('data-connection', s ? s.state : 'idle');
+    this.root.setAttribute('data-transport', s && s.transport ? s.transport : '');
+    // Only trouble is shown to visitors; a working fallback is silent.
+    const trouble = s && (s.state === 'error') ;
+    this.connEl.hidden = !trouble;
+    if (trouble) this.connEl.textContent = 'Reconnecting… messages will arrive when the connection is back.';
+    this.connEl.setAttribute('data-label', label.text);
+  }
+
+  // ---- rendering ----------------------------------------------------------------------------
+
+  _renderBadge() {
+    this.badge.hidden = this.unread === 0;
+    this.badge.textContent = this.unread > 9 ? '9+' : String(this.unread);
+    this.launcher.setAttribute('aria-label', this.isOpen ? 'Close chat'
+      : this.unread ? `Open chat, ${this.unread} unread message${this.unread > 1 ? 's' : ''}` : 'Open chat');
+  }
+
+  render() {
+    const items = this.list.list();
+    const rows = [];
+    const hasStored = items.some((m) => !m.pending);
+    if (!hasStored && this.info && this.info.greeting) {
+      rows.push({ key: 'greeting', sender: 'ai', text: String(this.info.greeting), greeting: true });
+    }
+    for (const m of items) rows.push(m);
+    if (this.notice) rows.push({ key: 'notice', sender: 'system', text: this.notice, localNotice: true });
+
+    reconcile(this.messagesEl, rows, (m) => m.key || (m.client_id ? `c:${m.client_id}` : `m:${m.id}`),
+      (m) => this._renderMessage(m), (node, m) => this._updateMessage(node, m));
+
+    const closed = this.status === 'closed';
+    this.composer.hidden = closed;
+    this.closedBar.hidden = !closed;
+    this.actions.hidden = closed || this.status === 'waiting' || this.status === 'operator';
+    this._renderBadge();
+  }
+
+  _renderMessage(m) {
+    if (m.sender === 'system') {
+      return el('div', { class: 'notice', 'data-event': m.event || '', text: m.text });
+    }
+    const node = el('div', { class: `msg ${m.sender}` });
+    if (m.sender !== 'user') {
+      const name = m.sender === 'manager' && m.operator && m.operator.name ? String(m.operator.name) : WHO[m.sender] || '';
+      node.appendChild(el('span', { class: 'who', text: name }));
+    }
+    node.appendChild(el('div', { class: 'bubble', text: m.text }));
+    node.appendChild(el('div', { class: 'meta' }));
+    this._updateMessage(node, m);
+    return node;
+  }
+
+  _updateMessage(node, m) {
+    if (m.sender === 'system') return;
+    node.classList.toggle('pending', !!m.pending && !m.failed);
+    node.classList.toggle('failed', !!m.failed);
+    if (m.id !== undefined) node.setAttribute('data-id', String(m.id));
+    if (m.seq !== undefined) node.setAttribute('data-seq', String(m.seq));
+    const meta = node.querySelector('.meta');
+    meta.textContent = '';
+    if (m.failed) {
+      meta.appendChild(el('span', { text: m.error || 'Not sent' }));
+      meta.appendChild(el('button', {
+        class: 'retry', type: 'button', on: { click: () => this.retry(m.client_id) },
+      }, 'Retry'));
+    } else if (m.pending) {
+      meta.appendChild(el('span', { text: 'Sending…' }));
+    } else if (m.timestamp) {
+      meta.appendChild(el('span', { text: formatTime(m.timestamp) }));
+    }
+  }
+
+  _scrollToEnd() {
+    requestAnimationFrame(() => {
+      this.messagesEl.scrollTop = this.messagesEl.scrollHeight;
+    });
+  }
+}
