@@ -1,17 +1,20 @@
 /*
- * Unit tests of common/credis against a real redis-server, started by the test on a
+ * Unit tests of common/credis and notifier/redis_sub against a real redis-server, started by the test on a
  * free port (and a unix socket) in a temporary folder. Skipped (exit 77) when
  * redis-server is not installed. Runs without forking per test (CK_NOFORK) because the
  * tests stop, freeze and restart the one server.
  */
 #include "autoconfig.h"
 #include "credis.h"
+#include "json.h"
+#include "redis_sub.h"
 #include "log.h"
 #include "util.h"
 
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <ev.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
@@ -583,6 +586,221 @@ START_TEST(nothing_listening)
 }
 END_TEST
 
+
+/* ---------------------------------------------------------------------------------- */
+/* notifier/redis_sub */
+
+START_TEST(sub_parse)
+{
+	struct redis_sub_event ev;
+	char buf[256];
+	const char *ok = "{\"state\": \"start\", \"who\": \"ai\", \"k\": \"typing\", "
+			 "\"dialog_id\": 12, \"assistant_id\": 3, \"extra\": {\"msg\": 1}}";
+	ck_assert_int_eq(redis_sub_parse(ok, strlen(ok), &ev, buf, sizeof buf), 0);
+	ck_assert_int_eq(ev.dialog_id, 12);
+	ck_assert_int_eq(ev.assistant_id, 3);
+	ck_assert_str_eq(ev.who, "ai");
+	ck_assert_str_eq(ev.state, "start");
+	/* Canonical: what the publisher added does not ride along. */
+	ck_assert_str_eq(ev.json, "{\"k\":\"typing\",\"dialog_id\":12,\"assistant_id\":3,"
+				  "\"who\":\"ai\",\"state\":\"start\"}");
+	ck_assert_int_eq(ev.len, strlen(ev.json));
+
+	static const char *const bad[] = {
+		"", "not json", "[1,2]", "\"typing\"", "{}",
+		"{\"k\":\"msg\",\"dialog_id\":1,\"assistant_id\":1,\"seq\":1,\"aud\":\"all\",\"msg\":{}}",
+		"{\"k\":\"revoke\",\"session_id\":1}",
+		"{\"k\":\"typing\",\"dialog_id\":\"1\",\"assistant_id\":1,\"who\":\"ai\",\"state\":\"start\"}",
+		"{\"k\":\"typing\",\"dialog_id\":1.5,\"assistant_id\":1,\"who\":\"ai\",\"state\":\"start\"}",
+		"{\"k\":\"typing\",\"dialog_id\":0,\"assistant_id\":1,\"who\":\"ai\",\"state\":\"start\"}",
+		"{\"k\":\"typing\",\"dialog_id\":1,\"who\":\"ai\",\"state\":\"start\"}",
+		"{\"k\":\"typing\",\"dialog_id\":1,\"assistant_id\":1,\"who\":\"bot\",\"state\":\"start\"}",
+		"{\"k\":\"typing\",\"dialog_id\":1,\"assistant_id\":1,\"who\":\"ai\",\"state\":\"on\"}",
+		"{\"k\":\"typing\",\"dialog_id\":1,\"assistant_id\":1,\"who\":null,\"state\":\"stop\"}",
+		"{\"k\":\"typing\",\"dialog_id\":1,\"assistant_id\":1,\"who\":\"ai\\u0000\",\"state\":\"stop\"}",
+		"{\"k\":\"typing\",\"dialog_id\":1,\"assistant_id\":1,\"who\":\"ai\",\"state\":\"stop\"} x",
+		"{\"k\":\"typing\xff\",\"dialog_id\":1,\"assistant_id\":1,\"who\":\"ai\",\"state\":\"stop\"}",
+		"{\"k\":\"typing\",\"dialog_id\":99999999999999999999,\"assistant_id\":1,\"who\":\"ai\",\"state\":\"stop\"}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(redis_sub_parse(bad[i], strlen(bad[i]), &ev, buf, sizeof buf) == -1,
+			      "accepted %s", bad[i]);
+	/* Oversized, and a raw NUL inside. */
+	char big[2048];
+	memset(big, ' ', sizeof big);
+	memcpy(big, ok, strlen(ok));
+	ck_assert_int_eq(redis_sub_parse(big, sizeof big, &ev, buf, sizeof buf), -1);
+	ck_assert_int_eq(redis_sub_parse(ok, strlen(ok) + 1, &ev, buf, sizeof buf), -1);
+	ck_assert_int_eq(redis_sub_parse(NULL, 0, &ev, buf, sizeof buf), -1);
+}
+END_TEST
+
+struct sub_probe {
+	int events;
+	int ups, downs;
+	struct redis_sub_event last;
+	char json[256];
+	enum redis_sub_state state;
+};
+
+static void probe_event(void *ctx, const struct redis_sub_event *ev)
+{
+	struct sub_probe *p = ctx;
+	p->events++;
+	p->last = *ev;
+	snprintf(p->json, sizeof p->json, "%.*s", (int)ev->len, ev->json);
+	p->last.json = p->json;
+}
+
+static void probe_state(void *ctx, enum redis_sub_state st)
+{
+	struct sub_probe *p = ctx;
+	p->state = st;
+	if (st == REDIS_SUB_UP)
+		p->ups++;
+	else
+		p->downs++;
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+}
+
+/* Run the loop until *flag reaches want or ms pass; returns the time taken (ms). */
+static int64_t run_until(struct ev_loop *loop, const int *flag, int want, int ms)
+{
+	ev_timer tick;
+	ev_timer_init(&tick, tick_cb, 0.01, 0.01);
+	ev_timer_start(loop, &tick);
+	int64_t t0 = now_us();
+	while (*flag < want && elapsed_ms(t0) < ms)
+		ev_run(loop, EVRUN_ONCE);
+	ev_timer_stop(loop, &tick);
+	return elapsed_ms(t0);
+}
+
+START_TEST(sub_off)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct sub_probe p = { 0 };
+	ck_assert_ptr_null(redis_sub_start(loop, NULL, probe_event, probe_state, &p));
+	ck_assert_ptr_null(redis_sub_start(loop, "", probe_event, probe_state, &p));
+	ck_assert_ptr_null(redis_sub_start(loop, "http://nope", probe_event, probe_state, &p));
+	ck_assert_int_eq(redis_sub_state(NULL), REDIS_SUB_OFF);
+	ck_assert_str_eq(redis_sub_state_str(redis_sub_state(NULL)), "off");
+	ck_assert_str_eq(redis_sub_state_str(REDIS_SUB_DOWN), "down");
+	ck_assert_str_eq(redis_sub_state_str(REDIS_SUB_UP), "up");
+	struct redis_sub_stats st;
+	redis_sub_stats(NULL, &st);
+	ck_assert_int_eq(st.events, 0);
+	/* Nothing listening: stays down, retries, stops cleanly. */
+	char u[80];
+	snprintf(u, sizeof u, "redis://127.0.0.1:%d", free_port());
+	struct redis_sub *rs = redis_sub_start(loop, u, probe_event, probe_state, &p);
+	ck_assert_ptr_nonnull(rs);
+	int never = 0;
+	run_until(loop, &never, 1, 400);
+	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
+	redis_sub_stats(rs, &st);
+	ck_assert_int_ge(st.reconnects, 1);
+	ck_assert_int_eq(p.ups, 0);
+	redis_sub_stop(rs);
+	ev_loop_destroy(loop);
+}
+END_TEST
+
+/*
+ * The whole path: credis publishes, redis_sub receives and validates; Redis killed:
+ * state down and publishers told "down"; Redis back: subscribed again and events flow.
+ */
+START_TEST(sub_live)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct sub_probe p = { 0 };
+	struct redis_sub *rs = redis_sub_start(loop, url, probe_event, probe_state, &p);
+	ck_assert_ptr_nonnull(rs);
+	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
+	run_until(loop, &p.ups, 1, 2000);
+	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_UP);
+
+	struct credis *c = credis_open(url);
+	ck_assert_int_eq(credis_publish_typing(c, 41, 2, "user", "start"), CREDIS_OK);
+	run_until(loop, &p.events, 1, 2000);
+	ck_assert_int_eq(p.events, 1);
+	ck_assert_int_eq(p.last.dialog_id, 41);
+	ck_assert_int_eq(p.last.assistant_id, 2);
+	ck_assert_str_eq(p.last.who, "user");
+	ck_assert_str_eq(p.last.state, "start");
+
+	/* Garbage and a forged chat message are dropped, and counted. */
+	const char *forged = "{\"k\":\"msg\",\"dialog_id\":41,\"assistant_id\":2,\"seq\":9,"
+			     "\"aud\":\"all\",\"msg\":{\"text\":\"pay here\"}}";
+	ck_assert_int_eq(credis_publish(c, CREDIS_CHANNEL, forged, strlen(forged), NULL), CREDIS_OK);
+	ck_assert_int_eq(credis_publish(c, CREDIS_CHANNEL, "\xff\xfe", 2, NULL), CREDIS_OK);
+	ck_assert_int_eq(credis_publish_typing(c, 41, 2, "ai", "stop"), CREDIS_OK);
+	run_until(loop, &p.events, 2, 2000);
+	ck_assert_int_eq(p.events, 2);
+	ck_assert_str_eq(p.last.who, "ai");
+	struct redis_sub_stats st;
+	redis_sub_stats(rs, &st);
+	ck_assert_int_eq(st.events, 2);
+	ck_assert_int_eq(st.rejected, 2);
+
+	/* Killed: down at once. */
+	redis_stop(SIGKILL);
+	run_until(loop, &p.downs, 1, 2000);
+	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
+	ck_assert_int_eq(credis_publish_typing(c, 41, 2, "ai", "start"), CREDIS_DOWN);
+	/* Let a few attempts fail, then bring it back: subscribed again soon. */
+	int never = 0;
+	run_until(loop, &never, 1, 500);
+	redis_start();
+	int64_t ms = run_until(loop, &p.ups, 2, 6000);
+	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_UP);
+	ck_assert_int_lt(ms, 2000); /* backoff was at most 800 ms by then */
+	/* Publishers may still be in their retry spacing: poll. */
+	int rc = CREDIS_DOWN;
+	int64_t t0 = now_us();
+	while (rc != CREDIS_OK && elapsed_ms(t0) < 2000) {
+		rc = credis_publish_typing(c, 42, 2, "manager", "start");
+		if (rc != CREDIS_OK)
+			usleep(50 * 1000);
+	}
+	ck_assert_int_eq(rc, CREDIS_OK);
+	run_until(loop, &p.events, 3, 2000);
+	ck_assert_int_eq(p.events, 3);
+	ck_assert_int_eq(p.last.dialog_id, 42);
+	credis_close(c);
+	redis_stop(SIGTERM);
+	redis_start();
+	/* Stopping while connected (and while a reconnect is pending) frees cleanly. */
+	redis_sub_stop(rs);
+	ev_loop_destroy(loop);
+}
+END_TEST
+
+/* A server that accepts the connection but never answers (frozen): the attempt is
+ * abandoned after the connect timeout and started over; once it thaws, subscribed. */
+START_TEST(sub_frozen_server)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct sub_probe p = { 0 };
+	kill(redis_pid, SIGSTOP);
+	struct redis_sub *rs = redis_sub_start(loop, url, probe_event, probe_state, &p);
+	int never = 0;
+	run_until(loop, &never, 1, 2600);
+	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
+	struct redis_sub_stats st;
+	redis_sub_stats(rs, &st);
+	ck_assert_int_ge(st.reconnects, 1);
+	kill(redis_pid, SIGCONT);
+	run_until(loop, &p.ups, 1, 4000);
+	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_UP);
+	redis_sub_stop(rs);
+	ev_loop_destroy(loop);
+}
+END_TEST
+
 static int have_redis_server(void)
 {
 	const char *path = getenv("PATH");
@@ -607,6 +825,7 @@ int main(void)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	log_init("test_credis", "stderr", "info");
+	json_init();
 	if (!mkdtemp(redis_dir)) {
 		perror("mkdtemp");
 		return 99;
@@ -634,6 +853,13 @@ int main(void)
 	tcase_add_test(tc, hung_server);
 	tcase_add_test(tc, nothing_listening);
 	suite_add_tcase(s, tc);
+	TCase *tsub = tcase_create("redis_sub");
+	tcase_set_timeout(tsub, 30);
+	tcase_add_test(tsub, sub_parse);
+	tcase_add_test(tsub, sub_off);
+	tcase_add_test(tsub, sub_live);
+	tcase_add_test(tsub, sub_frozen_server);
+	suite_add_tcase(s, tsub);
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);
 	srunner_run_all(sr, CK_NORMAL);
