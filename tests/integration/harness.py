@@ -34,6 +34,7 @@ SQL_DIR = Path(os.environ.get("CHATAI_SQL_DIR") or (REPO / "sql"))
 WEB_DIR = REPO / "web"
 LIGHTTPD_TEMPLATE = REPO / "lighttpd-conf" / "chatai.conf.in"
 APACHE_TEMPLATE = REPO / "apache-conf" / "chatai.conf.in"
+APACHE_SITE_TEMPLATE = REPO / "apache-conf" / "chatai-site.conf.in"
 
 BINARIES = {
     "chatai.fcgi": "fcgi/chatai.fcgi",
@@ -604,10 +605,14 @@ class WebServer(Process):
         else:
             v["FCGI_MODE"] = "fcgid"
             v["FCGI_EXTERNAL"] = ""
+        v["FCGI_DIR"] = Path(fcgi_bin).parent if fcgi_bin else ""
         fcgid = self.state / "fcgid"
         fcgid.mkdir()
         pw = pwd.getpwnam(user)
         os.chown(fcgid, pw.pw_uid, pw.pw_gid)
+        site = self.state / "chatai-site.conf"
+        site.write_text(render(APACHE_SITE_TEMPLATE, v))
+        v["SITE_CONF"] = site
         conf = self.state / "apache2.conf"
         conf.write_text(render(APACHE_TEMPLATE, v))
         return ["/usr/sbin/apache2", "-f", conf, "-DFOREGROUND"], conf
