@@ -315,6 +315,7 @@ int answer_job(struct db *db, const struct ai_settings *s, const struct job *j)
 		end.text = ji.fallback;
 		end.failed = 1;
 		end.state = "failed";
+		end.typing = 1; /* a dead attempt may have left typing_start showing */
 		rc = end_job(db, s, j, &end, "giving up") < 0 ? job_failed(db, s, j, "giving up") : 0;
 		goto out;
 	}
@@ -331,6 +332,7 @@ int answer_job(struct db *db, const struct ai_settings *s, const struct job *j)
 		rc = job_failed(db, s, j, "typing_start");
 		goto out;
 	}
+	end.typing = 1;
 	if (s->debug_delay_ms > 0)
 		sleep_ms(s->debug_delay_ms);
 

@@ -62,8 +62,9 @@ int queue_finish(struct db *db, const struct job *j, const char *worker,
 	const char *params[] = {
 		id, worker, end->text, end->failed ? "true" : "false", end->handoff ? "true" : "false",
 		end->handoff_text ? end->handoff_text : "", end->state ? end->state : "done",
+		end->typing ? "true" : "false",
 	};
-	PGresult *res = db_exec(db, "SELECT chatai_ai_finish($1, $2, $3, $4, $5, $6, $7)", 7, params);
+	PGresult *res = db_exec(db, "SELECT chatai_ai_finish($1, $2, $3, $4, $5, $6, $7, $8)", 8, params);
 	if (!res)
 		return -1;
 	snprintf(outcome, 16, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");

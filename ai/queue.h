@@ -30,6 +30,7 @@ struct job_end {
 	int handoff;              /* hand the dialog to a human */
 	const char *handoff_text; /* text of the handoff_requested message */
 	const char *state;        /* "done" or "failed" */
+	int typing;               /* typing_start may be showing: send typing_stop */
 };
 
 /* LISTEN chatai_jobs on db's current connection. 0 or -1. */

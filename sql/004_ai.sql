@@ -90,16 +90,19 @@ END $$;
 --               otherwise a stored answer resets ai_failures;
 --   p_handoff   hand the dialog to a human now (the visitor asked for one);
 --   p_handoff_text  the text of the handoff_requested message;
---   p_state     the job's final state, 'done' or 'failed'.
+--   p_state     the job's final state, 'done' or 'failed';
+--   p_typing    a typing_start may be showing: send typing_stop (who 'ai') after the
+--               answer, whatever happened.
 -- The dialog status is checked under its row lock: outside 'ai' nothing is stored.
--- Sends typing_stop (who 'ai') after the answer. Returns what happened:
+-- Returns what happened:
 --   'lost'      the job is no longer this worker's (its lease ran out and another
 --               worker took it): nothing done;
 --   'silent'    the dialog is not in status 'ai': job done, no answer;
 --   'answered'  answer stored ('handoff' when a handoff followed);
 --   'duplicate' the answer of this job was stored before (a retried job): not again.
 CREATE FUNCTION chatai_ai_finish(p_job bigint, p_worker text, p_text text, p_failed boolean,
-                                 p_handoff boolean, p_handoff_text text, p_state text DEFAULT 'done')
+                                 p_handoff boolean, p_handoff_text text, p_state text DEFAULT 'done',
+                                 p_typing boolean DEFAULT true)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -146,7 +149,9 @@ BEGIN
        SET state = p_state, locked_until = NULL, updated_at = now(),
            last_error = CASE WHEN v_outcome = 'silent' THEN 'dialog status ' || d.status ELSE last_error END
      WHERE id = p_job;
-    PERFORM chatai_typing(d.id, 'ai', 'stop');
+    IF p_typing THEN
+        PERFORM chatai_typing(d.id, 'ai', 'stop');
+    END IF;
     -- The next job of this dialog was blocked behind this one: wake the workers.
     IF EXISTS (SELECT 1 FROM answer_jobs WHERE dialog_id = d.id AND state = 'pending') THEN
         PERFORM pg_notify('chatai_jobs', d.id::text);
