@@ -1,11 +1,13 @@
 /* credis: rate limits, typing fan-out and presence over Redis (hiredis, synchronous). */
 #include "autoconfig.h"
 #include "credis.h"
+#include "config.h"
 #include "log.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,6 +560,36 @@ void credis_close(struct credis *c)
 	free(c);
 }
 
+static pthread_key_t credis_key;
+static pthread_once_t credis_key_once = PTHREAD_ONCE_INIT;
+/* Stored for "looked up: Redis off", so that the setting is read once per thread. */
+static char credis_off_marker;
+
+static void thread_handle_free(void *p)
+{
+	if (p != &credis_off_marker)
+		credis_close(p);
+}
+
+static void thread_key_create(void)
+{
+	if (pthread_key_create(&credis_key, thread_handle_free) != 0)
+		abort();
+}
+
+struct credis *credis_thread(void)
+{
+	pthread_once(&credis_key_once, thread_key_create);
+	void *p = pthread_getspecific(credis_key);
+	if (p == &credis_off_marker)
+		return NULL;
+	if (p)
+		return p;
+	struct credis *c = credis_open(config_get("redis_url", NULL));
+	(void)pthread_setspecific(credis_key, c ? (void *)c : (void *)&credis_off_marker);
+	return c;
+}
+
 void credis_set_timeouts(struct credis *c, int connect_ms, int command_ms, int retry_ms)
 {
 	if (!c)
@@ -599,15 +631,11 @@ int credis_ratelimit_hit(struct credis *c, const char *key, int limit, int windo
 		long long n = r->element[0]->integer, ms = r->element[1]->integer;
 		if (count)
 			*count = n;
-		if (n <= limit) {
-			rc = CREDIS_OK;
-		} else {
-			rc = CREDIS_LIMITED;
-			if (retry_after) {
-				long long s = (ms + 999) / 1000;
-				*retry_after = s < 1 ? 1 : (int)s;
-			}
+		if (retry_after) {
+			long long s = (ms + 999) / 1000;
+			*retry_after = s < 1 ? 1 : (int)s;
 		}
+		rc = n <= limit ? CREDIS_OK : CREDIS_LIMITED;
 	} else {
 		note_down(c, "rate-limit script: unexpected reply");
 	}

@@ -61,6 +61,14 @@ void credis_url_free(struct credis_url *u);
 struct credis;
 
 /*
+ * The calling thread's handle for the setting redis_url (config_get), opened on first
+ * use and closed when the thread exits; NULL when redis_url is unset or malformed. For
+ * threaded programs whose threads each need one (FastCGI workers): it saves passing a
+ * handle through every layer. config_load() must have run before the first call.
+ */
+struct credis *credis_thread(void);
+
+/*
  * A handle for url (redis_url). NULL or "" gives NULL: Redis is off. A malformed URL
  * also gives NULL, with an error logged (the program then runs on PostgreSQL alone).
  * Connects at once; a failure is not fatal: calls answer CREDIS_DOWN until it is back.
@@ -77,9 +85,10 @@ int credis_up(const struct credis *c);
 /*
  * One hit on the fixed-window counter key (window_s seconds, limit hits per window),
  * atomic across every host (one Lua script: INCR, and PEXPIRE when the key has no
- * expiry yet). CREDIS_OK: allowed. CREDIS_LIMITED: refused, *retry_after = seconds
- * until the window ends (>= 1). CREDIS_DOWN / CREDIS_OFF: the caller decides with its
- * PostgreSQL limiter. *count (may be NULL) receives this window's count.
+ * expiry yet). CREDIS_OK: allowed. CREDIS_LIMITED: refused. In both cases
+ * *retry_after = seconds until the window ends (>= 1) and *count = this window's
+ * count (each may be NULL). CREDIS_DOWN / CREDIS_OFF: the caller decides with its
+ * PostgreSQL limiter (both outputs 0).
  */
 int credis_ratelimit_hit(struct credis *c, const char *key, int limit, int window_s,
 			 int *retry_after, int64_t *count);

@@ -5,6 +5,7 @@
  * tests stop, freeze and restart the one server.
  */
 #include "autoconfig.h"
+#include "config.h"
 #include "credis.h"
 #include "json.h"
 #include "redis_sub.h"
@@ -225,7 +226,7 @@ START_TEST(ratelimit_window)
 	for (int i = 1; i <= 3; i++) {
 		ck_assert_int_eq(credis_ratelimit_hit(c, "msg:10.0.0.1", 3, 1, &ra, &n), CREDIS_OK);
 		ck_assert_int_eq(n, i);
-		ck_assert_int_eq(ra, 0);
+		ck_assert_int_eq(ra, 1);
 	}
 	ck_assert_int_eq(credis_ratelimit_hit(c, "msg:10.0.0.1", 3, 1, &ra, &n), CREDIS_LIMITED);
 	ck_assert_int_eq(n, 4);
@@ -318,6 +319,43 @@ START_TEST(ratelimit_concurrent)
 		ck_assert_int_eq(h[i].errors, 0);
 	}
 	ck_assert_int_eq(allowed, 100);
+}
+END_TEST
+
+static void *thread_handle_probe(void *arg)
+{
+	struct credis **out = arg;
+	out[0] = credis_thread();
+	out[1] = credis_thread();
+	if (out[0])
+		(void)credis_ratelimit_hit(out[0], "per-thread", 100, 60, NULL, NULL);
+	return NULL;
+}
+
+/* credis_thread(): one handle per thread from redis_url, NULL when unset. */
+START_TEST(thread_handles)
+{
+	raw_flush();
+	config_set("redis_url", url);
+	struct credis *mine = credis_thread();
+	ck_assert_ptr_nonnull(mine);
+	ck_assert_ptr_eq(credis_thread(), mine);
+	struct credis *other[2] = { NULL, NULL };
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, thread_handle_probe, other), 0);
+	pthread_join(th, NULL);
+	ck_assert_ptr_nonnull(other[0]);
+	ck_assert_ptr_eq(other[0], other[1]);
+	ck_assert_ptr_ne(other[0], mine); /* (closed at that thread's exit) */
+	int64_t n;
+	ck_assert_int_eq(credis_ratelimit_hit(mine, "per-thread", 100, 60, NULL, &n), CREDIS_OK);
+	ck_assert_int_eq(n, 2);
+	config_set("redis_url", "");
+	struct credis *none[2] = { mine, mine };
+	ck_assert_int_eq(pthread_create(&th, NULL, thread_handle_probe, none), 0);
+	pthread_join(th, NULL);
+	ck_assert_ptr_null(none[0]);
+	ck_assert_ptr_null(none[1]);
 }
 END_TEST
 
@@ -844,6 +882,7 @@ int main(void)
 	tcase_add_test(tc, ratelimit_window);
 	tcase_add_test(tc, ratelimit_shared);
 	tcase_add_test(tc, ratelimit_concurrent);
+	tcase_add_test(tc, thread_handles);
 	tcase_add_test(tc, publish_typing);
 	tcase_add_test(tc, presence);
 	tcase_add_test(tc, unix_socket_and_db);
