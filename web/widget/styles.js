@@ -40,7 +40,7 @@ button { font: inherit; color: inherit; cursor: pointer; }
   transition: transform .15s ease, background .15s ease;
 }
 .launcher:hover { background: var(--brand-dark); transform: scale(1.05); }
-.launcher:focus-visible, .root button:focus-visible, .root textarea:focus-visible {
+.launcher:focus-visible, .root button:focus-visible {
   outline: 3px solid #a5b4fc; outline-offset: 2px;
 }
 .launcher svg { width: 28px; height: 28px; fill: none; stroke: currentColor; stroke-width: 2;
@@ -155,6 +155,8 @@ button { font: inherit; color: inherit; cursor: pointer; }
 .primary {
   border: 0; background: var(--brand); color: #fff; border-radius: 10px; padding: 9px 16px; font-weight: 600; margin: 0;
 }
+.intro { text-align: center; color: var(--muted); font-size: 13px; margin: auto 12px; display: block; }
+.intro strong { display: block; color: var(--ink); font-size: 15px; margin-bottom: 4px; }
 .footer { font-size: 11px; color: var(--muted); text-align: center; padding: 0 0 8px; background: #fff; flex: none; display: block; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 @media (max-width: 480px) {

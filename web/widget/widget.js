@@ -428,6 +428,8 @@ class Widget {
     const hasStored = items.some((m) => !m.pending);
     if (!hasStored && this.info && this.info.greeting) {
       rows.push({ key: 'greeting', sender: 'ai', text: String(this.info.greeting), greeting: true });
+    } else if (items.length === 0) {
+      rows.push({ key: 'intro', intro: true });
     }
     for (const m of items) rows.push(m);
     if (this.notice) rows.push({ key: 'notice', sender: 'system', text: this.notice, localNotice: true });
@@ -443,6 +445,10 @@ class Widget {
   }
 
   _renderMessage(m) {
+    if (m.intro) {
+      return el('div', { class: 'intro' }, el('strong', { text: 'Hi there!' }),
+        'Ask us anything — we usually answer right away.');
+    }
     if (m.sender === 'system') {
       return el('div', { class: 'notice', 'data-event': m.event || '', text: m.text });
     }
@@ -458,7 +464,7 @@ class Widget {
   }
 
   _updateMessage(node, m) {
-    if (m.sender === 'system') return;
+    if (m.sender === 'system' || m.intro) return;
     node.classList.toggle('pending', !!m.pending && !m.failed);
     node.classList.toggle('failed', !!m.failed);
     if (m.id !== undefined) node.setAttribute('data-id', String(m.id));

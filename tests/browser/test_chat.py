@@ -1,0 +1,419 @@
+"""The guide's manual checklist, automated end to end in headless Chromium against the real
+stack: widget <-> operator panel, the AI's answers, fallbacks, resync, ordering, refresh,
+several panels, hostile page CSS, XSS, CSP."""
+
+import time
+
+import pytest
+
+import harness
+from pages import AdminPage, WidgetPage, console_errors, wait_for
+
+XSS = "<img src=x onerror=window.__pwned=1><script>window.__pwned=2</script>"
+
+
+def _operator(stack, email="op@browser.example", password="op-password-123", name="Olga Operator"):
+    harness.make_operator(stack.pg, email, password, name, "operator")
+    return email, password, harness.Api(stack.url).login(email, password)
+
+
+def _dialog_id(widget):
+    saved = wait_for(widget.saved_dialog, message="dialog saved in localStorage")
+    return saved["dialog_id"]
+
+
+def _csp_errors(drv):
+    return [e for e in console_errors(drv) if "Content Security Policy" in e.get("message", "")]
+
+
+def test_widget_and_panel_talk_in_real_time(stack, admin, assistant, browser, artifacts):
+    wd = browser()
+    widget = WidgetPage(wd, stack.url, assistant).load()
+    st = widget.state()
+    assert st["title"] == "Test assistant"
+    # the greeting is shown before any dialog exists
+    assert widget.texts("ai") == ["Hello! How can I help you?"]
+    assert widget.saved_dialog() is None
+
+    widget.send("Hi, where is my order 1234?")
+    wait_for(lambda: any(m["text"] == "Hi, where is my order 1234?" and m["id"] for m in widget.state()["messages"]),
+             message="the visitor's message stored")
+    dialog_id = _dialog_id(widget)
+    wait_for(lambda: widget.state()["connection"] == "connected", message="widget connected")
+    assert widget.state()["transport"] == "ws"
+
+    ad = browser()
+    panel = AdminPage(ad, stack.url).login(admin["email"], admin["password"])
+    panel.wait_connection("Real-time connected", "ws")
+    panel.open_dialog(dialog_id)
+    panel.wait_text("Hi, where is my order 1234?", "user")
+    s = panel.state()
+    assert "127.0.0.1" in s["page"] and "/demo/index.html" in s["page"]
+    assert "Chrome" in s["browser"]
+
+    # visitor types: the panel sees it; the visitor's next message arrives live
+    widget.input().send_keys("and also")
+    wait_for(lambda: panel.state()["typing"], message="visitor typing shown in the panel")
+    widget.input().send_keys(" my invoice")
+    from selenium.webdriver.common.keys import Keys
+    widget.input().send_keys(Keys.ENTER)
+    panel.wait_text("and also my invoice", "user")
+
+    # operator types and replies: the widget sees both
+    widget.record_typing()
+    ad.find_element("id", "reply-input").send_keys("Let me check")
+    wait_for(lambda: "manager" in widget.typing_seen(), message="operator typing shown in the widget")
+    ad.find_element("id", "reply-input").send_keys(" that for you.")
+    ad.find_element("id", "reply-input").send_keys(Keys.ENTER)
+    widget.wait_text("Let me check that for you.", "manager")
+    panel.wait_text("Let me check that for you.", "manager")
+    # the reply took the dialog over: a system notice on both sides, status operator
+    wait_for(lambda: any(n["event"] == "operator_joined" for n in widget.state()["notices"]),
+             message="operator_joined notice in the widget")
+    wait_for(lambda: panel.state()["status"] == "Operator", message="status Operator in the panel")
+    assert not widget.state()["handoffVisible"]
+
+    # nothing doubled anywhere
+    for page in (widget, panel):
+        ids = [m["id"] for m in page.state()["messages"]]
+        assert len(ids) == len(set(ids)), ids
+    wd.save_screenshot(str(artifacts / "widget-conversation.png"))
+    ad.save_screenshot(str(artifacts / "panel-conversation.png"))
+
+    # release and close: notices reach the widget, which then offers a new conversation
+    ad.find_element("id", "btn-release").click()
+    wait_for(lambda: any(n["event"] == "operator_left" for n in widget.state()["notices"]), message="operator_left")
+    ad.find_element("id", "btn-close").click()
+    wait_for(lambda: widget.state()["closedBar"], message="closed bar in the widget")
+    wait_for(lambda: any(n["event"] == "dialog_closed" for n in widget.state()["notices"]), message="dialog_closed")
+    assert _csp_errors(wd) == [] and _csp_errors(ad) == []
+
+
+def test_handoff_and_unread_badge(stack, admin, assistant, browser, api):
+    wd = browser()
+    widget = WidgetPage(wd, stack.url, assistant).load()
+    widget.send("I need a person please")
+    dialog_id = _dialog_id(widget)
+    wait_for(lambda: widget.state()["connection"] == "connected", message="connected")
+    widget.shadow().find_element("css selector", ".handoff").click()
+    wait_for(lambda: any(n["event"] == "handoff_requested" for n in widget.state()["notices"]),
+             message="handoff notice")
+    assert not widget.state()["handoffVisible"]
+
+    ad = browser()
+    panel = AdminPage(ad, stack.url).with_token(admin["token"])
+    wait_for(lambda: any(d["id"] == dialog_id and d["status"] == "waiting" for d in panel.state()["dialogs"]),
+             message="waiting dialog in the inbox")
+    # waiting dialogs come first, and the title says how many wait
+    assert panel.state()["dialogs"][0]["status"] == "waiting"
+    assert panel.state()["title"].startswith("(")
+
+    # panel closed: operator messages raise the unread badge
+    widget.launcher().click()
+    wait_for(lambda: not widget.state()["open"], message="panel closed")
+    r = api.operator_post(admin["token"], dialog_id, "Hello, I am here.")
+    assert r.status_code == 201, r.text
+    wait_for(lambda: widget.state()["badge"] != "", message="unread badge")
+    assert widget.state()["badge"] in ("1", "2")  # the reply and maybe the operator_joined notice
+    widget.launcher().click()
+    wait_for(lambda: widget.state()["badge"] == "", message="badge cleared on open")
+    widget.wait_text("Hello, I am here.", "manager")
+
+
+def test_escape_closes_and_focus_returns(stack, assistant, browser):
+    wd = browser()
+    widget = WidgetPage(wd, stack.url, assistant).load()
+    assert wd.execute_script(
+        "return document.querySelector('chatai-widget').shadowRoot.activeElement.className") == "input"
+    from selenium.webdriver.common.keys import Keys
+    widget.input().send_keys(Keys.ESCAPE)
+    wait_for(lambda: not widget.state()["open"], message="Escape closes")
+    assert wd.execute_script(
+        "return document.querySelector('chatai-widget').shadowRoot.activeElement.className") == "launcher"
+    log = wd.execute_script(
+        "const l = document.querySelector('chatai-widget').shadowRoot.querySelector('.messages');"
+        "return [l.getAttribute('role'), l.getAttribute('aria-live')]")
+    assert log == ["log", "polite"]
+
+
+def test_assistant_answers_in_both_after_typing(make_stack, browser):
+    s = make_stack(ai=True)
+    aid = harness.make_assistant(s.pg, "Shop bot", greeting="Hi! Ask me about shipping.")
+    answer = "Yes, we ship to Norway; delivery takes 4 business days."
+    harness.add_knowledge(s.pg, aid, [("Do you ship to Norway?", answer)])
+    email, password, token = _operator(s)
+    wd = browser()
+    widget = WidgetPage(wd, s.url, aid).load()
+    widget.send("Hello there")  # creates the dialog and connects
+    dialog_id = _dialog_id(widget)
+    wait_for(lambda: widget.state()["connection"] == "connected", message="connected")
+    ad = browser()
+    panel = AdminPage(ad, s.url).with_token(token, dialog_id)
+    panel.wait_text("Hello there", "user")
+    widget.record_typing()
+    widget.send("Do you ship to Norway?")
+    widget.wait_text(answer, "ai", timeout=30)
+    assert "ai" in widget.typing_seen(), "the assistant's typing indicator was shown before its answer"
+    wait_for(lambda: widget.state()["typing"] == "", message="typing hidden after the answer")
+    panel.wait_text(answer, "ai")
+    assert panel.texts()[-2:] == ["Do you ship to Norway?", answer]
+
+
+def test_websocket_refused_falls_back_to_sse(make_no_ws_stack, browser, artifacts):
+    s = make_no_ws_stack()
+    aid = harness.make_assistant(s.pg, "SSE assistant", greeting="Hello over SSE")
+    email, password, token = _operator(s)
+    wd = browser()
+    widget = WidgetPage(wd, s.url, aid).load()
+    widget.send("hello via sse")
+    dialog_id = _dialog_id(widget)
+    wait_for(lambda: widget.state()["transport"] == "sse" and widget.state()["connection"] == "connected",
+             timeout=30, message="widget on SSE")
+    ad = browser()
+    panel = AdminPage(ad, s.url).with_token(token, dialog_id)
+    panel.wait_connection("Real-time connected", "sse")
+    assert "SSE" in ad.find_element("css selector", "#connection .transport-name").text
+    panel.wait_text("hello via sse", "user")
+    panel.reply("answer via sse")
+    widget.wait_text("answer via sse", "manager")
+    widget.send("second via sse")
+    panel.wait_text("second via sse", "user")
+    ad.save_screenshot(str(artifacts / "panel-sse.png"))
+
+
+def test_websocket_and_sse_refused_fall_back_to_long_poll(make_stack, browser, artifacts):
+    s = make_stack(notifier=False)
+    aid = harness.make_assistant(s.pg, "Polling assistant", greeting="Hello by polling")
+    email, password, token = _operator(s)
+    wd = browser()
+    widget = WidgetPage(wd, s.url, aid).load()
+    widget.send("hello via long-poll")
+    dialog_id = _dialog_id(widget)
+    wait_for(lambda: widget.state()["transport"] == "longpoll" and widget.state()["connection"] == "fallback",
+             timeout=40, message="widget on long-poll")
+    ad = browser()
+    panel = AdminPage(ad, s.url).with_token(token, dialog_id)
+    panel.wait_connection("Polling mode", "longpoll", timeout=40)
+    assert "fallback" in panel.state()["connectionClass"]
+    panel.wait_text("hello via long-poll", "user")
+    t0 = time.monotonic()
+    panel.reply("answer via long-poll")
+    widget.wait_text("answer via long-poll", "manager")
+    assert time.monotonic() - t0 < 5, "a held long-poll answers at once, not at the next poll"
+    widget.send("second via long-poll")
+    panel.wait_text("second via long-poll", "user")
+    ad.save_screenshot(str(artifacts / "panel-polling.png"))
+
+
+def test_notifier_restart_resyncs_without_duplicates(make_stack, browser):
+    s = make_stack()
+    aid = harness.make_assistant(s.pg, "Restart assistant")
+    email, password, token = _operator(s)
+    api = harness.Api(s.url)
+    wd = browser()
+    widget = WidgetPage(wd, s.url, aid).load()
+    widget.send("before restart")
+    dialog_id = _dialog_id(widget)
+    wait_for(lambda: widget.state()["connection"] == "connected", message="widget connected")
+    ad = browser()
+    panel = AdminPage(ad, s.url).with_token(token, dialog_id)
+    panel.wait_connection("Real-time connected", "ws")
+    panel.wait_text("before restart", "user")
+
+    s.notifier.stop()
+    wait_for(lambda: panel.state()["connection"].startswith(("Error", "Connecting")), message="panel sees the drop")
+    for i in range(3):
+        assert api.operator_post(token, dialog_id, f"while down {i}").status_code == 201
+        assert api.visitor_post(dialog_id, widget.saved_dialog()["visitor_token"], f"visitor while down {i}").status_code == 201
+    s.notifier.start()
+    panel.wait_connection("Real-time connected", timeout=40)
+    for i in range(3):
+        widget.wait_text(f"while down {i}", "manager", timeout=40)
+        panel.wait_text(f"visitor while down {i}", "user", timeout=40)
+    assert api.operator_post(token, dialog_id, "after restart").status_code == 201
+    widget.wait_text("after restart", "manager")
+    panel.wait_text("after restart", "manager")
+    for page in (widget, panel):
+        msgs = [m for m in page.state()["messages"] if m["id"] is not None]
+        seqs = [m["seq"] for m in msgs]
+        assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), seqs
+    assert widget.texts("manager") == ["while down 0", "while down 1", "while down 2", "after restart"]
+
+
+def test_twenty_quick_messages_in_order_everywhere(stack, admin, assistant, browser):
+    wd = browser()
+    widget = WidgetPage(wd, stack.url, assistant).load()
+    widget.send("first")
+    dialog_id = _dialog_id(widget)
+    panels = []
+    for _ in range(2):
+        p = AdminPage(browser(), stack.url).with_token(admin["token"], dialog_id)
+        p.wait_text("first", "user")
+        panels.append(p)
+    sent = [f"quick {i:02d}" for i in range(20)]
+    for t in sent:
+        widget.send(t)
+    expect = ["first"] + sent
+    wait_for(lambda: [m["text"] for m in widget.stored() if m["sender"] == "user"] == expect, timeout=30,
+             message="20 stored in the widget, in order")
+    for p in panels:
+        wait_for(lambda: p.texts("user") == expect, timeout=30, message="20 in the panel, in order")
+    # both panels show exactly the same messages
+    a = [(m["id"], m["text"]) for m in panels[0].state()["messages"]]
+    b = [(m["id"], m["text"]) for m in panels[1].state()["messages"]]
+    assert a == b
+    n_widget = len(widget.stored())
+    # a refresh shows the same count on both sides
+    widget.load()
+    wait_for(lambda: len(widget.stored()) == n_widget, message="same count after widget refresh")
+    assert [m["text"] for m in widget.stored() if m["sender"] == "user"] == expect
+    panels[0].drv.refresh()
+    wait_for(lambda: panels[0].texts("user") == expect, message="same messages after panel refresh")
+    assert [(m["id"], m["text"]) for m in panels[0].state()["messages"]] == a
+
+
+def test_reload_and_another_page_continue_the_conversation(stack, assistant, browser):
+    wd = browser()
+    widget = WidgetPage(wd, stack.url, assistant).load()
+    widget.send("remember me")
+    dialog_id = _dialog_id(widget)
+    other = WidgetPage(wd, stack.url, assistant, page="/demo/hostile.html").load()
+    other.wait_text("remember me", "user")
+    assert _dialog_id(other) == dialog_id
+
+
+def test_hostile_page_css_does_not_reach_the_widget(stack, assistant, browser, artifacts):
+    probe = """
+    const r = document.querySelector('chatai-widget').shadowRoot;
+    const out = {};
+    for (const sel of ['.launcher', '.panel', '.header', '.title', '.input', '.send', '.messages', '.handoff', '.footer']) {
+      const n = r.querySelector(sel);
+      const cs = getComputedStyle(n);
+      const b = n.getBoundingClientRect();
+      out[sel] = { font: cs.fontSize + ' ' + cs.fontFamily + ' ' + cs.fontWeight, color: cs.color,
+        display: cs.display, bg: cs.backgroundColor, border: cs.borderTopWidth + ' ' + cs.borderTopStyle,
+        transform: cs.textTransform, spacing: cs.letterSpacing, lh: cs.lineHeight,
+        box: [Math.round(b.x), Math.round(b.y), Math.round(b.width), Math.round(b.height)] };
+    }
+    const host = getComputedStyle(document.querySelector('chatai-widget'));
+    out.host = { display: host.display, opacity: host.opacity };
+    return out;
+    """
+    result = {}
+    for page in ("/demo/index.html", "/demo/hostile.html"):
+        wd = browser(1280, 860)
+        w = WidgetPage(wd, stack.url, assistant, page=page).load()
+        w.input().send_keys("abc")
+        time.sleep(0.4)  # let the panel's open animation finish
+        result[page] = wd.execute_script(probe)
+        wd.save_screenshot(str(artifacts / ("widget-hostile.png" if "hostile" in page else "widget-normal.png")))
+        # the hostile page really is hostile
+        if "hostile" in page:
+            assert wd.execute_script("return getComputedStyle(document.querySelector('p')).fontSize") == "30px"
+    normal, hostile = result["/demo/index.html"], result["/demo/hostile.html"]
+    for sel in normal:
+        assert hostile[sel] == normal[sel], f"{sel}: {hostile[sel]} != {normal[sel]}"
+    assert normal[".title"]["font"].startswith("16px")
+
+
+def test_xss_payload_stays_text(stack, admin, assistant, browser):
+    wd = browser()
+    widget = WidgetPage(wd, stack.url, assistant).load()
+    widget.send(XSS)
+    dialog_id = _dialog_id(widget)
+    wait_for(lambda: any(m["text"] == XSS and m["id"] for m in widget.state()["messages"]), message="stored")
+    ad = browser()
+    panel = AdminPage(ad, stack.url).with_token(admin["token"], dialog_id)
+    panel.wait_text(XSS, "user")
+    panel.reply(XSS)
+    widget.wait_text(XSS, "manager")
+    time.sleep(0.5)
+    for drv in (wd, ad):
+        assert drv.execute_script("return typeof window.__pwned") == "undefined"
+        assert drv.execute_script(
+            "const w = document.querySelector('chatai-widget');"
+            "return document.querySelectorAll('img[src=x], #messages img, #messages script').length"
+            " + (w ? w.shadowRoot.querySelectorAll('img, script').length : 0)") == 0
+    # the inbox preview is text too
+    assert any(d["preview"].endswith(XSS) for d in panel.state()["dialogs"])
+
+
+def test_failed_send_keeps_words_and_retry_reuses_client_id(stack, assistant, browser):
+    wd = browser()
+    widget = WidgetPage(wd, stack.url, assistant).load()
+    widget.send("first one")
+    dialog_id = _dialog_id(widget)
+    wait_for(lambda: widget.stored(), message="stored")
+    # make the next POST fail at the network level, then heal
+    wd.execute_script("""
+        window.__realFetch = window.fetch;
+        window.__bodies = [];
+        window.fetch = (url, opts) => {
+          if (opts && opts.method === 'POST' && String(url).includes('/messages')) {
+            window.__bodies.push(opts.body);
+            if (window.__bodies.length === 1) return Promise.reject(new TypeError('offline'));
+          }
+          return window.__realFetch(url, opts);
+        };""")
+    widget.send("please keep these words")
+    wait_for(lambda: any(m["failed"] and m["text"] == "please keep these words" for m in widget.state()["messages"]),
+             message="failed mark")
+    widget.shadow().find_element("css selector", ".retry").click()
+    wait_for(lambda: any(m["id"] and m["text"] == "please keep these words" for m in widget.state()["messages"]),
+             message="retried and stored")
+    import json
+    bodies = [json.loads(b) for b in wd.execute_script("return window.__bodies")]
+    assert len(bodies) == 2 and bodies[0]["client_id"] == bodies[1]["client_id"]
+    assert widget.texts("user").count("please keep these words") == 1
+
+
+def test_stale_dialog_in_storage_starts_fresh(stack, assistant, browser):
+    wd = browser()
+    WidgetPage(wd, stack.url, assistant).load(open_panel=False)
+    wd.execute_script("localStorage.setItem(arguments[0], JSON.stringify({dialog_id: 999999, visitor_token: 'bogus'}))",
+                      f"chatai:{stack.url}:assistant:{assistant}")
+    widget = WidgetPage(wd, stack.url, assistant).load()
+    wait_for(lambda: widget.saved_dialog() is None, message="stale dialog forgotten")
+    widget.send("fresh start")
+    wait_for(lambda: (widget.saved_dialog() or {}).get("dialog_id") not in (None, 999999), message="new dialog")
+
+
+def test_phone_screen_full_screen_panel(stack, assistant, browser, artifacts):
+    wd = browser(390, 844)
+    widget = WidgetPage(wd, stack.url, assistant).load()
+    box = wd.execute_script(
+        "const b = document.querySelector('chatai-widget').shadowRoot.querySelector('.panel').getBoundingClientRect();"
+        "return [b.x, b.y, b.width, b.height, innerWidth, innerHeight]")
+    assert box[0] == 0 and box[1] == 0 and box[2] == box[4] and abs(box[3] - box[5]) <= 1, box
+    widget.send("hello from a phone")
+    widget.wait_text("hello from a phone", "user")
+    wd.save_screenshot(str(artifacts / "widget-phone.png"))
+
+
+def test_panel_login_errors_and_logout(stack, admin, browser, artifacts):
+    ad = browser()
+    ad.get(f"{stack.url}/admin/")
+    wait_for(lambda: ad.find_element("id", "login-email").is_displayed(), message="login form")
+    ad.find_element("id", "login-email").send_keys(admin["email"])
+    ad.find_element("id", "login-password").send_keys("wrong password")
+    ad.find_element("id", "login-submit").click()
+    wait_for(lambda: ad.find_element("id", "login-error").text == "Wrong email or password.", message="error shown")
+    ad.save_screenshot(str(artifacts / "panel-login-error.png"))
+    panel = AdminPage(ad, stack.url).login(admin["email"], admin["password"])
+    panel.wait_connection("Real-time connected", "ws")
+    token = ad.execute_script("return sessionStorage.getItem('chatai.token')")
+    assert token
+    ad.find_element("id", "logout").click()
+    wait_for(lambda: ad.find_element("id", "login-view").is_displayed(), message="back to login")
+    assert ad.execute_script("return sessionStorage.getItem('chatai.token')") is None
+    r = harness.Api(stack.url).op(token).get("/api/me")
+    assert r.status_code == 401
+    assert _csp_errors(ad) == []
+
+
+def test_panel_served_with_strict_csp(stack):
+    import requests
+    r = requests.get(f"{stack.url}/admin/", timeout=10)
+    csp = r.headers.get("Content-Security-Policy", "")
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert 'http-equiv="Content-Security-Policy"' in r.text
