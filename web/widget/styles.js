@@ -91,7 +91,7 @@ button { font: inherit; color: inherit; cursor: pointer; }
 .conn[hidden] { display: none; }
 .messages {
   flex: 1; overflow-y: auto; padding: 16px 14px 8px; display: flex; flex-direction: column; gap: 6px;
-  background: #fafafa; overscroll-behavior: contain;
+  background: #fafafa; overscroll-behavior: contain; scrollbar-width: thin; scrollbar-color: #d1d5db transparent;
 }
 .msg { display: flex; flex-direction: column; max-width: 82%; align-self: flex-start; }
 .msg.user { align-self: flex-end; align-items: flex-end; }
