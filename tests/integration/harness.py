@@ -15,6 +15,7 @@ processes on the same machine are left alone. Each process runs in its own proce
 group so that what it spawned (FastCGI workers) goes with it.
 """
 
+import atexit
 import json
 import os
 import pwd
@@ -108,8 +109,7 @@ def wait_for_port(port, host="127.0.0.1", timeout=15.0, proc=None):
 
 def base_env(extra=None):
     """Environment for our daemons: no CHATAI_* inherited from the caller except what we set,
-    and a settings file that does not exist in SYSCONFDIR cannot leak in (CHATAI_CONFIG
-    points at an empty file)."""
+    and no settings file from SYSCONFDIR (CHATAI_CONFIG is /dev/null, an empty file)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAI_")}
     env["CHATAI_CONFIG"] = str(_empty_config())
     env.setdefault("CHATAI_LOG_LEVEL", "debug")
@@ -119,25 +119,67 @@ def base_env(extra=None):
     return env
 
 
-_EMPTY_CONFIG = None
-
-
 def _empty_config():
-    global _EMPTY_CONFIG
-    if _EMPTY_CONFIG is None or not Path(_EMPTY_CONFIG).exists():
-        fd, path = tempfile.mkstemp(prefix="chatai-empty-", suffix=".conf")
-        os.close(fd)
-        os.chmod(path, 0o644)
-        _EMPTY_CONFIG = path
-    return _EMPTY_CONFIG
+    """An empty settings file: nothing from SYSCONFDIR/chatai.conf leaks into tests."""
+    return "/dev/null"
 
 
 def _world_dir(prefix):
-    """A fresh directory under /tmp that unprivileged users (postgres, www-data) can use.
-    pytest's own tmp dirs are 0700 root, which they cannot enter."""
-    d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    """A fresh directory under $TMPDIR (default /tmp) that unprivileged users (postgres,
+    www-data) can use. pytest's own tmp dirs are 0700 root, which they cannot enter."""
+    d = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(d, 0o755)
     return d
+
+
+# Everything started here, so that an interrupted run (SIGTERM, SIGINT, a crash of the
+# test process) still stops its servers: atexit and a SIGTERM handler call cleanup_all().
+_LIVE = []
+_LIVE_LOCK = threading.Lock()
+
+
+def _register(obj):
+    with _LIVE_LOCK:
+        if obj not in _LIVE:
+            _LIVE.append(obj)
+
+
+def _unregister(obj):
+    with _LIVE_LOCK:
+        if obj in _LIVE:
+            _LIVE.remove(obj)
+
+
+def cleanup_all():
+    """Stop every process and cluster this harness started and remove their temp files."""
+    with _LIVE_LOCK:
+        live = list(reversed(_LIVE))
+    for obj in live:
+        try:
+            if isinstance(obj, Postgres):
+                obj.destroy()
+            else:
+                obj.stop(timeout=5)
+        except Exception:
+            pass
+    global _TEMPLATE_DIR
+    if _TEMPLATE_DIR:
+        shutil.rmtree(Path(_TEMPLATE_DIR).parent, ignore_errors=True)
+        _TEMPLATE_DIR = None
+
+
+def _on_sigterm(signum, frame):
+    cleanup_all()
+    os._exit(128 + signum)
+
+
+atexit.register(cleanup_all)
+if threading.current_thread() is threading.main_thread():
+    try:
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:
+        pass
 
 
 def render(template, values):
@@ -182,6 +224,7 @@ class Process:
             log.flush()
             self.popen = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, cwd=self.cwd, start_new_session=True)
+        _register(self)
         return self
 
     @property
@@ -218,6 +261,7 @@ class Process:
             except ProcessLookupError:
                 pass
         self._killpg()
+        _unregister(self)
         return self.popen.returncode
 
     def _killpg(self):
@@ -303,13 +347,17 @@ class Postgres:
     .start(), .stop(), .restart(), .url, .port, .connect(), .sql(query, *args)
     """
 
-    def __init__(self, tmpdir=None, port=None, migrate=True):
+    def __init__(self, tmpdir=None, port=None, migrate=True, base=None):
+        """base: a folder to keep the cluster in (scripts/demo); it survives destroy()
+        and an existing cluster there is reused. Default: a fresh temp folder."""
         self.tmpdir = Path(tmpdir) if tmpdir else Path(tempfile.mkdtemp(prefix="chatai-test-"))
         self.tmpdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
-        self.base = None  # /tmp/chatai-pg-XXXX: data/ and the socket, owned by postgres
+        self.keep = base is not None
+        self.base = Path(base) if base is not None else None  # data/ and sock/, owned by postgres
         self.migrate_on_start = migrate
         self.migrated = False
+        self._initialised = False
         self.log_path = self.tmpdir / f"postgres-{self.port}.log"
 
     @property
@@ -330,10 +378,22 @@ class Postgres:
         return cp
 
     def _init(self):
-        self.base = _world_dir("chatai-pg-")
+        if self.base is None:
+            self.base = _world_dir("chatai-pg-")
+        elif (self.datadir / "PG_VERSION").exists():
+            self._configure()
+            return
+        self.base.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.base, 0o755)
         shutil.copytree(_initdb_template(), self.datadir, symlinks=True)
-        (self.base / "sock").mkdir()
+        (self.base / "sock").mkdir(exist_ok=True)
         os.chmod(self.datadir, 0o700)
+        self._configure()
+        _chown_postgres(self.base)
+
+    def _configure(self):
+        # postgresql.auto.conf is read last: the last line of a key wins, so this also
+        # moves a kept cluster to a new port.
         with open(self.datadir / "postgresql.auto.conf", "a") as f:
             f.write(f"port = {self.port}\n"
                     "listen_addresses = '127.0.0.1'\n"
@@ -341,9 +401,8 @@ class Postgres:
                     "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                     "max_connections = 300\nshared_buffers = 32MB\n"
                     "log_min_messages = warning\nlog_line_prefix = '%m [%p] %u '\n")
-        _chown_postgres(self.base)
-        # The log file lives in the caller's tmpdir, which postgres may not enter: let
-        # pg_ctl write into our base dir and link it.
+        # The log file lives in the caller's tmpdir, which postgres may not enter: pg_ctl
+        # writes into our base dir and the tmpdir gets a link.
         try:
             if self.log_path.exists() or self.log_path.is_symlink():
                 self.log_path.unlink()
@@ -352,8 +411,10 @@ class Postgres:
             pass
 
     def start(self):
-        if self.base is None:
+        if not self._initialised:
             self._init()
+            self._initialised = True
+        _register(self)
         cp = self._pg_ctl("-l", self.base / "postgres.log", "-w", "-t", "60", "start")
         if cp.returncode != 0:
             log = (self.base / "postgres.log").read_text(errors="replace") \
@@ -400,9 +461,10 @@ class Postgres:
         try:
             self.stop("immediate")
         finally:
-            if self.base is not None:
+            if self.base is not None and not self.keep:
                 shutil.rmtree(self.base, ignore_errors=True)
                 self.base = None
+            _unregister(self)
 
     def connect(self, user="chatai", autocommit=True):
         import psycopg2
@@ -528,7 +590,7 @@ class WebServer(Process):
     """
 
     def __init__(self, kind, pg, notifier_port, docroot=None, port=None, env=None, fcgi=None,
-                 fcgi_procs=4):
+                 fcgi_procs=4, state_dir=None, logdir=None, bind="127.0.0.1"):
         if kind not in ("lighttpd", "apache"):
             raise ValueError("kind must be lighttpd or apache")
         self.kind = kind
@@ -540,7 +602,19 @@ class WebServer(Process):
         self.fcgi_procs = fcgi_procs
         self.fcgi_env = dict(env or {})
         self.pool = None
-        self.state = _world_dir(f"chatai-{kind}-")
+        self.bind = bind
+        self.keep_state = state_dir is not None
+        if state_dir is not None:
+            self.state = Path(state_dir)
+            if self.state.exists():
+                shutil.rmtree(self.state)
+            self.state.mkdir(parents=True)
+            os.chmod(self.state, 0o755)
+        else:
+            self.state = _world_dir(f"chatai-{kind}-")
+        # Logs outlive the server (read them after stop()); the state dir does not.
+        self.logdir = Path(logdir or pg.tmpdir)
+        self.error_log = self.logdir / f"{kind}-{self.port}-error.log"
         self.conf = settings_file(self.state / "chatai.conf",
                                   {"database_url": pg.url, "log_level": "debug",
                                    **_env_to_settings(self.fcgi_env)})
@@ -550,21 +624,23 @@ class WebServer(Process):
         self.dead_port = free_port() if self.fcgi_mode == "none" else None
         if self.fcgi_mode == "external":
             self.pool = FcgiPool(pg, env={"CHATAI_CONFIG": self.conf, **self.fcgi_env},
-                                 log_path=Path(pg.tmpdir) / f"fcgi-pool-{self.port}.log")
+                                 log_path=self.logdir / f"fcgi-pool-{self.port}.log")
         if kind == "lighttpd":
             argv, conf = self._lighttpd_conf(fcgi_bin)
         else:
             argv, conf = self._apache_conf(fcgi_bin)
         self.server_conf = conf
         super().__init__(argv, env=base_env({"CHATAI_CONFIG": self.conf}), name=kind,
-                         log_path=Path(pg.tmpdir) / f"{kind}-{self.port}.log")
+                         log_path=self.logdir / f"{kind}-{self.port}.log")
 
     # -- configuration
 
     def _common_values(self, fcgi_bin):
         v = {
             "PORT": self.port,
-            "BIND": "127.0.0.1",
+            "BIND": self.bind,
+            "ERRORLOG": self.error_log,
+            "ACCESSLOG": self.logdir / f"{self.kind}-{self.port}-access.log",
             "DOCROOT": self.docroot,
             "STATE_DIR": self.state,
             "CHATAI_CONFIG": self.conf,
@@ -586,8 +662,6 @@ class WebServer(Process):
                                  f'"bin-path" => "{fcgi_bin}", '
                                  f'"bin-environment" => ( "CHATAI_CONFIG" => "{self.conf}" ), '
                                  f'"max-procs" => {self.fcgi_procs}, "check-local" => "disable"')
-        v["ERRORLOG"] = self.state / "error.log"
-        v["ACCESSLOG"] = self.state / "access.log"
         v["PIDFILE"] = self.state / "lighttpd.pid"
         conf = self.state / "lighttpd.conf"
         conf.write_text(render(LIGHTTPD_TEMPLATE, v))
@@ -630,19 +704,17 @@ class WebServer(Process):
         rc = super().stop(timeout)
         if self.pool is not None:
             self.pool.stop()
+        if not self.keep_state:
+            shutil.rmtree(self.state, ignore_errors=True)
         return rc
 
-    def destroy(self):
-        self.stop()
-        shutil.rmtree(self.state, ignore_errors=True)
+    destroy = stop
 
     def log(self):
         """The server's own output plus its error log (where FastCGI workers' stderr goes)."""
         parts = [super().log()]
-        for name in ("error.log", "fcgid-error.log"):
-            p = self.state / name
-            if p.exists():
-                parts.append(p.read_text(errors="replace"))
+        if self.error_log.exists():
+            parts.append(self.error_log.read_text(errors="replace"))
         if self.pool is not None:
             parts.append(self.pool.log())
         return "\n".join(parts)
