@@ -1,1 +1,26 @@
 # fcgi/: rules of this part of the tree (included by Makefile.am).
+# chatai.fcgi is built from a library of everything but main.c, which the unit tests
+# and the fuzz drivers link too.
+noinst_LIBRARIES += fcgi/libchataifcgi.a
+fcgi_libchataifcgi_a_SOURCES = \
+	fcgi/app.h fcgi/routes.c \
+	fcgi/http.c fcgi/http.h \
+	fcgi/router.c fcgi/router.h \
+	fcgi/validate.c fcgi/validate.h \
+	fcgi/cors.c fcgi/cors.h \
+	fcgi/cursor.c fcgi/cursor.h \
+	fcgi/ratelimit.c fcgi/ratelimit.h \
+	fcgi/auth.c fcgi/assistants.c fcgi/dialogs.c fcgi/messages.c \
+	fcgi/widget.c fcgi/inbox.c \
+	fcgi/longpoll.c fcgi/longpoll.h
+fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS)
+
+CHATAI_FCGI_LIBS = fcgi/libchataifcgi.a $(CHATAI_COMMON_LIBS) $(FCGI_LIBS) $(PTHREAD_LIBS)
+
+bin_PROGRAMS += fcgi/chatai.fcgi
+fcgi_chatai_fcgi_SOURCES = fcgi/main.c
+fcgi_chatai_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(PTHREAD_LIBS)
+fcgi_chatai_fcgi_LDADD = $(CHATAI_FCGI_LIBS)
+
+# The REST functions of the schema (chatai_rest_*): installed with the other migrations.
+dist_sql_DATA += sql/002_rest.sql

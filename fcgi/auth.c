@@ -1,0 +1,226 @@
+/*
+ * auth: operator login, logout, sessions; visitor tokens of widget dialogs.
+ *
+ * Secrets never reach SQL or logs in clear: bearer tokens are looked up by their
+ * SHA-256 (unique index) and visitor tokens compared by hash with token_equal().
+ * A login for an unknown email still runs one password_verify() against a dummy
+ * hash, so the answer time does not tell which emails exist.
+ */
+#include "autoconfig.h"
+#include "app.h"
+#include "cors.h"
+#include "json.h"
+#include "log.h"
+#include "token.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dummy_hash;
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+
+static void dummy_init(void)
+{
+	char pw[TOKEN_CHARS + 1];
+	if (token_new(pw) < 0 || password_hash(pw, &dummy_hash) < 0)
+		dummy_hash = xstrdup("$y$j9T$AAAAAAAAAAAAAAAAAAAAA.$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+}
+
+int auth_operator(struct req *r)
+{
+	const char *tok = bearer_token(r->authorization);
+	if (!tok || !token_well_formed(tok)) {
+		http_error(r, 401, "unauthorized", "a valid bearer token is required", NULL);
+		return -1;
+	}
+	char hash[TOKEN_HASH_CHARS + 1];
+	token_hash(tok, hash);
+	const char *p[1] = { hash };
+	/* The UPDATE runs whether or not the outer query reads it (a data-modifying CTE):
+	 * last_seen_at moves at most once a minute per operator. */
+	PGresult *res = db_exec(r->db,
+		"WITH s AS (SELECT s.id AS sid, s.token_hash, o.id AS oid, o.role,"
+		"  jsonb_build_object('id', o.id, 'email', o.email, 'name', o.name, 'role', o.role)::text AS j"
+		"  FROM sessions s JOIN operators o ON o.id = s.operator_id"
+		"  WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()),"
+		" u AS (UPDATE operators SET last_seen_at = now() WHERE id = (SELECT oid FROM s)"
+		"  AND (last_seen_at IS NULL OR last_seen_at < now() - interval '1 minute') RETURNING 1)"
+		" SELECT sid, oid, role, j, token_hash FROM s", 1, p);
+	if (!res) {
+		http_db_error(r, "auth");
+		return -1;
+	}
+	if (PQntuples(res) != 1 || !token_equal(PQgetvalue(res, 0, 4), hash)) {
+		PQclear(res);
+		http_error(r, 401, "unauthorized", "the token is unknown, expired or revoked", NULL);
+		return -1;
+	}
+	r->op.session_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	r->op.id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	r->op.is_admin = strcmp(PQgetvalue(res, 0, 2), "admin") == 0;
+	r->op.json = xstrdup(PQgetvalue(res, 0, 3));
+	PQclear(res);
+	return 0;
+}
+
+int h_login(struct req *r)
+{
+	struct v_login in;
+	struct verr e = { 0 };
+	if (v_login(app_body(r), &in, &e) < 0) {
+		app_verr(r, &e);
+		return ROUTE_DONE;
+	}
+	const char *p[3] = { in.email, NULL, NULL };
+	PGresult *res = db_exec(r->db,
+		"SELECT id, password_hash FROM operators WHERE lower(email) = lower($1)", 1, p);
+	if (!res) {
+		http_db_error(r, "login");
+		return ROUTE_DONE;
+	}
+	int found = PQntuples(res) == 1;
+	char *id = found ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
+	char *ph = found ? xstrdup(PQgetvalue(res, 0, 1)) : NULL;
+	PQclear(res);
+	int ok;
+	if (found) {
+		ok = password_verify(in.password, ph);
+	} else {
+		pthread_once(&dummy_once, dummy_init);
+		(void)password_verify(in.password, dummy_hash);
+		ok = 0;
+	}
+	free(ph);
+	if (!ok) {
+		free(id);
+		log_info("login refused (bad email or password) from %s", r->remote_addr ? r->remote_addr : "-");
+		http_error(r, 401, "invalid_credentials", "wrong email or password", NULL);
+		return ROUTE_DONE;
+	}
+	char tok[TOKEN_CHARS + 1], hash[TOKEN_HASH_CHARS + 1], ttl[24];
+	if (token_new(tok) < 0) {
+		free(id);
+		http_error(r, 500, "internal_error", "no entropy for a token", NULL);
+		return ROUTE_DONE;
+	}
+	token_hash(tok, hash);
+	snprintf(ttl, sizeof ttl, "%lld", (long long)app_cfg.token_ttl);
+	const char *q[3] = { id, hash, ttl };
+	res = db_exec(r->db,
+		"WITH s AS (INSERT INTO sessions (operator_id, token_hash, expires_at)"
+		"  VALUES ($1::bigint, $2, now() + make_interval(secs => $3::bigint)) RETURNING id, operator_id),"
+		" u AS (UPDATE operators SET last_seen_at = now() WHERE id = $1::bigint)"
+		" SELECT s.id, jsonb_build_object('id', o.id, 'email', o.email, 'name', o.name, 'role', o.role)::text"
+		" FROM s JOIN operators o ON o.id = s.operator_id", 3, q);
+	free(id);
+	if (!res) {
+		http_db_error(r, "login session");
+		return ROUTE_DONE;
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		http_error(r, 401, "invalid_credentials", "wrong email or password", NULL);
+		return ROUTE_DONE;
+	}
+	struct buf b = { 0 };
+	buf_printf(&b, "{\"token\":\"%s\",\"user\":%s}", tok, PQgetvalue(res, 0, 1));
+	log_info("login: operator session %s opened", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	http_json(r, 200, b.p);
+	buf_free(&b);
+	return ROUTE_DONE;
+}
+
+int h_logout(struct req *r)
+{
+	char sid[24];
+	snprintf(sid, sizeof sid, "%lld", (long long)r->op.session_id);
+	const char *p[1] = { sid };
+	/* Revoke and tell the notifier in one statement: the NOTIFY leaves at commit. */
+	PGresult *res = db_exec(r->db,
+		"WITH s AS (UPDATE sessions SET revoked_at = now() WHERE id = $1::bigint AND revoked_at IS NULL"
+		"  RETURNING id)"
+		" SELECT pg_notify('chatai', jsonb_build_object('k', 'revoke', 'session_id', id)::text) FROM s", 1, p);
+	if (!res) {
+		http_db_error(r, "logout");
+		return ROUTE_DONE;
+	}
+	PQclear(res);
+	http_no_content(r);
+	return ROUTE_DONE;
+}
+
+int h_me(struct req *r)
+{
+	http_json(r, 200, r->op.json);
+	return ROUTE_DONE;
+}
+
+char *auth_visitor_token(struct req *r)
+{
+	if (r->visitor_token)
+		return xstrdup(r->visitor_token);
+	char *v = NULL;
+	if (query_get(r->query, "visitor_token", &v) == 1)
+		return v;
+	free(v);
+	return NULL;
+}
+
+int widget_cors(struct req *r, const char *allowed_json)
+{
+	free(r->cors_origin);
+	r->cors_origin = NULL;
+	if (!r->origin)
+		return 0;
+	if (!cors_allowed_json(r->origin, allowed_json)) {
+		http_error(r, 403, "forbidden", "this origin may not use this assistant", NULL);
+		return -1;
+	}
+	r->cors_origin = xstrdup(r->origin);
+	return 0;
+}
+
+int auth_widget_dialog(struct req *r, int64_t *assistant_id, char **status)
+{
+	*status = NULL;
+	char *tok = auth_visitor_token(r);
+	if (!tok || !token_well_formed(tok)) {
+		free(tok);
+		http_error(r, 401, "unauthorized", "a visitor token is required (X-Visitor-Token or visitor_token)",
+		           NULL);
+		return -1;
+	}
+	char hash[TOKEN_HASH_CHARS + 1], id[24];
+	token_hash(tok, hash);
+	free(tok);
+	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
+	const char *p[1] = { id };
+	PGresult *res = db_exec(r->db,
+		"SELECT d.visitor_token_hash, d.assistant_id, d.status, to_jsonb(a.allowed_origins)::text"
+		" FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint", 1, p);
+	if (!res) {
+		http_db_error(r, "widget dialog");
+		return -1;
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		http_error(r, 404, "not_found", "no such dialog", NULL);
+		return -1;
+	}
+	if (widget_cors(r, PQgetvalue(res, 0, 3)) < 0) {
+		PQclear(res);
+		return -1;
+	}
+	if (!token_equal(PQgetvalue(res, 0, 0), hash)) {
+		PQclear(res);
+		http_error(r, 403, "forbidden", "this visitor token does not open this dialog", NULL);
+		return -1;
+	}
+	*assistant_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	*status = xstrdup(PQgetvalue(res, 0, 2));
+	PQclear(res);
+	return 0;
+}

@@ -1,0 +1,121 @@
+/* cursor: encoding of the inbox cursor. */
+#include "autoconfig.h"
+#include "cursor.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t b64url_encode(const unsigned char *in, size_t n, char *out, size_t outlen)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		int chars = i + 2 < n ? 4 : i + 1 < n ? 3 : 2;
+		for (int k = 0; k < chars; k++) {
+			if (j + 1 >= outlen)
+				goto done;
+			out[j++] = b64[(v >> (18 - 6 * k)) & 63];
+		}
+	}
+done:
+	if (outlen)
+		out[j] = '\0';
+	return j;
+}
+
+static int b64val(char c)
+{
+	const char *p = c ? strchr(b64, c) : NULL;
+	return p ? (int)(p - b64) : -1;
+}
+
+long b64url_decode(const char *in, unsigned char *out, size_t outlen)
+{
+	size_t n = strlen(in), j = 0;
+	if (n % 4 == 1)
+		return -1;
+	for (size_t i = 0; i < n; i += 4) {
+		uint32_t v = 0;
+		size_t chars = n - i < 4 ? n - i : 4;
+		for (size_t k = 0; k < 4; k++) {
+			int d = 0;
+			if (k < chars) {
+				d = b64val(in[i + k]);
+				if (d < 0)
+					return -1;
+			}
+			v = (v << 6) | (uint32_t)d;
+		}
+		size_t bytes = chars - 1;
+		for (size_t k = 0; k < bytes; k++) {
+			if (j >= outlen)
+				return -1;
+			out[j++] = (unsigned char)(v >> (16 - 8 * k));
+		}
+	}
+	return (long)j;
+}
+
+void cursor_encode(const struct inbox_cursor *c, char out[CURSOR_MAX])
+{
+	char plain[80];
+	int n;
+	if (c->hi <= c->lo && c->after_id == 0)
+		n = snprintf(plain, sizeof plain, "v1:%lld", (long long)c->lo);
+	else
+		n = snprintf(plain, sizeof plain, "v1:%lld:%lld:%lld", (long long)c->lo, (long long)c->hi,
+		             (long long)c->after_id);
+	b64url_encode((const unsigned char *)plain, (size_t)n, out, CURSOR_MAX);
+}
+
+/* A decimal in [0, INT64_MAX] of 1..19 digits at *p, advancing *p. */
+static int take_num(const char **p, int64_t *out)
+{
+	const char *s = *p;
+	int64_t v = 0;
+	int digits = 0;
+	while (*s >= '0' && *s <= '9') {
+		if (digits == 19 || v > (INT64_MAX - (*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (*s - '0');
+		s++;
+		digits++;
+	}
+	if (!digits)
+		return -1;
+	*p = s;
+	*out = v;
+	return 0;
+}
+
+int cursor_decode(const char *s, struct inbox_cursor *c)
+{
+	unsigned char plain[80];
+	if (!s || strlen(s) >= CURSOR_MAX)
+		return -1;
+	long n = b64url_decode(s, plain, sizeof plain - 1);
+	if (n < 4)
+		return -1;
+	plain[n] = '\0';
+	if (memchr(plain, '\0', (size_t)n) || memcmp(plain, "v1:", 3) != 0)
+		return -1;
+	const char *p = (const char *)plain + 3;
+	struct inbox_cursor r = { 0, 0, 0 };
+	if (take_num(&p, &r.lo) < 0)
+		return -1;
+	if (*p == '\0') {
+		r.hi = r.lo;
+	} else {
+		if (*p++ != ':' || take_num(&p, &r.hi) < 0 || *p++ != ':' || take_num(&p, &r.after_id) < 0 ||
+		    *p != '\0' || r.hi < r.lo)
+			return -1;
+	}
+	*c = r;
+	return 0;
+}

@@ -1,0 +1,414 @@
+/* http: request parsing and answer rendering over FastCGI or CGI. */
+#include "autoconfig.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+extern char **environ;
+
+void buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->p = xrealloc(b->p, cap);
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n <= 0)
+		return;
+	buf_add(b, "", 0);
+	if (b->len + (size_t)n + 1 > b->cap) {
+		size_t cap = b->cap;
+		while (cap < b->len + (size_t)n + 1)
+			cap *= 2;
+		b->p = xrealloc(b->p, cap);
+		b->cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+/* ---- transport ---- */
+
+const char *conn_param(struct conn *c, const char *name)
+{
+	if (c->fcgx)
+		return FCGX_GetParam(name, c->fcgx->envp);
+	return getenv(name);
+}
+
+size_t conn_read(struct conn *c, char *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		size_t want = n - got;
+		if (want > 65536)
+			want = 65536;
+		if (c->fcgx) {
+			int k = FCGX_GetStr(buf + got, (int)want, c->fcgx->in);
+			if (k <= 0)
+				break;
+			got += (size_t)k;
+		} else {
+			ssize_t k = read(STDIN_FILENO, buf + got, want);
+			if (k <= 0)
+				break;
+			got += (size_t)k;
+		}
+	}
+	return got;
+}
+
+void conn_write(struct conn *c, const char *buf, size_t n)
+{
+	if (c->fcgx) {
+		FCGX_PutStr(buf, (int)n, c->fcgx->out);
+		return;
+	}
+	while (n > 0) {
+		ssize_t k = write(STDOUT_FILENO, buf, n);
+		if (k <= 0)
+			return;
+		buf += k;
+		n -= (size_t)k;
+	}
+}
+
+/* ---- request ---- */
+
+static const char *nonempty(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+void req_init(struct req *r, struct conn *c, struct db *db)
+{
+	memset(r, 0, sizeof *r);
+	r->conn = c;
+	r->db = db;
+	const char *m = conn_param(c, "REQUEST_METHOD");
+	r->method = xstrdup(m ? m : "GET");
+
+	/* REQUEST_URI is what the client sent, whatever the server's script mapping. */
+	const char *uri = conn_param(c, "REQUEST_URI");
+	if (uri && *uri) {
+		const char *q = strchr(uri, '?');
+		r->path = q ? xstrndup(uri, (size_t)(q - uri)) : xstrdup(uri);
+		r->query = xstrdup(q ? q + 1 : "");
+	} else {
+		const char *sn = conn_param(c, "SCRIPT_NAME");
+		const char *pi = conn_param(c, "PATH_INFO");
+		r->path = xasprintf("%s%s", sn ? sn : "", pi ? pi : "");
+		const char *qs = conn_param(c, "QUERY_STRING");
+		r->query = xstrdup(qs ? qs : "");
+	}
+	r->content_type = nonempty(conn_param(c, "CONTENT_TYPE"));
+	r->authorization = nonempty(conn_param(c, "HTTP_AUTHORIZATION"));
+	r->visitor_token = nonempty(conn_param(c, "HTTP_X_VISITOR_TOKEN"));
+	r->origin = nonempty(conn_param(c, "HTTP_ORIGIN"));
+	r->remote_addr = nonempty(conn_param(c, "REMOTE_ADDR"));
+	r->user_agent = nonempty(conn_param(c, "HTTP_USER_AGENT"));
+	const char *cl = conn_param(c, "CONTENT_LENGTH");
+	int64_t n;
+	if (cl && *cl && parse_int64(cl, 0, INT64_MAX, &n) == 0)
+		r->content_length = n;
+	else
+		r->content_length = (cl && *cl) ? INT64_MAX : -1;
+}
+
+void req_read_body(struct req *r)
+{
+	if (r->content_length == 0 || r->content_length == -1) {
+		r->body_state = BODY_NONE;
+		return;
+	}
+	if (r->content_length > CHATAI_BODY_MAX) {
+		r->body_state = BODY_TOO_LARGE;
+		return;
+	}
+	size_t want = (size_t)r->content_length;
+	r->body = xmalloc(want + 1);
+	r->body_len = conn_read(r->conn, r->body, want);
+	r->body[r->body_len] = '\0';
+	r->body_state = r->body_len ? BODY_OK : BODY_NONE;
+}
+
+void req_free(struct req *r)
+{
+	free(r->method);
+	free(r->path);
+	free(r->query);
+	free(r->body);
+	cJSON_Delete(r->json);
+	free(r->op.json);
+	free(r->cors_origin);
+	buf_free(&r->resp.headers);
+	buf_free(&r->resp.body);
+	memset(r, 0, sizeof *r);
+}
+
+/* ---- answers ---- */
+
+void http_json(struct req *r, int status, const char *body)
+{
+	r->resp.status = status;
+	r->resp.body.len = 0;
+	buf_adds(&r->resp.body, body);
+}
+
+void http_json_take(struct req *r, int status, char *body)
+{
+	http_json(r, status, body);
+	free(body);
+}
+
+void http_no_content(struct req *r)
+{
+	r->resp.status = 204;
+	r->resp.body.len = 0;
+}
+
+void http_error(struct req *r, int status, const char *code, const char *message, const char *field)
+{
+	http_json_take(r, status, json_error(code, message, field));
+}
+
+void http_header(struct req *r, const char *name, const char *value)
+{
+	buf_printf(&r->resp.headers, "%s: %s\r\n", name, value);
+}
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+void http_render(const struct req *r, struct buf *out)
+{
+	int status = r->resp.status ? r->resp.status : 500;
+	buf_printf(out, "Status: %d %s\r\n", status, http_reason(status));
+	if (status != 204)
+		buf_adds(out, "Content-Type: application/json; charset=utf-8\r\n");
+	buf_adds(out, "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n");
+	if (r->cors_origin) {
+		buf_printf(out, "Access-Control-Allow-Origin: %s\r\n", r->cors_origin);
+		buf_adds(out, "Vary: Origin\r\n");
+	}
+	if (r->resp.headers.len)
+		buf_add(out, r->resp.headers.p, r->resp.headers.len);
+	if (status != 204)
+		buf_printf(out, "Content-Length: %zu\r\n", r->resp.body.len);
+	buf_adds(out, "\r\n");
+	if (status != 204 && r->resp.body.len)
+		buf_add(out, r->resp.body.p, r->resp.body.len);
+}
+
+void http_send(struct req *r)
+{
+	struct buf out = { 0 };
+	http_render(r, &out);
+	conn_write(r->conn, out.p, out.len);
+	buf_free(&out);
+}
+
+void http_db_error(struct req *r, const char *what)
+{
+	struct db *db = r->db;
+	if (db->status == DB_DOWN) {
+		http_error(r, 503, "unavailable", "the database is unavailable, try again shortly", NULL);
+		return;
+	}
+	if (db_failed_with(db, "P0002")) {
+		http_error(r, 404, "not_found", "no such resource", NULL);
+		return;
+	}
+	if (db_failed_with(db, "CA409")) {
+		http_error(r, 409, "conflict", "this action is not possible in the dialog's current state", NULL);
+		return;
+	}
+	log_error("%s: database error %s: %s", what, db->sqlstate, db->errmsg);
+	http_error(r, 500, "internal_error", "internal error", NULL);
+}
+
+/* ---- pure helpers ---- */
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int url_decode(const char *s, size_t n, char **out)
+{
+	char *d = xmalloc(n + 1);
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			if (i + 2 >= n) {
+				free(d);
+				return -1;
+			}
+			int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
+			if (h < 0 || l < 0 || (h == 0 && l == 0)) {
+				free(d);
+				return -1;
+			}
+			d[j++] = (char)(h * 16 + l);
+			i += 2;
+		} else if (s[i] == '+') {
+			d[j++] = ' ';
+		} else {
+			d[j++] = s[i];
+		}
+	}
+	d[j] = '\0';
+	*out = d;
+	return 0;
+}
+
+int query_get(const char *qs, const char *name, char **out)
+{
+	*out = NULL;
+	if (!qs)
+		return 0;
+	size_t nlen = strlen(name);
+	const char *p = qs;
+	while (*p) {
+		const char *amp = strchr(p, '&');
+		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+		const char *eq = memchr(p, '=', seg);
+		size_t klen = eq ? (size_t)(eq - p) : seg;
+		if (klen == nlen && memcmp(p, name, nlen) == 0) {
+			const char *v = eq ? eq + 1 : p + seg;
+			size_t vlen = eq ? seg - klen - 1 : 0;
+			return url_decode(v, vlen, out) < 0 ? -1 : 1;
+		}
+		if (!amp)
+			break;
+		p = amp + 1;
+	}
+	return 0;
+}
+
+int content_type_is_json(const char *ct)
+{
+	if (!ct)
+		return 0;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	static const char want[] = "application/json";
+	if (strncasecmp(ct, want, sizeof want - 1) != 0)
+		return 0;
+	const char *p = ct + sizeof want - 1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0')
+		return 1;
+	if (*p != ';')
+		return 0;
+	/* Parameters: only charset matters, and only utf-8 is JSON (RFC 8259). */
+	while (*p == ';') {
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *k = p;
+		while (*p && *p != '=' && *p != ';')
+			p++;
+		size_t klen = (size_t)(p - k);
+		while (klen && (k[klen - 1] == ' ' || k[klen - 1] == '\t'))
+			klen--;
+		const char *v = NULL;
+		size_t vlen = 0;
+		if (*p == '=') {
+			p++;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			v = p;
+			while (*p && *p != ';')
+				p++;
+			vlen = (size_t)(p - v);
+			while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+				vlen--;
+			if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+				v++;
+				vlen -= 2;
+			}
+		}
+		if (klen == 7 && strncasecmp(k, "charset", 7) == 0) {
+			if (!v || !((vlen == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
+			            (vlen == 4 && strncasecmp(v, "utf8", 4) == 0)))
+				return 0;
+		}
+	}
+	return *p == '\0';
+}
+
+const char *bearer_token(const char *authorization)
+{
+	if (!authorization)
+		return NULL;
+	const char *p = authorization;
+	while (*p == ' ')
+		p++;
+	if (strncasecmp(p, "Bearer", 6) != 0 || (p[6] != ' ' && p[6] != '\t'))
+		return NULL;
+	p += 6;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return *p ? p : NULL;
+}

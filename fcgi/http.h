@@ -1,0 +1,133 @@
+/*
+ * http: one REST request and its answer, independent of how it arrived.
+ *
+ * A struct conn is the transport (a FastCGI request, or CGI on stdin/stdout); a
+ * struct req is the parsed request plus the answer being built (struct resp). Handlers
+ * only fill req->resp through http_json() / http_error(); the dispatcher sends it once
+ * (http_send) and frees everything the request owned (req_free). Nothing here keeps
+ * state across requests, so any thread may run any request.
+ *
+ * The pure parts (buffers, query strings, content types) have no I/O and are unit
+ * tested and fuzzed on their own.
+ */
+#ifndef CHATAI_FCGI_HTTP_H
+#define CHATAI_FCGI_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <fcgiapp.h>
+#include <cjson/cJSON.h>
+#include "db.h"
+#include "util.h"
+
+/* A growable byte buffer, always NUL-terminated once something was added. */
+struct buf {
+	char *p;    /* xmalloc'd or NULL */
+	size_t len; /* bytes used, excluding the terminating NUL */
+	size_t cap; /* bytes allocated */
+};
+
+void buf_add(struct buf *b, const char *s, size_t n);
+void buf_adds(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) CHATAI_PRINTF(2, 3);
+void buf_free(struct buf *b);
+
+/* The transport of one request. */
+struct conn {
+	FCGX_Request *fcgx; /* NULL: plain CGI (environ, stdin, stdout) */
+};
+
+/* A request parameter (CGI meta-variable) or NULL. */
+const char *conn_param(struct conn *c, const char *name);
+/* Read up to n bytes of the body; returns the count (0 at the end or on error). */
+size_t conn_read(struct conn *c, char *buf, size_t n);
+void conn_write(struct conn *c, const char *buf, size_t n);
+
+struct resp {
+	int status;          /* 0 until set */
+	struct buf headers;  /* extra header lines, each ending in \r\n */
+	struct buf body;     /* JSON text (or empty for 204) */
+};
+
+/* The authenticated operator of a request (route flag ROUTE_OPERATOR). */
+struct operator {
+	int64_t id;         /* operators.id, 0 when none */
+	int64_t session_id; /* sessions.id */
+	int is_admin;       /* role admin */
+	char *json;         /* {"id","email","name","role"} as text, owned */
+};
+
+struct route;
+
+enum body_state {
+	BODY_NONE = 0,     /* no body sent */
+	BODY_OK,           /* body[0..body_len) read in full */
+	BODY_TOO_LARGE,    /* announced or found over CHATAI_BODY_MAX: not read */
+};
+
+struct req {
+	struct conn *conn;
+	struct db *db;              /* the thread's database link */
+	char *method;               /* REQUEST_METHOD, owned */
+	char *path;                 /* path part of REQUEST_URI, owned */
+	char *query;                /* query string without '?', owned ("" when none) */
+	const char *content_type;   /* the following point into the transport's params */
+	const char *authorization;
+	const char *visitor_token;  /* X-Visitor-Token header (the query is looked at too) */
+	const char *origin;
+	const char *remote_addr;
+	const char *user_agent;
+	int64_t content_length;     /* -1 when not given */
+	char *body;                 /* owned, NUL-terminated, body_len bytes */
+	size_t body_len;
+	enum body_state body_state;
+	cJSON *json;                /* the parsed body (ROUTE_BODY routes), owned */
+	int64_t ids[2];             /* the {id} segments of the path, in order */
+	int nids;
+	const struct route *route;
+	struct operator op;
+	char *cors_origin;          /* when set, the answer allows this origin (owned) */
+	struct resp resp;
+};
+
+/* Fill r from the transport's parameters (does not read the body). */
+void req_init(struct req *r, struct conn *c, struct db *db);
+/* Read the body (at most CHATAI_BODY_MAX; an announced larger one is not read at all). */
+void req_read_body(struct req *r);
+void req_free(struct req *r);
+
+/* Answer builders. body is JSON text, copied. */
+void http_json(struct req *r, int status, const char *body);
+/* Take ownership of a malloc'd body. */
+void http_json_take(struct req *r, int status, char *body);
+void http_no_content(struct req *r);
+void http_error(struct req *r, int status, const char *code, const char *message, const char *field);
+void http_header(struct req *r, const char *name, const char *value);
+/* The reason phrase of a status code. */
+const char *http_reason(int status);
+/* The complete CGI/FastCGI answer (Status line, headers, blank line, body) into out. */
+void http_render(const struct req *r, struct buf *out);
+/* Render and write to the transport. */
+void http_send(struct req *r);
+
+/* Map a failed db_exec() to an answer: DB_DOWN -> 503, P0002 -> 404, CA409 -> 409,
+ * anything else -> 500 (logged). */
+void http_db_error(struct req *r, const char *what);
+
+/*
+ * Query strings (pure). query_get() finds the first `name=value` pair in qs and
+ * returns 1 with *out a fresh percent-decoded copy ('+' is a space), 0 when the name is
+ * absent, -1 when the value is malformed (bad %-escape, or an escape decoding to NUL).
+ */
+int query_get(const char *qs, const char *name, char **out) CHATAI_WUR;
+/* Percent-decode s[0..n) into a fresh string; -1 on a bad escape or an encoded NUL. */
+int url_decode(const char *s, size_t n, char **out) CHATAI_WUR;
+
+/* 1 when a Content-Type value is application/json (any case, parameters allowed,
+ * charset if given must be utf-8). */
+int content_type_is_json(const char *ct);
+
+/* Bearer token of an Authorization header value, or NULL (points into the value). */
+const char *bearer_token(const char *authorization);
+
+#endif

@@ -1,0 +1,495 @@
+/* longpoll: the hub of waiting requests (see longpoll.h for the design). */
+#include "autoconfig.h"
+#include "longpoll.h"
+#include "app.h"
+#include "json.h"
+#include "log.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* One parked request. Owned by the hub: on the pending list, then the dispatcher's
+ * waiting list, then the ready queue, then a completion thread. */
+struct waiter {
+	struct waiter *next, *prev;
+	struct conn *conn;
+	struct lp_query q;
+	uint64_t gen;        /* hub generation read before its last query */
+	int64_t deadline_ms; /* the wait ends (monotonic ms) */
+	int64_t wake_ms;     /* look again at this time (deadline or an earlier recheck) */
+	int fired;           /* a matching notification arrived */
+	char *cors_origin;   /* owned */
+};
+
+/* A remembered notification, to wake requests that parked after it. */
+enum note_kind { NOTE_NONE = 0, NOTE_MSG, NOTE_DIALOG, NOTE_ALL };
+struct note {
+	uint64_t gen;
+	int64_t dialog_id;
+	unsigned char kind;   /* enum note_kind */
+	unsigned char aud_all;
+};
+#define RING 1024
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t ready_cv;  /* completion threads wait on it */
+	pthread_cond_t idle_cv;   /* lp_drain waits on it */
+	struct waiter *pending;   /* parked, not yet taken by the dispatcher */
+	struct waiter *ready_head, *ready_tail;
+	uint64_t gen;             /* published generation */
+	int64_t owned;            /* requests the hub holds */
+	int64_t max;
+	int workers;
+	int efd;
+	int started;
+	char *url;
+} hub = { .mu = PTHREAD_MUTEX_INITIALIZER, .ready_cv = PTHREAD_COND_INITIALIZER,
+          .idle_cv = PTHREAD_COND_INITIALIZER, .efd = -1 };
+
+static pthread_once_t hub_once = PTHREAD_ONCE_INIT;
+
+/* Dispatcher-only state. */
+static struct waiter *waiting;
+static struct note ring[RING];
+static uint64_t gen_local;
+
+int lpq_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
+{
+	*json = NULL;
+	*empty = 1;
+	if (q->kind == LPQ_INBOX)
+		return inbox_fetch(db, q, json, empty);
+	return messages_fetch(db, q, json, empty);
+}
+
+char *lpq_empty_answer(const struct lp_query *q)
+{
+	if (q->kind != LPQ_INBOX)
+		return xstrdup("[]");
+	char c[CURSOR_MAX];
+	cursor_encode(&q->cursor, c);
+	return xasprintf("{\"cursor\":\"%s\",\"events\":[]}", c);
+}
+
+void conn_finish_free(struct conn *c)
+{
+	if (!c)
+		return;
+	if (c->fcgx) {
+		/* Nobody reads a next request on this link: let it close. */
+		c->fcgx->keepConnection = 0;
+		FCGX_Finish_r(c->fcgx);
+		free(c->fcgx);
+	}
+	free(c);
+}
+
+static int note_matches(const struct lp_query *q, const struct note *n)
+{
+	if (n->kind == NOTE_ALL)
+		return 1;
+	if (q->kind == LPQ_INBOX)
+		return n->kind == NOTE_MSG || n->kind == NOTE_DIALOG;
+	if (n->kind != NOTE_MSG || n->dialog_id != q->dialog_id)
+		return 0;
+	return q->kind == LPQ_ADMIN || q->all_audience || n->aud_all;
+}
+
+/* Did w miss a matching notification since its generation? */
+static int missed(const struct waiter *w)
+{
+	if (gen_local - w->gen >= RING)
+		return 1;
+	for (uint64_t g = w->gen + 1; g <= gen_local; g++) {
+		const struct note *n = &ring[g % RING];
+		if (n->gen == g && note_matches(&w->q, n))
+			return 1;
+	}
+	return 0;
+}
+
+static void note_add(const struct note *in)
+{
+	struct note n = *in;
+	n.gen = ++gen_local;
+	ring[n.gen % RING] = n;
+	for (struct waiter *w = waiting; w; w = w->next)
+		if (!w->fired && note_matches(&w->q, &n))
+			w->fired = 1;
+}
+
+static void waiting_unlink(struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		waiting = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+}
+
+static void waiting_push(struct waiter *w)
+{
+	w->prev = NULL;
+	w->next = waiting;
+	if (waiting)
+		waiting->prev = w;
+	waiting = w;
+}
+
+/* Parse one payload of channel `chatai` into a note; 0, or -1 for events that wake
+ * nobody (typing, revoke). */
+static int parse_note(const char *payload, struct note *n)
+{
+	memset(n, 0, sizeof *n);
+	cJSON *o = cJSON_Parse(payload);
+	if (!o)
+		return -1;
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "k");
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "dialog_id");
+	const cJSON *aud = cJSON_GetObjectItemCaseSensitive(o, "aud");
+	int rc = -1;
+	if (cJSON_IsString(k) && cJSON_IsNumber(d)) {
+		n->dialog_id = (int64_t)d->valuedouble;
+		if (strcmp(k->valuestring, "msg") == 0) {
+			n->kind = NOTE_MSG;
+			n->aud_all = cJSON_IsString(aud) && strcmp(aud->valuestring, "all") == 0;
+			rc = 0;
+		} else if (strcmp(k->valuestring, "dialog") == 0) {
+			n->kind = NOTE_DIALOG;
+			rc = 0;
+		}
+	}
+	cJSON_Delete(o);
+	return rc;
+}
+
+static PGconn *listen_connect(void)
+{
+	PGconn *c = db_connect_url(hub.url);
+	if (!c)
+		return NULL;
+	PGresult *res = PQexec(c, "LISTEN chatai");
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok) {
+		log_warn("longpoll: LISTEN failed: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void *dispatcher_main(void *arg)
+{
+	(void)arg;
+	PGconn *pg = NULL;
+	int64_t next_try = 0;
+	for (;;) {
+		int64_t now = now_ms();
+		if (!pg && now >= next_try) {
+			pg = listen_connect();
+			if (pg) {
+				/* Whatever was committed while we were not listening: everyone looks. */
+				struct note all = { .kind = NOTE_ALL };
+				note_add(&all);
+				log_info("longpoll: listening on channel chatai");
+			} else {
+				next_try = now + 500;
+			}
+		}
+		int timeout = 1000;
+		for (struct waiter *w = waiting; w; w = w->next) {
+			int64_t t = w->fired ? 0 : w->wake_ms - now;
+			if (t < timeout)
+				timeout = t < 0 ? 0 : (int)t;
+		}
+		if (!pg && next_try - now < timeout)
+			timeout = next_try - now < 0 ? 0 : (int)(next_try - now);
+		struct pollfd fds[2] = { { hub.efd, POLLIN, 0 }, { pg ? PQsocket(pg) : -1, POLLIN, 0 } };
+		int n = poll(fds, pg ? 2 : 1, timeout);
+		if (n < 0 && errno != EINTR)
+			log_warn("longpoll: poll: %s", strerror(errno));
+		if (n > 0 && (fds[0].revents & POLLIN)) {
+			uint64_t v;
+			if (read(hub.efd, &v, sizeof v) < 0 && errno != EAGAIN)
+				log_warn("longpoll: eventfd read: %s", strerror(errno));
+		}
+		if (pg && n > 0 && fds[1].revents) {
+			if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
+				log_warn("longpoll: LISTEN link lost: %s", PQerrorMessage(pg));
+				PQfinish(pg);
+				pg = NULL;
+				next_try = now_ms() + 250;
+			} else {
+				PGnotify *nt;
+				while ((nt = PQnotifies(pg))) {
+					struct note note;
+					if (parse_note(nt->extra, &note) == 0)
+						note_add(&note);
+					PQfreemem(nt);
+				}
+			}
+		}
+
+		pthread_mutex_lock(&hub.mu);
+		hub.gen = gen_local;
+		struct waiter *p = hub.pending;
+		hub.pending = NULL;
+		pthread_mutex_unlock(&hub.mu);
+		while (p) {
+			struct waiter *next = p->next;
+			if (missed(p))
+				p->fired = 1;
+			waiting_push(p);
+			p = next;
+		}
+
+		/* Move what must be looked at to the completion threads. */
+		now = now_ms();
+		struct waiter *rh = NULL, *rt = NULL;
+		for (struct waiter *w = waiting, *next; w; w = next) {
+			next = w->next;
+			if (!w->fired && w->wake_ms > now)
+				continue;
+			waiting_unlink(w);
+			if (rt)
+				rt->next = w;
+			else
+				rh = w;
+			rt = w;
+		}
+		if (rh) {
+			pthread_mutex_lock(&hub.mu);
+			if (hub.ready_tail)
+				hub.ready_tail->next = rh;
+			else
+				hub.ready_head = rh;
+			hub.ready_tail = rt;
+			pthread_cond_broadcast(&hub.ready_cv);
+			pthread_mutex_unlock(&hub.mu);
+		}
+	}
+	return NULL;
+}
+
+static void waiter_free(struct waiter *w)
+{
+	conn_finish_free(w->conn);
+	free(w->cors_origin);
+	free(w);
+	pthread_mutex_lock(&hub.mu);
+	if (--hub.owned == 0)
+		pthread_cond_broadcast(&hub.idle_cv);
+	pthread_mutex_unlock(&hub.mu);
+}
+
+/* Answer a parked request and let it go. */
+static void waiter_answer(struct waiter *w, struct db *db, int status, char *body, int db_failed)
+{
+	struct req r;
+	memset(&r, 0, sizeof r);
+	r.conn = w->conn;
+	r.db = db;
+	r.cors_origin = w->cors_origin;
+	w->cors_origin = NULL;
+	if (db_failed)
+		http_db_error(&r, "long-poll");
+	else
+		http_json(&r, status, body);
+	free(body);
+	http_send(&r);
+	req_free(&r);
+	waiter_free(w);
+}
+
+static void repark(struct waiter *w)
+{
+	pthread_mutex_lock(&hub.mu);
+	w->next = hub.pending;
+	hub.pending = w;
+	pthread_mutex_unlock(&hub.mu);
+	uint64_t one = 1;
+	if (write(hub.efd, &one, sizeof one) < 0)
+		log_warn("longpoll: eventfd write: %s", strerror(errno));
+}
+
+static void *completion_main(void *arg)
+{
+	(void)arg;
+	struct db db;
+	memset(&db, 0, sizeof db);
+	db.url = xstrdup(hub.url);
+	db.retry_ms = 250;
+	db.status = DB_DOWN;
+	for (;;) {
+		pthread_mutex_lock(&hub.mu);
+		while (!hub.ready_head)
+			pthread_cond_wait(&hub.ready_cv, &hub.mu);
+		struct waiter *w = hub.ready_head;
+		hub.ready_head = w->next;
+		if (!hub.ready_head)
+			hub.ready_tail = NULL;
+		w->next = NULL;
+		pthread_mutex_unlock(&hub.mu);
+
+		int64_t now = now_ms();
+		if (!w->fired && now >= w->deadline_ms) {
+			waiter_answer(w, &db, 200, lpq_empty_answer(&w->q), 0);
+			continue;
+		}
+		uint64_t g = lp_generation();
+		char *json = NULL;
+		int empty = 1;
+		int rc = lpq_fetch(&db, &w->q, &json, &empty);
+		if (rc == -1) {
+			waiter_answer(w, &db, 0, NULL, 1);
+		} else if (rc == -2) {
+			waiter_answer(w, &db, 404, json_error("not_found", "no such dialog", NULL), 0);
+		} else if (!empty || now_ms() >= w->deadline_ms) {
+			waiter_answer(w, &db, 200, json, 0);
+		} else {
+			free(json);
+			w->gen = g;
+			w->fired = 0;
+			w->wake_ms = w->deadline_ms;
+			if (w->q.recheck && now + 100 < w->wake_ms)
+				w->wake_ms = now + 100;
+			repark(w);
+		}
+	}
+	return NULL;
+}
+
+static void hub_start_once(void)
+{
+	hub.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (hub.efd < 0) {
+		log_error("longpoll: eventfd: %s", strerror(errno));
+		return;
+	}
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, dispatcher_main, NULL) != 0) {
+		log_error("longpoll: cannot start the dispatcher thread");
+		pthread_attr_destroy(&attr);
+		return;
+	}
+	for (int i = 0; i < hub.workers; i++)
+		if (pthread_create(&t, &attr, completion_main, NULL) != 0)
+			log_error("longpoll: cannot start a completion thread");
+	pthread_attr_destroy(&attr);
+	hub.started = 1;
+}
+
+static char *hub_url_init;
+static int hub_workers_init = 2;
+static int64_t hub_max_init = 1000;
+
+void lp_start(const char *database_url, int workers, int64_t max_parked)
+{
+	free(hub_url_init);
+	hub_url_init = xstrdup(database_url ? database_url : "");
+	hub_workers_init = workers < 1 ? 1 : workers;
+	hub_max_init = max_parked;
+}
+
+/* The threads start with the first request that needs them (CGI answers most requests
+ * without ever starting them), or at once via lp_start_now(). */
+static void hub_ensure(void)
+{
+	pthread_mutex_lock(&hub.mu);
+	if (!hub.url) {
+		hub.url = xstrdup(hub_url_init ? hub_url_init : "");
+		hub.workers = hub_workers_init;
+		hub.max = hub_max_init;
+	}
+	pthread_mutex_unlock(&hub.mu);
+	pthread_once(&hub_once, hub_start_once);
+}
+
+void lp_start_now(void)
+{
+	hub_ensure();
+}
+
+uint64_t lp_generation(void)
+{
+	pthread_mutex_lock(&hub.mu);
+	uint64_t g = hub.gen;
+	pthread_mutex_unlock(&hub.mu);
+	return g;
+}
+
+int lp_park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t deadline_ms, const char *cors_origin)
+{
+	hub_ensure();
+	pthread_mutex_lock(&hub.mu);
+	if (!hub.started || hub.owned >= hub.max) {
+		pthread_mutex_unlock(&hub.mu);
+		return -1;
+	}
+	hub.owned++;
+	struct waiter *w = xcalloc(1, sizeof *w);
+	w->conn = conn;
+	w->q = *q;
+	w->gen = gen;
+	w->deadline_ms = deadline_ms;
+	w->wake_ms = deadline_ms;
+	if (q->recheck && now_ms() + 100 < deadline_ms)
+		w->wake_ms = now_ms() + 100;
+	w->cors_origin = cors_origin ? xstrdup(cors_origin) : NULL;
+	w->next = hub.pending;
+	hub.pending = w;
+	pthread_mutex_unlock(&hub.mu);
+	uint64_t one = 1;
+	if (write(hub.efd, &one, sizeof one) < 0)
+		log_warn("longpoll: eventfd write: %s", strerror(errno));
+	return 0;
+}
+
+void lp_drain(void)
+{
+	pthread_mutex_lock(&hub.mu);
+	while (hub.owned > 0)
+		pthread_cond_wait(&hub.idle_cv, &hub.mu);
+	pthread_mutex_unlock(&hub.mu);
+}
+
+int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
+{
+	/* The generation comes first: a notification after this point wakes the request
+	 * even if it arrives before the request is parked. */
+	uint64_t gen = lp_generation();
+	char *json = NULL;
+	int empty = 1;
+	int rc = lpq_fetch(r->db, q, &json, &empty);
+	if (rc == -1) {
+		http_db_error(r, "messages");
+		return ROUTE_DONE;
+	}
+	if (rc == -2) {
+		http_error(r, 404, "not_found", "no such dialog", NULL);
+		return ROUTE_DONE;
+	}
+	if (!empty || wait_s <= 0) {
+		http_json_take(r, 200, json);
+		return ROUTE_DONE;
+	}
+	free(json);
+	if (lp_park(r->conn, q, gen, now_ms() + wait_s * 1000, r->cors_origin) == 0)
+		return ROUTE_PARKED;
+	http_header(r, "Retry-After", "1");
+	http_error(r, 503, "unavailable", "too many waiting requests, try again shortly", NULL);
+	return ROUTE_DONE;
+}

@@ -1,0 +1,208 @@
+/*
+ * chatai.fcgi: the REST and long-poll workers.
+ *
+ *   chatai.fcgi [--config FILE] [--listen HOST:PORT|PATH] [--threads N]
+ *
+ * Three ways to run, one binary:
+ *  - started by the web server with a FastCGI socket on stdin (lighttpd bin-path,
+ *    mod_fcgid, spawn-fcgi): N threads accept on the inherited socket;
+ *  - --listen (or setting fcgi_listen): opens its own socket, for servers that connect
+ *    to an external pool (lighttpd host/port, mod_proxy_fcgi);
+ *  - plain CGI when stdin is not a FastCGI socket: one request, then exit.
+ * Every thread has its own database link, opened on first use. Long-polls park with
+ * the hub (longpoll.h) and free their thread at once.
+ */
+#include "autoconfig.h"
+#include "app.h"
+#include "config.h"
+#include "json.h"
+#include "log.h"
+#include "longpoll.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int listen_fd = 0;
+static const char *db_url;
+static pthread_mutex_t accept_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* A struct db that connects on its first query, not now: idle threads hold no link. */
+static void db_lazy(struct db *db, const char *url)
+{
+	memset(db, 0, sizeof *db);
+	db->url = xstrdup(url);
+	db->retry_ms = 250;
+	db->status = DB_DOWN;
+}
+
+/*
+ * A link that the server closed while we were idle (restart, admin shutdown) has data
+ * or EOF waiting on its socket: notice it now, so that this request reconnects instead
+ * of failing on the dead link.
+ */
+static void db_check_idle(struct db *db)
+{
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK)
+		return;
+	struct pollfd p = { PQsocket(db->conn), POLLIN, 0 };
+	if (poll(&p, 1, 0) <= 0)
+		return;
+	if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK) {
+		log_info("database: idle link was closed by the server, reconnecting");
+		PQfinish(db->conn);
+		db->conn = NULL;
+		db->next_try_ms = 0;
+	}
+	PGnotify *n;
+	while ((n = db->conn ? PQnotifies(db->conn) : NULL))
+		PQfreemem(n);
+}
+
+static FCGX_Request *request_new(void)
+{
+	FCGX_Request *r = xcalloc(1, sizeof *r);
+	if (FCGX_InitRequest(r, listen_fd, 0) != 0) {
+		log_error("FCGX_InitRequest failed");
+		abort();
+	}
+	return r;
+}
+
+static void serve(struct conn *c, struct db *db, int *parked)
+{
+	struct req r;
+	db_check_idle(db);
+	req_init(&r, c, db);
+	*parked = app_handle(&r) == ROUTE_PARKED;
+	if (!*parked)
+		http_send(&r);
+	req_free(&r);
+}
+
+static void *worker_main(void *arg)
+{
+	(void)arg;
+	struct db db;
+	db_lazy(&db, db_url);
+	struct conn *c = xcalloc(1, sizeof *c);
+	c->fcgx = request_new();
+	int errors = 0;
+	for (;;) {
+		/* Finish the previous request outside the lock: closing may wait for the peer. */
+		FCGX_Finish_r(c->fcgx);
+		pthread_mutex_lock(&accept_mu);
+		int rc = FCGX_Accept_r(c->fcgx);
+		pthread_mutex_unlock(&accept_mu);
+		if (rc < 0) {
+			if (++errors > 100) {
+				log_error("accept keeps failing (%d): thread stops", rc);
+				break;
+			}
+			usleep(10000);
+			continue;
+		}
+		errors = 0;
+		int parked = 0;
+		serve(c, &db, &parked);
+		if (parked) {
+			/* The hub owns that request now; take a fresh one. */
+			c = xcalloc(1, sizeof *c);
+			c->fcgx = request_new();
+		}
+	}
+	db_close(&db);
+	return NULL;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: chatai.fcgi [--config FILE] [--listen HOST:PORT|PATH] [--threads N]\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_file = NULL, *listen_addr = NULL;
+	int64_t threads = -1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config_file = argv[++i];
+		else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+			listen_addr = argv[++i];
+		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+			if (parse_int64(argv[++i], 1, 4096, &threads) < 0) {
+				usage();
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage();
+			return 0;
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	const char *err = NULL;
+	if (config_load(config_file, &err) < 0) {
+		fprintf(stderr, "chatai.fcgi: %s\n", err ? err : "cannot read the configuration");
+		return 1;
+	}
+	log_init("chatai.fcgi", config_get("log_target", "stderr"), config_get("log_level", "info"));
+	json_init();
+	app_settings_load();
+	signal(SIGPIPE, SIG_IGN);
+	db_url = config_get("database_url", NULL);
+	if (!db_url) {
+		log_error("database_url is not set (CHATAI_DATABASE_URL or the config file)");
+		return 1;
+	}
+	if (threads < 0)
+		threads = config_get_int("fcgi_threads", 32);
+	if (threads < 1)
+		threads = 1;
+	if (!listen_addr)
+		listen_addr = config_get("fcgi_listen", NULL);
+	lp_start(db_url, 2, app_cfg.longpoll_max);
+
+	if (FCGX_Init() != 0) {
+		log_error("FCGX_Init failed");
+		return 1;
+	}
+	if (listen_addr) {
+		listen_fd = FCGX_OpenSocket(listen_addr, 1024);
+		if (listen_fd < 0) {
+			log_error("cannot listen on %s", listen_addr);
+			return 1;
+		}
+	} else if (FCGX_IsCGI()) {
+		/* Plain CGI: one request on the environment and stdin/stdout. */
+		struct db db;
+		db_lazy(&db, db_url);
+		struct conn *c = xcalloc(1, sizeof *c);
+		int parked = 0;
+		serve(c, &db, &parked);
+		if (parked)
+			lp_drain();
+		else
+			free(c);
+		db_close(&db);
+		return 0;
+	}
+	lp_start_now();
+	log_info("chatai.fcgi: %lld threads on %s", (long long)threads, listen_addr ? listen_addr : "the inherited socket");
+	pthread_t *t = xcalloc((size_t)threads, sizeof *t);
+	for (int64_t i = 0; i < threads; i++)
+		if (pthread_create(&t[i], NULL, worker_main, NULL) != 0) {
+			log_error("cannot start worker thread %lld", (long long)i);
+			return 1;
+		}
+	for (int64_t i = 0; i < threads; i++)
+		pthread_join(t[i], NULL);
+	free(t);
+	return 1;
+}

@@ -1,0 +1,141 @@
+/* messages: history, long-poll and posting, operator and widget side. */
+#include "autoconfig.h"
+#include "app.h"
+#include "longpoll.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int messages_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
+{
+	char id[24], after[24], lim[24];
+	snprintf(id, sizeof id, "%lld", (long long)q->dialog_id);
+	snprintf(after, sizeof after, "%lld", (long long)q->after);
+	snprintf(lim, sizeof lim, "%lld", (long long)q->limit);
+	int all = q->kind == LPQ_ADMIN || q->all_audience;
+	const char *p[4] = { id, after, lim, all ? "true" : "false" };
+	PGresult *res;
+	if (q->has_after)
+		/* The first `limit` messages after the cursor: paging forward never skips. */
+		res = db_exec(db,
+			"SELECT COALESCE((SELECT jsonb_agg(x.j ORDER BY x.seq) FROM"
+			" (SELECT m.seq, chatai_message_json(m) AS j FROM messages m"
+			"   WHERE m.dialog_id = d.id AND m.seq > $2::bigint AND ($4::bool OR m.audience = 'all')"
+			"   ORDER BY m.seq LIMIT $3::bigint) x), '[]'::jsonb)::text"
+			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
+	else
+		/* History: the latest `limit` messages, ascending. */
+		res = db_exec(db,
+			"SELECT COALESCE((SELECT jsonb_agg(x.j ORDER BY x.seq) FROM"
+			" (SELECT m.seq, chatai_message_json(m) AS j FROM messages m"
+			"   WHERE m.dialog_id = d.id AND ($4::bool OR m.audience = 'all') AND $2::bigint >= 0"
+			"   ORDER BY m.seq DESC LIMIT $3::bigint) x), '[]'::jsonb)::text"
+			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
+	if (!res)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return -2;
+	}
+	*json = xstrdup(PQgetvalue(res, 0, 0));
+	*empty = strcmp(*json, "[]") == 0;
+	PQclear(res);
+	return 0;
+}
+
+static int messages_get(struct req *r, enum lpq_kind kind, int visitor)
+{
+	struct v_messages_query mq;
+	struct verr e = { 0 };
+	if (v_messages_query(r->query, app_cfg.longpoll_max_wait, &mq, &e) < 0) {
+		app_verr(r, &e);
+		return ROUTE_DONE;
+	}
+	struct lp_query q;
+	memset(&q, 0, sizeof q);
+	q.kind = kind;
+	q.dialog_id = r->ids[0];
+	q.has_after = mq.has_after;
+	q.after = mq.after;
+	q.limit = mq.limit;
+	/* A visitor's history (no cursor) shows their own messages too: a page refresh
+	 * must show the whole conversation. With a cursor, the site audience only. */
+	q.all_audience = visitor && !mq.has_after;
+	return lp_serve(r, &q, mq.wait);
+}
+
+int h_messages_get(struct req *r)
+{
+	return messages_get(r, LPQ_ADMIN, 0);
+}
+
+int h_widget_messages_get(struct req *r)
+{
+	int64_t assistant;
+	char *status = NULL;
+	if (auth_widget_dialog(r, &assistant, &status) < 0)
+		return ROUTE_DONE;
+	free(status);
+	return messages_get(r, LPQ_SITE, 1);
+}
+
+/* Answer a chatai_rest_*_post() result: 201 when stored now, 200 for a known client_id. */
+static int post_answer(struct req *r, PGresult *res, int wrap)
+{
+	if (!res) {
+		http_db_error(r, "post message");
+		return ROUTE_DONE;
+	}
+	int created = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	if (wrap) {
+		struct buf b = { 0 };
+		buf_printf(&b, "{\"user_message\":%s}", PQgetvalue(res, 0, 0));
+		http_json(r, created ? 201 : 200, b.p);
+		buf_free(&b);
+	} else {
+		http_json(r, created ? 201 : 200, PQgetvalue(res, 0, 0));
+	}
+	PQclear(res);
+	return ROUTE_DONE;
+}
+
+int h_messages_post(struct req *r)
+{
+	struct v_post in;
+	struct verr e = { 0 };
+	if (v_post(app_body(r), "manager", &in, &e) < 0) {
+		app_verr(r, &e);
+		return ROUTE_DONE;
+	}
+	char id[24], op[24];
+	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
+	snprintf(op, sizeof op, "%lld", (long long)r->op.id);
+	const char *p[4] = { id, op, in.text, in.client_id };
+	PGresult *res = db_exec(r->db,
+		"SELECT message::text, created FROM chatai_rest_operator_post($1::bigint, $2::bigint, $3, $4)", 4, p);
+	free(in.text);
+	return post_answer(r, res, 0);
+}
+
+int h_widget_messages_post(struct req *r)
+{
+	int64_t assistant;
+	char *status = NULL;
+	if (auth_widget_dialog(r, &assistant, &status) < 0)
+		return ROUTE_DONE;
+	free(status);
+	struct v_post in;
+	struct verr e = { 0 };
+	if (v_post(app_body(r), "user", &in, &e) < 0) {
+		app_verr(r, &e);
+		return ROUTE_DONE;
+	}
+	char id[24];
+	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
+	const char *p[3] = { id, in.text, in.client_id };
+	PGresult *res = db_exec(r->db,
+		"SELECT message::text, created FROM chatai_rest_visitor_post($1::bigint, $2, $3)", 3, p);
+	free(in.text);
+	return post_answer(r, res, 1);
+}

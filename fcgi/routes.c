@@ -1,0 +1,183 @@
+/* routes: the route table of API.md and the request pipeline in front of the handlers. */
+#include "autoconfig.h"
+#include "app.h"
+#include "config.h"
+#include "json.h"
+#include "log.h"
+#include "ratelimit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct app_settings app_cfg;
+
+void app_settings_load(void)
+{
+	app_cfg.token_ttl = config_get_int("token_ttl", 604800);
+	app_cfg.rl_dialogs = config_get_int("rate_limit_dialogs", 20);
+	app_cfg.rl_messages = config_get_int("rate_limit_messages", 60);
+	app_cfg.rl_typing = config_get_int("rate_limit_typing", 120);
+	app_cfg.rl_login = config_get_int("rate_limit_login", 20);
+	app_cfg.longpoll_max_wait = config_get_int("longpoll_max_wait", 30);
+	app_cfg.longpoll_max = config_get_int("fcgi_longpoll_max", 1000);
+	if (app_cfg.token_ttl < 60)
+		app_cfg.token_ttl = 60;
+	if (app_cfg.longpoll_max_wait < 0)
+		app_cfg.longpoll_max_wait = 0;
+	if (app_cfg.longpoll_max_wait > 300)
+		app_cfg.longpoll_max_wait = 300;
+	if (app_cfg.longpoll_max < 0)
+		app_cfg.longpoll_max = 0;
+}
+
+#define OP ROUTE_OPERATOR
+#define ADM (ROUTE_OPERATOR | ROUTE_ADMIN)
+#define W ROUTE_WIDGET
+#define B ROUTE_BODY
+
+const struct route chatai_routes[] = {
+	{ "POST", "/api/auth/login", h_login, B | ROUTE_RATE_LOGIN },
+	{ "POST", "/api/auth/logout", h_logout, OP },
+	{ "GET", "/api/me", h_me, OP },
+	{ "GET", "/api/assistants", h_assistants_list, OP },
+	{ "POST", "/api/assistants", h_assistants_create, ADM | B },
+	{ "GET", "/api/assistants/{id}", h_assistant_get, OP },
+	{ "PATCH", "/api/assistants/{id}", h_assistant_patch, ADM | B },
+	{ "GET", "/api/assistants/{id}/knowledge", h_knowledge_list, OP },
+	{ "POST", "/api/assistants/{id}/knowledge", h_knowledge_create, ADM | B },
+	{ "DELETE", "/api/knowledge/{id}", h_knowledge_delete, ADM },
+	{ "GET", "/api/dialogs", h_dialogs_list, OP },
+	{ "GET", "/api/dialogs/{id}", h_dialog_get, OP },
+	{ "GET", "/api/dialogs/{id}/messages", h_messages_get, OP },
+	{ "POST", "/api/dialogs/{id}/messages", h_messages_post, OP | B },
+	{ "POST", "/api/dialogs/{id}/takeover", h_dialog_takeover, OP },
+	{ "POST", "/api/dialogs/{id}/release", h_dialog_release, OP },
+	{ "POST", "/api/dialogs/{id}/close", h_dialog_close, OP },
+	{ "POST", "/api/dialogs/{id}/typing", h_dialog_typing, OP | B },
+	{ "POST", "/api/dialogs/{id}/read", h_dialog_read, OP | B },
+	{ "GET", "/api/inbox", h_inbox, OP },
+	{ "GET", "/api/widget/assistants/{id}", h_widget_assistant, W },
+	{ "POST", "/api/widget/dialogs", h_widget_dialog_create, W | B | ROUTE_RATE_DIALOGS },
+	{ "GET", "/api/widget/dialogs/{id}/messages", h_widget_messages_get, W },
+	{ "POST", "/api/widget/dialogs/{id}/messages", h_widget_messages_post, W | B | ROUTE_RATE_MESSAGES },
+	{ "POST", "/api/widget/dialogs/{id}/typing", h_widget_typing, W | B | ROUTE_RATE_TYPING },
+	{ "POST", "/api/widget/dialogs/{id}/handoff", h_widget_handoff, W | ROUTE_RATE_MESSAGES },
+};
+const size_t chatai_routes_count = sizeof chatai_routes / sizeof *chatai_routes;
+
+cJSON *app_body(struct req *r)
+{
+	return r->json;
+}
+
+void app_verr(struct req *r, const struct verr *e)
+{
+	http_error(r, e->status, e->code, e->message, e->field);
+}
+
+/* 0 to go on, -1 with 429 (or 503) set. */
+static int rate_check(struct req *r)
+{
+	const char *cls = NULL;
+	int64_t limit = 0;
+	unsigned f = r->route->flags;
+	if (f & ROUTE_RATE_DIALOGS) {
+		cls = "dialogs";
+		limit = app_cfg.rl_dialogs;
+	} else if (f & ROUTE_RATE_MESSAGES) {
+		cls = "messages";
+		limit = app_cfg.rl_messages;
+	} else if (f & ROUTE_RATE_TYPING) {
+		cls = "typing";
+		limit = app_cfg.rl_typing;
+	} else if (f & ROUTE_RATE_LOGIN) {
+		cls = "login";
+		limit = app_cfg.rl_login;
+	}
+	if (!cls || limit <= 0)
+		return 0;
+	char key[160];
+	snprintf(key, sizeof key, "%s:%s", cls, r->remote_addr ? r->remote_addr : "-");
+	int64_t retry = 0;
+	int rc = ratelimit_hit(r->db, key, limit, 60, &retry);
+	if (rc == RATELIMIT_OK)
+		return 0;
+	if (rc == RATELIMIT_LIMITED) {
+		char v[24];
+		snprintf(v, sizeof v, "%lld", (long long)retry);
+		http_header(r, "Retry-After", v);
+		http_error(r, 429, "rate_limited", "too many requests, slow down", NULL);
+		return -1;
+	}
+	http_db_error(r, "rate limit");
+	return -1;
+}
+
+int app_handle(struct req *r)
+{
+	char allow[96];
+	int widget = 0;
+	const struct route *rt = NULL;
+	enum route_status st = route_match(chatai_routes, chatai_routes_count, r->method, r->path, &rt, r->ids,
+	                                   &r->nids, allow, sizeof allow, &widget);
+	/* Error answers of widget routes are readable cross-origin: they carry no data. */
+	if (widget && r->origin)
+		r->cors_origin = xstrdup(r->origin);
+	if (st == ROUTE_BAD_METHOD && widget && strcmp(r->method, "OPTIONS") == 0) {
+		/* The preflight looks up the resource like the real request will. */
+		route_match(chatai_routes, chatai_routes_count, "POST", r->path, &rt, r->ids, &r->nids, NULL, 0, &widget);
+		if (!rt)
+			route_match(chatai_routes, chatai_routes_count, "GET", r->path, &rt, r->ids, &r->nids, NULL, 0,
+			            &widget);
+		r->route = rt;
+		return h_widget_preflight(r, allow);
+	}
+	if (st == ROUTE_NOT_FOUND) {
+		http_error(r, 404, "not_found", "no such resource", NULL);
+		return ROUTE_DONE;
+	}
+	if (st == ROUTE_BAD_METHOD) {
+		http_header(r, "Allow", allow);
+		http_error(r, 405, "method_not_allowed", "this method is not allowed here", NULL);
+		return ROUTE_DONE;
+	}
+	r->route = rt;
+	if (r->content_length > CHATAI_BODY_MAX) {
+		http_error(r, 413, "payload_too_large", "the request body is larger than 64 KiB", NULL);
+		return ROUTE_DONE;
+	}
+	req_read_body(r);
+	if (r->body_state == BODY_TOO_LARGE) {
+		http_error(r, 413, "payload_too_large", "the request body is larger than 64 KiB", NULL);
+		return ROUTE_DONE;
+	}
+	if (rt->flags & ROUTE_OPERATOR) {
+		if (auth_operator(r) < 0)
+			return ROUTE_DONE;
+		if ((rt->flags & ROUTE_ADMIN) && !r->op.is_admin) {
+			http_error(r, 403, "forbidden", "this needs the admin role", NULL);
+			return ROUTE_DONE;
+		}
+	}
+	if (rt->flags & ROUTE_BODY) {
+		if (r->body_state == BODY_NONE && !r->content_type) {
+			http_error(r, 415, "unsupported_media_type", "send a JSON body with Content-Type: application/json",
+			           NULL);
+			return ROUTE_DONE;
+		}
+		if (!content_type_is_json(r->content_type)) {
+			http_error(r, 415, "unsupported_media_type", "Content-Type must be application/json", NULL);
+			return ROUTE_DONE;
+		}
+		struct verr e = { 0 };
+		r->json = v_body(r->body, r->body_len, &e);
+		if (!r->json) {
+			app_verr(r, &e);
+			return ROUTE_DONE;
+		}
+	}
+	if (rate_check(r) < 0)
+		return ROUTE_DONE;
+	return rt->fn(r);
+}

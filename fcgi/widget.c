@@ -1,0 +1,194 @@
+/* widget: the public routes of the embeddable widget (CORS, rate limited). */
+#include "autoconfig.h"
+#include "app.h"
+#include "json.h"
+#include "log.h"
+#include "token.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The assistant's allowed_origins as JSON text (owned) in *origins; 0, -1 (answer set). */
+static int assistant_origins(struct req *r, int64_t assistant, char **origins)
+{
+	char id[24];
+	snprintf(id, sizeof id, "%lld", (long long)assistant);
+	const char *p[1] = { id };
+	PGresult *res = db_exec(r->db, "SELECT to_jsonb(allowed_origins)::text FROM assistants WHERE id = $1::bigint",
+	                        1, p);
+	if (!res) {
+		http_db_error(r, "assistant origins");
+		return -1;
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		http_error(r, 404, "not_found", "no such assistant", NULL);
+		return -1;
+	}
+	*origins = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+int h_widget_assistant(struct req *r)
+{
+	char id[24];
+	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
+	const char *p[1] = { id };
+	/* Online: an operator with a live session seen in the last two minutes. */
+	PGresult *res = db_exec(r->db,
+		"SELECT jsonb_build_object('id', a.id, 'name', a.name, 'greeting', a.greeting,"
+		"  'operators_online', EXISTS (SELECT 1 FROM operators o"
+		"    WHERE o.last_seen_at > now() - interval '2 minutes'"
+		"      AND EXISTS (SELECT 1 FROM sessions s WHERE s.operator_id = o.id"
+		"                  AND s.revoked_at IS NULL AND s.expires_at > now())))::text,"
+		" to_jsonb(a.allowed_origins)::text"
+		" FROM assistants a WHERE a.id = $1::bigint", 1, p);
+	if (!res) {
+		http_db_error(r, "widget assistant");
+		return ROUTE_DONE;
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		http_error(r, 404, "not_found", "no such assistant", NULL);
+		return ROUTE_DONE;
+	}
+	if (widget_cors(r, PQgetvalue(res, 0, 1)) == 0)
+		http_json(r, 200, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return ROUTE_DONE;
+}
+
+/* The longest prefix of s, at most max bytes, that is whole UTF-8 characters; NULL
+ * when s is not valid UTF-8. */
+static char *utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	if (!utf8_valid(s, n))
+		return NULL;
+	return xstrndup(s, n);
+}
+
+int h_widget_dialog_create(struct req *r)
+{
+	struct v_new_dialog in;
+	struct verr e = { 0 };
+	if (v_new_dialog(app_body(r), &in, &e) < 0) {
+		app_verr(r, &e);
+		return ROUTE_DONE;
+	}
+	char *origins = NULL;
+	if (assistant_origins(r, in.assistant_id, &origins) < 0)
+		return ROUTE_DONE;
+	int ok = widget_cors(r, origins) == 0;
+	free(origins);
+	if (!ok)
+		return ROUTE_DONE;
+
+	char tok[TOKEN_CHARS + 1], hash[TOKEN_HASH_CHARS + 1], aid[24];
+	if (token_new(tok) < 0) {
+		http_error(r, 500, "internal_error", "no entropy for a token", NULL);
+		return ROUTE_DONE;
+	}
+	token_hash(tok, hash);
+	snprintf(aid, sizeof aid, "%lld", (long long)in.assistant_id);
+	cJSON *v = cJSON_CreateObject();
+	if (in.page_url)
+		cJSON_AddStringToObject(v, "page_url", in.page_url);
+	char *ua = r->user_agent ? utf8_prefix(r->user_agent, 512) : NULL;
+	if (ua)
+		cJSON_AddStringToObject(v, "user_agent", ua);
+	free(ua);
+	char *visitor = json_print(v);
+	cJSON_Delete(v);
+	const char *p[3] = { aid, hash, visitor };
+	PGresult *res = db_exec(r->db,
+		"SELECT dialog_id, messages::text FROM chatai_rest_create_dialog($1::bigint, $2, $3::jsonb)", 3, p);
+	free(visitor);
+	if (!res) {
+		http_db_error(r, "dialog create");
+		return ROUTE_DONE;
+	}
+	struct buf b = { 0 };
+	buf_printf(&b, "{\"dialog_id\":%s,\"visitor_token\":\"%s\",\"messages\":%s}", PQgetvalue(res, 0, 0), tok,
+	           PQgetvalue(res, 0, 1));
+	log_info("widget: dialog %s created for assistant %s", PQgetvalue(res, 0, 0), aid);
+	PQclear(res);
+	http_json(r, 201, b.p);
+	buf_free(&b);
+	return ROUTE_DONE;
+}
+
+int h_widget_typing(struct req *r)
+{
+	int64_t assistant;
+	char *status = NULL;
+	if (auth_widget_dialog(r, &assistant, &status) < 0)
+		return ROUTE_DONE;
+	free(status);
+	return dialog_typing(r, "user");
+}
+
+int h_widget_handoff(struct req *r)
+{
+	int64_t assistant;
+	char *status = NULL;
+	if (auth_widget_dialog(r, &assistant, &status) < 0)
+		return ROUTE_DONE;
+	free(status);
+	return dialog_action(r, 0, "handoff");
+}
+
+int h_widget_preflight(struct req *r, const char *allow)
+{
+	if (!r->origin) {
+		/* A plain OPTIONS: say what the path accepts. */
+		http_header(r, "Allow", allow);
+		http_no_content(r);
+		return ROUTE_DONE;
+	}
+	char *origins = NULL;
+	if (r->route && r->nids == 1 && strstr(r->route->pattern, "/assistants/")) {
+		if (assistant_origins(r, r->ids[0], &origins) < 0)
+			return ROUTE_DONE;
+	} else if (r->route && r->nids == 1) {
+		char id[24];
+		snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
+		const char *p[1] = { id };
+		PGresult *res = db_exec(r->db,
+			"SELECT to_jsonb(a.allowed_origins)::text FROM dialogs d JOIN assistants a ON a.id = d.assistant_id"
+			" WHERE d.id = $1::bigint", 1, p);
+		if (!res) {
+			http_db_error(r, "preflight");
+			return ROUTE_DONE;
+		}
+		if (PQntuples(res) != 1) {
+			PQclear(res);
+			http_error(r, 404, "not_found", "no such dialog", NULL);
+			return ROUTE_DONE;
+		}
+		origins = xstrdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	/* POST /api/widget/dialogs: the assistant is in the body, which a preflight does not
+	 * carry. Any origin passes here; the real request is checked. */
+	if (origins) {
+		int ok = widget_cors(r, origins) == 0;
+		free(origins);
+		if (!ok)
+			return ROUTE_DONE;
+	}
+	free(r->cors_origin);
+	r->cors_origin = xstrdup(r->origin);
+	http_header(r, "Access-Control-Allow-Methods", allow);
+	http_header(r, "Access-Control-Allow-Headers", "Content-Type, X-Visitor-Token");
+	http_header(r, "Access-Control-Max-Age", "600");
+	http_no_content(r);
+	return ROUTE_DONE;
+}
