@@ -1,1 +1,41 @@
-# notifier/: rules of this part of the tree (included by Makefile.am).
+# notifier/: the streams daemon (WebSocket + SSE), its unit tests, fuzz and bench rules.
+NOTIFIER_CORE = \
+	notifier/auth.c notifier/auth.h \
+	notifier/conn.c notifier/conn.h \
+	notifier/cursor.c notifier/cursor.h \
+	notifier/http.c notifier/http.h \
+	notifier/hub.c notifier/hub.h \
+	notifier/loop.c notifier/loop.h \
+	notifier/metrics.c notifier/metrics.h \
+	notifier/outq.c notifier/outq.h \
+	notifier/pgfeed.c notifier/pgfeed.h \
+	notifier/sse.c notifier/sse.h \
+	notifier/ws.c notifier/ws.h
+
+NOTIFIER_LIBS = $(CHATAI_COMMON_LIBS) $(EV_LIBS) $(WSLAY_LIBS) $(HTTP_PARSER_LIBS) -lm
+
+sbin_PROGRAMS += notifier/chatai-notifier
+notifier_chatai_notifier_SOURCES = notifier/main.c $(NOTIFIER_CORE)
+notifier_chatai_notifier_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS)
+notifier_chatai_notifier_LDADD = $(NOTIFIER_LIBS)
+
+# The pure parts, linked into the unit tests and the fuzz drivers.
+noinst_LIBRARIES += notifier/libnotifier.a
+notifier_libnotifier_a_SOURCES = $(NOTIFIER_CORE)
+notifier_libnotifier_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS)
+
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/test_notifier
+TESTS += tests/unit/test_notifier
+tests_unit_test_notifier_SOURCES = tests/unit/test_notifier.c
+tests_unit_test_notifier_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) -I$(top_srcdir)/notifier
+tests_unit_test_notifier_LDADD = notifier/libnotifier.a $(NOTIFIER_LIBS) $(CHECK_LIBS)
+endif
+
+# Load generator (bench/notifier/README in docs/streams.md); never part of pass/fail.
+noinst_PROGRAMS += bench/notifier/loadgen
+bench_notifier_loadgen_SOURCES = bench/notifier/loadgen.c
+bench_notifier_loadgen_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(SSL_CFLAGS)
+bench_notifier_loadgen_LDADD = $(EV_LIBS) $(PQ_LIBS) $(SSL_LIBS) -lm
+
+EXTRA_DIST += docs/streams.md tests/fuzz bench/notifier/run.sh

@@ -1,0 +1,48 @@
+/*
+ * auth: who may open which stream (API.md, Authentication and Streams).
+ *
+ *  - operator streams: ?token=T; its SHA-256 must name a session that is neither expired
+ *    nor revoked. The dialog must exist (404).
+ *  - widget streams: ?visitor_token=V&assistant_id=A; the dialog must exist (404), V's
+ *    hash must equal the dialog's visitor_token_hash (401, constant-time compare), the
+ *    dialog must belong to A (403) and the Origin, when the browser sent one, must be in
+ *    the assistant's allowed_origins (an empty list allows any origin; 403).
+ *
+ * One query per request on the query link; the answer also gives the dialog's current
+ * last_seq, where a stream without a cursor starts. Decisions are pure functions of the
+ * query's row so they are unit-tested without a database.
+ */
+#ifndef CHATAI_AUTH_H
+#define CHATAI_AUTH_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+#include "token.h"
+
+/* Outcome: 0 allowed, else the HTTP status (401, 403, 404) or 503 (database). */
+struct auth_result {
+	int status;
+	int64_t session_id;  /* operator streams */
+	int64_t last_seq;    /* dialog streams */
+	const char *why;     /* for the error JSON */
+};
+
+/* SQL and parameters. Operator: $1 token hash, $2 dialog id (0 for the inbox). */
+extern const char auth_operator_sql[];
+/* Visitor: $1 dialog id, $2 Origin or NULL. */
+extern const char auth_visitor_sql[];
+
+/* Interpret a result (NULL: the database could not be asked). */
+void auth_operator_decide(PGresult *res, int want_dialog, struct auth_result *out);
+void auth_visitor_decide(PGresult *res, const char *visitor_token_hash, int64_t assistant_id,
+                         struct auth_result *out);
+
+/* Pure core of the visitor decision, for tests: fields of the dialog row. */
+void auth_visitor_check(int found, const char *row_hash, int64_t row_assistant, int origin_ok,
+                        int64_t row_last_seq, const char *given_hash, int64_t given_assistant,
+                        struct auth_result *out);
+
+/* WebSocket close code for an auth status (4401, 4403, 4404; 1013 for 503). */
+int auth_ws_code(int status);
+
+#endif

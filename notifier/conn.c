@@ -1,0 +1,1040 @@
+/* conn: connection lifecycle, handshake, transports and output (see conn.h). */
+#include "autoconfig.h"
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "hub.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "outq.h"
+#include "pgfeed.h"
+#include "sse.h"
+#include "token.h"
+#include "util.h"
+#include "ws.h"
+
+enum conn_state {
+	CS_HANDSHAKE = 0, /* reading the request head */
+	CS_AUTH,          /* waiting for the auth query */
+	CS_WS,            /* WebSocket open */
+	CS_SSE,           /* event stream open */
+	CS_DRAIN,         /* last bytes queued: close once flushed */
+	CS_WS_CLOSING,    /* our close frame sent: waiting for the peer's */
+	CS_DEAD,          /* closed, waiting to be freed */
+};
+
+static const char *const state_names[] = { "handshake", "auth", "ws", "sse", "drain", "ws-closing", "dead" };
+
+enum conn_transport { TR_HTTP = 0, TR_WS, TR_SSE };
+
+struct ip_count {
+	uint8_t addr[16];           /* IPv6 or v4-mapped */
+	uint32_t n;                 /* open connections from it */
+	struct ip_count *next;
+};
+
+struct conn {
+	uint64_t id;
+	int fd;
+	uint8_t state;              /* enum conn_state, only via conn_set_state() */
+	uint8_t transport;          /* enum conn_transport */
+	uint8_t in_flush;           /* on the flush list */
+	uint8_t peer_closed_ws;     /* the peer's close frame arrived while WS_CLOSING */
+	uint8_t is_visitor;
+	uint16_t pending_jobs;      /* queries that will call back with this conn */
+	struct loop_io rio, wio;
+	struct loop_timer timer;
+	struct outq out;
+	double last_rx;             /* loop time of the last byte received */
+	double soft_since;          /* when the queue passed the soft cap (0: below) */
+	double last_typing;         /* rate limit of typing events from the client */
+	int64_t session_id;         /* operator streams (revocation) */
+	int64_t dialog_id;
+	struct http_req *req;       /* during handshake and auth only */
+	char *auth_hash;            /* token hash during auth only */
+	int64_t assistant_id;       /* widget streams, during auth */
+	int64_t since;              /* client cursor, -1 when none */
+	struct ip_count *ip;
+	struct ws_session ws;
+	struct sub sub;
+	struct conn *prev, *next;   /* all connections */
+	struct conn *flush_next;    /* flush list */
+	struct conn *reap_next;     /* dead list */
+};
+
+static struct conn_settings cfg;
+static struct conn *all_conns, *flush_list, *reap_list;
+static size_t n_conns;
+static uint64_t next_id = 1;
+static int shutting_down;
+
+#define MAX_LISTENERS 8
+static struct loop_io listeners[MAX_LISTENERS];
+static int n_listeners;
+static struct loop_timer accept_pause;
+
+#define IP_BUCKETS 4096
+static struct ip_count *ip_table[IP_BUCKETS];
+
+static uint8_t rbuf[65536];
+
+static void conn_close(struct conn *c, const char *reason);
+static void conn_flush(struct conn *c);
+
+#define conn_log(c, lvl, fmt, ...) \
+	do { if (log_enabled(lvl)) log_msg(lvl, "conn %llu: " fmt, (unsigned long long)(c)->id, __VA_ARGS__); } while (0)
+
+static struct conn *conn_of_sub(struct sub *s)
+{
+	return (struct conn *)((char *)s - offsetof(struct conn, sub));
+}
+
+/* ---- settings ----------------------------------------------------------------- */
+
+void conn_settings_set(const struct conn_settings *st)
+{
+	cfg = *st;
+}
+
+/* ---- per-address cap ---------------------------------------------------------- */
+
+static size_t ip_hash(const uint8_t a[16])
+{
+	uint64_t h = 1469598103934665603ull;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ a[i]) * 1099511628211ull;
+	return (size_t)(h % IP_BUCKETS);
+}
+
+static struct ip_count *ip_take(const struct sockaddr_storage *ss)
+{
+	uint8_t a[16] = { 0 };
+	if (ss->ss_family == AF_INET) {
+		a[10] = a[11] = 0xff;
+		memcpy(a + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else {
+		memcpy(a, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	}
+	size_t b = ip_hash(a);
+	struct ip_count *e;
+	for (e = ip_table[b]; e; e = e->next)
+		if (memcmp(e->addr, a, 16) == 0)
+			break;
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		memcpy(e->addr, a, 16);
+		e->next = ip_table[b];
+		ip_table[b] = e;
+	}
+	if (e->n >= cfg.max_per_ip)
+		return NULL;
+	e->n++;
+	return e;
+}
+
+static void ip_release(struct ip_count *e)
+{
+	if (!e || --e->n)
+		return;
+	size_t b = ip_hash(e->addr);
+	struct ip_count **pp = &ip_table[b];
+	while (*pp != e)
+		pp = &(*pp)->next;
+	*pp = e->next;
+	free(e);
+}
+
+/* ---- output ------------------------------------------------------------------- */
+
+static void flush_schedule(struct conn *c)
+{
+	if (c->in_flush || c->state == CS_DEAD)
+		return;
+	c->in_flush = 1;
+	c->flush_next = flush_list;
+	flush_list = c;
+}
+
+static void conn_set_state(struct conn *c, enum conn_state st);
+
+/* The client does not read: drop what it has not started to receive and end. */
+static void conn_slow(struct conn *c, const char *why)
+{
+	metrics.slow_dropped_total++;
+	conn_log(c, LOG_LVL_INFO, "slow reader (%zu bytes queued): %s", c->out.bytes, why);
+	outq_drop_unstarted(&c->out);
+	if (c->state == CS_WS) {
+		ws_session_close(&c->ws, 1013, "slow reader: resume with since");
+		conn_set_state(c, CS_WS_CLOSING);
+	} else {
+		conn_set_state(c, CS_DRAIN);
+	}
+	flush_schedule(c);
+}
+
+static void check_caps(struct conn *c)
+{
+	if (c->state != CS_WS && c->state != CS_SSE)
+		return;
+	if (c->out.bytes > cfg.max_queue) {
+		conn_slow(c, "hard cap");
+		return;
+	}
+	if (c->out.bytes > cfg.soft_queue) {
+		double now = loop_now();
+		if (c->soft_since == 0)
+			c->soft_since = now;
+		else if (now - c->soft_since >= cfg.soft_seconds)
+			conn_slow(c, "soft cap held too long");
+	} else {
+		c->soft_since = 0;
+	}
+}
+
+static void conn_queue(struct conn *c, struct obuf *b)
+{
+	if (c->state == CS_DEAD)
+		return;
+	outq_push(&c->out, b);
+	flush_schedule(c);
+	check_caps(c);
+}
+
+static void conn_queue_copy(struct conn *c, const void *data, size_t len)
+{
+	struct obuf *b = obuf_new(data, len, 0);
+	conn_queue(c, b);
+	obuf_unref(b);
+}
+
+static void ws_out(void *arg, const uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+	if (c->state != CS_DEAD) {
+		outq_push_copy(&c->out, data, len);
+		flush_schedule(c);
+	}
+}
+
+static struct obuf *ws_text_obuf(const char *json, size_t len, int64_t t)
+{
+	uint8_t hdr[10];
+	size_t hl = ws_frame_header(hdr, WS_OP_TEXT, len);
+	struct obuf *b = obuf_alloc(hl + len, t);
+	memcpy(b->data, hdr, hl);
+	memcpy(b->data + hl, json, len);
+	return b;
+}
+
+static void conn_send_text(struct conn *c, const char *json)
+{
+	struct obuf *b = ws_text_obuf(json, strlen(json), 0);
+	conn_queue(c, b);
+	obuf_unref(b);
+}
+
+static void flush_done(void *arg, const struct obuf *b)
+{
+	if (b->t_recv_us)
+		metrics_latency(now_us() - b->t_recv_us);
+}
+
+static void conn_flush(struct conn *c)
+{
+	if (c->state == CS_DEAD)
+		return;
+	ssize_t r = outq_flush(&c->out, c->fd, flush_done, c);
+	if (r == CHATAI_ERR) {
+		conn_close(c, "write error");
+		return;
+	}
+	if (r == CHATAI_AGAIN) {
+		loop_io_start(&c->wio);
+		return;
+	}
+	loop_io_stop(&c->wio);
+	c->soft_since = 0;
+	if (c->state == CS_DRAIN || (c->state == CS_WS_CLOSING && c->peer_closed_ws))
+		conn_close(c, "done");
+}
+
+/* ---- state -------------------------------------------------------------------- */
+
+static void set_transport(struct conn *c, enum conn_transport t)
+{
+	uint64_t *ctr[3] = { &metrics.conns_http, &metrics.conns_ws, &metrics.conns_sse };
+	(*ctr[c->transport])--;
+	c->transport = (uint8_t)t;
+	(*ctr[t])++;
+}
+
+static void conn_set_state(struct conn *c, enum conn_state st)
+{
+	if (c->state == st || c->state == CS_DEAD)
+		return;
+	conn_log(c, LOG_LVL_DEBUG, "%s -> %s", state_names[c->state], state_names[st]);
+	c->state = (uint8_t)st;
+	switch (st) {
+	case CS_HANDSHAKE:
+	case CS_AUTH:
+		break;
+	case CS_WS:
+		c->last_rx = loop_now();
+		loop_io_start(&c->rio);
+		loop_timer_again(&c->timer, cfg.ping_interval);
+		break;
+	case CS_SSE:
+		loop_io_start(&c->rio);
+		loop_timer_again(&c->timer, cfg.sse_ping_interval);
+		break;
+	case CS_DRAIN:
+		loop_io_stop(&c->rio);
+		loop_timer_again(&c->timer, cfg.linger);
+		break;
+	case CS_WS_CLOSING:
+		c->ws.scan.saw_close = 0;
+		c->peer_closed_ws = 0;
+		loop_io_start(&c->rio);
+		loop_timer_again(&c->timer, cfg.linger);
+		break;
+	case CS_DEAD:
+		break;
+	}
+}
+
+static void conn_close(struct conn *c, const char *reason)
+{
+	if (c->state == CS_DEAD)
+		return;
+	conn_log(c, LOG_LVL_DEBUG, "closed in state %s: %s", state_names[c->state], reason);
+	c->state = CS_DEAD;
+	loop_io_stop(&c->rio);
+	loop_io_stop(&c->wio);
+	loop_timer_stop(&c->timer);
+	close(c->fd);
+	c->fd = -1;
+	hub_sub_leave(&c->sub);
+	ws_session_free(&c->ws);
+	outq_clear(&c->out);
+	ip_release(c->ip);
+	c->ip = NULL;
+	uint64_t *ctr[3] = { &metrics.conns_http, &metrics.conns_ws, &metrics.conns_sse };
+	(*ctr[c->transport])--;
+	c->reap_next = reap_list;
+	reap_list = c;
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		all_conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	http_req_free(c->req);
+	free(c->auth_hash);
+	n_conns--;
+	free(c);
+}
+
+/* ---- answers ------------------------------------------------------------------ */
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 414: return "URI Too Long";
+	case 426: return "Upgrade Required";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	default: return "Service Unavailable";
+	}
+}
+
+static void conn_respond(struct conn *c, int status, const char *ctype, const char *body, const char *extra)
+{
+	size_t bl = strlen(body);
+	char *head = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	                       "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+	                       status, status_text(status), ctype, bl, extra ? extra : "");
+	size_t hl = strlen(head);
+	struct obuf *b = obuf_alloc(hl + bl, 0);
+	memcpy(b->data, head, hl);
+	memcpy(b->data + hl, body, bl);
+	free(head);
+	conn_queue(c, b);
+	obuf_unref(b);
+	conn_set_state(c, CS_DRAIN);
+}
+
+static void conn_error(struct conn *c, int status, const char *code, const char *message, const char *field)
+{
+	char *body = json_error(code, message, field);
+	conn_respond(c, status, "application/json; charset=utf-8", body,
+	             status == 503 ? "Retry-After: 2\r\n" : NULL);
+	free(body);
+}
+
+static const char *status_code_name(int status)
+{
+	switch (status) {
+	case 401: return "unauthorized";
+	case 403: return "forbidden";
+	case 404: return "not_found";
+	case 405: return "method_not_allowed";
+	case 503: return "unavailable";
+	default: return "validation_failed";
+	}
+}
+
+/* ---- WebSocket ---------------------------------------------------------------- */
+
+static const char typing_sql[] = "SELECT chatai_typing($1::bigint, $2::text, $3::text)";
+
+static void typing_done(void *arg, PGresult *res)
+{
+}
+
+static void ws_text(void *arg, const uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+	enum json_parse_err e;
+	metrics.client_msgs_total++;
+	cJSON *o = json_parse_body((const char *)data, len, &e);
+	if (!o)
+		return; /* anything else is ignored (API.md) */
+	const char *type = NULL;
+	if (json_get_str(o, "type", &type) == 0) {
+		if (strcmp(type, "ping") == 0) {
+			conn_send_text(c, "{\"type\":\"pong\"}");
+		} else if ((strcmp(type, "typing_start") == 0 || strcmp(type, "typing_stop") == 0) &&
+		           c->sub.kind != CHAN_INBOX && c->sub.active) {
+			double now = loop_now();
+			if (now - c->last_typing >= 0.25) {
+				c->last_typing = now;
+				char d[24];
+				snprintf(d, sizeof(d), "%lld", (long long)c->dialog_id);
+				const char *params[3] = { d, c->is_visitor ? "user" : "manager",
+				                          strcmp(type, "typing_start") == 0 ? "start" : "stop" };
+				pgfeed_query(typing_sql, 3, params, 0, typing_done, NULL);
+			}
+		}
+	}
+	cJSON_Delete(o);
+}
+
+static const struct ws_handler ws_handler = { .out = ws_out, .text = ws_text };
+
+static void ws_accept_reply(struct conn *c)
+{
+	char accept[WS_ACCEPT_LEN + 1];
+	if (ws_accept_key(c->req->ws_key, accept) != 0)
+		abort(); /* checked at request time */
+	char *head = xasprintf("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	                       "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
+	conn_queue_copy(c, head, strlen(head));
+	free(head);
+	ws_session_init(&c->ws, &ws_handler, c);
+}
+
+/* ---- events to the wire ------------------------------------------------------- */
+
+static void hub_deliver(struct sub *s, struct hub_event *ev)
+{
+	struct conn *c = conn_of_sub(s);
+	if (c->state != CS_WS && c->state != CS_SSE)
+		return;
+	int enc;
+	if (c->transport == TR_WS)
+		enc = ENC_WS;
+	else if (ev->kind == HEV_MSG && s->kind != CHAN_INBOX)
+		enc = ENC_SSE_ID;
+	else
+		enc = ENC_SSE;
+	if (!ev->enc[enc]) {
+		if (enc == ENC_WS) {
+			ev->enc[enc] = ws_text_obuf(ev->json, ev->len, ev->t_recv_us);
+		} else {
+			int64_t id = enc == ENC_SSE_ID ? ev->seq : 0;
+			size_t n = sse_event_size(id, ev->json, ev->len);
+			struct obuf *b = obuf_alloc(n, ev->t_recv_us);
+			sse_event(b->data, n, id, ev->json, ev->len);
+			ev->enc[enc] = b;
+		}
+	}
+	conn_queue(c, ev->enc[enc]);
+}
+
+void conn_revoke_session(int64_t session_id)
+{
+	for (struct conn *c = all_conns; c; c = c->next) {
+		if (c->session_id != session_id || c->is_visitor)
+			continue;
+		if (c->state == CS_WS) {
+			ws_session_close(&c->ws, 4401, "session revoked");
+			conn_set_state(c, CS_WS_CLOSING);
+			flush_schedule(c);
+		} else if (c->state == CS_SSE) {
+			conn_set_state(c, CS_DRAIN);
+			flush_schedule(c);
+		}
+	}
+}
+
+static void hub_revoke(int64_t session_id)
+{
+	conn_revoke_session(session_id);
+}
+
+static const struct hub_ops hub_ops = { .deliver = hub_deliver, .revoke = hub_revoke };
+
+/* ---- authentication ----------------------------------------------------------- */
+
+static void auth_refuse(struct conn *c, int status, const char *why)
+{
+	metrics.auth_refused_total++;
+	hub_sub_leave(&c->sub);
+	if (c->transport == TR_WS) {
+		ws_accept_reply(c);
+		ws_session_close(&c->ws, (uint16_t)auth_ws_code(status), why);
+		conn_set_state(c, CS_WS_CLOSING);
+	} else {
+		conn_error(c, status, status_code_name(status), why, NULL);
+	}
+	http_req_free(c->req);
+	c->req = NULL;
+}
+
+static void auth_allow(struct conn *c, const struct auth_result *ar)
+{
+	c->session_id = ar->session_id;
+	if (c->transport == TR_WS) {
+		ws_accept_reply(c);
+		conn_set_state(c, CS_WS);
+	} else {
+		const char *origin = NULL;
+		if (c->is_visitor && c->req->origin[0])
+			origin = c->req->origin;
+		char head[1200];
+		size_t n = sse_head(head, sizeof(head), origin);
+		conn_queue_copy(c, head, n < sizeof(head) ? n : sizeof(head));
+		conn_set_state(c, CS_SSE);
+	}
+	http_req_free(c->req);
+	c->req = NULL;
+	if (c->sub.kind == CHAN_INBOX) {
+		hub_sub_start(&c->sub, 0, 0);
+		return;
+	}
+	/* A cursor past the dialog's end is not trusted: start from the end. */
+	if (c->since >= 0 && c->since < ar->last_seq)
+		hub_sub_start(&c->sub, c->since, 1);
+	else
+		hub_sub_start(&c->sub, ar->last_seq, 0);
+}
+
+static void auth_done(void *arg, PGresult *res)
+{
+	struct conn *c = arg;
+	struct auth_result ar;
+	c->pending_jobs--;
+	if (c->state != CS_AUTH) {
+		free(c->auth_hash);
+		c->auth_hash = NULL;
+		return; /* closed meanwhile: freed by the reaper */
+	}
+	if (c->is_visitor)
+		auth_visitor_decide(res, c->auth_hash, c->assistant_id, &ar);
+	else
+		auth_operator_decide(res, c->sub.kind != CHAN_INBOX, &ar);
+	free(c->auth_hash);
+	c->auth_hash = NULL;
+	if (ar.status)
+		auth_refuse(c, ar.status, ar.why);
+	else
+		auth_allow(c, &ar);
+}
+
+/* ---- requests ----------------------------------------------------------------- */
+
+static int parse_cursor(const char *url, const struct http_req *r, int sse, int64_t *out)
+{
+	char v[32];
+	*out = -1;
+	const char *names[3] = { "since", "last_event_id", NULL };
+	if (sse && r->last_event_id[0]) {
+		if (parse_int64(r->last_event_id, 0, INT64_MAX, out) != 0)
+			return -1;
+		return 0;
+	}
+	for (int i = 0; names[i]; i++) {
+		if (!sse && i > 0)
+			break;
+		int n = http_query_param(url, names[i], v, sizeof(v));
+		if (n == -1)
+			continue;
+		if (n < 0 || parse_int64(v, 0, INT64_MAX, out) != 0)
+			return -1;
+		return 0;
+	}
+	return 0;
+}
+
+static void refuse_early(struct conn *c, int status, const char *why)
+{
+	/* Refusals that need no query: same answer as after one. */
+	auth_refuse(c, status, why);
+}
+
+static void conn_on_request(struct conn *c)
+{
+	struct http_req *r = c->req;
+	struct http_route rt;
+	http_route_parse(r->url, &rt);
+
+	if (r->method != HTTP_GET) {
+		conn_error(c, 405, "method_not_allowed", "only GET is served here", NULL);
+		return;
+	}
+	if (rt.transport == ROUTE_NONE) {
+		conn_error(c, 404, "not_found", "no such stream", NULL);
+		return;
+	}
+	if (rt.transport == ROUTE_HEALTH) {
+		char *body = metrics_health(pgfeed_listen_up(), pgfeed_query_up());
+		int ok = pgfeed_listen_up() && pgfeed_query_up();
+		conn_respond(c, ok ? 200 : 503, "application/json; charset=utf-8", body, NULL);
+		free(body);
+		return;
+	}
+	if (rt.transport == ROUTE_METRICS) {
+		char *body = metrics_render(pgfeed_listen_up(), pgfeed_query_up(), hub_chan_count(),
+		                            pgfeed_queue_len(), pgfeed_reconnects());
+		conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", body, NULL);
+		free(body);
+		return;
+	}
+	if (rt.transport == ROUTE_WS) {
+		char accept[WS_ACCEPT_LEN + 1];
+		if (!http_has_token(r->upgrade, "websocket") || !http_has_token(r->connection, "upgrade")) {
+			conn_error(c, 400, "validation_failed", "a WebSocket upgrade is required here", NULL);
+			return;
+		}
+		if (strcmp(r->ws_version, "13") != 0) {
+			conn_respond(c, 426, "application/json; charset=utf-8",
+			             "{\"error\":{\"code\":\"validation_failed\",\"message\":\"WebSocket version 13 required\"}}",
+			             "Sec-WebSocket-Version: 13\r\n");
+			return;
+		}
+		if (ws_accept_key(r->ws_key, accept) != 0) {
+			conn_error(c, 400, "validation_failed", "bad Sec-WebSocket-Key", NULL);
+			return;
+		}
+		set_transport(c, TR_WS);
+	} else {
+		set_transport(c, TR_SSE);
+	}
+
+	c->dialog_id = rt.dialog_id;
+	if (parse_cursor(r->url, r, rt.transport == ROUTE_SSE, &c->since) != 0) {
+		if (c->transport == TR_WS) {
+			ws_accept_reply(c);
+			ws_session_close(&c->ws, 1008, "bad since");
+			conn_set_state(c, CS_WS_CLOSING);
+		} else {
+			conn_error(c, 400, "validation_failed", "the cursor must be a non-negative integer", "since");
+		}
+		return;
+	}
+
+	char tok[128];
+	char hash[TOKEN_HASH_CHARS + 1];
+	const char *params[2];
+	char d[24];
+	snprintf(d, sizeof(d), "%lld", (long long)rt.dialog_id);
+
+	if (rt.channel == CHAN_SITE) {
+		char aid[32];
+		c->is_visitor = 1;
+		if (http_query_param(r->url, "visitor_token", tok, sizeof(tok)) < 0 || !token_well_formed(tok)) {
+			refuse_early(c, 401, "visitor_token required");
+			return;
+		}
+		if (http_query_param(r->url, "assistant_id", aid, sizeof(aid)) < 0 ||
+		    parse_int64(aid, 1, INT64_MAX, &c->assistant_id) != 0) {
+			refuse_early(c, 403, "assistant_id required");
+			return;
+		}
+		token_hash(tok, hash);
+		params[0] = d;
+		params[1] = r->origin[0] ? r->origin : NULL;
+		c->auth_hash = xstrdup(hash);
+		hub_sub_join(&c->sub, CHAN_SITE, rt.dialog_id);
+		conn_set_state(c, CS_AUTH);
+		c->pending_jobs++;
+		pgfeed_query(auth_visitor_sql, 2, params, 0, auth_done, c);
+	} else {
+		if (http_query_param(r->url, "token", tok, sizeof(tok)) < 0 || !token_well_formed(tok)) {
+			refuse_early(c, 401, "token required");
+			return;
+		}
+		token_hash(tok, hash);
+		params[0] = hash;
+		params[1] = rt.channel == CHAN_INBOX ? "0" : d;
+		hub_sub_join(&c->sub, rt.channel, rt.dialog_id);
+		conn_set_state(c, CS_AUTH);
+		c->pending_jobs++;
+		pgfeed_query(auth_operator_sql, 2, params, 0, auth_done, c);
+	}
+	memset(tok, 0, sizeof(tok));
+}
+
+/* ---- I/O callbacks ------------------------------------------------------------ */
+
+static void conn_input(struct conn *c, const uint8_t *data, size_t n)
+{
+	switch (c->state) {
+	case CS_HANDSHAKE: {
+		size_t used;
+		enum http_feed f = http_req_feed(c->req, (const char *)data, n, &used);
+		if (f == HTTP_ERROR) {
+			int st = c->req->status;
+			conn_error(c, st, "validation_failed",
+			           st == 431 ? "request head too large" : st == 414 ? "URL too long" : "malformed request",
+			           NULL);
+		} else if (f == HTTP_DONE) {
+			conn_on_request(c);
+		}
+		break;
+	}
+	case CS_WS:
+		c->last_rx = loop_now();
+		if (ws_session_feed(&c->ws, data, n) == WS_CLOSED) {
+			/* The peer closed (answered), or we refused a frame: fail the connection
+			 * (RFC 6455 7.1.7) once the close frame has gone out. */
+			conn_set_state(c, CS_DRAIN);
+		}
+		break;
+	case CS_WS_CLOSING: {
+		uint16_t code;
+		(void)ws_scan_feed(&c->ws.scan, data, n, &code);
+		if (c->ws.scan.saw_close || code) {
+			c->peer_closed_ws = 1;
+			if (outq_empty(&c->out))
+				conn_close(c, "close handshake done");
+		}
+		break;
+	}
+	default:
+		break; /* AUTH, SSE: nothing is expected from the client */
+	}
+}
+
+static void conn_read_cb(void *data, int events)
+{
+	struct conn *c = data;
+	for (int rounds = 0; rounds < 4 && c->state != CS_DEAD; rounds++) {
+		ssize_t n = read(c->fd, rbuf, sizeof(rbuf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				conn_close(c, "read error");
+			return;
+		}
+		if (n == 0) {
+			conn_close(c, "peer closed");
+			return;
+		}
+		conn_input(c, rbuf, (size_t)n);
+		if ((size_t)n < sizeof(rbuf))
+			return;
+	}
+}
+
+static void conn_write_cb(void *data, int events)
+{
+	conn_flush(data);
+}
+
+static void conn_timer_cb(void *data)
+{
+	struct conn *c = data;
+	double now = loop_now();
+	switch (c->state) {
+	case CS_HANDSHAKE:
+	case CS_AUTH:
+		conn_close(c, "handshake timeout");
+		break;
+	case CS_WS:
+		if (now - c->last_rx >= cfg.peer_timeout) {
+			conn_close(c, "peer silent");
+			break;
+		}
+		{
+			uint8_t ping[10];
+			size_t hl = ws_frame_header(ping, WS_OP_PING, 0);
+			conn_queue_copy(c, ping, hl);
+		}
+		check_caps(c);
+		break;
+	case CS_SSE: {
+		char p[16];
+		size_t n = sse_ping(p, sizeof(p));
+		conn_queue_copy(c, p, n);
+		check_caps(c);
+		break;
+	}
+	default:
+		conn_close(c, "linger over");
+		break;
+	}
+}
+
+static void conn_new(int fd, const struct sockaddr_storage *ss)
+{
+	struct ip_count *ip = ip_take(ss);
+	if (!ip) {
+		static const char busy[] = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json; charset=utf-8\r\n"
+		                           "Content-Length: 87\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
+		                           "{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many connections from this address\"}}";
+		metrics.refused_per_ip_total++;
+		ssize_t w = write(fd, busy, sizeof(busy) - 1);
+		(void)w;
+		close(fd);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct conn *c = xcalloc(1, sizeof(*c));
+	c->id = next_id++;
+	c->fd = fd;
+	c->ip = ip;
+	c->since = -1;
+	c->transport = TR_HTTP;
+	metrics.conns_http++;
+	metrics.accepted_total++;
+	c->req = http_req_new();
+	loop_io_init(&c->rio, fd, LOOP_READ, conn_read_cb, c);
+	loop_io_init(&c->wio, fd, LOOP_WRITE, conn_write_cb, c);
+	loop_timer_init(&c->timer, conn_timer_cb, c);
+	c->next = all_conns;
+	if (all_conns)
+		all_conns->prev = c;
+	all_conns = c;
+	n_conns++;
+	c->state = CS_HANDSHAKE;
+	loop_io_start(&c->rio);
+	loop_timer_again(&c->timer, cfg.handshake_timeout);
+}
+
+static void accept_resume(void *data)
+{
+	loop_timer_stop(&accept_pause);
+	if (shutting_down)
+		return;
+	for (int i = 0; i < n_listeners; i++)
+		loop_io_start(&listeners[i]);
+}
+
+static void accept_cb(void *data, int events)
+{
+	struct loop_io *l = data;
+	int lfd = l->w.fd;
+	for (int i = 0; i < 256; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: stop accepting for a moment instead of spinning. */
+				log_warn("accept: %s; pausing accepts for 1 s", strerror(errno));
+				for (int j = 0; j < n_listeners; j++)
+					loop_io_stop(&listeners[j]);
+				loop_timer_again(&accept_pause, 1.0);
+			}
+			return;
+		}
+		conn_new(fd, &ss);
+	}
+}
+
+/* ---- the loop hook: flush and reap -------------------------------------------- */
+
+static void prepare_hook(void)
+{
+	while (flush_list) {
+		struct conn *c = flush_list;
+		flush_list = c->flush_next;
+		c->in_flush = 0;
+		c->flush_next = NULL;
+		conn_flush(c);
+	}
+	struct conn **pp = &reap_list;
+	while (*pp) {
+		struct conn *c = *pp;
+		if (c->pending_jobs || c->in_flush) {
+			pp = &c->reap_next;
+			continue;
+		}
+		*pp = c->reap_next;
+		conn_free(c);
+	}
+	if (shutting_down && n_conns == 0)
+		loop_break();
+}
+
+/* ---- listening ---------------------------------------------------------------- */
+
+static int listen_one(const char *spec)
+{
+	char host[256];
+	const char *port;
+	const char *colon = strrchr(spec, ':');
+	if (!colon || colon == spec)
+		return -1;
+	size_t hl = (size_t)(colon - spec);
+	if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
+		spec++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return -1;
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	port = colon + 1;
+	int64_t p;
+	if (parse_int64(port, 1, 65535, &p) != 0)
+		return -1;
+
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)p);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)p);
+		sl = sizeof(*s6);
+	} else {
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 4096) != 0) {
+		log_error("listen %s: %s", spec, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (n_listeners >= MAX_LISTENERS) {
+		close(fd);
+		return -1;
+	}
+	struct loop_io *l = &listeners[n_listeners++];
+	loop_io_init(l, fd, LOOP_READ, accept_cb, l);
+	loop_io_start(l);
+	log_info("listening on %s", spec);
+	return 0;
+}
+
+int conn_listen(const char *spec)
+{
+	char *copy = xstrdup(spec), *save = NULL;
+	int rc = 0, n = 0;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		if (!*tok)
+			continue;
+		if (listen_one(tok) != 0) {
+			log_error("cannot listen on '%s'", tok);
+			rc = -1;
+		}
+		n++;
+	}
+	free(copy);
+	return n ? rc : -1;
+}
+
+void conn_init(const struct conn_settings *st)
+{
+	cfg = *st;
+	hub_init(&hub_ops);
+	loop_timer_init(&accept_pause, accept_resume, NULL);
+	loop_on_prepare(prepare_hook);
+}
+
+size_t conn_count(void)
+{
+	return n_conns;
+}
+
+void conn_shutdown(void)
+{
+	shutting_down = 1;
+	for (int i = 0; i < n_listeners; i++) {
+		loop_io_stop(&listeners[i]);
+		close(listeners[i].w.fd);
+	}
+	n_listeners = 0;
+	for (struct conn *c = all_conns; c; c = c->next) {
+		if (c->state == CS_WS) {
+			ws_session_close(&c->ws, 1001, "server shutting down");
+			conn_set_state(c, CS_WS_CLOSING);
+			flush_schedule(c);
+		} else if (c->state == CS_SSE) {
+			conn_set_state(c, CS_DRAIN);
+			flush_schedule(c);
+		} else if (c->state == CS_HANDSHAKE || c->state == CS_AUTH) {
+			conn_close(c, "shutting down");
+		}
+	}
+}
+
+void conn_free_all(void)
+{
+	for (struct conn *c = all_conns; c; c = c->next)
+		conn_close(c, "exit");
+	while (all_conns) {
+		struct conn *c = all_conns;
+		conn_free(c);
+	}
+	reap_list = flush_list = NULL;
+	for (int i = 0; i < IP_BUCKETS; i++) {
+		while (ip_table[i]) {
+			struct ip_count *e = ip_table[i];
+			ip_table[i] = e->next;
+			free(e);
+		}
+	}
+}

@@ -1,0 +1,57 @@
+/*
+ * conn: client connections of the notifier, from accept() to close.
+ *
+ * Lifecycle (one enum, changed only by conn_set_state(), which also arms the timer and
+ * the read watcher for the new state):
+ *
+ *   HANDSHAKE --request--> AUTH --allowed--> WS | SSE
+ *       |                   |                   |
+ *       +-- status/health --+-- refused ------> DRAIN (answer queued, close when flushed)
+ *                           +-- ws refused ---> WS_CLOSING (close frame sent, waiting for
+ *                                               the peer's close frame or the linger timer)
+ *   any state --conn_close(c, reason)--> DEAD: fd closed at once, memory freed later from
+ *   the loop (never inside the connection's own callback, nor while a query still
+ *   refers to it).
+ *
+ * Output: events are appended to the connection's outq; every connection with output is
+ * flushed once per loop iteration from the prepare hook with one writev(); the write
+ * watcher runs only while bytes are left over. The queue is bounded: past the hard cap
+ * at once, or past the soft cap for longer than the soft limit, the connection is a slow
+ * reader and is closed (WebSocket 1013, SSE end of stream); it resumes with its cursor.
+ *
+ * One timer per connection (ev_timer_again): handshake timeout, then WebSocket pings
+ * and the dead-peer check, or SSE `: ping` comments, then the closing linger.
+ */
+#ifndef CHATAI_CONN_H
+#define CHATAI_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn_settings {
+	double ping_interval;     /* notifier_ping_interval, s */
+	double peer_timeout;      /* notifier_peer_timeout, s */
+	double sse_ping_interval; /* notifier_sse_ping_interval, s */
+	double handshake_timeout; /* notifier_handshake_timeout, s */
+	double linger;            /* closing handshake wait, s */
+	size_t max_queue;         /* notifier_max_queue: hard cap, bytes */
+	size_t soft_queue;        /* notifier_soft_queue: soft cap, bytes */
+	double soft_seconds;      /* notifier_soft_queue_seconds */
+	unsigned max_per_ip;      /* notifier_max_per_ip */
+};
+
+void conn_init(const struct conn_settings *st);
+/* Replace settings (SIGHUP); applies to timers re-armed from now on. */
+void conn_settings_set(const struct conn_settings *st);
+/* Listen on "host:port,[v6]:port"; 0 or -1 (logged). */
+int conn_listen(const char *spec);
+/* SIGTERM: stop accepting, close WebSockets with 1001, end SSE streams. */
+void conn_shutdown(void);
+/* Connections not yet freed. */
+size_t conn_count(void);
+/* Close every stream of an operator session (logout). */
+void conn_revoke_session(int64_t session_id);
+/* Free everything (after the loop ended). */
+void conn_free_all(void);
+
+#endif

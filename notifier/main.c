@@ -1,0 +1,161 @@
+/*
+ * chatai-notifier: the streams daemon (WebSocket and SSE) of ChatAI.
+ *
+ *   chatai-notifier [--config FILE] [--listen ADDR[,ADDR...]]
+ *
+ * Foreground, one thread, one libev loop. SIGTERM/SIGINT: stop accepting, close
+ * WebSockets with 1001 and end SSE streams, exit when they are gone (3 s at most).
+ * SIGHUP: reload the settings file (timers, caps, log level, database URL for the next
+ * reconnect; listen addresses are kept).
+ */
+#include "autoconfig.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "config.h"
+#include "conn.h"
+#include "hub.h"
+#include "json.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "pgfeed.h"
+
+static const char *config_file;
+static const char *listen_override;
+static struct loop_timer exit_timer;
+
+static void read_settings(struct conn_settings *st)
+{
+	st->ping_interval = (double)config_get_int("notifier_ping_interval", 25);
+	st->peer_timeout = (double)config_get_int("notifier_peer_timeout", 60);
+	st->sse_ping_interval = (double)config_get_int("notifier_sse_ping_interval", 15);
+	st->handshake_timeout = (double)config_get_int("notifier_handshake_timeout", 10);
+	st->linger = 2.0;
+	st->max_queue = (size_t)config_get_int("notifier_max_queue", 1048576);
+	st->soft_queue = (size_t)config_get_int("notifier_soft_queue", (int64_t)(st->max_queue / 4));
+	st->soft_seconds = (double)config_get_int("notifier_soft_queue_seconds", 10);
+	st->max_per_ip = (unsigned)config_get_int("notifier_max_per_ip", 10000);
+	if (st->ping_interval < 1)
+		st->ping_interval = 1;
+	if (st->peer_timeout < st->ping_interval)
+		st->peer_timeout = st->ping_interval * 2;
+	if (st->sse_ping_interval < 1)
+		st->sse_ping_interval = 1;
+	if (st->handshake_timeout < 1)
+		st->handshake_timeout = 1;
+	if (st->max_queue < 4096)
+		st->max_queue = 4096;
+	if (st->soft_queue > st->max_queue)
+		st->soft_queue = st->max_queue;
+	if (st->max_per_ip < 1)
+		st->max_per_ip = 1;
+}
+
+static void exit_now(void *data)
+{
+	loop_break();
+}
+
+static void on_term(int sig)
+{
+	log_info("signal %d: shutting down", sig);
+	conn_shutdown();
+	loop_timer_init(&exit_timer, exit_now, NULL);
+	loop_timer_again(&exit_timer, 3.0);
+}
+
+static void on_hup(int sig)
+{
+	const char *err = NULL;
+	if (config_load(config_file, &err) != 0) {
+		log_error("reload failed: %s", err ? err : "?");
+		return;
+	}
+	if (listen_override)
+		config_set("notifier_listen", listen_override);
+	struct conn_settings st;
+	read_settings(&st);
+	conn_settings_set(&st);
+	log_init("chatai-notifier", config_get("log_target", "stderr"), config_get("log_level", "info"));
+	const char *url = config_get("database_url", NULL);
+	if (url)
+		pgfeed_set_url(url);
+	log_info("configuration reloaded");
+}
+
+static void on_listen_up(int first)
+{
+	if (!first)
+		log_info("LISTEN link back: catching every channel up from the table");
+	hub_resync();
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: chatai-notifier [--config FILE] [--listen ADDR[,ADDR...]]\n");
+}
+
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config_file = argv[++i];
+		} else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+			listen_override = argv[++i];
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage();
+			return 0;
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	const char *err = NULL;
+	if (config_load(config_file, &err) != 0) {
+		fprintf(stderr, "chatai-notifier: %s\n", err ? err : "cannot read the configuration");
+		return 1;
+	}
+	if (listen_override)
+		config_set("notifier_listen", listen_override);
+	log_init("chatai-notifier", config_get("log_target", "stderr"), config_get("log_level", "info"));
+	json_init();
+	const char *url = config_get("database_url", NULL);
+	if (!url) {
+		log_error("database_url is not set (CHATAI_DATABASE_URL or the configuration file)");
+		return 1;
+	}
+
+	/* Many thousands of sockets: take every descriptor the hard limit allows. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	loop_init();
+	metrics_init();
+	struct conn_settings st;
+	read_settings(&st);
+	conn_init(&st);
+	if (conn_listen(config_get("notifier_listen", "127.0.0.1:8081")) != 0)
+		return 1;
+	pgfeed_start(url, hub_notify, on_listen_up);
+	loop_on_signal(SIGTERM, on_term);
+	loop_on_signal(SIGINT, on_term);
+	loop_on_signal(SIGHUP, on_hup);
+
+	loop_run();
+
+	pgfeed_stop();
+	conn_free_all();
+	hub_shutdown();
+	config_free();
+	log_info("stopped");
+	return 0;
+}
