@@ -1,6 +1,7 @@
 /* ratelimit: fixed-window rate limits, PostgreSQL backend. */
 #include "autoconfig.h"
 #include "ratelimit.h"
+#include "credis.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,17 @@ int ratelimit_hit(struct db *db, const char *key, int64_t limit, int64_t window,
 	*retry_after = 0;
 	if (limit <= 0)
 		return RATELIMIT_OK;
+	/* Redis, when redis_url is set and it answers: counters shared by every web host.
+	 * Down or not configured: the PostgreSQL table. */
+	if (backend == &ratelimit_pg) {
+		int ra = 0;
+		int rc = credis_ratelimit_hit(credis_thread(), key, limit > INT32_MAX ? INT32_MAX : (int)limit,
+		                              (int)window, &ra, NULL);
+		if (rc == CREDIS_OK || rc == CREDIS_LIMITED) {
+			*retry_after = ra;
+			return rc == CREDIS_OK ? RATELIMIT_OK : RATELIMIT_LIMITED;
+		}
+	}
 	if (backend->hit(db, key, window, &hits, retry_after) < 0)
 		return RATELIMIT_ERROR;
 	return hits > limit ? RATELIMIT_LIMITED : RATELIMIT_OK;

@@ -4,7 +4,9 @@
  * the PostgreSQL one without touching the callers.
  *
  * The PostgreSQL backend counts in table rate_limits through chatai_rate_hit()
- * (sql/002_rest.sql): one upsert per hit, old windows swept now and then.
+ * (sql/002_rest.sql): one upsert per hit, old windows swept now and then. When
+ * redis_url is set, common/credis.h counts in Redis first (shared by every host, no
+ * database write per hit) and the PostgreSQL backend takes over while Redis is down.
  */
 #ifndef CHATAI_FCGI_RATELIMIT_H
 #define CHATAI_FCGI_RATELIMIT_H
