@@ -33,9 +33,3 @@ tests_unit_test_notifier_LDADD = notifier/libnotifier.a $(NOTIFIER_LIBS) $(CHECK
 endif
 
 # Load generator (bench/notifier/README in docs/streams.md); never part of pass/fail.
-noinst_PROGRAMS += bench/notifier/loadgen
-bench_notifier_loadgen_SOURCES = bench/notifier/loadgen.c
-bench_notifier_loadgen_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(SSL_CFLAGS)
-bench_notifier_loadgen_LDADD = $(EV_LIBS) $(PQ_LIBS) $(SSL_LIBS) -lm
-
-EXTRA_DIST += docs/streams.md tests/fuzz bench/notifier/run.sh
