@@ -24,3 +24,16 @@ fcgi_chatai_fcgi_LDADD = $(CHATAI_FCGI_LIBS)
 
 # The REST functions of the schema (chatai_rest_*): installed with the other migrations.
 dist_sql_DATA += sql/002_rest.sql
+
+# Unit tests of the pure parts (routing, validation, query strings, CORS, cursor).
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/test_fcgi
+TESTS += tests/unit/test_fcgi
+tests_unit_test_fcgi_SOURCES = tests/unit/test_fcgi.c
+tests_unit_test_fcgi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
+tests_unit_test_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
+tests_unit_test_fcgi_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
+endif
+
+EXTRA_DIST += tests/fuzz/build-fcgi-fuzz.sh tests/fuzz/fuzz_fcgi_body.c tests/fuzz/fuzz_fcgi_query.c \
+	tests/fuzz/fuzz_fcgi_route.c

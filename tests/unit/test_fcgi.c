@@ -1,0 +1,556 @@
+/*
+ * Unit tests of the pure half of chatai.fcgi: query strings, content types, routing,
+ * request-body validation, CORS origin matching, the inbox cursor and answer rendering.
+ * No database, no sockets.
+ */
+#include "autoconfig.h"
+#include "app.h"
+#include "cors.h"
+#include "cursor.h"
+#include "http.h"
+#include "json.h"
+#include "router.h"
+#include "validate.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- query strings ---- */
+
+START_TEST(query_basic)
+{
+	char *v = NULL;
+	ck_assert_int_eq(query_get("after=5&wait=10", "wait", &v), 1);
+	ck_assert_str_eq(v, "10");
+	free(v);
+	ck_assert_int_eq(query_get("after=5&wait=10", "after", &v), 1);
+	ck_assert_str_eq(v, "5");
+	free(v);
+	ck_assert_int_eq(query_get("after=5", "limit", &v), 0);
+	ck_assert_ptr_null(v);
+	ck_assert_int_eq(query_get("", "x", &v), 0);
+	ck_assert_int_eq(query_get("waiter=1&wait=2", "wait", &v), 1);
+	ck_assert_str_eq(v, "2");
+	free(v);
+	ck_assert_int_eq(query_get("flag&x=1", "flag", &v), 1);
+	ck_assert_str_eq(v, "");
+	free(v);
+}
+END_TEST
+
+START_TEST(query_decoding)
+{
+	char *v = NULL;
+	ck_assert_int_eq(query_get("t=a%2Bb+c%20d", "t", &v), 1);
+	ck_assert_str_eq(v, "a+b c d");
+	free(v);
+	ck_assert_int_eq(query_get("t=%zz", "t", &v), -1);
+	ck_assert_int_eq(query_get("t=%4", "t", &v), -1);
+	ck_assert_int_eq(query_get("t=%", "t", &v), -1);
+	ck_assert_int_eq(query_get("t=a%00b", "t", &v), -1);
+	ck_assert_int_eq(query_get("visitor_token=abc%5F-x", "visitor_token", &v), 1);
+	ck_assert_str_eq(v, "abc_-x");
+	free(v);
+}
+END_TEST
+
+START_TEST(content_types)
+{
+	ck_assert(content_type_is_json("application/json"));
+	ck_assert(content_type_is_json("application/json; charset=utf-8"));
+	ck_assert(content_type_is_json("Application/JSON;charset=UTF-8"));
+	ck_assert(content_type_is_json("application/json; charset=\"utf-8\""));
+	ck_assert(!content_type_is_json("application/json; charset=latin1"));
+	ck_assert(!content_type_is_json("text/plain"));
+	ck_assert(!content_type_is_json("application/jsonp"));
+	ck_assert(!content_type_is_json("application/x-www-form-urlencoded"));
+	ck_assert(!content_type_is_json(NULL));
+	ck_assert(!content_type_is_json(""));
+}
+END_TEST
+
+START_TEST(bearer)
+{
+	ck_assert_str_eq(bearer_token("Bearer abc"), "abc");
+	ck_assert_str_eq(bearer_token("bearer   abc"), "abc");
+	ck_assert_ptr_null(bearer_token("Basic abc"));
+	ck_assert_ptr_null(bearer_token("Bearer"));
+	ck_assert_ptr_null(bearer_token("Bearer "));
+	ck_assert_ptr_null(bearer_token("Bearerabc"));
+	ck_assert_ptr_null(bearer_token(NULL));
+}
+END_TEST
+
+/* ---- routing ---- */
+
+static enum route_status match(const char *m, const char *p, const struct route **rt, int64_t ids[2], int *n,
+                               char *allow, int *w)
+{
+	return route_match(chatai_routes, chatai_routes_count, m, p, rt, ids, n, allow, 96, w);
+}
+
+START_TEST(routing_found)
+{
+	const struct route *rt;
+	int64_t ids[2];
+	int n, w;
+	char allow[96];
+	ck_assert_int_eq(match("GET", "/api/dialogs/42/messages", &rt, ids, &n, allow, &w), ROUTE_FOUND);
+	ck_assert_ptr_eq(rt->fn, h_messages_get);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(ids[0], 42);
+	ck_assert_int_eq(match("POST", "/api/dialogs/42/messages", &rt, ids, &n, allow, &w), ROUTE_FOUND);
+	ck_assert_ptr_eq(rt->fn, h_messages_post);
+	ck_assert_int_eq(match("GET", "/api/dialogs", &rt, ids, &n, allow, &w), ROUTE_FOUND);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(match("DELETE", "/api/knowledge/9223372036854775807", &rt, ids, &n, allow, &w), ROUTE_FOUND);
+	ck_assert_int_eq(ids[0], INT64_MAX);
+	ck_assert_int_eq(match("GET", "/api/widget/assistants/3", &rt, ids, &n, allow, &w), ROUTE_FOUND);
+	ck_assert_int_eq(w, 1);
+	ck_assert(rt->flags & ROUTE_WIDGET);
+	ck_assert_int_eq(match("POST", "/api/widget/dialogs", &rt, ids, &n, allow, &w), ROUTE_FOUND);
+	ck_assert(rt->flags & ROUTE_RATE_DIALOGS);
+	ck_assert_int_eq(match("POST", "/api/assistants", &rt, ids, &n, allow, &w), ROUTE_FOUND);
+	ck_assert(rt->flags & ROUTE_ADMIN);
+}
+END_TEST
+
+START_TEST(routing_not_found)
+{
+	const struct route *rt;
+	int64_t ids[2];
+	int n, w;
+	char allow[96];
+	const char *bad[] = {
+		"/api/dialogs/abc", "/api/dialogs/-1", "/api/dialogs/0", "/api/dialogs/1e3",
+		"/api/dialogs/9223372036854775808", "/api/dialogs/99999999999999999999999",
+		"/api/dialogs/", "/api/dialogs/1/", "/api/dialogs//messages", "/api", "/", "",
+		"/api/dialogs/1/messages/2", "/api/dialogs/+1", "/api/dialogs/ 1", "/api/unknown",
+		"/api/dialogs/%31",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		ck_assert_msg(match("GET", bad[i], &rt, ids, &n, allow, &w) == ROUTE_NOT_FOUND, "%s", bad[i]);
+}
+END_TEST
+
+START_TEST(routing_method)
+{
+	const struct route *rt;
+	int64_t ids[2];
+	int n, w;
+	char allow[96];
+	ck_assert_int_eq(match("DELETE", "/api/dialogs/1/messages", &rt, ids, &n, allow, &w), ROUTE_BAD_METHOD);
+	ck_assert_str_eq(allow, "GET, POST");
+	ck_assert_int_eq(match("GET", "/api/auth/login", &rt, ids, &n, allow, &w), ROUTE_BAD_METHOD);
+	ck_assert_str_eq(allow, "POST");
+	ck_assert_int_eq(match("PUT", "/api/assistants/1", &rt, ids, &n, allow, &w), ROUTE_BAD_METHOD);
+	ck_assert_str_eq(allow, "GET, PATCH");
+	ck_assert_int_eq(match("OPTIONS", "/api/widget/dialogs/5/messages", &rt, ids, &n, allow, &w),
+	                 ROUTE_BAD_METHOD);
+	ck_assert_int_eq(w, 1);
+	ck_assert_str_eq(allow, "GET, POST, OPTIONS");
+}
+END_TEST
+
+/* ---- bodies ---- */
+
+static cJSON *body(const char *s, struct verr *e)
+{
+	memset(e, 0, sizeof *e);
+	return v_body(s, strlen(s), e);
+}
+
+START_TEST(bodies)
+{
+	struct verr e;
+	cJSON *o = body("{\"text\":\"hi\"}", &e);
+	ck_assert_ptr_nonnull(o);
+	cJSON_Delete(o);
+	ck_assert_ptr_null(body("{\"text\":", &e));
+	ck_assert_str_eq(e.code, "invalid_json");
+	ck_assert_ptr_null(body("[1,2]", &e));
+	ck_assert_str_eq(e.code, "invalid_json");
+	ck_assert_ptr_null(body("\"text\"", &e));
+	ck_assert_str_eq(e.code, "invalid_json");
+	ck_assert_ptr_null(body("{} x", &e));
+	ck_assert_str_eq(e.code, "invalid_json");
+	ck_assert_ptr_null(body("", &e));
+	ck_assert_str_eq(e.code, "invalid_json");
+	/* raw NUL byte */
+	memset(&e, 0, sizeof e);
+	ck_assert_ptr_null(v_body("{\"text\":\"a\0b\"}", 14, &e));
+	ck_assert_str_eq(e.code, "invalid_json");
+	/* \u0000 escape: the field is named */
+	ck_assert_ptr_null(body("{\"sender\":\"user\",\"text\":\"a\\u0000b\"}", &e));
+	ck_assert_str_eq(e.code, "validation_failed");
+	ck_assert_str_eq(e.field, "text");
+	ck_assert_ptr_null(body("{\"client_id\":\"\\u0000\",\"text\":\"x\"}", &e));
+	ck_assert_str_eq(e.field, "client_id");
+	/* an escaped backslash followed by u0000 is text, not a NUL */
+	o = body("{\"text\":\"a\\\\u0000\"}", &e);
+	ck_assert_ptr_nonnull(o);
+	cJSON_Delete(o);
+}
+END_TEST
+
+START_TEST(nul_field_scanner)
+{
+	char f[64];
+	ck_assert_int_eq(v_nul_field("{\"a\":{\"b\":\"\\u0000\"}}", 19, f, sizeof f), 0);
+	ck_assert_str_eq(f, "a");
+	ck_assert_int_eq(v_nul_field("{\"a\":[\"x\",\"\\u0000\"]}", 20, f, sizeof f), 0);
+	ck_assert_str_eq(f, "a");
+	ck_assert_int_eq(v_nul_field("{\"a\":\"x\"}", 9, f, sizeof f), -1);
+}
+END_TEST
+
+static int post(const char *json, const char *sender, struct v_post *p, struct verr *e)
+{
+	cJSON *o = body(json, e);
+	ck_assert_ptr_nonnull(o);
+	int rc = v_post(o, sender, p, e);
+	if (rc == 0) {
+		/* client_id points into the tree: copy before freeing it */
+		if (p->client_id)
+			ck_assert(strlen(p->client_id) > 0);
+	}
+	cJSON_Delete(o);
+	if (rc == 0)
+		p->client_id = NULL;
+	return rc;
+}
+
+START_TEST(post_rules)
+{
+	struct v_post p;
+	struct verr e;
+	ck_assert_int_eq(post("{\"text\":\"  hello \\n\"}", "user", &p, &e), 0);
+	ck_assert_str_eq(p.text, "hello");
+	free(p.text);
+	ck_assert_int_eq(post("{\"sender\":\"user\",\"text\":\"x\",\"client_id\":\"c-1\"}", "user", &p, &e), 0);
+	free(p.text);
+	ck_assert_int_eq(post("{}", "user", &p, &e), -1);
+	ck_assert_str_eq(e.field, "text");
+	ck_assert_int_eq(e.status, 400);
+	ck_assert_int_eq(post("{\"text\":5}", "user", &p, &e), -1);
+	ck_assert_str_eq(e.field, "text");
+	ck_assert_int_eq(post("{\"text\":null}", "user", &p, &e), -1);
+	ck_assert_str_eq(e.field, "text");
+	ck_assert_int_eq(post("{\"text\":\"   \"}", "user", &p, &e), -1);
+	ck_assert_str_eq(e.field, "text");
+	ck_assert_int_eq(post("{\"text\":\"\"}", "user", &p, &e), -1);
+	ck_assert_int_eq(post("{\"text\":\"x\",\"sender\":\"ai\"}", "user", &p, &e), -1);
+	ck_assert_str_eq(e.field, "sender");
+	ck_assert_int_eq(post("{\"text\":\"x\",\"sender\":\"user\"}", "manager", &p, &e), -1);
+	ck_assert_str_eq(e.field, "sender");
+	ck_assert_int_eq(post("{\"text\":\"x\",\"client_id\":7}", "user", &p, &e), -1);
+	ck_assert_str_eq(e.field, "client_id");
+	ck_assert_int_eq(post("{\"text\":\"x\",\"client_id\":\"\"}", "user", &p, &e), -1);
+	ck_assert_str_eq(e.field, "client_id");
+
+	/* 4000 characters pass (multi-byte ones count once), 4001 do not */
+	struct buf b = { 0 };
+	buf_adds(&b, "{\"text\":\"");
+	for (int i = 0; i < 4000; i++)
+		buf_adds(&b, "\xc3\xa9");
+	buf_adds(&b, "\"}");
+	ck_assert_int_eq(post(b.p, "user", &p, &e), 0);
+	free(p.text);
+	b.len -= 2;
+	buf_adds(&b, "x\"}");
+	ck_assert_int_eq(post(b.p, "user", &p, &e), -1);
+	ck_assert_str_eq(e.field, "text");
+	buf_free(&b);
+
+	/* invalid UTF-8 inside the string (raw bytes: JSON escapes cannot make it) */
+	ck_assert_int_eq(post("{\"text\":\"a\xff" "b\"}", "user", &p, &e), -1);
+	ck_assert_str_eq(e.field, "text");
+	ck_assert_int_eq(post("{\"text\":\"\xed\xa0\x80\"}", "user", &p, &e), -1);
+	/* a long client_id */
+	b = (struct buf){ 0 };
+	buf_adds(&b, "{\"text\":\"x\",\"client_id\":\"");
+	for (int i = 0; i < 129; i++)
+		buf_adds(&b, "c");
+	buf_adds(&b, "\"}");
+	ck_assert_int_eq(post(b.p, "user", &p, &e), -1);
+	ck_assert_str_eq(e.field, "client_id");
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(small_bodies)
+{
+	struct verr e;
+	int start;
+	int64_t seq;
+	cJSON *o = body("{\"state\":\"start\"}", &e);
+	ck_assert_int_eq(v_typing(o, &start, &e), 0);
+	ck_assert_int_eq(start, 1);
+	cJSON_Delete(o);
+	o = body("{\"state\":\"typing\"}", &e);
+	ck_assert_int_eq(v_typing(o, &start, &e), -1);
+	ck_assert_str_eq(e.field, "state");
+	cJSON_Delete(o);
+	o = body("{\"state\":true}", &e);
+	ck_assert_int_eq(v_typing(o, &start, &e), -1);
+	cJSON_Delete(o);
+
+	o = body("{\"seq\":12}", &e);
+	ck_assert_int_eq(v_read(o, &seq, &e), 0);
+	ck_assert_int_eq(seq, 12);
+	cJSON_Delete(o);
+	const char *bad_seq[] = { "{\"seq\":-1}", "{\"seq\":1.5}", "{\"seq\":\"3\"}", "{}", "{\"seq\":1e300}" };
+	for (size_t i = 0; i < sizeof bad_seq / sizeof *bad_seq; i++) {
+		o = body(bad_seq[i], &e);
+		ck_assert_msg(v_read(o, &seq, &e) == -1, "%s", bad_seq[i]);
+		ck_assert_str_eq(e.field, "seq");
+		cJSON_Delete(o);
+	}
+
+	struct v_login l;
+	o = body("{\"email\":\"a@b.c\",\"password\":\"pw\"}", &e);
+	ck_assert_int_eq(v_login(o, &l, &e), 0);
+	cJSON_Delete(o);
+	o = body("{\"email\":\"a@b.c\"}", &e);
+	ck_assert_int_eq(v_login(o, &l, &e), -1);
+	ck_assert_str_eq(e.field, "password");
+	cJSON_Delete(o);
+	o = body("{\"email\":[],\"password\":\"x\"}", &e);
+	ck_assert_int_eq(v_login(o, &l, &e), -1);
+	ck_assert_str_eq(e.field, "email");
+	cJSON_Delete(o);
+
+	struct v_new_dialog d;
+	o = body("{\"assistant_id\":3,\"page_url\":\"https://x/y\"}", &e);
+	ck_assert_int_eq(v_new_dialog(o, &d, &e), 0);
+	ck_assert_int_eq(d.assistant_id, 3);
+	cJSON_Delete(o);
+	const char *bad_d[] = { "{}", "{\"assistant_id\":\"3\"}", "{\"assistant_id\":0}", "{\"assistant_id\":2.5}",
+		                "{\"assistant_id\":1e20}", "{\"assistant_id\":1,\"page_url\":5}" };
+	for (size_t i = 0; i < sizeof bad_d / sizeof *bad_d; i++) {
+		o = body(bad_d[i], &e);
+		ck_assert_msg(v_new_dialog(o, &d, &e) == -1, "%s", bad_d[i]);
+		ck_assert_int_eq(e.status, 400);
+		cJSON_Delete(o);
+	}
+}
+END_TEST
+
+START_TEST(assistants)
+{
+	struct verr e;
+	struct v_assistant a;
+	cJSON *o = body("{\"name\":\" Shop \",\"greeting\":\"\",\"allowed_origins\":[\"https://Shop.Example\","
+	                "\"https://*.shop.example:8443\",\"http://[::1]:8080\"]}", &e);
+	ck_assert_int_eq(v_assistant(o, 1, &a, &e), 0);
+	ck_assert_str_eq(a.name, "Shop");
+	ck_assert_str_eq(a.greeting, "");
+	ck_assert_str_eq(a.origins, "[\"https://shop.example\",\"https://*.shop.example:8443\",\"http://[::1]:8080\"]");
+	v_assistant_free(&a);
+	cJSON_Delete(o);
+	o = body("{\"greeting\":\"hi\"}", &e);
+	ck_assert_int_eq(v_assistant(o, 1, &a, &e), -1);
+	ck_assert_str_eq(e.field, "name");
+	ck_assert_int_eq(v_assistant(o, 0, &a, &e), 0);
+	ck_assert_ptr_null(a.name);
+	v_assistant_free(&a);
+	cJSON_Delete(o);
+	o = body("{}", &e);
+	ck_assert_int_eq(v_assistant(o, 0, &a, &e), -1);
+	cJSON_Delete(o);
+	const char *bad[] = { "\"https://x\"", "[\"ftp://x\"]", "[\"https://x/path\"]", "[\"https://\"]", "[5]",
+		              "[\"https://x:0\"]", "[\"https://x:99999\"]", "[\"https://x y\"]", "[\"*\"]" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char j[128];
+		snprintf(j, sizeof j, "{\"name\":\"n\",\"allowed_origins\":%s}", bad[i]);
+		o = body(j, &e);
+		ck_assert_msg(v_assistant(o, 1, &a, &e) == -1, "%s", bad[i]);
+		ck_assert_str_eq(e.field, "allowed_origins");
+		cJSON_Delete(o);
+	}
+}
+END_TEST
+
+START_TEST(knowledge)
+{
+	struct verr e;
+	struct v_knowledge k;
+	cJSON *o = body("{\"question\":\"Q?\",\"answer\":\" A \"}", &e);
+	ck_assert_int_eq(v_knowledge(o, &k, &e), 0);
+	ck_assert_str_eq(k.answer, "A");
+	v_knowledge_free(&k);
+	cJSON_Delete(o);
+	o = body("{\"question\":\"Q?\"}", &e);
+	ck_assert_int_eq(v_knowledge(o, &k, &e), -1);
+	ck_assert_str_eq(e.field, "answer");
+	cJSON_Delete(o);
+}
+END_TEST
+
+START_TEST(queries)
+{
+	struct v_messages_query q;
+	struct verr e;
+	ck_assert_int_eq(v_messages_query("", 30, &q, &e), 0);
+	ck_assert_int_eq(q.has_after, 0);
+	ck_assert_int_eq(q.limit, V_MESSAGES_LIMIT_DEFAULT);
+	ck_assert_int_eq(q.wait, 0);
+	ck_assert_int_eq(v_messages_query("after=0&wait=100&limit=3", 30, &q, &e), 0);
+	ck_assert_int_eq(q.has_after, 1);
+	ck_assert_int_eq(q.after, 0);
+	ck_assert_int_eq(q.wait, 30);
+	ck_assert_int_eq(q.limit, 3);
+	const char *bad[] = { "after=-1", "after=x", "after=", "wait=-2", "wait=1.5", "limit=0", "limit=1001",
+		              "after=99999999999999999999", "wait=%zz", "limit=1%00" };
+	const char *field[] = { "after", "after", "after", "wait", "wait", "limit", "limit", "after", "wait", "limit" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		ck_assert_msg(v_messages_query(bad[i], 30, &q, &e) == -1, "%s", bad[i]);
+		ck_assert_str_eq(e.field, field[i]);
+		ck_assert_str_eq(e.code, "validation_failed");
+	}
+
+	struct v_dialogs_query d;
+	ck_assert_int_eq(v_dialogs_query("status=ai,waiting&limit=10&assistant_id=2&before=7", &d, &e), 0);
+	ck_assert_str_eq(d.statuses, "ai,waiting");
+	ck_assert_int_eq(d.limit, 10);
+	ck_assert_int_eq(d.assistant_id, 2);
+	ck_assert_int_eq(d.before, 7);
+	free(d.statuses);
+	ck_assert_int_eq(v_dialogs_query("", &d, &e), 0);
+	ck_assert_ptr_null(d.statuses);
+	ck_assert_int_eq(d.limit, 50);
+	const char *badd[] = { "status=open", "status=ai,", "status=ai,,closed", "status=%27;DROP",
+		               "limit=201", "assistant_id=0", "before=x" };
+	for (size_t i = 0; i < sizeof badd / sizeof *badd; i++)
+		ck_assert_msg(v_dialogs_query(badd[i], &d, &e) == -1, "%s", badd[i]);
+}
+END_TEST
+
+/* ---- CORS ---- */
+
+START_TEST(cors)
+{
+	const char *list[] = { "https://shop.example", "https://*.brand.example", "http://localhost:8080" };
+	ck_assert(cors_allowed("https://shop.example", list, 3));
+	ck_assert(cors_allowed("HTTPS://SHOP.EXAMPLE", list, 3));
+	ck_assert(cors_allowed("https://shop.example:443", list, 3));
+	ck_assert(!cors_allowed("http://shop.example", list, 3));
+	ck_assert(!cors_allowed("https://shop.example:8443", list, 3));
+	ck_assert(!cors_allowed("https://evilshop.example", list, 3));
+	ck_assert(!cors_allowed("https://shop.example.evil.com", list, 3));
+	ck_assert(cors_allowed("https://a.brand.example", list, 3));
+	ck_assert(cors_allowed("https://a.b.brand.example", list, 3));
+	ck_assert(!cors_allowed("https://brand.example", list, 3));
+	ck_assert(!cors_allowed("https://xbrand.example", list, 3));
+	ck_assert(cors_allowed("http://localhost:8080", list, 3));
+	ck_assert(!cors_allowed("http://localhost", list, 3));
+	ck_assert(!cors_allowed("null", list, 3));
+	ck_assert(!cors_allowed("", list, 3));
+	ck_assert(!cors_allowed(NULL, list, 3));
+	ck_assert(cors_allowed("null", NULL, 0));
+	ck_assert(cors_allowed("https://anything.example", NULL, 0));
+	ck_assert(cors_allowed_json("https://shop.example", "[\"https://shop.example\"]"));
+	ck_assert(cors_allowed_json("https://x.example", "[]"));
+	ck_assert(!cors_allowed_json("https://x.example", "[\"https://shop.example\"]"));
+	ck_assert(!cors_allowed_json("https://x.example", "garbage"));
+}
+END_TEST
+
+/* ---- inbox cursor ---- */
+
+START_TEST(cursors)
+{
+	char out[CURSOR_MAX];
+	struct inbox_cursor c = { 741, 741, 0 }, d;
+	cursor_encode(&c, out);
+	ck_assert_str_eq(out, "djE6NzQx"); /* base64url("v1:741") */
+	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	ck_assert_int_eq(d.lo, 741);
+	ck_assert_int_eq(d.hi, 741);
+	ck_assert_int_eq(d.after_id, 0);
+	c = (struct inbox_cursor){ 10, 25, 99999 };
+	cursor_encode(&c, out);
+	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	ck_assert_int_eq(d.lo, 10);
+	ck_assert_int_eq(d.hi, 25);
+	ck_assert_int_eq(d.after_id, 99999);
+	c = (struct inbox_cursor){ INT64_MAX, INT64_MAX, 0 };
+	cursor_encode(&c, out);
+	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	ck_assert_int_eq(d.lo, INT64_MAX);
+	const char *bad[] = { "", "x", "djE6", "djI6NzQx" /* v2:741 */, "djE6LTE" /* v1:-1 */, "djE6NzQxOg" /* v1:741: */,
+		              "djE6OTk5OTk5OTk5OTk5OTk5OTk5OTk", /* 20 digits */ "djE6MTA6NToy" /* hi < lo */, "!!!!",
+		              "djE6NzQx===" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		ck_assert_msg(cursor_decode(bad[i], &d) == -1, "%s", bad[i]);
+	unsigned char raw[8];
+	ck_assert_int_eq(b64url_decode("AA", raw, sizeof raw), 1);
+	ck_assert_int_eq(b64url_decode("A", raw, sizeof raw), -1);
+}
+END_TEST
+
+/* ---- answers ---- */
+
+START_TEST(render)
+{
+	struct req r;
+	memset(&r, 0, sizeof r);
+	http_error(&r, 429, "rate_limited", "slow down", NULL);
+	http_header(&r, "Retry-After", "12");
+	r.cors_origin = xstrdup("https://shop.example");
+	struct buf out = { 0 };
+	http_render(&r, &out);
+	ck_assert_ptr_nonnull(strstr(out.p, "Status: 429 Too Many Requests\r\n"));
+	ck_assert_ptr_nonnull(strstr(out.p, "Retry-After: 12\r\n"));
+	ck_assert_ptr_nonnull(strstr(out.p, "Access-Control-Allow-Origin: https://shop.example\r\n"));
+	ck_assert_ptr_nonnull(strstr(out.p, "Content-Type: application/json; charset=utf-8\r\n"));
+	ck_assert_ptr_nonnull(strstr(out.p, "\r\n\r\n{\"error\":{\"code\":\"rate_limited\",\"message\":\"slow down\"}}"));
+	buf_free(&out);
+	http_no_content(&r);
+	http_render(&r, &out);
+	ck_assert_ptr_nonnull(strstr(out.p, "Status: 204 No Content\r\n"));
+	ck_assert_ptr_null(strstr(out.p, "Content-Type: application/json"));
+	ck_assert(out.len >= 4 && memcmp(out.p + out.len - 4, "\r\n\r\n", 4) == 0);
+	buf_free(&out);
+	free(r.cors_origin);
+	r.cors_origin = NULL;
+	buf_free(&r.resp.headers);
+	buf_free(&r.resp.body);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("fcgi");
+	TCase *t = tcase_create("pure");
+	tcase_add_test(t, query_basic);
+	tcase_add_test(t, query_decoding);
+	tcase_add_test(t, content_types);
+	tcase_add_test(t, bearer);
+	tcase_add_test(t, routing_found);
+	tcase_add_test(t, routing_not_found);
+	tcase_add_test(t, routing_method);
+	tcase_add_test(t, bodies);
+	tcase_add_test(t, nul_field_scanner);
+	tcase_add_test(t, post_rules);
+	tcase_add_test(t, small_bodies);
+	tcase_add_test(t, assistants);
+	tcase_add_test(t, knowledge);
+	tcase_add_test(t, queries);
+	tcase_add_test(t, cors);
+	tcase_add_test(t, cursors);
+	tcase_add_test(t, render);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	json_init();
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
