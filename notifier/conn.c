@@ -78,6 +78,8 @@ struct conn {
 };
 
 static struct conn_settings cfg;
+static const char *(*redis_state_fn)(void);
+static const char *conn_redis_state(void);
 static struct conn *all_conns, *flush_list, *reap_list;
 static size_t n_conns;
 static uint64_t next_id = 1;
@@ -622,7 +624,7 @@ static void conn_on_request(struct conn *c)
 		return;
 	}
 	if (rt.transport == ROUTE_HEALTH) {
-		char *body = metrics_health(pgfeed_listen_up(), pgfeed_query_up());
+		char *body = metrics_health(pgfeed_listen_up(), pgfeed_query_up(), conn_redis_state());
 		int ok = pgfeed_listen_up() && pgfeed_query_up();
 		conn_respond(c, ok ? 200 : 503, "application/json; charset=utf-8", body, NULL);
 		free(body);
@@ -992,6 +994,16 @@ void conn_init(const struct conn_settings *st)
 	hub_init(&hub_ops);
 	loop_timer_init(&accept_pause, accept_resume, NULL);
 	loop_on_prepare(prepare_hook);
+}
+
+static const char *conn_redis_state(void)
+{
+	return redis_state_fn ? redis_state_fn() : "off";
+}
+
+void conn_set_redis_state(const char *(*fn)(void))
+{
+	redis_state_fn = fn;
 }
 
 size_t conn_count(void)

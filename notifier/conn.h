@@ -51,6 +51,8 @@ void conn_shutdown(void);
 size_t conn_count(void);
 /* Close every stream of an operator session (logout). */
 void conn_revoke_session(int64_t session_id);
+/* Where /health finds the Redis subscriber's state ("off", "down", "up"). */
+void conn_set_redis_state(const char *(*fn)(void));
 /* Free everything (after the loop ended). */
 void conn_free_all(void);
 

@@ -9,6 +9,7 @@ NOTIFIER_CORE = \
 	notifier/metrics.c notifier/metrics.h \
 	notifier/outq.c notifier/outq.h \
 	notifier/pgfeed.c notifier/pgfeed.h \
+	notifier/redis_sub.c notifier/redis_sub.h \
 	notifier/sse.c notifier/sse.h \
 	notifier/ws.c notifier/ws.h
 

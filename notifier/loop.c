@@ -22,6 +22,11 @@ void loop_init(void)
 		abort();
 }
 
+struct ev_loop *loop_ev(void)
+{
+	return the_loop;
+}
+
 void loop_run(void)
 {
 	ev_run(the_loop, 0);

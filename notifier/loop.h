@@ -32,6 +32,8 @@ struct loop_timer {
 };
 
 void loop_init(void);
+/* The libev loop itself, for libraries with their own libev adapter (hiredis). */
+struct ev_loop *loop_ev(void);
 void loop_run(void);
 void loop_break(void);
 /* Seconds, the loop's cached time (cheap). */

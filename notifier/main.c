@@ -24,10 +24,25 @@
 #include "loop.h"
 #include "metrics.h"
 #include "pgfeed.h"
+#include "redis_sub.h"
+#include "util.h"
 
 static const char *config_file;
 static const char *listen_override;
 static struct loop_timer exit_timer;
+static struct redis_sub *redis;
+
+/* Typing events published through Redis (when redis_url is set) are routed exactly
+ * like those that come by NOTIFY. */
+static void on_redis_event(void *ctx, const struct redis_sub_event *ev)
+{
+	hub_notify(ev->json, ev->len, now_us());
+}
+
+static const char *redis_state(void)
+{
+	return redis_sub_state_str(redis_sub_state(redis));
+}
 
 static void read_settings(struct conn_settings *st)
 {
@@ -146,12 +161,15 @@ int main(int argc, char **argv)
 	if (conn_listen(config_get("notifier_listen", "127.0.0.1:8081")) != 0)
 		return 1;
 	pgfeed_start(url, hub_notify, on_listen_up);
+	redis = redis_sub_start(loop_ev(), config_get("redis_url", NULL), on_redis_event, NULL, NULL);
+	conn_set_redis_state(redis_state);
 	loop_on_signal(SIGTERM, on_term);
 	loop_on_signal(SIGINT, on_term);
 	loop_on_signal(SIGHUP, on_hup);
 
 	loop_run();
 
+	redis_sub_stop(redis);
 	pgfeed_stop();
 	conn_free_all();
 	hub_shutdown();

@@ -119,13 +119,13 @@ char *metrics_render(int listen_up, int query_up, uint64_t chans, uint64_t queue
 	return b.p;
 }
 
-char *metrics_health(int listen_up, int query_up)
+char *metrics_health(int listen_up, int query_up, const char *redis)
 {
-	return xasprintf("{\"status\":\"%s\",\"database\":{\"listen\":\"%s\",\"query\":\"%s\"},"
+	return xasprintf("{\"status\":\"%s\",\"database\":{\"listen\":\"%s\",\"query\":\"%s\"},\"redis\":\"%s\","
 	                 "\"connections\":{\"websocket\":%llu,\"sse\":%llu,\"http\":%llu},"
 	                 "\"uptime_seconds\":%.0f}",
 	                 listen_up && query_up ? "ok" : "degraded", listen_up ? "up" : "down",
-	                 query_up ? "up" : "down", (unsigned long long)metrics.conns_ws,
+	                 query_up ? "up" : "down", redis, (unsigned long long)metrics.conns_ws,
 	                 (unsigned long long)metrics.conns_sse, (unsigned long long)metrics.conns_http,
 	                 wall_now() - metrics.start_time);
 }

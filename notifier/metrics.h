@@ -41,6 +41,6 @@ void metrics_latency(int64_t micros);
 /* Freshly allocated texts (caller frees). */
 char *metrics_render(int listen_up, int query_up, uint64_t chans, uint64_t queue_len,
                      uint64_t reconnects);
-char *metrics_health(int listen_up, int query_up);
+char *metrics_health(int listen_up, int query_up, const char *redis);
 
 #endif
