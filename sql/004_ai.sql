@@ -195,10 +195,13 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Knowledge-base search for assistant p_assistant: the best p_limit entries for question
--- p_q scoring at least the assistant's match_threshold, best first. The question is
--- first read as a web-search query (all words must match); when nothing matches, any
--- word may match (OR semantics) and the score is scaled by the share of the question's
--- words found, so that a question with extra words still finds its entry.
+-- p_q scoring at least the assistant's match_threshold, best first.
+--   1. The question as a web-search query: every word must match.
+--   2. When nothing matches: any of its words may match (OR semantics), so that a
+--      question with extra words still finds its entry. The score is scaled by the
+--      share of the question's words found in the entry, and an entry sharing two or
+--      more words with the question comes before one that shares a single word (one
+--      common word alone is weak evidence).
 -- Scores are ts_rank_cd normalised into [0, 1) (normalisation 32).
 CREATE FUNCTION chatai_kb_search(p_assistant bigint, p_q text, p_limit int)
 RETURNS TABLE (id bigint, question text, answer text, score real)
@@ -209,6 +212,7 @@ DECLARE
     v_strict    tsquery;
     v_loose     tsquery;
     v_lexemes   text[];
+    v_n         int;
 BEGIN
     SELECT a.ts_config, a.match_threshold INTO v_cfg, v_threshold FROM assistants a WHERE a.id = p_assistant;
     IF NOT FOUND THEN
@@ -228,22 +232,22 @@ BEGIN
         END IF;
     END IF;
     v_lexemes := tsvector_to_array(to_tsvector(v_cfg, p_q));
-    IF cardinality(v_lexemes) = 0 THEN
+    v_n := cardinality(v_lexemes);
+    IF v_n = 0 THEN
         RETURN;
     END IF;
-    -- The lexemes are already normalised: build the OR query from them as they are.
+    -- The lexemes are already normalised: build the OR query from them as they are
+    -- (quoted for the tsquery syntax).
     SELECT string_agg('''' || replace(replace(l, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery
       INTO v_loose
       FROM unnest(v_lexemes) AS l;
     RETURN QUERY
-        SELECT r.id, r.question, r.answer, r.s
-          FROM (SELECT k.id, k.question, k.answer,
-                       (ts_rank_cd(k.tsv, v_loose, 32)
-                        * (length(k.tsv) - length(ts_delete(k.tsv, v_lexemes)))
-                        / cardinality(v_lexemes))::real AS s
+        SELECT r.id, r.question, r.answer, (r.rank * r.found / v_n)::real AS s
+          FROM (SELECT k.id, k.question, k.answer, ts_rank_cd(k.tsv, v_loose, 32) AS rank,
+                       length(k.tsv) - length(ts_delete(k.tsv, v_lexemes)) AS found
                   FROM knowledge k
                  WHERE k.assistant_id = p_assistant AND k.tsv @@ v_loose) r
-         WHERE r.s >= v_threshold
-         ORDER BY r.s DESC, r.id
+         WHERE r.rank * r.found / v_n >= v_threshold
+         ORDER BY r.found >= LEAST(2, v_n) DESC, s DESC, r.id
          LIMIT p_limit;
 END $$;
