@@ -78,6 +78,12 @@ static int parse_file(FILE *f, struct kv **out, int *bad_line)
 	int lineno = 0;
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
+		/* A line longer than the buffer would be cut and its tail read as a line of
+		 * its own: refuse it instead. */
+		if (!strchr(line, '\n') && !feof(f)) {
+			*bad_line = lineno;
+			return -1;
+		}
 		char *s = trim(line);
 		if (*s == '\0' || *s == '#' || *s == ';')
 			continue;

@@ -583,8 +583,9 @@ static int cmd_operator(int argc, char **argv)
 		errorf("the password must not be empty");
 		goto out;
 	}
-	if (strlen(pw) > 1024) {
-		errorf("the password is longer than 1024 bytes");
+	if (strlen(pw) > 511) {
+		/* crypt(3) (libxcrypt) takes at most 511 bytes. */
+		errorf("the password is longer than 511 bytes");
 		goto out;
 	}
 	if (strlen(pw) < 8)

@@ -1,0 +1,705 @@
+/* Unit tests of common/: UTF-8 and the message-text rule, integers, settings, JSON bodies,
+ * tokens, passwords and log redaction. Run by `make check` (also under ASan/UBSan and
+ * Valgrind, see scripts/test). */
+#include "autoconfig.h"
+
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "json.h"
+#include "log.h"
+#include "token.h"
+#include "util.h"
+
+/* ---- utf8_valid / utf8_count ------------------------------------------------------------ */
+
+#define V(lit) utf8_valid(lit, sizeof(lit) - 1)
+
+START_TEST(utf8_accepts_well_formed)
+{
+	ck_assert(V(""));
+	ck_assert(V("plain ASCII ~"));
+	ck_assert(V("\xC2\x80"));             /* U+0080, smallest 2-byte */
+	ck_assert(V("caf\xC3\xA9"));          /* é */
+	ck_assert(V("\xDF\xBF"));             /* U+07FF */
+	ck_assert(V("\xE0\xA0\x80"));         /* U+0800, smallest 3-byte */
+	ck_assert(V("\xED\x9F\xBF"));         /* U+D7FF, just below the surrogates */
+	ck_assert(V("\xEE\x80\x80"));         /* U+E000, just above them */
+	ck_assert(V("\xEF\xBF\xBF"));         /* U+FFFF */
+	ck_assert(V("\xF0\x90\x80\x80"));     /* U+10000, smallest 4-byte */
+	ck_assert(V("\xF0\x9F\x99\x82"));     /* 🙂 */
+	ck_assert(V("\xF4\x8F\xBF\xBF"));     /* U+10FFFF, the largest code point */
+	ck_assert(utf8_valid("a\0b", 3));     /* NUL is valid UTF-8 (text_validate refuses it) */
+}
+END_TEST
+
+START_TEST(utf8_refuses_overlongs)
+{
+	ck_assert(!V("\xC0\x80"));            /* overlong NUL */
+	ck_assert(!V("\xC0\xAF"));            /* overlong '/' */
+	ck_assert(!V("\xC1\xBF"));
+	ck_assert(!V("\xE0\x80\x80"));
+	ck_assert(!V("\xE0\x9F\xBF"));        /* overlong U+07FF */
+	ck_assert(!V("\xF0\x80\x80\x80"));
+	ck_assert(!V("\xF0\x8F\xBF\xBF"));    /* overlong U+FFFF */
+}
+END_TEST
+
+START_TEST(utf8_refuses_surrogates_and_out_of_range)
+{
+	ck_assert(!V("\xED\xA0\x80"));        /* U+D800 */
+	ck_assert(!V("\xED\xBF\xBF"));        /* U+DFFF */
+	ck_assert(!V("\xED\xA0\xBD\xED\xB8\x82")); /* CESU-8 pair */
+	ck_assert(!V("\xF4\x90\x80\x80"));    /* U+110000 */
+	ck_assert(!V("\xF5\x80\x80\x80"));
+	ck_assert(!V("\xF7\xBF\xBF\xBF"));
+	ck_assert(!V("\xF8\x88\x80\x80\x80")); /* 5-byte form */
+	ck_assert(!V("\xFC\x84\x80\x80\x80\x80"));
+	ck_assert(!V("\xFE"));
+	ck_assert(!V("\xFF"));
+}
+END_TEST
+
+START_TEST(utf8_refuses_truncated_and_stray)
+{
+	ck_assert(!V("\x80"));                /* continuation without a lead */
+	ck_assert(!V("a\xBF" "b"));
+	ck_assert(!V("\xC3"));                /* lead at the end */
+	ck_assert(!V("\xE2\x82"));            /* 3-byte cut after 2 */
+	ck_assert(!V("\xF0\x9F\x99"));        /* 4-byte cut after 3 */
+	ck_assert(!V("\xC3" "a"));            /* lead followed by ASCII */
+	ck_assert(!V("\xE2\x28\xA1"));
+	ck_assert(!V("\xF0\x9F\x28\x82"));
+	/* the length bounds the check: a valid sequence cut by len is refused */
+	ck_assert(!utf8_valid("\xC3\xA9", 1));
+	ck_assert(utf8_valid("\xC3\xA9", 2));
+}
+END_TEST
+
+START_TEST(utf8_counts_code_points)
+{
+	ck_assert_uint_eq(utf8_count("", 0), 0);
+	ck_assert_uint_eq(utf8_count("abc", 3), 3);
+	ck_assert_uint_eq(utf8_count("caf\xC3\xA9", 5), 4);
+	ck_assert_uint_eq(utf8_count("\xF0\x9F\x99\x82\xE2\x82\xAC", 7), 2);
+}
+END_TEST
+
+/* ---- text_validate ---------------------------------------------------------------------- */
+
+static char *repeat(const char *unit, size_t times, const char *pre, const char *post)
+{
+	size_t ul = strlen(unit), pl = strlen(pre), sl = strlen(post);
+	char *s = xmalloc(pl + ul * times + sl + 1);
+	memcpy(s, pre, pl);
+	for (size_t i = 0; i < times; i++)
+		memcpy(s + pl + i * ul, unit, ul);
+	memcpy(s + pl + ul * times, post, sl + 1);
+	return s;
+}
+
+static int tv(const char *s, size_t len, char **out, const char **why)
+{
+	*why = NULL;
+	return text_validate(s, len, out, why);
+}
+
+START_TEST(text_length_limits)
+{
+	char *out = NULL;
+	const char *why = NULL;
+
+	ck_assert_int_eq(tv("", 0, &out, &why), -1);
+	ck_assert_ptr_null(out);
+	ck_assert_str_eq(why, "text must not be empty");
+
+	ck_assert_int_eq(tv("x", 1, &out, &why), 0);
+	ck_assert_str_eq(out, "x");
+	free(out);
+
+	char *s = repeat("a", 4000, "", "");
+	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
+	ck_assert_uint_eq(strlen(out), 4000);
+	free(out);
+	free(s);
+
+	s = repeat("a", 4001, "", "");
+	ck_assert_int_eq(tv(s, strlen(s), &out, &why), -1);
+	ck_assert_ptr_null(out);
+	ck_assert_str_eq(why, "text must be at most 4000 characters");
+	free(s);
+
+	/* the limit counts characters, not bytes */
+	s = repeat("\xC3\xA9", 4000, "", "");
+	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
+	ck_assert_uint_eq(strlen(out), 8000);
+	free(out);
+	free(s);
+	s = repeat("\xF0\x9F\x99\x82", 4000, "", "");
+	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
+	free(out);
+	free(s);
+	s = repeat("\xE2\x82\xAC", 4001, "", "");
+	ck_assert_int_eq(tv(s, strlen(s), &out, &why), -1);
+	free(s);
+
+	/* white space around does not count */
+	s = repeat("a", 4000, " \t\r\n", "\n\n   ");
+	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
+	ck_assert_uint_eq(strlen(out), 4000);
+	free(out);
+	free(s);
+}
+END_TEST
+
+START_TEST(text_trimming)
+{
+	char *out = NULL;
+	const char *why = NULL;
+	const char in[] = " \t\n\v\f\r hello  world \r\n";
+	ck_assert_int_eq(tv(in, sizeof in - 1, &out, &why), 0);
+	ck_assert_str_eq(out, "hello  world");
+	free(out);
+
+	ck_assert_int_eq(tv(" \t\r\n ", 5, &out, &why), -1);
+	ck_assert_str_eq(why, "text must not be empty");
+
+	/* only ASCII white space is trimmed: a no-break space is text */
+	ck_assert_int_eq(tv("\xC2\xA0", 2, &out, &why), 0);
+	ck_assert_str_eq(out, "\xC2\xA0");
+	free(out);
+	ck_assert_int_eq(tv(" \xE3\x80\x80 ", 5, &out, &why), 0);
+	ck_assert_str_eq(out, "\xE3\x80\x80");
+	free(out);
+
+	/* the length is honoured: bytes past len are not looked at */
+	ck_assert_int_eq(tv("ab  cd", 4, &out, &why), 0);
+	ck_assert_str_eq(out, "ab");
+	free(out);
+}
+END_TEST
+
+START_TEST(text_refuses_nul_and_bad_utf8)
+{
+	char *out = (char *)1;
+	const char *why = NULL;
+	ck_assert_int_eq(tv("a\0b", 3, &out, &why), -1);
+	ck_assert_ptr_null(out);
+	ck_assert_str_eq(why, "text must not contain NUL characters");
+	ck_assert_int_eq(tv("\0", 1, &out, &why), -1);
+	ck_assert_int_eq(tv("ok \xC0\x80", 5, &out, &why), -1);
+	ck_assert_str_eq(why, "text must be valid UTF-8");
+	ck_assert_int_eq(tv("\xED\xA0\x80", 3, &out, &why), -1);
+	ck_assert_int_eq(tv(NULL, 0, &out, &why), -1);
+	ck_assert_str_eq(why, "text is required");
+}
+END_TEST
+
+/* ---- parse_int64 ------------------------------------------------------------------------ */
+
+START_TEST(int64_parses)
+{
+	int64_t v = 42;
+	ck_assert_int_eq(parse_int64("0", INT64_MIN, INT64_MAX, &v), 0);
+	ck_assert_int_eq(v, 0);
+	ck_assert_int_eq(parse_int64("-0", INT64_MIN, INT64_MAX, &v), 0);
+	ck_assert_int_eq(v, 0);
+	ck_assert_int_eq(parse_int64("007", INT64_MIN, INT64_MAX, &v), 0);
+	ck_assert_int_eq(v, 7);
+	ck_assert_int_eq(parse_int64("9223372036854775807", INT64_MIN, INT64_MAX, &v), 0);
+	ck_assert(v == INT64_MAX);
+	ck_assert_int_eq(parse_int64("-9223372036854775808", INT64_MIN, INT64_MAX, &v), 0);
+	ck_assert(v == INT64_MIN);
+	ck_assert_int_eq(parse_int64("30", 0, 30, &v), 0);
+	ck_assert_int_eq(v, 30);
+}
+END_TEST
+
+START_TEST(int64_refuses)
+{
+	int64_t v = 42;
+	static const char *const bad[] = {
+		"", "-", "--1", "+1", " 1", "1 ", "1a", "a1", "0x10", "1e3", "1.0", "١",
+		"9223372036854775808", "-9223372036854775809", "99999999999999999999999", "\t5", "5\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ck_assert_msg(parse_int64(bad[i], INT64_MIN, INT64_MAX, &v) == -1, "accepted '%s'", bad[i]);
+		ck_assert_int_eq(v, 42); /* untouched on failure */
+	}
+	ck_assert_int_eq(parse_int64(NULL, 0, 10, &v), -1);
+	ck_assert_int_eq(parse_int64("31", 0, 30, &v), -1);
+	ck_assert_int_eq(parse_int64("-1", 0, 30, &v), -1);
+	ck_assert_int_eq(v, 42);
+}
+END_TEST
+
+/* ---- config ----------------------------------------------------------------------------- */
+
+static char conf_path[64];
+
+static void write_conf(const char *text)
+{
+	snprintf(conf_path, sizeof conf_path, "/tmp/chatai-test-conf-XXXXXX");
+	int fd = mkstemp(conf_path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void conf_teardown(void)
+{
+	if (conf_path[0])
+		unlink(conf_path);
+	conf_path[0] = '\0';
+	unsetenv("CHATAI_CONFIG");
+	unsetenv("CHATAI_LOG_LEVEL");
+	unsetenv("CHATAI_FCGI_THREADS");
+	unsetenv("CHATAI_EMPTY_ENV");
+	config_free();
+}
+
+START_TEST(config_reads_file)
+{
+	const char *err = NULL;
+	write_conf("# a comment\n"
+		   "; another\n"
+		   "\n"
+		   "database_url = postgresql://u@h/db?sslmode=require&x=1\n"
+		   "  Log_Level=debug  \n"
+		   "greeting = \"  spaced # not a comment  \"\n"
+		   "empty =\n"
+		   "notifier.listen = 127.0.0.1:9\n"
+		   "half = \"open\n"
+		   "fcgi_threads = 8\r\n");
+	ck_assert_int_eq(config_load(conf_path, &err), 0);
+	ck_assert_str_eq(config_path(), conf_path);
+	ck_assert_str_eq(config_get("database_url", NULL), "postgresql://u@h/db?sslmode=require&x=1");
+	ck_assert_str_eq(config_get("log_level", NULL), "debug"); /* keys are case-insensitive */
+	ck_assert_str_eq(config_get("greeting", NULL), "  spaced # not a comment  ");
+	ck_assert_str_eq(config_get("empty", "def"), "def");       /* empty means unset */
+	ck_assert_str_eq(config_get("notifier.listen", NULL), "127.0.0.1:9");
+	ck_assert_str_eq(config_get("half", NULL), "\"open");      /* unbalanced quote kept */
+	ck_assert_int_eq(config_get_int("fcgi_threads", 1), 8);    /* CRLF line end */
+	ck_assert_ptr_null(config_get("missing", NULL));
+	ck_assert_str_eq(config_get("missing", "d"), "d");
+}
+END_TEST
+
+START_TEST(config_env_overrides_file_and_set_overrides_env)
+{
+	const char *err = NULL;
+	write_conf("log_level = warn\nfcgi_threads = 8\n");
+	setenv("CHATAI_CONFIG", conf_path, 1);
+	ck_assert_int_eq(config_load(NULL, &err), 0); /* $CHATAI_CONFIG names the file */
+	ck_assert_str_eq(config_get("log_level", NULL), "warn");
+	setenv("CHATAI_LOG_LEVEL", "error", 1);
+	ck_assert_str_eq(config_get("log_level", NULL), "error");
+	setenv("CHATAI_LOG_LEVEL", "debug", 1); /* a changed environment is seen */
+	ck_assert_str_eq(config_get("log_level", NULL), "debug");
+	setenv("CHATAI_EMPTY_ENV", "", 1);
+	ck_assert_str_eq(config_get("empty_env", "def"), "def");
+	config_set("log_level", "info");
+	ck_assert_str_eq(config_get("log_level", NULL), "info");
+	/* reload keeps config_set() values and re-reads the file */
+	ck_assert_int_eq(config_load(NULL, &err), 0);
+	ck_assert_str_eq(config_get("log_level", NULL), "info");
+	ck_assert_int_eq(config_get_int("fcgi_threads", 1), 8);
+	setenv("CHATAI_FCGI_THREADS", "12", 1);
+	ck_assert_int_eq(config_get_int("fcgi_threads", 1), 12);
+}
+END_TEST
+
+START_TEST(config_bad_lines)
+{
+	const char *err = NULL;
+	write_conf("a = 1\nthis line has no equals sign\n");
+	ck_assert_int_eq(config_load(conf_path, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, ":2:"));
+	unlink(conf_path);
+
+	write_conf("bad key = 1\n");
+	ck_assert_int_eq(config_load(conf_path, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, ":1:"));
+	unlink(conf_path);
+
+	write_conf(" = value\n");
+	ck_assert_int_eq(config_load(conf_path, &err), -1);
+	unlink(conf_path);
+
+	write_conf("k$y = 1\n");
+	ck_assert_int_eq(config_load(conf_path, &err), -1);
+	unlink(conf_path);
+
+	/* a failed load keeps the previous settings */
+	write_conf("keep = yes\n");
+	ck_assert_int_eq(config_load(conf_path, &err), 0);
+	unlink(conf_path);
+	write_conf("keep = no\nbroken\n");
+	ck_assert_int_eq(config_load(conf_path, &err), -1);
+	ck_assert_str_eq(config_get("keep", NULL), "yes");
+
+	ck_assert_int_eq(config_load("/nonexistent/chatai.conf", &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/chatai.conf"));
+}
+END_TEST
+
+START_TEST(config_long_line_is_an_error_not_a_split)
+{
+	/* A value longer than the line buffer must not be cut silently, nor its tail be
+	 * read as a line of its own ("de=require" below would become a key). */
+	const char *err = NULL;
+	char *line = repeat("x", 5000, "database_url = postgresql://h/d?a=", "&sslmode=require\n");
+	write_conf(line);
+	free(line);
+	int rc = config_load(conf_path, &err);
+	if (rc == 0) {
+		const char *v = config_get("database_url", "");
+		ck_assert_msg(strstr(v, "sslmode=require") != NULL, "long value was cut");
+	} else {
+		ck_assert_ptr_nonnull(strstr(err, ":1:"));
+	}
+	ck_assert_ptr_null(config_get("mode", NULL));
+	ck_assert_ptr_null(config_get("de", NULL));
+}
+END_TEST
+
+START_TEST(config_typed_getters)
+{
+	config_set("i_ok", "-15");
+	config_set("i_bad", "15s");
+	config_set("i_big", "99999999999999999999");
+	ck_assert_int_eq(config_get_int("i_ok", 3), -15);
+	ck_assert_int_eq(config_get_int("i_bad", 3), 3);
+	ck_assert_int_eq(config_get_int("i_big", 3), 3);
+	ck_assert_int_eq(config_get_int("i_missing", 3), 3);
+	static const char *const yes[] = { "1", "yes", "TRUE", "On" };
+	static const char *const no[] = { "0", "no", "False", "OFF" };
+	for (int i = 0; i < 4; i++) {
+		config_set("b", yes[i]);
+		ck_assert_int_eq(config_get_bool("b", 0), 1);
+		config_set("b", no[i]);
+		ck_assert_int_eq(config_get_bool("b", 1), 0);
+	}
+	config_set("b", "maybe");
+	ck_assert_int_eq(config_get_bool("b", 1), 1);
+	ck_assert_int_eq(config_get_bool("b", 0), 0);
+}
+END_TEST
+
+/* ---- json_parse_body and accessors ------------------------------------------------------ */
+
+static enum json_parse_err parse_err(const char *s, size_t len)
+{
+	enum json_parse_err e = JSON_OK;
+	cJSON *v = json_parse_body(s, len, &e);
+	if (v) {
+		ck_assert_int_eq(e, JSON_OK);
+		cJSON_Delete(v);
+	} else {
+		ck_assert_int_ne(e, JSON_OK);
+	}
+	return e;
+}
+#define PE(lit) parse_err(lit, sizeof(lit) - 1)
+
+START_TEST(json_body_rules)
+{
+	ck_assert_int_eq(PE("{}"), JSON_OK);
+	ck_assert_int_eq(PE(" {\"a\": [1, {\"b\": null}]} \r\n\t"), JSON_OK);
+	ck_assert_int_eq(PE("{\"t\": \"caf\\u00e9 \\ud83d\\ude42\"}"), JSON_OK);
+	/* not an object at the top */
+	ck_assert_int_eq(PE("[]"), JSON_NOT_OBJECT);
+	ck_assert_int_eq(PE("1"), JSON_NOT_OBJECT);
+	ck_assert_int_eq(PE("\"s\""), JSON_NOT_OBJECT);
+	ck_assert_int_eq(PE("null"), JSON_NOT_OBJECT);
+	/* not JSON */
+	ck_assert_int_eq(PE(""), JSON_INVALID);
+	ck_assert_int_eq(PE("{"), JSON_INVALID);
+	ck_assert_int_eq(PE("{\"a\":}"), JSON_INVALID);
+	ck_assert_int_eq(PE("{'a': 1}"), JSON_INVALID);
+	ck_assert_int_eq(PE("text=hello"), JSON_INVALID);
+	/* trailing junk */
+	ck_assert_int_eq(PE("{} x"), JSON_INVALID);
+	ck_assert_int_eq(PE("{}{}"), JSON_INVALID);
+	ck_assert_int_eq(PE("{},"), JSON_INVALID);
+	enum json_parse_err e;
+	ck_assert_ptr_null(json_parse_body(NULL, 0, &e));
+	ck_assert_int_eq(e, JSON_INVALID);
+	/* the length is honoured */
+	ck_assert_int_eq(parse_err("{}junk", 2), JSON_OK);
+	ck_assert_int_eq(parse_err("{\"a\":1}", 3), JSON_INVALID);
+}
+END_TEST
+
+START_TEST(json_body_refuses_nul)
+{
+	ck_assert_int_eq(PE("{\"t\": \"a\\u0000b\"}"), JSON_HAS_NUL);
+	ck_assert_int_eq(PE("{\"t\\u0000\": 1}"), JSON_HAS_NUL);
+	ck_assert_int_eq(PE("{\"t\": \"\\\\\\u0000\"}"), JSON_HAS_NUL); /* \\ then \u0000 */
+	ck_assert_int_eq(PE("{\"t\": \"a\0b\"}"), JSON_HAS_NUL);         /* raw NUL byte */
+	ck_assert_int_eq(PE("{}\0"), JSON_HAS_NUL);
+	/* an escaped backslash followed by the text u0000 is not a NUL */
+	ck_assert_int_eq(PE("{\"t\": \"\\\\u0000\"}"), JSON_OK);
+	ck_assert_int_eq(PE("{\"t\": \"\\u0001\\u00000\"}"), JSON_HAS_NUL);
+	ck_assert_int_eq(PE("{\"t\": \"\\u0001\"}"), JSON_OK);
+}
+END_TEST
+
+START_TEST(json_accessors)
+{
+	enum json_parse_err e;
+	const char body[] = "{\"s\":\"x\",\"n\":5,\"f\":1.5,\"big\":9007199254740994,\"neg\":-3,"
+			    "\"b\":true,\"z\":null,\"ns\":\"5\",\"arr\":[1]}";
+	cJSON *o = json_parse_body(body, sizeof body - 1, &e);
+	ck_assert_ptr_nonnull(o);
+	const char *s = NULL;
+	int64_t n = 0;
+	int b = -1;
+	ck_assert_int_eq(json_get_str(o, "s", &s), 0);
+	ck_assert_str_eq(s, "x");
+	ck_assert_int_eq(json_get_str(o, "n", &s), -2);
+	ck_assert_int_eq(json_get_str(o, "z", &s), -1);
+	ck_assert_int_eq(json_get_str(o, "missing", &s), -1);
+	ck_assert_int_eq(json_get_int64(o, "n", &n), 0);
+	ck_assert_int_eq(n, 5);
+	ck_assert_int_eq(json_get_int64(o, "neg", &n), 0);
+	ck_assert_int_eq(n, -3);
+	ck_assert_int_eq(json_get_int64(o, "f", &n), -2);
+	ck_assert_int_eq(json_get_int64(o, "big", &n), -2);
+	ck_assert_int_eq(json_get_int64(o, "ns", &n), -2);
+	ck_assert_int_eq(json_get_int64(o, "arr", &n), -2);
+	ck_assert_int_eq(json_get_int64(o, "z", &n), -1);
+	ck_assert_int_eq(json_get_bool(o, "b", &b), 0);
+	ck_assert_int_eq(b, 1);
+	ck_assert_int_eq(json_get_bool(o, "n", &b), -2);
+	ck_assert_int_eq(json_get_bool(o, "S", &b), -1); /* keys are case-sensitive */
+	cJSON_Delete(o);
+
+	char *err = json_error("validation_failed", "text \"quoted\" \xC3\xA9", "text");
+	cJSON *back = cJSON_Parse(err);
+	ck_assert_ptr_nonnull(back);
+	cJSON *eo = cJSON_GetObjectItemCaseSensitive(back, "error");
+	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(eo, "code")->valuestring, "validation_failed");
+	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(eo, "message")->valuestring, "text \"quoted\" \xC3\xA9");
+	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(eo, "field")->valuestring, "text");
+	cJSON_Delete(back);
+	free(err);
+	err = json_error("not_found", "no such dialog", NULL);
+	ck_assert_str_eq(err, "{\"error\":{\"code\":\"not_found\",\"message\":\"no such dialog\"}}");
+	free(err);
+}
+END_TEST
+
+/* ---- tokens and passwords --------------------------------------------------------------- */
+
+START_TEST(token_format)
+{
+	char a[TOKEN_CHARS + 1], b[TOKEN_CHARS + 1];
+	ck_assert_int_eq(token_new(a), 0);
+	ck_assert_int_eq(token_new(b), 0);
+	ck_assert_uint_eq(strlen(a), 43);
+	ck_assert_uint_eq(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), 43);
+	ck_assert_str_ne(a, b);
+	ck_assert(token_well_formed(a));
+	ck_assert(token_well_formed(b));
+	a[5] = '+';
+	ck_assert(!token_well_formed(a));
+	a[5] = '=';
+	ck_assert(!token_well_formed(a));
+	ck_assert(!token_well_formed(NULL));
+	ck_assert(!token_well_formed(""));
+	ck_assert(!token_well_formed("short"));
+	char *long44 = repeat("A", 44, "", "");
+	ck_assert(!token_well_formed(long44));
+	long44[43] = '\0';
+	ck_assert(token_well_formed(long44));
+	free(long44);
+}
+END_TEST
+
+START_TEST(token_hash_and_equal)
+{
+	char h[TOKEN_HASH_CHARS + 1];
+	token_hash("abc", h);
+	ck_assert_str_eq(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	token_hash("", h);
+	ck_assert_str_eq(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	ck_assert(token_equal("same", "same"));
+	ck_assert(token_equal("", ""));
+	ck_assert(!token_equal("same", "Same"));
+	ck_assert(!token_equal("same", "same "));
+	ck_assert(!token_equal("abc", "ab"));
+	ck_assert(!token_equal("", "a"));
+}
+END_TEST
+
+START_TEST(password_hash_verify)
+{
+	char *h1 = NULL, *h2 = NULL;
+	ck_assert_int_eq(password_hash("correct horse", &h1), 0);
+	ck_assert_int_eq(password_hash("correct horse", &h2), 0);
+	ck_assert_ptr_nonnull(h1);
+	ck_assert(strncmp(h1, "$y$", 3) == 0);
+	ck_assert_str_ne(h1, h2); /* fresh salt each time */
+	ck_assert_ptr_null(strstr(h1, "correct"));
+	ck_assert(password_verify("correct horse", h1));
+	ck_assert(password_verify("correct horse", h2));
+	ck_assert(!password_verify("correct hors", h1));
+	ck_assert(!password_verify("correct horse ", h1));
+	ck_assert(!password_verify("", h1));
+	ck_assert(!password_verify("correct horse", NULL));
+	ck_assert(!password_verify("correct horse", ""));
+	ck_assert(!password_verify("correct horse", "plain"));
+	ck_assert(!password_verify("correct horse", "$y$"));
+	ck_assert(!password_verify("correct horse", "$y$garbage$"));
+	free(h1);
+	free(h2);
+
+	/* libxcrypt takes pass phrases of up to 511 bytes; longer ones fail cleanly */
+	char *long_pw = repeat("p\xC3\xA9", 170, "a", ""); /* 511 bytes */
+	ck_assert_int_eq(password_hash(long_pw, &h1), 0);
+	ck_assert(password_verify(long_pw, h1));
+	long_pw[0] = 'q';
+	ck_assert(!password_verify(long_pw, h1));
+	free(long_pw);
+	long_pw = repeat("x", 512, "", "");
+	ck_assert_int_eq(password_hash(long_pw, &h2), -1);
+	ck_assert_ptr_null(h2);
+	ck_assert(!password_verify(long_pw, h1));
+	free(h1);
+	free(long_pw);
+}
+END_TEST
+
+/* ---- log_redact ------------------------------------------------------------------------- */
+
+static void redacts(const char *in, const char *want)
+{
+	char out[256];
+	log_redact(in, out, sizeof out);
+	ck_assert_str_eq(out, want);
+}
+
+START_TEST(log_redaction)
+{
+	redacts("/ws/dialogs/7?token=abc.DEF-123&since=4", "/ws/dialogs/7?token=***&since=4");
+	redacts("/ws/widget/dialogs/7?assistant_id=1&visitor_token=SECRET",
+		"/ws/widget/dialogs/7?assistant_id=1&visitor_token=***");
+	redacts("token=abc", "token=***");
+	redacts("a=1;password=hunter2;b=2", "a=1;password=***;b=2");
+	redacts("?key=k1&token=t2&x=y", "?key=***&token=***&x=y");
+	redacts("?token=", "?token=***");
+	redacts("?token=abc def", "?token=*** def");
+	/* names that merely end like a secret are left alone */
+	redacts("?monkey=1&atoken=2&xpassword=3", "?monkey=1&atoken=2&xpassword=3");
+	redacts("/path/token=x", "/path/token=x");
+	redacts("no secrets here", "no secrets here");
+	redacts("", "");
+}
+END_TEST
+
+START_TEST(log_redaction_bounds)
+{
+	char out[8];
+	memset(out, 'Z', sizeof out);
+	log_redact("?token=abcdefgh", out, sizeof out);
+	ck_assert_uint_lt(strlen(out), sizeof out);
+	ck_assert_ptr_null(strstr(out, "abc"));
+	memset(out, 'Z', sizeof out);
+	log_redact("0123456789", out, sizeof out);
+	ck_assert_str_eq(out, "0123456");
+	memset(out, 'Z', sizeof out);
+	log_redact("anything", out, 1);
+	ck_assert_str_eq(out, "");
+	memset(out, 'Z', sizeof out);
+	log_redact("anything", out, 0);
+	ck_assert_int_eq(out[0], 'Z'); /* nothing written */
+}
+END_TEST
+
+/* ---- allocation helpers ------------------------------------------------------------------ */
+
+START_TEST(string_helpers)
+{
+	char *s = xasprintf("%s-%d-%05.1f", "a", 42, 3.14159);
+	ck_assert_str_eq(s, "a-42-003.1");
+	free(s);
+	s = xstrndup("abcdef", 3);
+	ck_assert_str_eq(s, "abc");
+	free(s);
+	s = xasprintf("%s", "");
+	ck_assert_str_eq(s, "");
+	free(s);
+	int64_t a = now_ms(), b = now_ms();
+	ck_assert(b >= a);
+}
+END_TEST
+
+static Suite *common_suite(void)
+{
+	Suite *s = suite_create("common");
+	TCase *tc = tcase_create("utf8");
+	tcase_add_test(tc, utf8_accepts_well_formed);
+	tcase_add_test(tc, utf8_refuses_overlongs);
+	tcase_add_test(tc, utf8_refuses_surrogates_and_out_of_range);
+	tcase_add_test(tc, utf8_refuses_truncated_and_stray);
+	tcase_add_test(tc, utf8_counts_code_points);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("text");
+	tcase_add_test(tc, text_length_limits);
+	tcase_add_test(tc, text_trimming);
+	tcase_add_test(tc, text_refuses_nul_and_bad_utf8);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("int64");
+	tcase_add_test(tc, int64_parses);
+	tcase_add_test(tc, int64_refuses);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("config");
+	tcase_add_checked_fixture(tc, NULL, conf_teardown);
+	tcase_add_test(tc, config_reads_file);
+	tcase_add_test(tc, config_env_overrides_file_and_set_overrides_env);
+	tcase_add_test(tc, config_bad_lines);
+	tcase_add_test(tc, config_long_line_is_an_error_not_a_split);
+	tcase_add_test(tc, config_typed_getters);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("json");
+	tcase_add_test(tc, json_body_rules);
+	tcase_add_test(tc, json_body_refuses_nul);
+	tcase_add_test(tc, json_accessors);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("token");
+	tcase_set_timeout(tc, 30); /* yescrypt is slow on purpose, more so under Valgrind */
+	tcase_add_test(tc, token_format);
+	tcase_add_test(tc, token_hash_and_equal);
+	tcase_add_test(tc, password_hash_verify);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("log");
+	tcase_add_test(tc, log_redaction);
+	tcase_add_test(tc, log_redaction_bounds);
+	tcase_add_test(tc, string_helpers);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	json_init();
+	log_init("test_common", "stderr", "error"); /* config warnings are expected here */
+	SRunner *sr = srunner_create(common_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	config_free();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
