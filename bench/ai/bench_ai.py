@@ -125,9 +125,9 @@ def bench_latency(pg, assistant, pairs, n, rng):
                             (assistant,))
                 d = cur.fetchone()[0]
                 cur.execute("SELECT created FROM chatai_post_message(%s, 'user', %s)", (d, question(pairs, rng)))
-            t_msg = t_typing = None
+            t_msg = t_typing = t_stop = None
             deadline = time.monotonic() + 10
-            while t_typing is None and time.monotonic() < deadline:
+            while t_stop is None and time.monotonic() < deadline:
                 select.select([lis], [], [], 1)
                 lis.poll()
                 now = time.monotonic()
@@ -139,11 +139,14 @@ def bench_latency(pg, assistant, pairs, n, rng):
                         t_msg = now
                     elif p["k"] == "typing" and p["state"] == "start":
                         t_typing = now
-            if t_msg is None or t_typing is None:
-                raise SystemExit("no typing_start within 10 s")
+                    elif p["k"] == "typing" and p["state"] == "stop":
+                        t_stop = now
+            if t_msg is None or t_typing is None or t_stop is None:
+                raise SystemExit("no typing_start and typing_stop within 10 s")
             delays.append((t_typing - t_msg) * 1000)
-            # Let the answer go out before the next question.
-            time.sleep(0.01)
+            # The worker is idle again (the answer went out): the next question measures
+            # the wake-up, not a queue.
+            time.sleep(0.005)
     finally:
         w.stop()
         lis.close()
