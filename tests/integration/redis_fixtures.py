@@ -13,6 +13,7 @@ import socket
 import struct
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -302,5 +303,9 @@ class WsClient:
 
 
 def health(notifier_port, timeout=3.0):
-    with urllib.request.urlopen(f"http://127.0.0.1:{notifier_port}/health", timeout=timeout) as r:
-        return json.loads(r.read().decode())
+    """The notifier's /health JSON (also when it answers 503: degraded)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{notifier_port}/health", timeout=timeout) as r:
+            return json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read().decode())
