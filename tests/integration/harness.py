@@ -989,3 +989,286 @@ def wait_until(predicate, timeout=10.0, interval=0.05, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------
+# stream clients (blocking, for tests): WebSocket over wsproto, SSE over a raw socket
+
+
+class WsClosed(Exception):
+    """The server closed the WebSocket: .code and .reason."""
+
+    def __init__(self, code, reason=""):
+        super().__init__(f"WebSocket closed: {code} {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class WsRejected(Exception):
+    """The server answered the upgrade with a plain HTTP status: .status, .body."""
+
+    def __init__(self, status, body=b""):
+        super().__init__(f"WebSocket upgrade refused: HTTP {status} {body[:200]!r}")
+        self.status = status
+        self.body = body
+
+
+class WsClient:
+    """A blocking WebSocket client: ws = WsClient(url, origin=...); ws.recv_json(); ws.send({...}).
+    Answers pings by itself. Use as a context manager or call .close()."""
+
+    def __init__(self, url, origin=None, headers=(), timeout=10.0):
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import Request
+        u = urllib.parse.urlsplit(url)
+        self.sock = socket.create_connection((u.hostname, u.port or 80), timeout=timeout)
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        extra = [(k.encode(), v.encode()) for k, v in headers]
+        if origin:
+            extra.append((b"Origin", origin.encode()))
+        target = u.path + (f"?{u.query}" if u.query else "")
+        self.sock.sendall(self.ws.send(Request(host=f"{u.hostname}:{u.port}", target=target,
+                                               extra_headers=extra)))
+        self._pending = []  # complete text messages not yet returned
+        self._partial = ""
+        self.closed = None
+        self._handshake(timeout)
+
+    def _handshake(self, timeout):
+        from wsproto.events import AcceptConnection, RejectConnection, RejectData
+        deadline = time.monotonic() + timeout
+        status, body = None, b""
+        while True:
+            for ev in self.ws.events():
+                if isinstance(ev, AcceptConnection):
+                    return
+                if isinstance(ev, RejectConnection):
+                    status = ev.status_code
+                    if not ev.has_body:
+                        raise WsRejected(status)
+                elif isinstance(ev, RejectData):
+                    body += ev.data
+                    if ev.body_finished:
+                        raise WsRejected(status, body)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no WebSocket handshake answer")
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            if not data:
+                if status is not None:
+                    raise WsRejected(status, body)
+                raise ConnectionError("connection closed during the WebSocket handshake")
+            self.ws.receive_data(data)
+
+    def _pump(self, timeout):
+        from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+        self.sock.settimeout(timeout)
+        data = self.sock.recv(65536)
+        self.ws.receive_data(data or None)
+        for ev in self.ws.events():
+            if isinstance(ev, TextMessage):
+                self._partial += ev.data
+                if ev.message_finished:
+                    self._pending.append(self._partial)
+                    self._partial = ""
+            elif isinstance(ev, BytesMessage):
+                pass
+            elif isinstance(ev, Ping):
+                self.sock.sendall(self.ws.send(ev.response()))
+            elif isinstance(ev, CloseConnection):
+                self.closed = (ev.code, ev.reason or "")
+                try:
+                    self.sock.sendall(self.ws.send(ev.response()))
+                except Exception:
+                    pass
+        if not data and self.closed is None:
+            self.closed = (1006, "connection dropped")
+
+    def recv(self, timeout=10.0):
+        """The next text message; WsClosed when the server closed; TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while not self._pending:
+            if self.closed is not None:
+                raise WsClosed(*self.closed)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no WebSocket message in {timeout}s")
+            try:
+                self._pump(left)
+            except socket.timeout:
+                continue
+        return self._pending.pop(0)
+
+    def recv_json(self, timeout=10.0):
+        return json.loads(self.recv(timeout))
+
+    def recv_until(self, predicate, timeout=10.0):
+        """Skip events until predicate(event_dict) is true; return that event."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ev = self.recv_json(max(0.01, deadline - time.monotonic()))
+            if predicate(ev):
+                return ev
+
+    def wait_closed(self, timeout=10.0):
+        """Read until the server closes; returns (code, reason)."""
+        deadline = time.monotonic() + timeout
+        while self.closed is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the server did not close the WebSocket")
+            try:
+                self._pump(left)
+            except socket.timeout:
+                continue
+        return self.closed
+
+    def send(self, message):
+        from wsproto.events import TextMessage
+        if not isinstance(message, str):
+            message = json.dumps(message)
+        self.sock.sendall(self.ws.send(TextMessage(data=message)))
+
+    def close(self, code=1000):
+        from wsproto.events import CloseConnection
+        try:
+            if self.closed is None:
+                self.sock.sendall(self.ws.send(CloseConnection(code=code)))
+        except Exception:
+            pass
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SseClient:
+    """A blocking EventSource over a raw socket (so nothing buffers on our side):
+    sse = SseClient(url); sse.status, sse.headers; sse.next_event() -> {"id","event","data"}."""
+
+    def __init__(self, url, headers=(), timeout=10.0):
+        u = urllib.parse.urlsplit(url)
+        self.sock = socket.create_connection((u.hostname, u.port or 80), timeout=timeout)
+        target = u.path + (f"?{u.query}" if u.query else "")
+        lines = [f"GET {target} HTTP/1.1", f"Host: {u.hostname}:{u.port}", "Accept: text/event-stream"]
+        lines += [f"{k}: {v}" for k, v in headers]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.buf = b""
+        self.comments = []
+        head = self._read_until(b"\r\n\r\n", timeout)
+        raw, self.buf = head.split(b"\r\n\r\n", 1)
+        first, *hl = raw.decode("latin-1").split("\r\n")
+        self.status = int(first.split()[1])
+        self.headers = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in hl if ":" in h)}
+        self.chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        self._raw = self.buf
+        self.buf = b""
+        self._text = ""
+
+    def _read_until(self, needle, timeout):
+        deadline = time.monotonic() + timeout
+        while needle not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{needle!r} not received in {timeout}s")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise ConnectionError("stream closed")
+            self.buf += chunk
+        return self.buf
+
+    def _decode(self):
+        """Move what arrived into self._text, undoing chunked encoding."""
+        if not self.chunked:
+            self._text += self._raw.decode("utf-8", errors="replace")
+            self._raw = b""
+            return
+        while True:
+            i = self._raw.find(b"\r\n")
+            if i < 0:
+                return
+            size = int(self._raw[:i].split(b";")[0] or b"0", 16)
+            if len(self._raw) < i + 2 + size + 2:
+                return
+            self._text += self._raw[i + 2:i + 2 + size].decode("utf-8", errors="replace")
+            self._raw = self._raw[i + 2 + size + 2:]
+            if size == 0:
+                return
+
+    def body(self, timeout=5.0):
+        """The whole body of a non-stream answer (error JSON)."""
+        deadline = time.monotonic() + timeout
+        n = int(self.headers.get("content-length", "-1"))
+        while True:
+            self._decode()
+            if n >= 0 and len(self._text.encode()) >= n:
+                return self._text
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self._text
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                self._decode()
+                return self._text
+            self._raw += chunk
+
+    def next_event(self, timeout=10.0):
+        """The next event with data (comments such as ': ping' are kept in .comments)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._decode()
+            text = self._text.replace("\r\n", "\n")
+            while "\n\n" in text:
+                block, text = text.split("\n\n", 1)
+                self._text = text
+                ev = {"id": None, "event": None, "data": None}
+                data = []
+                for line in block.split("\n"):
+                    if line.startswith(":"):
+                        self.comments.append(line)
+                    elif ":" in line:
+                        k, v = line.split(":", 1)
+                        v = v[1:] if v.startswith(" ") else v
+                        if k == "data":
+                            data.append(v)
+                        elif k in ("id", "event", "retry"):
+                            ev[k] = v
+                if data:
+                    ev["data"] = "\n".join(data)
+                    return ev
+            self._text = text
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no SSE event in {timeout}s")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise ConnectionError("SSE stream closed")
+            self._raw += chunk
+
+    def next_json(self, timeout=10.0):
+        return json.loads(self.next_event(timeout)["data"])
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
