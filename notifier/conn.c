@@ -265,6 +265,8 @@ static void conn_flush(struct conn *c)
 		conn_close(c, "write error");
 		return;
 	}
+	if (c->sub.paused && c->out.bytes < cfg.soft_queue / 4)
+		hub_sub_resume(&c->sub);
 	if (r == CHATAI_AGAIN) {
 		loop_io_start(&c->wio);
 		return;
@@ -509,7 +511,14 @@ static void hub_revoke(int64_t session_id)
 	conn_revoke_session(session_id);
 }
 
-static const struct hub_ops hub_ops = { .deliver = hub_deliver, .revoke = hub_revoke };
+/* Replays fill a queue only up to half the soft cap, then wait for it to drain. */
+static int hub_can_take(struct sub *s)
+{
+	struct conn *c = conn_of_sub(s);
+	return (c->state == CS_WS || c->state == CS_SSE) && c->out.bytes < cfg.soft_queue / 2;
+}
+
+static const struct hub_ops hub_ops = { .deliver = hub_deliver, .can_take = hub_can_take, .revoke = hub_revoke };
 
 /* ---- authentication ----------------------------------------------------------- */
 
@@ -829,6 +838,8 @@ static void conn_new(int fd, const struct sockaddr_storage *ss)
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (cfg.sndbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cfg.sndbuf, sizeof(cfg.sndbuf));
 	struct conn *c = xcalloc(1, sizeof(*c));
 	c->id = next_id++;
 	c->fd = fd;

@@ -38,6 +38,7 @@ struct conn_settings {
 	size_t soft_queue;        /* notifier_soft_queue: soft cap, bytes */
 	double soft_seconds;      /* notifier_soft_queue_seconds */
 	unsigned max_per_ip;      /* notifier_max_per_ip */
+	int sndbuf;               /* notifier_sndbuf: SO_SNDBUF of client sockets (0: kernel's) */
 };
 
 void conn_init(const struct conn_settings *st);

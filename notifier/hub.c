@@ -285,6 +285,15 @@ void hub_sub_start(struct sub *s, int64_t last, int replay)
 		replay_kick(s->chan);
 }
 
+void hub_sub_resume(struct sub *s)
+{
+	if (!s->joined || !s->paused)
+		return;
+	s->paused = 0;
+	if (s->chan)
+		replay_kick(s->chan);
+}
+
 void hub_sub_leave(struct sub *s)
 {
 	if (!s->joined)
@@ -324,7 +333,12 @@ static void replay_done(void *arg, PGresult *res)
 	for (struct sub *s = c->subs, *next; s; s = next) {
 		c->iter_next = s->next;
 		if (s->in_query) {
+			int stopped = 0;
 			for (int i = 0; i < n; i++) {
+				if (hops->can_take && !hops->can_take(s)) {
+					stopped = 1;
+					break;
+				}
 				int64_t seq = 0;
 				if (parse_int64(PQgetvalue(res, i, 0), 1, INT64_MAX, &seq) != 0)
 					continue;
@@ -343,7 +357,9 @@ static void replay_done(void *arg, PGresult *res)
 				deliver(s, evs[i]);
 			}
 			s->in_query = 0;
-			if (n < HUB_REPLAY_PAGE)
+			if (stopped)
+				s->paused = 1;
+			else if (n < HUB_REPLAY_PAGE)
 				sub_replay_finished(s);
 		}
 		next = c->iter_next;
@@ -366,13 +382,13 @@ static void replay_kick(struct hub_chan *c)
 		return;
 	int64_t from = INT64_MAX;
 	for (struct sub *s = c->subs; s; s = s->next) {
-		if (s->active && s->cur.replaying && !s->in_query && s->cur.last < from)
+		if (s->active && s->cur.replaying && !s->in_query && !s->paused && s->cur.last < from)
 			from = s->cur.last;
 	}
 	if (from == INT64_MAX)
 		return;
 	for (struct sub *s = c->subs; s; s = s->next)
-		if (s->active && s->cur.replaying)
+		if (s->active && s->cur.replaying && !s->paused)
 			s->in_query = 1;
 	c->query_running = 1;
 	c->retry = 0;

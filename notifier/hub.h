@@ -58,6 +58,7 @@ struct sub {
 	uint8_t active;            /* authorised: deliveries go out */
 	uint8_t in_query;          /* covered by the channel's running replay */
 	uint8_t again;             /* held events were dropped: replay once more */
+	uint8_t paused;            /* replay paused until the connection drains its queue */
 	struct cursor cur;
 	struct hub_event **held;   /* live events held during a replay (lazy) */
 	uint32_t nheld, capheld;
@@ -65,6 +66,9 @@ struct sub {
 
 struct hub_ops {
 	void (*deliver)(struct sub *s, struct hub_event *ev);
+	/* Replays are paced: rows are delivered only while this says the subscriber's
+	 * connection has room; then the replay pauses until hub_sub_resume(). */
+	int (*can_take)(struct sub *s);
 	void (*revoke)(int64_t session_id);
 };
 
@@ -78,6 +82,8 @@ void hub_sub_join(struct sub *s, int kind, int64_t dialog_id);
  * replay, rows after last are read from the table first. */
 void hub_sub_start(struct sub *s, int64_t last, int replay);
 void hub_sub_leave(struct sub *s);
+/* The connection drained its queue: a paused replay goes on. */
+void hub_sub_resume(struct sub *s);
 
 /* A payload from the LISTEN link. */
 void hub_notify(const char *payload, size_t len, int64_t t_recv_us);

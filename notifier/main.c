@@ -55,6 +55,7 @@ static void read_settings(struct conn_settings *st)
 	st->soft_queue = (size_t)config_get_int("notifier_soft_queue", (int64_t)(st->max_queue / 4));
 	st->soft_seconds = (double)config_get_int("notifier_soft_queue_seconds", 10);
 	st->max_per_ip = (unsigned)config_get_int("notifier_max_per_ip", 10000);
+	st->sndbuf = (int)config_get_int("notifier_sndbuf", 0);
 	if (st->ping_interval < 1)
 		st->ping_interval = 1;
 	if (st->peer_timeout < st->ping_interval)
