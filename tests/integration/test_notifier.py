@@ -685,10 +685,15 @@ def test_ipv4_and_ipv6_listeners(pg, world):
     port = harness.free_port()
     n = harness.Notifier(pg, port=port, env={"CHATAI_NOTIFIER_LISTEN": f"127.0.0.1:{port},[::1]:{port}"}).start()
     try:
-        s = socket.create_connection(("::1", port), timeout=5)
-        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert s.recv(100).startswith(b"HTTP/1.1 200")
-        s.close()
+        def health_v6():
+            s = socket.create_connection(("::1", port), timeout=5)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            ok = s.recv(100).startswith(b"HTTP/1.1 200")
+            s.close()
+            return ok
+        harness.wait_until(health_v6, timeout=10, message="/health over IPv6")
+        import requests
+        assert requests.get(n.url + "/health", timeout=5).status_code == 200
     except OSError as e:
         if "Cannot assign" in str(e) or "unreachable" in str(e):
             pytest.skip("no IPv6 loopback here")
