@@ -83,6 +83,8 @@ static uint16_t scan_header(struct ws_scan *s)
 	if (op >= 8) {
 		if (op > 10 || !fin || len > 125)
 			return 1002;
+		if (op == WS_OP_CLOSE && len == 1)
+			return 1002; /* a close payload is empty or holds a 2-byte code */
 		if (op == WS_OP_CLOSE)
 			s->saw_close = 1;
 	} else if (op == WS_OP_CONT) {
