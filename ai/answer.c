@@ -290,6 +290,24 @@ static int job_failed(struct db *db, const struct ai_settings *s, const struct j
 	return -1;
 }
 
+/* Make raw (taken) a storable message text: cut to the message limit at a character
+ * boundary (several long entries joined may pass it), trimmed, valid. NULL when nothing
+ * is left. */
+static char *message_text(char *raw)
+{
+	size_t count = 0, i = 0;
+	for (; raw[i]; i++)
+		if (((unsigned char)raw[i] & 0xC0) != 0x80 && ++count > CHATAI_TEXT_MAX_CHARS)
+			break;
+	raw[i] = '\0';
+	char *text = NULL;
+	const char *why = NULL;
+	if (text_validate(raw, strlen(raw), &text, &why) < 0)
+		text = NULL;
+	free(raw);
+	return text;
+}
+
 int answer_job(struct db *db, const struct ai_settings *s, const struct job *j)
 {
 	struct job_info ji = { 0 };
@@ -305,8 +323,9 @@ int answer_job(struct db *db, const struct ai_settings *s, const struct job *j)
 		goto out;
 	}
 	struct job_end end = { .handoff_text = HANDOFF_TEXT_FAILURES, .state = "done" };
-	if (strcmp(ji.status, "ai") != 0) {
-		/* An operator holds the dialog, or it waits for one, or it is closed. */
+	if (strcmp(ji.status, "ai") != 0 || ji.nquestions == 0) {
+		/* An operator holds the dialog, or it waits for one, or it is closed (or the
+		 * questions are gone). */
 		rc = end_job(db, s, j, &end, NULL) < 0 ? job_failed(db, s, j, "ending a silent job") : 0;
 		goto out;
 	}
@@ -355,25 +374,8 @@ int answer_job(struct db *db, const struct ai_settings *s, const struct job *j)
 			goto out;
 		}
 	}
-	if (answer) {
-		/* Several long entries joined may pass the message limit: cut politely. */
-		char *cut = NULL;
-		const char *why = NULL;
-		if (utf8_count(answer, strlen(answer)) > CHATAI_TEXT_MAX_CHARS) {
-			size_t count = 0, i = 0;
-			for (; answer[i]; i++)
-				if (((unsigned char)answer[i] & 0xC0) != 0x80 && ++count > CHATAI_TEXT_MAX_CHARS)
-					break;
-			answer[i] = '\0';
-		}
-		if (text_validate(answer, strlen(answer), &cut, &why) < 0) {
-			free(answer);
-			answer = NULL;
-		} else {
-			free(answer);
-			answer = cut;
-		}
-	}
+	if (answer)
+		answer = message_text(answer);
 	if (answer) {
 		end.text = answer;
 	} else {

@@ -421,3 +421,16 @@ def test_bad_settings_and_arguments(aipg):
     e = harness.base_env({"CHATAI_DATABASE_URL": f"postgresql://chatai@127.0.0.1:{harness.free_port()}/chatai"})
     cp = subprocess.run([str(ai), "--once"], env=e, capture_output=True, text=True, timeout=20)
     assert cp.returncode == 1 and "database unavailable" in cp.stderr
+
+
+def test_long_answers_joined_are_cut_to_the_message_limit(aipg):
+    a = new_assistant(aipg, "Verbose")
+    add_kb(aipg, a, [("What is alpha?", "α" * 3000), ("What is beta?", "β" * 3000)])
+    d = new_dialog(aipg, a)
+    post(aipg, d, "What is alpha?")
+    post(aipg, d, "What is beta?")
+    rc, log = run_once(aipg)
+    assert rc == 0, log
+    (m,) = ai_messages(aipg, d)
+    assert len(m["text"]) == 4000
+    assert m["text"] == "α" * 3000 + "\n\n" + "β" * 998
