@@ -168,6 +168,12 @@ def cleanup_all():
         _TEMPLATE_DIR = None
 
 
+def detach_all():
+    """Forget what was started so that exiting does not stop it (scripts/demo --detach)."""
+    with _LIVE_LOCK:
+        _LIVE.clear()
+
+
 def _on_sigterm(signum, frame):
     cleanup_all()
     os._exit(128 + signum)

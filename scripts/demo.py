@@ -1,0 +1,251 @@
+"""scripts/demo.py: start (or stop) the ChatAI demo. Run through scripts/demo, which installs
+the packages and builds first.
+
+It reuses the test harness (tests/integration/harness.py) and the server configurations of
+lighttpd-conf/ and apache-conf/, so the demo runs exactly what the tests run. Everything
+lives in the state dir:
+
+  STATE/pg/            the PostgreSQL cluster (kept between runs)
+  STATE/web/           the web server's rendered configuration and sockets
+  STATE/logs/          every process's log
+  STATE/demo.json      ports, pids, the demo login (read by --stop and the next start)
+"""
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+os.environ.setdefault("CHATAI_BUILD_DIR", str(REPO / "build"))
+
+import harness  # noqa: E402
+
+ADMIN_EMAIL = "admin@demo.example"
+KNOWLEDGE = REPO / "scripts" / "demo-knowledge.csv"
+
+
+def say(msg):
+    print(f"demo: {msg}", file=sys.stderr, flush=True)
+
+
+def load_state(state):
+    f = state / "demo.json"
+    if f.exists():
+        try:
+            return json.loads(f.read_text())
+        except ValueError:
+            pass
+    return {}
+
+
+def save_state(state, data):
+    f = state / "demo.json"
+    tmp = f.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.chmod(tmp, 0o600)  # holds the demo password
+    tmp.replace(f)
+
+
+def pid_alive(pid, exe_hint):
+    """True when pid runs and its command line mentions exe_hint (a reused pid is not ours)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return exe_hint in cmd
+
+
+def stop(state):
+    data = load_state(state)
+    procs = data.get("pids", {})
+    hints = {"web": data.get("server", ""), "notifier": "chatai-notifier", "ai": "chatai-ai"}
+    for name in ("ai", "web", "notifier"):
+        pid = procs.get(name)
+        if pid and pid_alive(pid, hints[name] if name != "web" else
+                             ("lighttpd" if data.get("server") == "lighttpd" else "apache2")):
+            say(f"stopping {name} (pid {pid})")
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            for _ in range(100):
+                if not pid_alive(pid, ""):
+                    break
+                time.sleep(0.1)
+            else:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+    pgdata = state / "pg" / "data"
+    if (pgdata / "postmaster.pid").exists():
+        say("stopping PostgreSQL")
+        pg = harness.Postgres(state / "logs", port=data.get("pg_port"), base=state / "pg")
+        pg.stop()
+    data["pids"] = {}
+    if data:
+        save_state(state, data)
+    say("stopped")
+
+
+def port_free(port):
+    import socket
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def check_readable_by(user, path):
+    """Apache's children run as user: they must reach the docroot and the binaries."""
+    import subprocess
+    r = subprocess.run(["runuser", "-u", user, "--", "test", "-r", str(path)], capture_output=True)
+    return r.returncode == 0
+
+
+def start(args, state):
+    data = load_state(state)
+    running = {k: v for k, v in data.get("pids", {}).items() if v and Path(f"/proc/{v}").exists()}
+    if running:
+        say(f"already running in {state} (pids {running}); use --stop first")
+        print_info(data)
+        return 0
+    if not port_free(args.port):
+        say(f"port {args.port} is taken on 127.0.0.1: choose another with --port N")
+        return 1
+    try:
+        harness.binary("chatai-ctl")
+        harness.binary("chatai.fcgi")
+    except harness.HarnessError as e:
+        say(str(e))
+        return 1
+    if args.server == "apache":
+        for p in (harness.WEB_DIR / "admin", harness.BUILD_DIR / "fcgi" / "chatai.fcgi"):
+            if not check_readable_by("www-data", p):
+                say(f"Apache's children run as www-data and cannot read {p}: move the tree or the "
+                    "state dir somewhere world-readable, or use --server lighttpd")
+                return 1
+
+    logs = state / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    os.chmod(state, 0o755)
+    pg_port = harness.free_port()
+    say(f"PostgreSQL on 127.0.0.1:{pg_port} (data in {state / 'pg'})")
+    pg = harness.Postgres(logs, port=pg_port, base=state / "pg").start()
+    data.update({"pg_port": pg_port, "server": args.server, "port": args.port, "state_dir": str(state)})
+
+    password = data.get("admin_password") or secrets.token_urlsafe(12)
+    cp = harness.run_ctl(pg.url, "operator", "add", ADMIN_EMAIL, "Demo Admin", "--role", "admin",
+                         stdin=password + "\n", check=False)
+    if cp.returncode != 0 and "already exists" not in cp.stderr:
+        say(cp.stderr.strip())
+        return 1
+    if cp.returncode == 0:
+        data["admin_password"] = password
+    elif "admin_password" not in data:
+        say(f"{ADMIN_EMAIL} exists but {state / 'demo.json'} lost its password: "
+            f"remove {state} to start afresh")
+        data["admin_password"] = "(unknown)"
+    if not data.get("assistant_id"):
+        aid = harness.make_assistant(pg, "Northwind Coffee assistant",
+                                     greeting="Hi! I am the Northwind Coffee assistant. Ask me about "
+                                              "shipping, grinds or subscriptions, or ask for a person.")
+        harness.run_ctl(pg.url, "knowledge", "import", aid, KNOWLEDGE)
+        data["assistant_id"] = aid
+        say(f"assistant {aid} with {sum(1 for _ in open(KNOWLEDGE)) - 1} knowledge entries")
+    save_state(state, data)
+
+    procs = {}
+    notifier = None
+    nport = harness.free_port()
+    if harness.have_binary("chatai-notifier"):
+        notifier = harness.Notifier(pg, port=nport, env={"CHATAI_LOG_LEVEL": "info"},
+                                    log_path=logs / "notifier.log").start()
+        procs["notifier"] = notifier.pid
+        say(f"notifier on 127.0.0.1:{nport}")
+    else:
+        say("chatai-notifier is not built: no WebSocket/SSE (clients fall back to long-polling)")
+    web = harness.WebServer(args.server, pg, nport, port=args.port, state_dir=state / "web", logdir=logs,
+                            env={"CHATAI_LOG_LEVEL": "info"}).start()
+    procs["web"] = web.pid
+    ai = None
+    if harness.have_binary("chatai-ai"):
+        ai = harness.AiWorker(pg, env={"CHATAI_LOG_LEVEL": "info"}, log_path=logs / "ai.log").start()
+        procs["ai"] = ai.pid
+    else:
+        say("chatai-ai is not built: the assistant will not answer")
+    data["pids"] = procs
+    save_state(state, data)
+    print_info(data)
+
+    if args.detach:
+        harness.detach_all()  # they keep running after we exit
+        return 0
+    say("running; press Ctrl-C to stop")
+    stopping = []
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *a: stopping.append(1))
+    try:
+        while not stopping:
+            for name, p in (("web server", web), ("notifier", notifier), ("AI worker", ai)):
+                if p is not None and not p.running:
+                    say(f"the {name} exited ({p.returncode}); see {p.log_path}")
+                    stopping.append(1)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    say("stopping")
+    for p in (ai, web, notifier):
+        if p is not None:
+            p.stop()
+    pg.stop()
+    harness.detach_all()
+    data["pids"] = {}
+    save_state(state, data)
+    return 0
+
+
+def print_info(data):
+    url = f"http://127.0.0.1:{data['port']}"
+    print(f"CHATAI_URL={url}/")
+    print(f"CHATAI_ADMIN_EMAIL={ADMIN_EMAIL}")
+    print(f"CHATAI_ADMIN_PASSWORD={data['admin_password']}")
+    print(f"CHATAI_ASSISTANT_ID={data['assistant_id']}")
+    print(f"CHATAI_STATE_DIR={data['state_dir']}")
+    sys.stdout.flush()
+    say(f"operator panel {url}/admin/   demo shop {url}/demo/?assistant={data['assistant_id']}   "
+        f"logs {data['state_dir']}/logs/")
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="scripts/demo", description="Run the ChatAI demo.")
+    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--state-dir", default=str(REPO / "state"))
+    ap.add_argument("--server", choices=("lighttpd", "apache"), default="lighttpd")
+    ap.add_argument("--detach", action="store_true")
+    ap.add_argument("--stop", action="store_true")
+    args = ap.parse_args()
+    state = Path(args.state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    if args.stop:
+        stop(state)
+        return 0
+    try:
+        return start(args, state)
+    except harness.HarnessError as e:
+        say(str(e))
+        harness.cleanup_all()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
