@@ -379,14 +379,22 @@ def test_stale_dialog_in_storage_starts_fresh(stack, assistant, browser):
 
 
 def test_phone_screen_full_screen_panel(stack, assistant, browser, artifacts):
-    wd = browser(390, 844)
+    wd = browser(500, 900)
+    # Chromium's window cannot be narrower than 500 px: emulate a phone's viewport instead.
+    wd.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                       {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
     widget = WidgetPage(wd, stack.url, assistant).load()
-    box = wd.execute_script(
-        "const b = document.querySelector('chatai-widget').shadowRoot.querySelector('.panel').getBoundingClientRect();"
-        "return [b.x, b.y, b.width, b.height, innerWidth, innerHeight]")
-    assert box[0] == 0 and box[1] == 0 and box[2] == box[4] and abs(box[3] - box[5]) <= 1, box
+    def full_screen():
+        box = wd.execute_script(
+            "const b = document.querySelector('chatai-widget').shadowRoot.querySelector('.panel').getBoundingClientRect();"
+            "return [b.x, b.y, b.width, b.height, innerWidth, innerHeight]")
+        return box[0] == 0 and box[1] == 0 and box[2] == box[4] == 390 and abs(box[3] - box[5]) <= 1
+    wait_for(full_screen, timeout=3, message="the panel fills the phone screen (after its opening animation)")
+    assert not wd.execute_script(
+        "return document.querySelector('chatai-widget').shadowRoot.querySelector('.launcher').checkVisibility()")
     widget.send("hello from a phone")
-    widget.wait_text("hello from a phone", "user")
+    wait_for(lambda: any(m["id"] and m["text"] == "hello from a phone" for m in widget.state()["messages"]),
+             message="stored")
     wd.save_screenshot(str(artifacts / "widget-phone.png"))
 
 

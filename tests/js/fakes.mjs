@@ -40,10 +40,10 @@ export function makeEnv({ random = () => 0.5 } = {}) {
     fail() { this.onerror && this.onerror({}); }
   }
 
-  const fetchStatus = { value: 200 };
+  const fetchStatus = { value: 200, type: 'application/json' };
   async function fakeFetch(url) {
     fetches.push(url);
-    return { status: fetchStatus.value };
+    return { status: fetchStatus.value, headers: { get: () => fetchStatus.type } };
   }
 
   class FakeAbortController {

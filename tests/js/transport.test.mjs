@@ -99,12 +99,13 @@ test('SSE refused too: long-poll, reported as polling; then plain polling after 
   assert.equal(ch.transport, 'longpoll');
   assert.equal(h.polls.length, 1);
   assert.equal(h.polls[0].cursor, 0);
-  assert.equal(h.polls[0].wait, 25);
+  assert.equal(h.polls[0].wait, 0); // the first long-poll proves the route at once
   h.polls[0].resolve({ events: [msg(1), msg(2)] });
   await h.advance(0);
   assert.equal(statuses.at(-1).state, 'fallback');
   assert.equal(statuses.at(-1).transport, 'longpoll');
   assert.equal(h.polls.length, 2); // events came: the next long-poll goes out at once
+  assert.equal(h.polls[1].wait, 25);
   assert.equal(h.polls[1].cursor, 2);
   // three failures in a row: plain polling every 3 s
   h.polls[1].reject(new HttpError(502));
@@ -156,6 +157,42 @@ test('SSE refused with 401/403/404 (seen by a fetch probe) is fatal too', async 
     assert.equal(h.polls.length, 0);
     assert.deepEqual(fatals.map((f) => f.code), [code]);
   }
+});
+
+test('a 404 page from a web server that does not route /sse/ is not final: long-poll next', async () => {
+  const h = makeEnv();
+  h.fetchStatus.value = 404;
+  h.fetchStatus.type = 'text/html';
+  const { ch, fatals } = dialogChannel(h, { ws: null });
+  ch.start();
+  h.sources[0].fail();
+  await h.advance(2000);
+  h.sources[1].fail();
+  await h.advance(100);
+  assert.deepEqual(fatals, []);
+  assert.equal(ch.transport, 'longpoll');
+  assert.equal(h.polls.length, 1);
+  // and a long-poll 404 without the API's JSON error is not final either
+  h.polls[0].reject(new HttpError(404, 'not found', false));
+  await h.advance(2000);
+  assert.deepEqual(fatals, []);
+  assert.equal(h.polls.length, 2);
+  ch.stop();
+});
+
+test('a long-poll that answers at once with nothing (wait ignored) pauses 1 s', async () => {
+  const h = makeEnv();
+  const { ch } = dialogChannel(h, { ws: null, sse: null });
+  ch.start();
+  h.polls[0].resolve({ events: [] }); // the first (wait=0) one: no pause after it
+  await h.flush();
+  assert.equal(h.polls.length, 2);
+  h.polls[1].resolve({ events: [] }); // a held one answering at once: the server ignores wait
+  await h.advance(900);
+  assert.equal(h.polls.length, 2);
+  await h.advance(200);
+  assert.equal(h.polls.length, 3);
+  ch.stop();
 });
 
 test('long-poll 401 is fatal', async () => {

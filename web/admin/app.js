@@ -520,17 +520,23 @@ function renderMessage(m) {
     if (m.id !== undefined) n.setAttribute('data-id', String(m.id));
     return n;
   }
-  const name = m.sender === 'manager' && m.operator && m.operator.name ? String(m.operator.name) : WHO[m.sender] || m.sender;
   const node = el('div', { class: `msg ${m.sender}` },
-    el('span', { class: 'who', text: name }),
+    el('span', { class: 'who' }),
     el('div', { class: 'bubble', text: m.text }),
     el('div', { class: 'meta' }));
   updateMessage(node, m);
   return node;
 }
 
+function senderName(m) {
+  if (m.sender === 'manager' && m.operator && m.operator.name) return String(m.operator.name);
+  if (m.sender === 'manager' && m.pending && state.me && state.me.name) return String(state.me.name);
+  return WHO[m.sender] || m.sender;
+}
+
 function updateMessage(node, m) {
   if (m.sender === 'system') return;
+  node.querySelector('.who').textContent = senderName(m);
   node.classList.toggle('pending', !!m.pending && !m.failed);
   node.classList.toggle('failed', !!m.failed);
   if (m.id !== undefined) node.setAttribute('data-id', String(m.id));

@@ -3,7 +3,7 @@ import { HttpError } from './transport.js';
 
 export class ApiError extends HttpError {
   constructor(status, code, message, retryAfter) {
-    super(status, message || code || `HTTP ${status}`);
+    super(status, message || code || `HTTP ${status}`, !!code);
     this.code = code || '';
     this.retryAfter = retryAfter || 0;
   }

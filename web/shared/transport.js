@@ -33,9 +33,11 @@ const DEFAULTS = {
 
 /** An HTTP failure with its status (thrown by poll functions). */
 export class HttpError extends Error {
-  constructor(status, message) {
+  /** apiError: false when the body was not the API's JSON error (e.g. a proxy's page). */
+  constructor(status, message, apiError = true) {
     super(message || `HTTP ${status}`);
     this.status = status;
+    this.apiError = apiError;
   }
 }
 
@@ -378,27 +380,33 @@ export class Channel {
         this._retry('event stream lost');
         return;
       }
-      this._probeSse(url).then((status) => {
+      this._probeSse(url).then(({ status, api }) => {
         if (gen !== this.gen) return;
-        const fatal = fatalCodeForStatus(status);
+        // Only the notifier's own JSON refusal is final; a 404 page from a web server that
+        // does not route /sse/ means "use something else".
+        const fatal = api ? fatalCodeForStatus(status) : 0;
         if (fatal) this._fatal(fatal, `HTTP ${status}`);
         else this._openFailed(`event stream unavailable (${status || 'no answer'})`, this.cfg.sseFailLimit);
       });
     };
   }
 
-  /** EventSource cannot see the HTTP status: ask with fetch and drop the body at once. */
+  /**
+   * EventSource cannot see the HTTP status: ask with fetch and drop the body at once.
+   * Resolves {status, api}: api is true when the answer is the API's JSON error object.
+   */
   async _probeSse(url) {
-    if (!this.env.fetch) return 0;
+    if (!this.env.fetch) return { status: 0, api: false };
     const ctl = this.env.AbortController ? new this.env.AbortController() : null;
     const timer = this.env.setTimeout(() => ctl && ctl.abort(), 5000);
     try {
       const r = await this.env.fetch(url, {
         headers: { Accept: 'text/event-stream' }, signal: ctl ? ctl.signal : undefined, cache: 'no-store',
       });
-      return r.status;
+      const type = (r.headers && r.headers.get && r.headers.get('Content-Type')) || '';
+      return { status: r.status, api: /json/i.test(type) };
     } catch {
-      return 0;
+      return { status: 0, api: false };
     } finally {
       this.env.clearTimeout(timer);
       if (ctl) ctl.abort();
@@ -416,11 +424,17 @@ export class Channel {
       this.abort = ctl;
       const t0 = this.env.now();
       let result;
+      let usedWait = 0;
       try {
-        result = await this.o.poll(this._cursorParam(), wait, ctl ? ctl.signal : undefined);
+        // The first request does not wait: it proves the route works (the indicator can say
+        // so at once) and catches up; the following ones are held by the server.
+        usedWait = first ? 0 : wait;
+        result = await this.o.poll(this._cursorParam(), usedWait, ctl ? ctl.signal : undefined);
       } catch (err) {
         if (gen !== this.gen) return;
-        const fatal = fatalCodeForStatus(err && err.status);
+        // A refusal is final only when the API itself said so (its JSON error), not when
+        // a proxy in between answered.
+        const fatal = err && err.apiError !== false ? fatalCodeForStatus(err.status) : 0;
         if (fatal) {
           this._fatal(fatal, err.message);
           return;
@@ -444,7 +458,7 @@ export class Channel {
       const elapsed = this.env.now() - t0;
       let pause = 0;
       if (!longpoll) pause = this.cfg.pollInterval;
-      else if (events.length === 0 && elapsed < 1000) pause = 1000; // the server ignored wait
+      else if (usedWait > 0 && events.length === 0 && elapsed < 1000) pause = 1000; // wait was ignored
       if (pause > 0) {
         await new Promise((resolve) => this._timer(resolve, pause));
       }
@@ -474,7 +488,7 @@ export class Channel {
       if (!this._available(name)) continue;
       let ok = false;
       if (name === 'ws') ok = await this._probeWs();
-      else if (name === 'sse') ok = (await this._probeSse(this.o.sse(this._cursorParam()))) === 200;
+      else if (name === 'sse') ok = (await this._probeSse(this.o.sse(this._cursorParam()))).status === 200;
       if (this.stopped || gen !== this.gen) return;
       if (ok) {
         this.level = lvl;
