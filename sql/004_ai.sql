@@ -195,14 +195,16 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Knowledge-base search for assistant p_assistant: the best p_limit entries for question
--- p_q scoring at least the assistant's match_threshold, best first.
---   1. The question as a web-search query: every word must match.
---   2. When nothing matches: any of its words may match (OR semantics), so that a
---      question with extra words still finds its entry. The score is scaled by the
---      share of the question's words found in the entry, and an entry sharing two or
---      more words with the question comes before one that shares a single word (one
---      common word alone is weak evidence).
--- Scores are ts_rank_cd normalised into [0, 1) (normalisation 32).
+-- p_q scoring at least the assistant's match_threshold, best first. Three rounds; the
+-- first that finds something wins:
+--   1. the question as a web-search query: every word must match (question or answer);
+--   2. any two of its words in an entry's question;
+--   3. any one of its words in an entry's question.
+-- Rounds 2 and 3 (OR semantics) let a question with extra words still find its entry;
+-- they match against the entries' questions only (weight A), where the intent is, and
+-- scale the score by the share of the question's words found in the entry. Both are
+-- answered from the GIN index: one common word of the answers' phrasing does not turn
+-- every entry into a candidate. Scores are ts_rank_cd normalised into [0, 1).
 CREATE FUNCTION chatai_kb_search(p_assistant bigint, p_q text, p_limit int)
 RETURNS TABLE (id bigint, question text, answer text, score real)
 LANGUAGE plpgsql STABLE AS $$
@@ -210,8 +212,9 @@ DECLARE
     v_cfg       regconfig;
     v_threshold real;
     v_strict    tsquery;
-    v_loose     tsquery;
+    v_query     tsquery;
     v_lexemes   text[];
+    v_quoted    text[];
     v_n         int;
 BEGIN
     SELECT a.ts_config, a.match_threshold INTO v_cfg, v_threshold FROM assistants a WHERE a.id = p_assistant;
@@ -231,23 +234,37 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    v_lexemes := tsvector_to_array(to_tsvector(v_cfg, p_q));
-    v_n := cardinality(v_lexemes);
+    -- The question's lexemes (already normalised: used as they are, quoted for the
+    -- tsquery syntax, restricted to weight A), the longest (usually rarest) 12.
+    SELECT array_agg(l ORDER BY length(l) DESC, l),
+           array_agg('''' || replace(replace(l, '\', '\\'), '''', '''''') || ''':A' ORDER BY length(l) DESC, l)
+      INTO v_lexemes, v_quoted
+      FROM (SELECT l FROM unnest(tsvector_to_array(to_tsvector(v_cfg, p_q))) AS l
+             ORDER BY length(l) DESC, l LIMIT 12) t;
+    v_n := COALESCE(cardinality(v_lexemes), 0);
     IF v_n = 0 THEN
         RETURN;
     END IF;
-    -- The lexemes are already normalised: build the OR query from them as they are
-    -- (quoted for the tsquery syntax).
-    SELECT string_agg('''' || replace(replace(l, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery
-      INTO v_loose
-      FROM unnest(v_lexemes) AS l;
-    RETURN QUERY
-        SELECT r.id, r.question, r.answer, (r.rank * r.found / v_n)::real AS s
-          FROM (SELECT k.id, k.question, k.answer, ts_rank_cd(k.tsv, v_loose, 32) AS rank,
-                       length(k.tsv) - length(ts_delete(k.tsv, v_lexemes)) AS found
-                  FROM knowledge k
-                 WHERE k.assistant_id = p_assistant AND k.tsv @@ v_loose) r
-         WHERE r.rank * r.found / v_n >= v_threshold
-         ORDER BY r.found >= LEAST(2, v_n) DESC, s DESC, r.id
-         LIMIT p_limit;
+    FOR v_round IN 2..3 LOOP
+        IF v_round = 2 THEN
+            CONTINUE WHEN v_n < 3;  -- two words of two: round 1 already tried
+            SELECT string_agg('(' || a.q || ' & ' || b.q || ')', ' | ')::tsquery INTO v_query
+              FROM unnest(v_quoted) WITH ORDINALITY a(q, i)
+              JOIN unnest(v_quoted) WITH ORDINALITY b(q, i) ON a.i < b.i;
+        ELSE
+            v_query := array_to_string(v_quoted, ' | ')::tsquery;
+        END IF;
+        RETURN QUERY
+            SELECT r.id, r.question, r.answer, (r.rank * r.found / v_n)::real AS s
+              FROM (SELECT k.id, k.question, k.answer, ts_rank_cd(k.tsv, v_query, 32) AS rank,
+                           length(k.tsv) - length(ts_delete(k.tsv, v_lexemes)) AS found
+                      FROM knowledge k
+                     WHERE k.assistant_id = p_assistant AND k.tsv @@ v_query) r
+             WHERE r.rank * r.found / v_n >= v_threshold
+             ORDER BY s DESC, r.id
+             LIMIT p_limit;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END LOOP;
 END $$;
