@@ -6,4 +6,4 @@ EXTRA_DIST += \
 	web/shared/transport.js web/shared/logic.js web/shared/api.js web/shared/dom.js \
 	web/shared/package.json \
 	web/demo/index.html web/demo/hostile.html web/demo/demo.css web/demo/hostile.css \
-	web/demo/config.js web/README.md
+	web/demo/config.js web/demo/favicon.svg web/README.md

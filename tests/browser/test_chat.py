@@ -310,6 +310,8 @@ def test_hostile_page_css_does_not_reach_the_widget(stack, assistant, browser, a
         # the hostile page really is hostile
         if "hostile" in page:
             assert wd.execute_script("return getComputedStyle(document.querySelector('p')).fontSize") == "30px"
+        # the demo pages carry a strict CSP (no inline styles or scripts): nothing was refused
+        assert _csp_errors(wd) == []
     normal, hostile = result["/demo/index.html"], result["/demo/hostile.html"]
     for sel in normal:
         assert hostile[sel] == normal[sel], f"{sel}: {hostile[sel]} != {normal[sel]}"
@@ -425,3 +427,47 @@ def test_panel_served_with_strict_csp(stack):
     csp = r.headers.get("Content-Security-Policy", "")
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert 'http-equiv="Content-Security-Policy"' in r.text
+
+
+def test_inbox_updates_live(stack, assistant, browser):
+    email, password, token = _operator(stack, "inbox@browser.example", "inbox-password-1", "Ivan Inbox")
+    ad = browser()
+    panel = AdminPage(ad, stack.url).with_token(token)
+    panel.wait_connection("Real-time connected", "ws")
+    api = harness.Api(stack.url)
+    did, vt, _ = api.create_dialog(assistant, page_url="https://shop.example/cart")
+    wait_for(lambda: any(d["id"] == did for d in panel.state()["dialogs"]), message="new dialog appears live")
+    assert api.visitor_post(did, vt, "is anyone there?").status_code == 201
+    wait_for(lambda: any(d["id"] == did and d["preview"] == "is anyone there?" and d["unread"] == "1"
+                         for d in panel.state()["dialogs"]), message="last message and unread count")
+    assert api.visitor_post(did, vt, "hello??").status_code == 201
+    wait_for(lambda: any(d["id"] == did and d["preview"] == "hello??" and d["unread"] == "2"
+                         for d in panel.state()["dialogs"]), message="unread count 2")
+    r = api.s.post(f"/api/widget/dialogs/{did}/handoff", headers={"X-Visitor-Token": vt}, json={})
+    assert r.status_code == 200, r.text
+    wait_for(lambda: panel.state()["dialogs"][0]["id"] == did and panel.state()["dialogs"][0]["status"] == "waiting",
+             message="waiting dialog first")
+    wait_for(lambda: panel.state()["title"].startswith("("), message="title badge")
+    # the Waiting filter shows it; opening it marks it read on the server
+    ad.find_element("css selector", '.filter[data-status="waiting"]').click()
+    wait_for(lambda: [d["status"] for d in panel.state()["dialogs"]] and
+             all(d["status"] == "waiting" for d in panel.state()["dialogs"]), message="filter")
+    panel.open_dialog(did)
+    assert panel.state()["page"] == "https://shop.example/cart"
+    wait_for(lambda: api.op(token).get(f"/api/dialogs/{did}").json()["unread"] == 0, message="marked read")
+    wait_for(lambda: any(d["id"] == did and d["unread"] == "" for d in panel.state()["dialogs"]),
+             message="unread badge cleared")
+
+
+def test_logout_ends_the_session_in_every_panel(stack, browser):
+    email, password, token = _operator(stack, "twice@browser.example", "twice-password-1", "Tina Twice")
+    a = AdminPage(browser(), stack.url).login(email, password)
+    token_a = a.drv.execute_script("return sessionStorage.getItem('chatai.token')")
+    b = AdminPage(browser(), stack.url).with_token(token_a)
+    a.wait_connection("Real-time connected", "ws")
+    b.wait_connection("Real-time connected", "ws")
+    a.drv.find_element("id", "logout").click()
+    wait_for(lambda: not a.state()["signedIn"], message="signed out here")
+    # the other panel's stream is closed by the server (4401): it asks to sign in again
+    wait_for(lambda: not b.state()["signedIn"], timeout=20, message="signed out in the other panel")
+    assert "session has ended" in b.drv.find_element("id", "login-error").text
