@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,6 +279,25 @@ void http_db_error(struct req *r, const char *what)
 	}
 	log_error("%s: database error %s: %s", what, db->sqlstate, db->errmsg);
 	http_error(r, 500, "internal_error", "internal error", NULL);
+}
+
+/*
+ * A link that the server closed while we were idle (restart, admin shutdown) has the
+ * server's last words or EOF waiting on its socket. An idle worker link never receives
+ * anything else worth keeping (it does not LISTEN), so a readable socket means: drop the
+ * link now, and this request reconnects instead of failing on the dead one.
+ */
+void db_check_idle(struct db *db)
+{
+	if (!db->conn)
+		return;
+	struct pollfd p = { PQsocket(db->conn), POLLIN, 0 };
+	if (PQstatus(db->conn) == CONNECTION_OK && poll(&p, 1, 0) <= 0)
+		return;
+	log_info("database: the idle link was closed by the server, reconnecting");
+	PQfinish(db->conn);
+	db->conn = NULL;
+	db->next_try_ms = 0;
 }
 
 /* ---- pure helpers ---- */

@@ -114,6 +114,10 @@ void http_send(struct req *r);
  * anything else -> 500 (logged). */
 void http_db_error(struct req *r, const char *what);
 
+/* Drop the link of an idle struct db that the server closed (restart, admin shutdown),
+ * so that the next query reconnects at once instead of failing on it. */
+void db_check_idle(struct db *db);
+
 /*
  * Query strings (pure). query_get() finds the first `name=value` pair in qs and
  * returns 1 with *out a fresh percent-decoded copy ('+' is a space), 0 when the name is

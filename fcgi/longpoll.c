@@ -347,6 +347,7 @@ static void *completion_main(void *arg)
 			continue;
 		}
 		uint64_t g = lp_generation();
+		db_check_idle(&db);
 		char *json = NULL;
 		int empty = 1;
 		int rc = lpq_fetch(&db, &w->q, &json, &empty);

@@ -41,29 +41,6 @@ static void db_lazy(struct db *db, const char *url)
 	db->status = DB_DOWN;
 }
 
-/*
- * A link that the server closed while we were idle (restart, admin shutdown) has data
- * or EOF waiting on its socket: notice it now, so that this request reconnects instead
- * of failing on the dead link.
- */
-static void db_check_idle(struct db *db)
-{
-	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK)
-		return;
-	struct pollfd p = { PQsocket(db->conn), POLLIN, 0 };
-	if (poll(&p, 1, 0) <= 0)
-		return;
-	if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK) {
-		log_info("database: idle link was closed by the server, reconnecting");
-		PQfinish(db->conn);
-		db->conn = NULL;
-		db->next_try_ms = 0;
-	}
-	PGnotify *n;
-	while ((n = db->conn ? PQnotifies(db->conn) : NULL))
-		PQfreemem(n);
-}
-
 static FCGX_Request *request_new(void)
 {
 	FCGX_Request *r = xcalloc(1, sizeof *r);

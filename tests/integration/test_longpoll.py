@@ -1,0 +1,260 @@
+"""Long-poll of chatai.fcgi: wake-up latency, timeouts, audiences, the inbox, many waiting
+requests on few database connections, and a database that goes away and comes back."""
+
+import concurrent.futures
+import statistics
+import threading
+import time
+
+import pytest
+import requests
+
+import harness
+from rest_fixtures import *  # noqa: F401,F403
+from rest_fixtures import NO_LIMITS, error_of, fcgi_pids, wait_ok
+
+
+def poll_in_thread(fn):
+    """Run fn() in a thread; returns (thread, box) where box gets result and return time."""
+    box = {}
+
+    def run():
+        try:
+            box["r"] = fn()
+        except Exception as e:  # reported by the caller's asserts
+            box["e"] = e
+        box["t"] = time.monotonic()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, box
+
+
+def test_wakes_within_100ms_of_a_commit(env):
+    d, vt, _ = env.new_dialog()
+    op, w = env.op(), env.widget(vt)
+    last = 1
+    admin_lat, site_lat = [], []
+    for i in range(6):
+        # operator side, woken by a visitor message
+        t, box = poll_in_thread(lambda: op.get(f"/api/dialogs/{d}/messages", params={"after": last, "wait": 10},
+                                               timeout=20))
+        time.sleep(0.3)                      # parked by now
+        r = w.post(f"/api/widget/dialogs/{d}/messages", json={"text": f"question {i}"})
+        committed = time.monotonic()         # the answer leaves after the commit
+        assert r.status_code == 201
+        t.join(15)
+        assert "r" in box, box
+        got = box["r"].json()
+        assert [m["seq"] for m in got] == [r.json()["user_message"]["seq"]]
+        admin_lat.append(box["t"] - committed)
+        last = got[-1]["seq"]
+        # widget side, woken by an operator message
+        t, box = poll_in_thread(lambda: w.get(f"/api/widget/dialogs/{d}/messages",
+                                              params={"after": last, "wait": 10}, timeout=20))
+        time.sleep(0.3)
+        r = op.post(f"/api/dialogs/{d}/messages", json={"text": f"answer {i}"})
+        committed = time.monotonic()
+        assert r.status_code == 201
+        t.join(15)
+        got = box["r"].json()
+        assert got and got[-1]["id"] == r.json()["id"]
+        site_lat.append(box["t"] - committed)
+        last = got[-1]["seq"]
+    fmt = lambda xs: ", ".join(f"{1000 * x:.1f}" for x in xs)  # noqa: E731
+    print(f"\nlong-poll wake-up after commit (ms): admin [{fmt(admin_lat)}] site [{fmt(site_lat)}]")
+    print(f"median admin {1000 * statistics.median(admin_lat):.1f} ms, site {1000 * statistics.median(site_lat):.1f} ms")
+    assert statistics.median(admin_lat) < 0.1 and statistics.median(site_lat) < 0.1
+    assert max(admin_lat + site_lat) < 0.5
+
+
+def test_empty_when_the_wait_ends(env):
+    d, vt, _ = env.new_dialog()
+    t0 = time.monotonic()
+    r = env.op().get(f"/api/dialogs/{d}/messages", params={"after": 1, "wait": 1}, timeout=10)
+    took = time.monotonic() - t0
+    assert r.status_code == 200 and r.json() == []
+    assert 0.95 < took < 2.5, took
+    # nothing new needed: news already there is answered at once
+    t0 = time.monotonic()
+    r = env.op().get(f"/api/dialogs/{d}/messages", params={"after": 0, "wait": 5}, timeout=10)
+    assert [m["seq"] for m in r.json()] == [1] and time.monotonic() - t0 < 0.5
+    assert error_of(env.op().get(f"/api/dialogs/{d}/messages", params={"wait": "-1"})) == \
+        (400, "validation_failed", "wait")
+    assert error_of(env.op().get("/api/dialogs/999999999/messages", params={"after": 0, "wait": 1})) == \
+        (404, "not_found", None)
+
+
+def test_site_long_poll_ignores_the_visitors_own_messages(env):
+    d, vt, _ = env.new_dialog()
+    w = env.widget(vt)
+    t, box = poll_in_thread(lambda: w.get(f"/api/widget/dialogs/{d}/messages", params={"after": 1, "wait": 2},
+                                          timeout=10))
+    time.sleep(0.3)
+    assert w.post(f"/api/widget/dialogs/{d}/messages", json={"text": "mine"}).status_code == 201
+    t.join(10)
+    assert box["r"].json() == []         # the site audience has no visitor messages
+    assert box["t"] - time.monotonic() < 0
+    # an operator message does wake it, and the answer skips the visitor's own
+    t, box = poll_in_thread(lambda: w.get(f"/api/widget/dialogs/{d}/messages", params={"after": 1, "wait": 10},
+                                          timeout=20))
+    time.sleep(0.3)
+    env.op().post(f"/api/dialogs/{d}/messages", json={"text": "hello visitor"})
+    t.join(15)
+    got = box["r"].json()
+    assert [m["sender"] for m in got] == ["system", "manager"]   # operator_joined, then the reply
+    assert [m["seq"] for m in got] == [3, 4]
+
+
+def test_inbox_long_poll(env):
+    op = env.op()
+    cur = op.get("/api/inbox").json()["cursor"]
+    t, box = poll_in_thread(lambda: op.get("/api/inbox", params={"cursor": cur, "wait": 10}, timeout=20))
+    time.sleep(0.3)
+    d, vt, _ = env.new_dialog(env.silent)
+    made = time.monotonic()
+    t.join(15)
+    j = box["r"].json()
+    print(f"\ninbox long-poll woke {1000 * (box['t'] - made):.1f} ms after the dialog was created")
+    assert any(e["type"] == "dialog_created" and e["dialog"]["id"] == d for e in j["events"])
+    assert box["t"] - made < 0.5
+    # a timed-out inbox poll keeps a usable cursor
+    r = op.get("/api/inbox", params={"cursor": j["cursor"], "wait": 1}, timeout=10).json()
+    assert r["events"] == [] and r["cursor"]
+
+
+def test_wait_is_capped(private_stack):
+    st = private_stack(env={**NO_LIMITS, "CHATAI_LONGPOLL_MAX_WAIT": 1})
+    api = harness.Api(st.url)
+    aid = harness.make_assistant(st.pg, "Cap")
+    d, vt, _ = api.create_dialog(aid)
+    t0 = time.monotonic()
+    r = api.visitor_messages(d, vt, after=5, wait=3600)
+    assert r.status_code == 200 and r.json() == []
+    assert time.monotonic() - t0 < 3
+
+
+def db_connections(pg):
+    return pg.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'chatai' AND pid <> pg_backend_pid()")[0][0]
+
+
+def test_200_waiting_long_polls_few_connections(tmp_path):
+    threads = 8
+    # its own PostgreSQL, so that pg_stat_activity shows this stack's links only
+    st = harness.Stack(tmp_path / "many", notifier=False, env={**NO_LIMITS, "CHATAI_FCGI_THREADS": threads})
+    try:
+        _many_long_polls(st, threads)
+    finally:
+        st.stop()
+
+
+def _many_long_polls(st, threads):
+    api = harness.Api(st.url)
+    aid = harness.make_assistant(st.pg, "Many")
+    email = f"many-{time.time_ns()}@test.example"
+    harness.make_operator(st.pg, email, "many-pw-123", "Mo", "operator")
+    tok = api.login(email, "many-pw-123")
+    dialogs = [api.create_dialog(aid) for _ in range(10)]
+    results, done = {}, {}
+
+    def poll(i):
+        d, vt, _ = dialogs[i % 10]
+        r = requests.get(f"{st.url}/api/widget/dialogs/{d}/messages", params={"after": 0, "wait": 25},
+                         headers={"X-Visitor-Token": vt}, timeout=40)
+        results[i] = r
+        done[i] = time.monotonic()
+
+    ex = concurrent.futures.ThreadPoolExecutor(200)
+    futs = [ex.submit(poll, i) for i in range(200)]
+    try:
+        time.sleep(3)                        # every poll is parked by now
+        assert not results, f"{len(results)} long-polls answered early"
+        # ordinary requests keep answering while 200 wait
+        op = api.op(tok)
+        lat = []
+        for _ in range(20):
+            t0 = time.monotonic()
+            assert op.get("/api/dialogs", params={"limit": 5}).status_code == 200
+            lat.append(time.monotonic() - t0)
+        conns = db_connections(st.pg)
+        procs = len(fcgi_pids(st.web))
+        assert procs >= 1
+        print(f"\n200 parked long-polls: {procs} chatai.fcgi processes x {threads} threads, "
+              f"{conns} database connections; REST calls meanwhile: median {1000 * statistics.median(lat):.1f} ms,"
+              f" max {1000 * max(lat):.1f} ms")
+        assert max(lat) < 1.0
+        assert conns <= procs * (threads + 3)
+        assert conns < 100
+        # one message per dialog wakes every poll, each with its dialog's message
+        t0 = time.monotonic()
+        for d, vt, _ in dialogs:
+            assert op.post(f"/api/dialogs/{d}/messages", json={"text": "wake up"}).status_code == 201
+        for f in futs:
+            f.result(timeout=30)
+        spread = max(done.values()) - t0
+        print(f"all 200 answered {1000 * spread:.0f} ms after the first post")
+        assert spread < 5
+        for i, r in results.items():
+            got = r.json()
+            assert r.status_code == 200 and [m["sender"] for m in got] == ["system", "manager"], (i, got)
+            assert got[0]["dialog_id"] == dialogs[i % 10][0]
+    finally:
+        ex.shutdown(wait=False, cancel_futures=True)
+
+
+def test_database_lost_and_back(tmp_path):
+    st = harness.Stack(tmp_path / "lost", notifier=False, env=NO_LIMITS)
+    try:
+        api = harness.Api(st.url)
+        aid = harness.make_assistant(st.pg, "Phoenix", greeting="hi")
+        harness.make_operator(st.pg, "phoenix@test.example", "phoenix-pw-1", "Pho", "admin")
+        tok = api.login("phoenix@test.example", "phoenix-pw-1")
+        op = api.op(tok)
+        d, vt, _ = api.create_dialog(aid)
+        # every process and thread has served something and holds a link
+        for _ in range(40):
+            assert op.get("/api/me").status_code == 200
+        pids = fcgi_pids(st.web)
+        assert pids
+
+        st.pg.stop("fast")
+        down = []
+        for path, kw in (("/api/me", {}), (f"/api/dialogs/{d}/messages", {}),
+                         (f"/api/widget/dialogs/{d}/messages", {"headers": {"X-Visitor-Token": vt}})):
+            for _ in range(5):
+                t0 = time.monotonic()
+                r = requests.get(st.url + path, timeout=10, headers={"Authorization": f"Bearer {tok}",
+                                                                     **kw.get("headers", {})})
+                down.append(time.monotonic() - t0)
+                assert error_of(r) == (503, "unavailable", None), (path, r.text)
+        r = requests.post(st.url + "/api/auth/login", json={"email": "phoenix@test.example",
+                                                            "password": "phoenix-pw-1"}, timeout=10)
+        assert error_of(r) == (503, "unavailable", None)
+        r = op.post(f"/api/dialogs/{d}/messages", json={"text": "while down"})
+        assert error_of(r) == (503, "unavailable", None)
+        print(f"\nwhile the database is down: 503 in at most {1000 * max(down):.1f} ms")
+        assert max(down) < 2.0
+
+        st.pg.start()
+        t0 = time.monotonic()
+        wait_ok(lambda: op.get("/api/me"), timeout=20, what="service after the restart")
+        print(f"service back {1000 * (time.monotonic() - t0):.0f} ms after PostgreSQL restarted")
+        # every thread recovers: no 503 left
+        codes = [op.get("/api/me").status_code for _ in range(40)]
+        assert codes == [200] * 40, codes
+        r = op.post(f"/api/dialogs/{d}/messages", json={"text": "after the restart"})
+        assert r.status_code == 201
+        # long-polls work again (the LISTEN link came back too)
+        seq = r.json()["seq"]
+        t, box = poll_in_thread(lambda: op.get(f"/api/dialogs/{d}/messages", params={"after": seq, "wait": 10},
+                                               timeout=20))
+        time.sleep(1.0)
+        r = requests.post(f"{st.url}/api/widget/dialogs/{d}/messages", json={"text": "visitor back"},
+                          headers={"X-Visitor-Token": vt}, timeout=10)
+        committed = time.monotonic()
+        t.join(15)
+        assert [m["text"] for m in box["r"].json()] == ["visitor back"]
+        assert box["t"] - committed < 0.5
+        assert fcgi_pids(st.web) == pids      # nothing was restarted
+    finally:
+        st.stop()
