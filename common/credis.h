@@ -107,7 +107,9 @@ int credis_publish(struct credis *c, const char *channel, const char *json, size
 int credis_publish_typing(struct credis *c, int64_t dialog_id, int64_t assistant_id,
 			  const char *who, const char *state);
 
-/* Mark operator_id present for ttl_s seconds (it drops out by itself afterwards). */
+/* Mark operator_id present for ttl_s seconds (it drops out by itself afterwards). A
+ * handle that touched the same operator less than ttl_s / 4 ago answers CREDIS_OK
+ * without a round trip. */
 int credis_presence_touch(struct credis *c, int64_t operator_id, int ttl_s);
 /* Drop operator_id at once (logout). */
 int credis_presence_clear(struct credis *c, int64_t operator_id);

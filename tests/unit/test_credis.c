@@ -429,6 +429,25 @@ START_TEST(presence)
 		ck_assert_int_eq(credis_operators_online(c, &n), CREDIS_OK);
 	}
 	ck_assert_int_eq(n, 1);
+	/* Repeated touches within a quarter of the ttl cost no round trip... */
+	struct credis *d = credis_open(url);
+	ck_assert_int_eq(credis_presence_touch(d, 5, 40), CREDIS_OK);
+	redisContext *raw = raw_connect();
+	freeReplyObject(redisCommand(raw, "ZREM chatai:presence 5"));
+	ck_assert_int_eq(credis_presence_touch(d, 5, 40), CREDIS_OK);
+	redisReply *rr = redisCommand(raw, "ZSCORE chatai:presence 5");
+	ck_assert_int_eq(rr->type, REDIS_REPLY_NIL);
+	freeReplyObject(rr);
+	/* ...but another operator, or a clear, goes through. */
+	ck_assert_int_eq(credis_presence_touch(d, 6, 40), CREDIS_OK);
+	ck_assert_int_eq(credis_presence_touch(d, 5, 40), CREDIS_OK);
+	rr = redisCommand(raw, "ZSCORE chatai:presence 5");
+	ck_assert_int_eq(rr->type, REDIS_REPLY_STRING);
+	freeReplyObject(rr);
+	ck_assert_int_eq(credis_presence_clear(d, 5), CREDIS_OK);
+	ck_assert_int_eq(credis_presence_clear(d, 6), CREDIS_OK);
+	redisFree(raw);
+	credis_close(d);
 	ck_assert_int_eq(credis_presence_touch(c, 0, 60), CREDIS_INVALID);
 	ck_assert_int_eq(credis_presence_touch(c, 1, 0), CREDIS_INVALID);
 	credis_close(c);
