@@ -65,10 +65,16 @@ int answer_settings_load(struct ai_settings *s)
 	if (setting_int("ai_timeout", 20, 1, 600, &timeout_s) < 0)
 		return -1;
 	s->llm.timeout_ms = timeout_s * 1000L;
-	s->llm.base_url = config_get("ai_base_url", NULL);
-	s->llm.api_key = config_get("ai_api_key", NULL);
-	s->model = config_get("ai_model", NULL);
-	if (s->use_llm && (!s->llm.base_url || !s->model)) {
+	const char *v;
+	if ((v = config_get("ai_base_url", NULL)) != NULL)
+		s->base_url = xstrdup(v);
+	if ((v = config_get("ai_api_key", NULL)) != NULL)
+		s->api_key = xstrdup(v);
+	if ((v = config_get("ai_model", NULL)) != NULL)
+		s->model = xstrdup(v);
+	s->llm.base_url = s->base_url;
+	s->llm.api_key = s->api_key;
+	if (s->use_llm && (!s->base_url || !s->model)) {
 		log_error("ai_provider = openai needs ai_base_url and ai_model");
 		return -1;
 	}
@@ -98,8 +104,13 @@ int answer_settings_load(struct ai_settings *s)
 
 void answer_settings_free(struct ai_settings *s)
 {
+	if (s->api_key)
+		explicit_bzero(s->api_key, strlen(s->api_key));
+	free(s->api_key);
+	free(s->base_url);
+	free(s->model);
 	free(s->worker_id);
-	s->worker_id = NULL;
+	memset(s, 0, sizeof *s);
 }
 
 /* Parse a JSON array of strings (from array_to_json) into a string vector. */

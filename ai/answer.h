@@ -14,8 +14,10 @@
 struct ai_settings {
 	char *worker_id;     /* locked_by of claimed jobs: ai_worker_id or host:pid */
 	int use_llm;         /* ai_provider = openai */
-	struct llm_config llm;
-	const char *model;   /* ai_model */
+	struct llm_config llm; /* points at the owned copies below */
+	char *base_url;      /* ai_base_url, owned */
+	char *api_key;       /* ai_api_key, owned (wiped when freed) */
+	char *model;         /* ai_model, owned */
 	int lease_s;         /* ai_lease: how long a claim holds before others may retry */
 	int max_attempts;    /* ai_max_attempts: then the fallback answer, job failed */
 	int history;         /* ai_history: dialog messages sent to the LLM */
@@ -24,7 +26,9 @@ struct ai_settings {
 	int retry_delay_s;   /* wait before retrying a job that hit a database failure */
 };
 
-/* Read the ai_* settings (config_load() done). Logs and returns -1 on a bad value. */
+/* Read the ai_* settings (config_load() done). Logs and returns -1 on a bad value;
+ * answer_settings_free() is safe either way. The settings own their strings, so they
+ * outlive a later config_load(). */
 int answer_settings_load(struct ai_settings *s) CHATAI_WUR;
 void answer_settings_free(struct ai_settings *s);
 

@@ -8,7 +8,8 @@
  * self-pipe written by the signal handler. The only timer is the next lease expiry or
  * waiting timeout (chatai_ai_next_deadline), capped by ai_sweep_interval so that the
  * leases taken by workers on other hosts are watched too. SIGTERM/SIGINT: finish the
- * job in hand, then exit. --once: process what is ready, then exit.
+ * job in hand, then exit. SIGHUP: read the settings again between two jobs (a bad new
+ * file keeps the old settings). --once: process what is ready, then exit.
  */
 #include "autoconfig.h"
 #include "answer.h"
@@ -30,12 +31,16 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
 static int sig_pipe[2] = { -1, -1 };
 
 static void on_signal(int sig)
 {
 	int saved = errno;
-	stop_requested = 1;
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else
+		stop_requested = 1;
 	char c = (char)sig;
 	/* Non-blocking: a full pipe already wakes the loop. */
 	ssize_t w = write(sig_pipe[1], &c, 1);
@@ -57,6 +62,7 @@ static int setup_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	return 0;
@@ -67,6 +73,29 @@ static void on_notice(void *arg, const char *message)
 {
 	(void)arg;
 	log_debug("database notice: %s", message);
+}
+
+/*
+ * SIGHUP: read the settings again, from the same file and environment (a new API key,
+ * another model or provider). The database link is kept: a worker moves to another
+ * database by a restart. Bad new settings are refused and the old ones stay.
+ */
+static void reload(const char *config_file, struct ai_settings *settings)
+{
+	const char *err = NULL;
+	struct ai_settings fresh;
+	if (config_load(config_file, &err) < 0) {
+		log_error("reload: %s; keeping the previous settings", err ? err : "cannot read the configuration");
+		return;
+	}
+	if (answer_settings_load(&fresh) < 0) {
+		answer_settings_free(&fresh);
+		log_error("reload: bad settings; keeping the previous ones");
+		return;
+	}
+	answer_settings_free(settings);
+	*settings = fresh;
+	log_info("settings reloaded (provider %s)", settings->use_llm ? "openai" : "kb");
 }
 
 static void usage(FILE *f)
@@ -144,6 +173,10 @@ int main(int argc, char **argv)
 	         settings.use_llm ? "openai" : "kb", once ? ", once" : "");
 
 	while (!stop_requested) {
+		if (reload_requested) {
+			reload_requested = 0;
+			reload(config_file, &settings);
+		}
 		if (!db.conn || db.conn != listening) {
 			if (db_ensure(&db) < 0 || queue_listen(&db) < 0) {
 				if (once) {

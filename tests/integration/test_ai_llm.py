@@ -126,3 +126,32 @@ def test_long_llm_answer_is_cut_to_the_message_limit(aipg, shop, workers, llm):
     post(aipg, d, "tell me everything")
     (m,) = wait_ai(aipg, d)
     assert len(m["text"]) <= 4000 and m["text"].startswith("word word")
+
+
+def test_sighup_reloads_the_settings(aipg, shop, llm, tmp_path):
+    import signal
+    conf = tmp_path / "chatai.conf"
+    conf.write_text('ai_provider = "kb"\n')
+    w = harness.AiWorker(aipg, args=["--config", conf]).start()
+    try:
+        d = new_dialog(aipg, shop)
+        post(aipg, d, "How do I reset my password?")
+        assert [m["text"] for m in wait_ai(aipg, d)] == [A_PASSWORD]
+        # Switch to the LLM without a restart.
+        conf.write_text(f'ai_provider = "openai"\nai_base_url = "{llm.base_url}"\n'
+                        f'ai_model = "m2"\nai_api_key = "{KEY}"\nai_timeout = 2\n')
+        w.kill(signal.SIGHUP)
+        harness.wait_until(lambda: "settings reloaded (provider openai)" in w.log(), message="reload")
+        post(aipg, d, "What are your opening hours?")
+        assert wait_ai(aipg, d, 2)[1]["text"] == "LLM answer: What are your opening hours?"
+        assert llm.requests[-1]["body"]["model"] == "m2"
+        # A bad file is refused and the running settings stay.
+        conf.write_text('ai_provider = "telepathy"\n')
+        w.kill(signal.SIGHUP)
+        harness.wait_until(lambda: "keeping the previous ones" in w.log(), message="refused reload")
+        post(aipg, d, "Can I return an item?")
+        assert wait_ai(aipg, d, 3)[2]["text"] == "LLM answer: Can I return an item?"
+        assert w.running
+        assert KEY not in w.log()
+    finally:
+        w.stop()
