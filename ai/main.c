@@ -200,10 +200,13 @@ int main(int argc, char **argv)
 		if (queue_release_waiting(&db, HANDOFF_RELEASED_TEXT) > 0)
 			log_info("gave timed-out waiting dialogs back to the assistant");
 
+		/* Answer until nothing is ready; a SIGHUP takes effect before the next job. */
 		struct job j;
-		int got;
-		while (!stop_requested && (got = queue_claim(&db, settings.worker_id, settings.lease_s, &j)) == 1)
+		while (!stop_requested && !reload_requested &&
+		       queue_claim(&db, settings.worker_id, settings.lease_s, &j) == 1)
 			(void)answer_job(&db, &settings, &j);
+		if (reload_requested && !stop_requested)
+			continue;
 		if (once || stop_requested)
 			break;
 
