@@ -434,3 +434,22 @@ def test_long_answers_joined_are_cut_to_the_message_limit(aipg):
     (m,) = ai_messages(aipg, d)
     assert len(m["text"]) == 4000
     assert m["text"] == "α" * 3000 + "\n\n" + "β" * 998
+
+
+def test_search_uses_the_assistants_language_and_knowledge_only(aipg):
+    de = new_assistant(aipg, "Deutsch", ts_config="german")
+    add_kb(aipg, de, [("Wie kann ich mein Passwort zurücksetzen?", "Unter Einstellungen, Sicherheit."),
+                      ("Wann haben Sie geöffnet?", "Montag bis Freitag, 9 bis 18 Uhr.")])
+    other = new_assistant(aipg, "Other")
+    add_kb(aipg, other, [("How do I reset my password?", "Not the German assistant's answer.")])
+    d = new_dialog(aipg, de)
+    # German stemming: "zurückgesetzt"/"Passworts" reach the entry's lexemes.
+    post(aipg, d, "Hallo! Mein Passworts muss zurückgesetzt werden, bitte")
+    d2 = new_dialog(aipg, de)
+    post(aipg, d2, "How do I reset my password?")
+    rc, log = run_once(aipg)
+    assert rc == 0, log
+    assert [m["text"] for m in ai_messages(aipg, d)] == ["Unter Einstellungen, Sicherheit."]
+    # The other assistant's entry is never used.
+    fallback = aipg.sql("SELECT fallback_message FROM assistants WHERE id = %s", de)[0][0]
+    assert [m["text"] for m in ai_messages(aipg, d2)] == [fallback]
