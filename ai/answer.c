@@ -28,13 +28,21 @@ struct job_info {
 	size_t nquestions;
 };
 
+/* Free a vector of n strings and the vector. */
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void job_info_free(struct job_info *ji)
 {
 	free(ji->status);
 	free(ji->assistant_name);
 	free(ji->fallback);
-	handoff_words_free(ji->handoff_words, ji->nhandoff);
-	handoff_words_free(ji->questions, ji->nquestions);
+	strv_free(ji->handoff_words, ji->nhandoff);
+	strv_free(ji->questions, ji->nquestions);
 	memset(ji, 0, sizeof *ji);
 }
 
