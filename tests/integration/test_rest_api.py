@@ -13,7 +13,7 @@ import pytest
 import requests
 
 import harness
-from rest_fixtures import *  # noqa: F401,F403
+pytest_plugins = ["rest_fixtures"]  # its fixtures, shared by every module of the session
 from rest_fixtures import JSON, error_of, fingerprint
 
 

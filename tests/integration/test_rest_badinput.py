@@ -9,7 +9,7 @@ import json
 import pytest
 import requests
 
-from rest_fixtures import *  # noqa: F401,F403
+pytest_plugins = ["rest_fixtures"]  # its fixtures, shared by every module of the session
 from rest_fixtures import error_of, fingerprint
 
 # (name, method, path, auth, valid body, string fields under the text rule, first required field)

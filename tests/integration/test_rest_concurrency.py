@@ -5,9 +5,10 @@ import concurrent.futures
 import threading
 import uuid
 
+import pytest  # noqa: F401
 import requests
 
-from rest_fixtures import *  # noqa: F401,F403
+pytest_plugins = ["rest_fixtures"]  # its fixtures, shared by every module of the session
 
 
 def test_eight_clients_fifty_messages_each(env):
