@@ -44,7 +44,8 @@ size_t sse_event(char *out, size_t cap, int64_t id, const char *data, size_t len
 		while (j < len && data[j] != '\n' && data[j] != '\r')
 			j++;
 		pos = put(out, cap, pos, "data: ", 6);
-		pos = put(out, cap, pos, data + i, j - i);
+		if (j > i)
+			pos = put(out, cap, pos, data + i, j - i);
 		pos = put(out, cap, pos, "\n", 1);
 		if (j >= len)
 			break;
