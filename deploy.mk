@@ -91,8 +91,8 @@ all-local: $(chatai_rendered) systemd/chatai.conf
 
 # web/ is installed as it is (plain HTML, CSS and JavaScript modules): every file of
 # admin/, widget/, shared/ and demo/ except build and package files.
-chatai_web_find = cd $(srcdir)/web && find admin widget shared demo -type f \
-	! -name '*.mk' ! -name '.*' ! -name 'package.json' ! -name '*~' 2>/dev/null | LC_ALL=C sort
+chatai_web_find = (cd $(srcdir)/web && find admin widget shared demo -type f \
+	! -name '*.mk' ! -name '.*' ! -name 'package.json' ! -name '*~' 2>/dev/null) | LC_ALL=C sort
 
 install-data-local:
 	@$(chatai_web_find) | while read -r f; do \
@@ -108,7 +108,12 @@ uninstall-local:
 	  test -d "$(DESTDIR)$(webdir)/$$d" && find "$(DESTDIR)$(webdir)/$$d" -depth -type d -empty -delete; \
 	done; rmdir "$(DESTDIR)$(webdir)" 2>/dev/null || true
 
-# The tarball carries the tests but not what running them leaves behind.
+# The tarball carries the tests but not what running them leaves behind, and every file
+# that `make install` would take from web/ and sql/ (a file missing from some EXTRA_DIST
+# fails here instead of in a user's build).
 dist-hook:
+	@missing=$$($(chatai_web_find) | while read -r f; do test -f "$(distdir)/web/$$f" || echo "web/$$f"; done; \
+	  for f in $(srcdir)/sql/[0-9]*_*.sql; do test -f "$(distdir)/sql/$$(basename $$f)" || echo "sql/$$(basename $$f)"; done); \
+	if test -n "$$missing"; then echo "files missing from the tarball (add them to EXTRA_DIST or dist_sql_DATA):" $$missing >&2; exit 1; fi
 	-find $(distdir)/tests -name __pycache__ -type d -prune -exec rm -rf {} +
 	-rm -rf $(distdir)/tests/artifacts
