@@ -36,4 +36,5 @@ tests_unit_test_fcgi_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
 endif
 
 EXTRA_DIST += tests/fuzz/build-fcgi-fuzz.sh tests/fuzz/fuzz_fcgi_body.c tests/fuzz/fuzz_fcgi_query.c \
-	tests/fuzz/fuzz_fcgi_route.c
+	tests/fuzz/fuzz_fcgi_route.c tests/fuzz/fcgi.dict \
+	bench/rest/bench_rest.py bench/rest/get_messages.lua bench/rest/login.lua bench/rest/post_message.lua
