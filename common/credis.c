@@ -52,8 +52,7 @@ struct credis {
 	char where[96];             /* host:port or socket path, for logs (no secrets) */
 	int connect_ms;             /* connect timeout */
 	int command_ms;             /* timeout of each command */
-	int retry_ms;               /* spacing of reconnect attempts */
-	int64_t next_try_ms;        /* no reconnect attempt before this (monotonic ms) */
+	int retry_ms;               /* first spacing of attempts after a failure */
 	int up;                     /* the last call reached Redis */
 	char sha[SCRIPT_COUNT][41]; /* SCRIPT LOAD digests, "" until loaded */
 	int64_t touch_id;           /* operator last touched on this handle (0: none) */
@@ -68,9 +67,47 @@ struct credis {
  */
 static atomic_int credis_logged_state = -1;
 
+/*
+ * The gate, also process-wide: after a failure no handle of the process tries Redis
+ * before credis_gate_ms (monotonic; 0 = open). The spacing starts at retry_ms and
+ * doubles with each failed attempt up to RETRY_MAX_MS, so a frozen Redis (every
+ * attempt costs a full timeout) stalls one request now and then, not every thread on
+ * every request. When the gate opens, one thread (the one that moves it, by
+ * compare-and-swap) probes while the others keep taking the PostgreSQL path.
+ */
+#define RETRY_MAX_MS 2000
+static _Atomic int64_t credis_gate_ms = 0;
+static atomic_int credis_backoff_ms = 0;
+
+/* 1 when this call must not touch Redis. */
+static int gate_closed(const struct credis *c)
+{
+	int64_t g = atomic_load(&credis_gate_ms);
+	if (g == 0)
+		return 0;
+	int64_t now = now_ms();
+	if (now < g)
+		return 1;
+	/* Expired: the thread that moves it probes; the probe's outcome resets it. */
+	int64_t probe_until = now + c->connect_ms + 2 * c->command_ms;
+	return !atomic_compare_exchange_strong(&credis_gate_ms, &g, probe_until);
+}
+
+static void gate_fail(const struct credis *c)
+{
+	int b = atomic_load(&credis_backoff_ms);
+	b = b <= 0 ? c->retry_ms : (b * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : b * 2);
+	if (b < 1)
+		b = 1;
+	atomic_store(&credis_backoff_ms, b);
+	atomic_store(&credis_gate_ms, now_ms() + b);
+}
+
 static void note_up(struct credis *c)
 {
 	c->up = 1;
+	atomic_store(&credis_gate_ms, 0);
+	atomic_store(&credis_backoff_ms, 0);
 	int prev = atomic_exchange(&credis_logged_state, 1);
 	if (prev == 0)
 		log_info("redis back (%s)", c->where);
@@ -81,6 +118,7 @@ static void note_up(struct credis *c)
 static void note_down(struct credis *c, const char *why)
 {
 	c->up = 0;
+	gate_fail(c);
 	if (atomic_exchange(&credis_logged_state, 0) != 0)
 		log_warn("redis down: falling back to PostgreSQL (%s: %s)", c->where, why);
 }
@@ -402,20 +440,19 @@ static int connect_now(struct credis *c)
 fail:
 	if (ctx)
 		redisFree(ctx);
-	c->next_try_ms = now_ms() + c->retry_ms;
 	note_down(c, why);
 	return -1;
 }
 
-/* The link, reconnecting when allowed by the spacing. 0 or -1. */
+/* The link, reconnecting when the gate allows. 0 or -1 (then: take the other path). */
 static int ensure(struct credis *c)
 {
-	if (c->ctx)
-		return 0;
-	if (now_ms() < c->next_try_ms) {
+	if (gate_closed(c)) {
 		c->up = 0;
 		return -1;
 	}
+	if (c->ctx)
+		return 0;
 	return connect_now(c);
 }
 
@@ -450,7 +487,6 @@ static redisReply *command(struct credis *c, int argc, const char **argv, const 
 		int retry = !fresh && worth_retry(c->ctx, saved);
 		drop(c);
 		if (!retry) {
-			c->next_try_ms = now_ms() + c->retry_ms;
 			note_down(c, why);
 			return NULL;
 		}
@@ -549,7 +585,8 @@ struct credis *credis_open(const char *url)
 	c->connect_ms = 200;
 	c->command_ms = 200;
 	c->retry_ms = 250;
-	if (connect_now(c) == 0)
+	/* While Redis is known down, connect later (first use after the gate opens). */
+	if (!gate_closed(c) && connect_now(c) == 0)
 		note_up(c);
 	return c;
 }
