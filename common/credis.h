@@ -7,10 +7,13 @@
  * Every call answers quickly. A struct credis owns one hiredis context with short
  * connect and command timeouts (200 ms each by default); when the link is lost, or
  * Redis answers an error, the call returns CREDIS_DOWN and the caller takes its
- * PostgreSQL path (pg rate limiter, chatai_typing(), operators.last_seen_at). Reconnect
- * attempts are spaced like common/db.c: at most one per retry_ms, so a dead Redis costs
- * nothing per request. "redis down: falling back to PostgreSQL" and "redis back" are
- * logged once per transition for the whole process, not once per thread or per call.
+ * PostgreSQL path (pg rate limiter, chatai_typing(), operators.last_seen_at). A link
+ * the server closed (a Redis restart) is replaced at once, transparently. Any other
+ * failure closes a process-wide gate, as common/db.c spaces its reconnects: no handle
+ * tries Redis for 250 ms, then 500 ms, ... up to 2 s while it stays down, and when the
+ * gate opens one thread probes while the others stay on PostgreSQL; so a dead or
+ * frozen Redis costs almost nothing per request. "redis down: falling back to
+ * PostgreSQL" and "redis back" are logged once per transition for the whole process.
  *
  * One struct credis per thread (like struct db). A NULL handle means "no redis_url
  * configured": every call then returns CREDIS_OFF at once and logs nothing.
@@ -76,7 +79,7 @@ struct credis *credis_thread(void);
 struct credis *credis_open(const char *url);
 void credis_close(struct credis *c);
 
-/* Tuning (tests): timeouts of connect and of each command, spacing of reconnects. */
+/* Tuning (tests): timeouts of connect and of each command, first spacing of attempts. */
 void credis_set_timeouts(struct credis *c, int connect_ms, int command_ms, int retry_ms);
 
 /* 1 when the last call on this handle reached Redis, 0 otherwise (NULL: 0). */
