@@ -7,7 +7,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 
-def wait_for(predicate, timeout=15.0, interval=0.1, message="condition"):
+def wait_for(predicate, timeout=15.0, interval=0.1, message="condition", show=None):
+    """Polls predicate() until true; on timeout the AssertionError includes show() if given."""
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -21,7 +22,13 @@ def wait_for(predicate, timeout=15.0, interval=0.1, message="condition"):
             if last:
                 return last
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+            extra = ""
+            if show is not None:
+                try:
+                    extra = f"; state: {show()!r}"
+                except Exception as e:
+                    extra = f"; state unavailable: {e}"
+            raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r}){extra}")
         time.sleep(interval)
 
 

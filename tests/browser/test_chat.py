@@ -255,10 +255,20 @@ def test_twenty_quick_messages_in_order_everywhere(stack, admin, assistant, brow
         widget.send(t)
     expect = ["first"] + sent
     wait_for(lambda: [m["text"] for m in widget.stored() if m["sender"] == "user"] == expect, timeout=30,
-             message="20 stored in the widget, in order")
+             message="20 stored in the widget, in order", show=lambda: widget.state()["messages"])
     for p in panels:
-        wait_for(lambda: p.texts("user") == expect, timeout=30, message="20 in the panel, in order")
+        wait_for(lambda: p.texts("user") == expect, timeout=30, message="20 in the panel, in order",
+                 show=lambda: p.state()["messages"])
+    # the operator answers quickly too: in order in the widget and in the other panel
+    replies = [f"reply {i:02d}" for i in range(8)]
+    for t in replies:
+        panels[0].reply(t)
+    widget_replies = lambda: [m["text"] for m in widget.stored() if m["sender"] == "manager"]  # noqa: E731
+    wait_for(lambda: widget_replies() == replies, timeout=30, message="replies in order in the widget",
+             show=widget_replies)
+    wait_for(lambda: panels[1].texts("manager") == replies, timeout=30, message="replies in the other panel")
     # both panels show exactly the same messages
+    wait_for(lambda: len(panels[0].state()["messages"]) == len(panels[1].state()["messages"]), message="same count")
     a = [(m["id"], m["text"]) for m in panels[0].state()["messages"]]
     b = [(m["id"], m["text"]) for m in panels[1].state()["messages"]]
     assert a == b

@@ -553,13 +553,19 @@ function updateMessage(node, m) {
   }
 }
 
-async function sendReply(text, clientId) {
+// Replies are posted one at a time (in typing order), shown at once.
+function sendReply(text, clientId) {
   const cur = state.current;
   if (!cur) return;
   const cid = clientId || randomClientId();
   if (!clientId) cur.list.addPending(cid, text, 'manager');
   else cur.list.setFailed(cid, false);
   renderMessages(true);
+  const run = () => postReply(cur, text, cid);
+  cur.sendChain = (cur.sendChain || Promise.resolve()).then(run, run);
+}
+
+async function postReply(cur, text, cid) {
   try {
     const m = await api(`/api/dialogs/${cur.id}/messages`, { body: { text, sender: 'manager', client_id: cid } });
     if (cur.channel) cur.channel.noteMessage(m);

@@ -301,12 +301,22 @@ class Widget {
     this.send(text);
   }
 
-  async send(text, clientId) {
+  /**
+   * Shows the message at once and queues its POST: one request at a time, so messages are
+   * stored in the order they were typed even when the server handles requests in parallel.
+   */
+  send(text, clientId) {
     const cid = clientId || randomClientId();
     if (!clientId) this.list.addPending(cid, text);
     else this.list.setFailed(cid, false);
     this.render();
     this._scrollToEnd();
+    const run = () => this._post(text, cid);
+    this.sendChain = (this.sendChain || Promise.resolve()).then(run, run);
+    return this.sendChain;
+  }
+
+  async _post(text, cid) {
     try {
       const d = await this._ensureDialog();
       const r = await apiFetch(this.base, `/api/widget/dialogs/${d.id}/messages`, {
