@@ -34,3 +34,9 @@ tests_unit_test_notifier_LDADD = notifier/libnotifier.a $(NOTIFIER_LIBS) $(CHECK
 endif
 
 # Load generator (bench/notifier/README in docs/streams.md); never part of pass/fail.
+
+# Load generator (see docs/streams.md, Benchmarks); never part of pass/fail.
+noinst_PROGRAMS += bench/notifier/loadgen
+bench_notifier_loadgen_SOURCES = bench/notifier/loadgen.c
+bench_notifier_loadgen_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(SSL_CFLAGS)
+bench_notifier_loadgen_LDADD = $(EV_LIBS) $(PQ_LIBS) $(SSL_LIBS) $(PTHREAD_LIBS) -lm
