@@ -168,6 +168,7 @@ int main(int argc, char **argv)
 	db_init(&db, url);
 	db.retry_ms = 1000;
 	PGconn *listening = NULL; /* the connection LISTEN was issued on */
+	int db_down_logged = 0;   /* "database unavailable" said once per outage */
 	int exit_code = 0;
 	log_info("worker %s started (provider %s%s)", settings.worker_id,
 	         settings.use_llm ? "openai" : "kb", once ? ", once" : "");
@@ -184,13 +185,18 @@ int main(int argc, char **argv)
 					exit_code = 1;
 					break;
 				}
-				log_warn("database unavailable (%s); retrying", db.errmsg);
+				if (!db_down_logged)
+					log_warn("database unavailable (%s); retrying every second", db.errmsg);
+				db_down_logged = 1;
 				listening = NULL;
 				wait_for(-1, 1000);
 				continue;
 			}
 			PQsetNoticeProcessor(db.conn, on_notice, NULL);
 			listening = db.conn;
+			if (db_down_logged)
+				log_info("database back");
+			db_down_logged = 0;
 		}
 		/* Notifications so far are covered by the claims below. */
 		if (queue_drain(&db) < 0) {
