@@ -9,6 +9,7 @@
 #include "autoconfig.h"
 #include "app.h"
 #include "cors.h"
+#include "credis.h"
 #include "json.h"
 #include "log.h"
 #include "token.h"
@@ -62,6 +63,9 @@ int auth_operator(struct req *r)
 	r->op.is_admin = strcmp(PQgetvalue(res, 0, 2), "admin") == 0;
 	r->op.json = xstrdup(PQgetvalue(res, 0, 3));
 	PQclear(res);
+	/* Presence for operators_online: Redis when configured (shared, expires by itself);
+	 * operators.last_seen_at above is the PostgreSQL side of the same fact. */
+	(void)credis_presence_touch(credis_thread(), r->op.id, 120);
 	return 0;
 }
 
@@ -148,6 +152,7 @@ int h_logout(struct req *r)
 		return ROUTE_DONE;
 	}
 	PQclear(res);
+	(void)credis_presence_clear(credis_thread(), r->op.id);
 	http_no_content(r);
 	return ROUTE_DONE;
 }

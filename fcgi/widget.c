@@ -1,6 +1,7 @@
 /* widget: the public routes of the embeddable widget (CORS, rate limited). */
 #include "autoconfig.h"
 #include "app.h"
+#include "credis.h"
 #include "json.h"
 #include "log.h"
 #include "token.h"
@@ -54,8 +55,24 @@ int h_widget_assistant(struct req *r)
 		http_error(r, 404, "not_found", "no such assistant", NULL);
 		return ROUTE_DONE;
 	}
-	if (widget_cors(r, PQgetvalue(res, 0, 1)) == 0)
-		http_json(r, 200, PQgetvalue(res, 0, 0));
+	if (widget_cors(r, PQgetvalue(res, 0, 1)) < 0) {
+		PQclear(res);
+		return ROUTE_DONE;
+	}
+	/* With Redis, presence is its sorted set (every host's operators); without, or
+	 * while it is down, the database's answer above stands. */
+	int64_t online = 0;
+	if (credis_operators_online(credis_thread(), &online) == CREDIS_OK) {
+		cJSON *o = cJSON_Parse(PQgetvalue(res, 0, 0));
+		if (o) {
+			cJSON_ReplaceItemInObjectCaseSensitive(o, "operators_online", cJSON_CreateBool(online > 0));
+			http_json_take(r, 200, json_print(o));
+			cJSON_Delete(o);
+			PQclear(res);
+			return ROUTE_DONE;
+		}
+	}
+	http_json(r, 200, PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return ROUTE_DONE;
 }
