@@ -436,6 +436,9 @@ static int connect_now(struct credis *c)
 	if (handshake_cmd(ctx, 1, ping, why, sizeof why) < 0)
 		goto fail;
 	c->ctx = ctx;
+	/* Redis answered: open the gate (the commands that follow in this call, such as a
+	 * SCRIPT LOAD after NOSCRIPT, must not be stopped by this thread's own probe). */
+	note_up(c);
 	return 0;
 fail:
 	if (ctx)
@@ -475,7 +478,9 @@ static redisReply *command(struct credis *c, int argc, const char **argv, const 
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int fresh = c->ctx == NULL;
-		if (ensure(c) < 0)
+		/* The retry bypasses the gate: this thread has just been let through it (or
+		 * it was open), and a gate it set itself as the prober must not stop it. */
+		if (attempt == 0 ? ensure(c) < 0 : connect_now(c) < 0)
 			return NULL;
 		errno = 0;
 		redisReply *r = redisCommandArgv(c->ctx, argc, argv, lens);
@@ -586,8 +591,8 @@ struct credis *credis_open(const char *url)
 	c->command_ms = 200;
 	c->retry_ms = 250;
 	/* While Redis is known down, connect later (first use after the gate opens). */
-	if (!gate_closed(c) && connect_now(c) == 0)
-		note_up(c);
+	if (!gate_closed(c))
+		(void)connect_now(c);
 	return c;
 }
 

@@ -616,6 +616,31 @@ START_TEST(restart_transparent)
 }
 END_TEST
 
+/*
+ * Many threads' handles hold links to a Redis that restarts while one of them has
+ * closed the gate: when the gate opens, each stale handle must reconnect on its first
+ * call (the prober's retry after EOF is not stopped by the gate it set itself).
+ */
+START_TEST(stale_handles_after_restart)
+{
+	struct credis *h[6];
+	for (int i = 0; i < 6; i++) {
+		h[i] = credis_open(url);
+		ck_assert_int_eq(credis_ratelimit_hit(h[i], "stale", 1000, 60, NULL, NULL), CREDIS_OK);
+	}
+	redis_stop(SIGKILL);
+	ck_assert_int_eq(credis_ratelimit_hit(h[0], "stale", 1000, 60, NULL, NULL), CREDIS_DOWN);
+	redis_start();
+	usleep(600 * 1000); /* past the first spacing (250 ms) */
+	for (int i = 1; i < 6; i++)
+		ck_assert_msg(credis_ratelimit_hit(h[i], "stale", 1000, 60, NULL, NULL) == CREDIS_OK,
+			      "stale handle %d", i);
+	ck_assert_int_eq(credis_ratelimit_hit(h[0], "stale", 1000, 60, NULL, NULL), CREDIS_OK);
+	for (int i = 0; i < 6; i++)
+		credis_close(h[i]);
+}
+END_TEST
+
 /* A frozen Redis (SIGSTOP) answers nothing: the command timeout bounds the wait. */
 START_TEST(hung_server)
 {
@@ -978,6 +1003,7 @@ int main(void)
 	tcase_add_test(tc, password);
 	tcase_add_test(tc, down_and_back);
 	tcase_add_test(tc, restart_transparent);
+	tcase_add_test(tc, stale_handles_after_restart);
 	tcase_add_test(tc, hung_server);
 	tcase_add_test(tc, frozen_gate);
 	tcase_add_test(tc, nothing_listening);
