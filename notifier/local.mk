@@ -40,3 +40,5 @@ noinst_PROGRAMS += bench/notifier/loadgen
 bench_notifier_loadgen_SOURCES = bench/notifier/loadgen.c
 bench_notifier_loadgen_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(SSL_CFLAGS)
 bench_notifier_loadgen_LDADD = $(EV_LIBS) $(PQ_LIBS) $(SSL_LIBS) $(PTHREAD_LIBS) -lm
+
+EXTRA_DIST += bench/notifier/run.py

@@ -18,7 +18,7 @@
  *
  * usage: loadgen --db URL --port P [--host 127.0.0.1] [--pid NOTIFIER_PID] [--ws W]
  *                [--sse S] [--dialogs D] [--messages M] [--rate R] [--src A,B,...]
- *                [--settle SECONDS] [--hold SECONDS]
+ *                [--settle SECONDS] [--hold SECONDS] [--publishers N (threads, 1..16)]
  * It prints KEY=value lines (and a human summary on stderr).
  */
 #include "autoconfig.h"
@@ -75,7 +75,7 @@ static int64_t *msg_last_us, *msg_sent_us; /* per message: last receipt, send ti
 static int *msg_count;
 static int nmessages = 20, rate = 100;
 static volatile int published;
-static int64_t first_send_us, last_recv_us;
+static int64_t first_send_us, last_recv_us, pub_end_us;
 
 static int64_t now_us(void)
 {
@@ -386,7 +386,12 @@ static void stop_cb(struct ev_loop *l, ev_timer *w, int revents)
 
 struct pub_args {
 	const char *url;
+	int id, n;          /* this thread publishes messages k with k % n == id */
+	int64_t start;
 };
+static int npublishers = 1;
+static volatile int publishers_done;
+static pthread_mutex_t pub_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *publisher(void *arg)
 {
@@ -394,9 +399,8 @@ static void *publisher(void *arg)
 	PGconn *pg = PQconnectdb(a->url);
 	if (PQstatus(pg) != CONNECTION_OK)
 		die("publisher connect", pg);
-	int64_t start = now_us();
-	first_send_us = start;
-	for (int k = 0; k < nmessages; k++) {
+	int64_t start = a->start;
+	for (int k = a->id; k < nmessages; k += a->n) {
 		int64_t due = start + (int64_t)k * 1000000 / rate;
 		int64_t now = now_us();
 		if (due > now)
@@ -413,7 +417,12 @@ static void *publisher(void *arg)
 			die("publish", pg);
 		PQclear(r);
 	}
-	published = 1;
+	pthread_mutex_lock(&pub_lock);
+	if (now_us() > pub_end_us)
+		pub_end_us = now_us();
+	if (++publishers_done == a->n)
+		published = 1;
+	pthread_mutex_unlock(&pub_lock);
 	PQfinish(pg);
 	return NULL;
 }
@@ -457,6 +466,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--messages")) nmessages = atoi(v);
 		else if (!strcmp(a, "--rate")) rate = atoi(v);
 		else if (!strcmp(a, "--settle")) settle = atof(v);
+		else if (!strcmp(a, "--publishers")) npublishers = atoi(v) < 1 ? 1 : atoi(v) > 16 ? 16 : atoi(v);
 		else if (!strcmp(a, "--hold")) hold = atof(v);
 		else if (!strcmp(a, "--src")) {
 			char *c = strdup(v), *save = NULL;
@@ -514,9 +524,13 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	if (nmessages > 0 && nopen > 0) {
-		pthread_t th;
-		struct pub_args pa = { db };
-		pthread_create(&th, NULL, publisher, &pa);
+		pthread_t th[16];
+		struct pub_args pa[16];
+		first_send_us = now_us() + 100000;
+		for (int i = 0; i < npublishers; i++) {
+			pa[i] = (struct pub_args){ db, i, npublishers, first_send_us };
+			pthread_create(&th[i], NULL, publisher, &pa[i]);
+		}
 		/* Run until everything is published and 2 s have passed with nothing new. */
 		for (;;) {
 			ev_timer_set(&st, 0.25, 0.);
@@ -525,7 +539,8 @@ int main(int argc, char **argv)
 			if (published && now_us() - (last_recv_us ? last_recv_us : first_send_us) > 2000000)
 				break;
 		}
-		pthread_join(th, NULL);
+		for (int i = 0; i < npublishers; i++)
+			pthread_join(th[i], NULL);
 		qsort(lat, nlat, sizeof(*lat), cmp64);
 		int64_t *fan = calloc((size_t)nmessages, sizeof(int64_t));
 		int complete = 0;
@@ -537,6 +552,7 @@ int main(int argc, char **argv)
 		}
 		qsort(fan, (size_t)nmessages, sizeof(*fan), cmp64);
 		double span = (double)(last_recv_us - first_send_us) / 1e6;
+		printf("publish_seconds=%.2f\n", (double)(pub_end_us - first_send_us) / 1e6);
 		printf("messages=%d\nrate_per_s=%d\ndeliveries=%zu\ndeliveries_expected=%lld\n", nmessages, rate, nlat,
 		       (long long)nmessages * per_dialog);
 		printf("deliveries_per_s=%.0f\nlatency_ms_p50=%.2f\nlatency_ms_p99=%.2f\nlatency_ms_max=%.2f\n",

@@ -29,10 +29,27 @@ SCENARIOS = {
     "mixed-10k": ["--ws", "5000", "--sse", "5000", "--dialogs", "1", "--messages", "20", "--rate", "5",
                   "--settle", "5"],
     "dialogs-1k": ["--ws", "1000", "--sse", "1000", "--dialogs", "1000", "--messages", "5000",
-                   "--rate", "1000"],
+                   "--rate", "1000", "--publishers", "8"],
     "max": ["--ws", "19900", "--dialogs", "1", "--messages", "5", "--rate", "2", "--settle", "5",
             "--src", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5"],
 }
+
+
+def print_notifier_histogram(n):
+    """The notifier's own part: notify-to-send quantiles (bucket upper bounds) from /metrics."""
+    import urllib.request
+    text = urllib.request.urlopen(n.url + "/metrics", timeout=10).read().decode()
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith("chatai_notifier_notify_to_send_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), int(line.rsplit(" ", 1)[1])))
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return
+    for q in (0.5, 0.99):
+        bound = next(le for le, c in buckets if c >= q * total)
+        print(f"notifier_notify_to_send_p{int(q * 100)}_le_ms={bound * 1000:g}")
 
 
 def main():
@@ -53,6 +70,7 @@ def main():
                 print(f"== {name}: {' '.join(SCENARIOS[name])}", flush=True)
                 cp = subprocess.run(argv, capture_output=True, text=True, timeout=600)
                 print(cp.stdout, end="")
+                print_notifier_histogram(n)
                 if cp.returncode != 0 or cp.stderr.strip():
                     print("stderr:", "\n".join(cp.stderr.strip().splitlines()[-5:]))
                 n.stop()
