@@ -596,7 +596,7 @@ class WebServer(Process):
     """
 
     def __init__(self, kind, pg, notifier_port, docroot=None, port=None, env=None, fcgi=None,
-                 fcgi_procs=4, state_dir=None, logdir=None, bind="127.0.0.1"):
+                 fcgi_procs=None, state_dir=None, logdir=None, bind="127.0.0.1"):
         if kind not in ("lighttpd", "apache"):
             raise ValueError("kind must be lighttpd or apache")
         self.kind = kind
@@ -605,7 +605,9 @@ class WebServer(Process):
         self.notifier_port = notifier_port
         self.docroot = Path(docroot or WEB_DIR).resolve()
         self.fcgi_mode = fcgi or os.environ.get("CHATAI_TEST_FCGI_MODE", "spawn")
-        self.fcgi_procs = fcgi_procs
+        # lighttpd hands a spawned worker many requests at once (its threads take them);
+        # mod_fcgid gives a process one request at a time, so a long-poll holds a process.
+        self.fcgi_procs = fcgi_procs or (4 if kind == "lighttpd" else 16)
         self.fcgi_env = dict(env or {})
         self.pool = None
         self.bind = bind
