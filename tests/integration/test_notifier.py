@@ -700,3 +700,36 @@ def test_ipv4_and_ipv6_listeners(pg, world):
         raise
     finally:
         n.stop()
+
+
+def test_database_down_refuses_new_streams_clearly(tmp_path):
+    import requests
+    pg = harness.Postgres(tmp_path / "pg").start()
+    n = harness.Notifier(pg).start()
+    try:
+        w = World(pg)
+        did, vt = w.dialog()
+        keep = WsClient(ws_admin_url(n, did, w.token))
+        pg.stop()
+        harness.wait_until(lambda: requests.get(n.url + "/health", timeout=5).status_code == 503, timeout=10)
+        h = requests.get(n.url + "/health", timeout=5).json()
+        assert h["status"] == "degraded" and "down" in h["database"].values()
+        t0 = time.monotonic()
+        s = SseClient(sse_admin_url(n, did, w.token))
+        assert s.status == 503 and json.loads(s.body)["error"]["code"] == "unavailable"
+        assert s.headers.get("retry-after")
+        assert ws_code(ws_admin_url(n, did, w.token)) == 1013
+        assert time.monotonic() - t0 < 5  # said at once, no hang
+        keep.send_json({"type": "ping"})
+        assert keep.recv() == {"type": "pong"}  # existing clients are kept
+        pg.start()
+        harness.wait_until(lambda: requests.get(n.url + "/health", timeout=5).status_code == 200, timeout=15)
+        m = post(pg, did, "ai", "back")
+        assert keep.recv() == m
+        ok = SseClient(sse_admin_url(n, did, w.token))
+        assert ok.status == 200
+        ok.close()
+        keep.close()
+    finally:
+        n.stop()
+        pg.destroy()
