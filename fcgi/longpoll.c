@@ -24,6 +24,7 @@ struct waiter {
 	int64_t deadline_ms; /* the wait ends (monotonic ms) */
 	int64_t wake_ms;     /* look again at this time (deadline or an earlier recheck) */
 	int fired;           /* a matching notification arrived */
+	int gone;            /* the web server closed the request's link: drop it */
 	char *cors_origin;   /* owned */
 };
 
@@ -57,6 +58,7 @@ static pthread_once_t hub_once = PTHREAD_ONCE_INIT;
 
 /* Dispatcher-only state. */
 static struct waiter *waiting;
+static size_t nwaiting;
 static struct note ring[RING];
 static uint64_t gen_local;
 
@@ -134,10 +136,12 @@ static void waiting_unlink(struct waiter *w)
 	if (w->next)
 		w->next->prev = w->prev;
 	w->next = w->prev = NULL;
+	nwaiting--;
 }
 
 static void waiting_push(struct waiter *w)
 {
+	nwaiting++;
 	w->prev = NULL;
 	w->next = waiting;
 	if (waiting)
@@ -214,16 +218,38 @@ static void *dispatcher_main(void *arg)
 		}
 		if (!pg && next_try - now < timeout)
 			timeout = next_try - now < 0 ? 0 : (int)(next_try - now);
-		struct pollfd fds[2] = { { hub.efd, POLLIN, 0 }, { pg ? PQsocket(pg) : -1, POLLIN, 0 } };
-		int n = poll(fds, pg ? 2 : 1, timeout);
+		/* The event fd, the LISTEN link, and every parked FastCGI link: a web server
+		 * that gives up on a request (its client left) closes that link, and the
+		 * request is dropped at once instead of holding its socket until the deadline. */
+		size_t nfds = 2 + nwaiting;
+		struct pollfd *fds = xcalloc(nfds, sizeof *fds);
+		struct waiter **by_fd = xcalloc(nfds, sizeof *by_fd);
+		fds[0] = (struct pollfd){ hub.efd, POLLIN, 0 };
+		fds[1] = (struct pollfd){ pg ? PQsocket(pg) : -1, POLLIN, 0 };
+		size_t k = 2;
+		for (struct waiter *w = waiting; w && k < nfds; w = w->next) {
+			if (!w->conn->fcgx || w->conn->fcgx->ipcFd < 0)
+				continue;
+			fds[k] = (struct pollfd){ w->conn->fcgx->ipcFd, POLLRDHUP, 0 };
+			by_fd[k++] = w;
+		}
+		int n = poll(fds, k, timeout);
 		if (n < 0 && errno != EINTR)
 			log_warn("longpoll: poll: %s", strerror(errno));
-		if (n > 0 && (fds[0].revents & POLLIN)) {
+		for (size_t i = 2; n > 0 && i < k; i++)
+			if (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+				by_fd[i]->gone = 1;
+				by_fd[i]->fired = 1;
+			}
+		short ev_efd = n > 0 ? fds[0].revents : 0, ev_pg = n > 0 ? fds[1].revents : 0;
+		free(fds);
+		free(by_fd);
+		if (ev_efd & POLLIN) {
 			uint64_t v;
 			if (read(hub.efd, &v, sizeof v) < 0 && errno != EAGAIN)
 				log_warn("longpoll: eventfd read: %s", strerror(errno));
 		}
-		if (pg && n > 0 && fds[1].revents) {
+		if (pg && ev_pg) {
 			if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
 				log_warn("longpoll: LISTEN link lost: %s", PQerrorMessage(pg));
 				PQfinish(pg);
@@ -342,6 +368,11 @@ static void *completion_main(void *arg)
 		pthread_mutex_unlock(&hub.mu);
 
 		int64_t now = now_ms();
+		if (w->gone) {
+			log_debug("longpoll: the web server closed a waiting request (client gone)");
+			waiter_free(w);
+			continue;
+		}
 		if (!w->fired && now >= w->deadline_ms) {
 			waiter_answer(w, &db, 200, lpq_empty_answer(&w->q), 0);
 			continue;

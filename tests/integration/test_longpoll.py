@@ -258,3 +258,77 @@ def test_database_lost_and_back(tmp_path):
         assert fcgi_pids(st.web) == pids      # nothing was restarted
     finally:
         st.stop()
+
+
+def fcgi_request(port, params, stdin=b""):
+    """Send one FastCGI responder request (as a web server does) on a new connection;
+    returns the socket, the response not read yet."""
+    import socket
+    import struct
+
+    def record(rtype, content):
+        return struct.pack(">BBHHBB", 1, rtype, 1, len(content), 0, 0) + content
+
+    def nv(k, v):
+        k, v = k.encode(), v.encode()
+        enc = lambda n: bytes([n]) if n < 128 else struct.pack(">I", n | 0x80000000)  # noqa: E731
+        return enc(len(k)) + enc(len(v)) + k + v
+
+    s = socket.create_connection(("127.0.0.1", port))
+    body = b"".join(nv(k, v) for k, v in params.items())
+    s.sendall(record(1, struct.pack(">HB5x", 1, 0)) + record(4, body) + record(4, b"") +
+              (record(5, stdin) if stdin else b"") + record(5, b""))
+    return s
+
+
+def fcgi_read_all(s):
+    """The stdout of a FastCGI response, read until FCGI_END_REQUEST."""
+    import struct
+    out, buf = b"", b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= 8:
+            _, rtype, _, clen, plen, _ = struct.unpack(">BBHHBB", buf[:8])
+            if len(buf) < 8 + clen + plen:
+                break
+            if rtype == 6:
+                out += buf[8:8 + clen]
+            buf = buf[8 + clen + plen:]
+            if rtype == 3:
+                return out
+    return out
+
+
+def test_client_that_leaves_frees_its_long_poll(env):
+    """A web server that gives up on a request (its client left) closes the FastCGI link:
+    the worker drops the parked request at once instead of holding the socket until the
+    deadline. (nginx and mod_proxy_fcgi close it; lighttpd 1.4 keeps it until the answer,
+    which then comes at the deadline.) Talks FastCGI directly to a --listen pool."""
+    pool = harness.FcgiPool(env.pg, threads=4, env={**NO_LIMITS, "CHATAI_LOG_LEVEL": "debug"}).start()
+    try:
+        d, vt, _ = env.new_dialog()
+        params = {"REQUEST_METHOD": "GET", "REQUEST_URI": f"/api/widget/dialogs/{d}/messages?after=1&wait=1",
+                  "HTTP_X_VISITOR_TOKEN": vt, "REMOTE_ADDR": "192.0.2.1", "CONTENT_LENGTH": "0"}
+        t0 = time.monotonic()
+        out = fcgi_read_all(fcgi_request(pool.port, params))
+        assert out.startswith(b"Status: 200 OK") and out.endswith(b"\r\n\r\n[]"), out
+        assert 0.9 < time.monotonic() - t0 < 3
+        params["REQUEST_URI"] = f"/api/widget/dialogs/{d}/messages?after=1&wait=25"
+        socks = [fcgi_request(pool.port, params) for _ in range(5)]
+        time.sleep(0.5)
+        for s in socks:
+            s.close()
+        harness.wait_until(lambda: pool.log().count("client gone") >= 5, timeout=5,
+                           message="the parked requests to be dropped")
+        # the pool still serves, and a new poll still wakes
+        params["REQUEST_URI"] = f"/api/widget/dialogs/{d}/messages?after=1&wait=10"
+        s = fcgi_request(pool.port, params)
+        time.sleep(0.3)
+        env.op().post(f"/api/dialogs/{d}/messages", json={"text": "still here"})
+        out = fcgi_read_all(s)
+        assert out.startswith(b"Status: 200 OK") and b"still here" in out, out
+    finally:
+        pool.stop()
