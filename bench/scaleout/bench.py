@@ -161,6 +161,41 @@ def make_dialogs(pg, assistant, n):
     return ids
 
 
+def notifier_hist(ports):
+    """The notifiers' own notification-to-send histogram, summed: {le: count}, sum, count."""
+    import urllib.request
+    buckets, total_sum, total_count = {}, 0.0, 0
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        for line in text.splitlines():
+            if line.startswith("chatai_notifier_notify_to_send_seconds_bucket"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                buckets[le] = buckets.get(le, 0) + int(float(line.rsplit(" ", 1)[1]))
+            elif line.startswith("chatai_notifier_notify_to_send_seconds_sum"):
+                total_sum += float(line.rsplit(" ", 1)[1])
+            elif line.startswith("chatai_notifier_notify_to_send_seconds_count"):
+                total_count += int(float(line.rsplit(" ", 1)[1]))
+    return buckets, total_sum, total_count
+
+
+def hist_summary(before, after):
+    """Mean and bucket-bound p50 / p99 of what the notifiers did between two snapshots."""
+    b0, s0, c0 = before
+    b1, s1, c1 = after
+    n = c1 - c0
+    if n <= 0:
+        return "n/a"
+    bounds = sorted((float("inf") if le == "+Inf" else float(le), b1.get(le, 0) - b0.get(le, 0))
+                    for le in b1)
+    def q(p):
+        for le, cum in bounds:
+            if cum >= p * n:
+                return "<= %s ms" % ("inf" if le == float("inf") else f"{le * 1000:g}")
+        return "?"
+    return f"mean {(s1 - s0) / n * 1000:.2f} ms, p50 {q(0.5)}, p99 {q(0.99)} over {n} sends"
+
+
 def xacts(pg):
     return pg.sql("SELECT xact_commit FROM pg_stat_database WHERE datname = 'chatai'")[0][0]
 
@@ -176,6 +211,7 @@ def bench_fanout(pg, ports, token, dialogs, subs, messages):
     S = Subscribers(targets)
     time.sleep(0.5)
     expected = sum(per_dialog[dialogs[k % len(dialogs)]] for k in range(messages))
+    h0 = notifier_hist(ports)
 
     def writer(part):
         conn = pg.connect()
@@ -204,8 +240,9 @@ def bench_fanout(pg, ports, token, dialogs, subs, messages):
                 lat.append(t - json.loads(e["text"])["t"])
                 last = max(last, t)
     got = len(lat)
+    hist = hist_summary(h0, notifier_hist(ports))
     S.stop()
-    return {"notifiers": len(ports), "subscribers": subs, "messages": messages,
+    return {"notifiers": len(ports), "subscribers": subs, "messages": messages, "hist": hist,
             "deliveries": got, "expected": expected, "write_s": t_written - t0,
             "span_s": last - t0, "rate": got / (last - t0) if last > t0 else 0.0, "lat": lat}
 
@@ -219,6 +256,7 @@ def bench_typing(pg, redis, ports, token, dialog, assistant, subs, n, mode):
     S = Subscribers(targets)
     time.sleep(0.5)
     sent = []
+    h0 = notifier_hist(ports)
     x0 = xacts(pg)
     t0 = time.time()
     if mode == "redis":
@@ -242,6 +280,7 @@ def bench_typing(pg, redis, ports, token, dialog, assistant, subs, n, mode):
     while S.count(is_typing) < n * subs and time.time() < deadline:
         time.sleep(0.05)
     x1 = xacts(pg)
+    hist = hist_summary(h0, notifier_hist(ports))
     lat, last = [], 0.0
     for s in S.sinks:
         got = [t for t, e in list(s) if is_typing(e)]
@@ -250,7 +289,7 @@ def bench_typing(pg, redis, ports, token, dialog, assistant, subs, n, mode):
         if got:
             last = max(last, got[-1])
     S.stop()
-    return {"mode": mode, "events": n, "subscribers": subs, "deliveries": len(lat),
+    return {"mode": mode, "events": n, "subscribers": subs, "deliveries": len(lat), "hist": hist,
             "send_rate": n / (t_sent - t0), "rate": n / (last - t0) if last > t0 else 0.0,
             "db_xacts": x1 - x0, "lat": lat}
 
@@ -288,7 +327,8 @@ def main():
             r = bench_fanout(pg, ports, token, dialogs, args.subs, args.messages)
             print(f"  {r['notifiers']} notifier(s): {r['deliveries']}/{r['expected']} deliveries in "
                   f"{r['span_s']:.2f} s = {r['rate']:.0f} deliveries/s "
-                  f"(writes took {r['write_s']:.2f} s); latency {fmt_ms(r['lat'])}")
+                  f"(writes took {r['write_s']:.2f} s)\n      end to end (client clock): {fmt_ms(r['lat'])}"
+                  f"\n      inside the notifiers (read notification -> writev): {r['hist']}")
         ok = all(health(n.port).get("redis") == "up" for n in notifiers)
         print(f"typing: {args.typing} events on one dialog, {args.typing_subs} subscribers over "
               f"2 notifiers (redis subscribed on both: {ok})")
@@ -298,7 +338,8 @@ def main():
                              args.typing_subs, args.typing, mode)
             print(f"  {'Redis PUBLISH' if mode == 'redis' else 'pg_notify   '}: sent {r['send_rate']:.0f}/s, "
                   f"delivered {r['deliveries']}/{r['events'] * r['subscribers']} at {r['rate']:.0f} events/s "
-                  f"per subscriber; database transactions {r['db_xacts']}; latency {fmt_ms(r['lat'])}")
+                  f"per subscriber; database transactions {r['db_xacts']}\n      end to end: {fmt_ms(r['lat'])}"
+                  f"\n      inside the notifiers: {r['hist']}")
         print(f"load average {os.getloadavg()[0]:.2f} at the end")
     finally:
         for n in notifiers:
