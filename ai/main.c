@@ -169,6 +169,7 @@ int main(int argc, char **argv)
 	db.retry_ms = 1000;
 	PGconn *listening = NULL; /* the connection LISTEN was issued on */
 	int db_down_logged = 0;   /* "database unavailable" said once per outage */
+	int64_t sweep_at = 0;     /* next look at waiting timeouts (monotonic ms) */
 	int exit_code = 0;
 	log_info("worker %s started (provider %s%s)", settings.worker_id,
 	         settings.use_llm ? "openai" : "kb", once ? ", once" : "");
@@ -203,7 +204,10 @@ int main(int argc, char **argv)
 			listening = NULL;
 			continue;
 		}
-		if (queue_release_waiting(&db, HANDOFF_RELEASED_TEXT) > 0)
+		/* Waiting timeouts are announced by no notification: look at them when their
+		 * deadline (or the sweep interval) has come, not on every wake-up by a job. */
+		if (now_ms() >= sweep_at &&
+		    queue_release_waiting(&db, HANDOFF_RELEASED_TEXT) > 0)
 			log_info("gave timed-out waiting dialogs back to the assistant");
 
 		/* Answer until nothing is ready; a SIGHUP takes effect before the next job. */
@@ -223,6 +227,7 @@ int main(int argc, char **argv)
 		/* A deadline already past belongs to a job another worker is claiming right now
 		 * (or one that is locked): look again soon, but do not spin. */
 		int64_t timeout = next < 200 ? 200 : next > cap ? cap : next;
+		sweep_at = now_ms() + timeout;
 		/* A notification read while the last claim ran is already in libpq's queue:
 		 * poll() would not see it. */
 		int pending = queue_drain(&db);

@@ -453,3 +453,26 @@ def test_search_uses_the_assistants_language_and_knowledge_only(aipg):
     # The other assistant's entry is never used.
     fallback = aipg.sql("SELECT fallback_message FROM assistants WHERE id = %s", de)[0][0]
     assert [m["text"] for m in ai_messages(aipg, d2)] == [fallback]
+
+
+def test_busy_worker_still_honours_waiting_timeouts(aipg, shop, workers):
+    a = new_assistant(aipg, "Busy", waiting_timeout=2)
+    workers(env={"CHATAI_AI_SWEEP_INTERVAL": "5"})
+    d = new_dialog(aipg, a)
+    post(aipg, d, "human")
+    harness.wait_until(lambda: dialog_row(aipg, d)["status"] == "waiting", message="waiting")
+    # New jobs wake the worker every 100 ms, before any timer could fire.
+    stop = threading.Event()
+
+    def traffic():
+        while not stop.is_set():
+            post(aipg, new_dialog(aipg, shop), "opening hours?")
+            time.sleep(0.1)
+
+    t = threading.Thread(target=traffic)
+    t.start()
+    try:
+        harness.wait_until(lambda: dialog_row(aipg, d)["status"] == "ai", timeout=6, message="released while busy")
+    finally:
+        stop.set()
+        t.join()
