@@ -154,6 +154,23 @@ void req_init(struct req *r, struct conn *c, struct db *db)
 
 void req_read_body(struct req *r)
 {
+	if (r->content_length == -1 && r->conn->fcgx) {
+		/* No CONTENT_LENGTH (a chunked request passed on as a stream): FastCGI marks
+		 * the end of the body, so read up to one byte past the limit to tell. */
+		size_t cap = CHATAI_BODY_MAX + 1;
+		r->body = xmalloc(cap + 1);
+		r->body_len = conn_read(r->conn, r->body, cap);
+		r->body[r->body_len] = '\0';
+		if (r->body_len > CHATAI_BODY_MAX) {
+			free(r->body);
+			r->body = NULL;
+			r->body_len = 0;
+			r->body_state = BODY_TOO_LARGE;
+			return;
+		}
+		r->body_state = r->body_len ? BODY_OK : BODY_NONE;
+		return;
+	}
 	if (r->content_length == 0 || r->content_length == -1) {
 		r->body_state = BODY_NONE;
 		return;

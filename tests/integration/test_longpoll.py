@@ -276,8 +276,9 @@ def fcgi_request(port, params, stdin=b""):
 
     s = socket.create_connection(("127.0.0.1", port))
     body = b"".join(nv(k, v) for k, v in params.items())
+    chunks = [stdin[i:i + 65535] for i in range(0, len(stdin), 65535)]
     s.sendall(record(1, struct.pack(">HB5x", 1, 0)) + record(4, body) + record(4, b"") +
-              (record(5, stdin) if stdin else b"") + record(5, b""))
+              b"".join(record(5, c) for c in chunks) + record(5, b""))
     return s
 
 
@@ -302,33 +303,51 @@ def fcgi_read_all(s):
     return out
 
 
-def test_client_that_leaves_frees_its_long_poll(env):
+@pytest.fixture
+def pool(env):
+    """A `chatai.fcgi --listen --threads 4` pool on the shared database, spoken to directly."""
+    p = harness.FcgiPool(env.pg, threads=4, env={**NO_LIMITS, "CHATAI_LOG_LEVEL": "debug"}).start()
+    yield p
+    p.stop()
+
+
+def test_client_that_leaves_frees_its_long_poll(env, pool):
     """A web server that gives up on a request (its client left) closes the FastCGI link:
     the worker drops the parked request at once instead of holding the socket until the
-    deadline. (nginx and mod_proxy_fcgi close it; lighttpd 1.4 keeps it until the answer,
-    which then comes at the deadline.) Talks FastCGI directly to a --listen pool."""
-    pool = harness.FcgiPool(env.pg, threads=4, env={**NO_LIMITS, "CHATAI_LOG_LEVEL": "debug"}).start()
-    try:
-        d, vt, _ = env.new_dialog()
-        params = {"REQUEST_METHOD": "GET", "REQUEST_URI": f"/api/widget/dialogs/{d}/messages?after=1&wait=1",
-                  "HTTP_X_VISITOR_TOKEN": vt, "REMOTE_ADDR": "192.0.2.1", "CONTENT_LENGTH": "0"}
-        t0 = time.monotonic()
-        out = fcgi_read_all(fcgi_request(pool.port, params))
-        assert out.startswith(b"Status: 200 OK") and out.endswith(b"\r\n\r\n[]"), out
-        assert 0.9 < time.monotonic() - t0 < 3
-        params["REQUEST_URI"] = f"/api/widget/dialogs/{d}/messages?after=1&wait=25"
-        socks = [fcgi_request(pool.port, params) for _ in range(5)]
-        time.sleep(0.5)
-        for s in socks:
-            s.close()
-        harness.wait_until(lambda: pool.log().count("client gone") >= 5, timeout=5,
-                           message="the parked requests to be dropped")
-        # the pool still serves, and a new poll still wakes
-        params["REQUEST_URI"] = f"/api/widget/dialogs/{d}/messages?after=1&wait=10"
-        s = fcgi_request(pool.port, params)
-        time.sleep(0.3)
-        env.op().post(f"/api/dialogs/{d}/messages", json={"text": "still here"})
-        out = fcgi_read_all(s)
-        assert out.startswith(b"Status: 200 OK") and b"still here" in out, out
-    finally:
-        pool.stop()
+    deadline. (lighttpd 1.4 keeps the link until the answer, which then comes at the
+    deadline.) Talks FastCGI directly to a --listen pool, as a web server does."""
+    d, vt, _ = env.new_dialog()
+    params = {"REQUEST_METHOD": "GET", "REQUEST_URI": f"/api/widget/dialogs/{d}/messages?after=1&wait=1",
+              "HTTP_X_VISITOR_TOKEN": vt, "REMOTE_ADDR": "192.0.2.1", "CONTENT_LENGTH": "0"}
+    t0 = time.monotonic()
+    out = fcgi_read_all(fcgi_request(pool.port, params))
+    assert out.startswith(b"Status: 200 OK") and out.endswith(b"\r\n\r\n[]"), out
+    assert 0.9 < time.monotonic() - t0 < 3
+    params["REQUEST_URI"] = f"/api/widget/dialogs/{d}/messages?after=1&wait=25"
+    socks = [fcgi_request(pool.port, params) for _ in range(5)]
+    time.sleep(0.5)
+    for s in socks:
+        s.close()
+    harness.wait_until(lambda: pool.log().count("client gone") >= 5, timeout=5,
+                       message="the parked requests to be dropped")
+    # the pool still serves, and a new poll still wakes
+    params["REQUEST_URI"] = f"/api/widget/dialogs/{d}/messages?after=1&wait=10"
+    s = fcgi_request(pool.port, params)
+    time.sleep(0.3)
+    env.op().post(f"/api/dialogs/{d}/messages", json={"text": "still here"})
+    out = fcgi_read_all(s)
+    assert out.startswith(b"Status: 200 OK") and b"still here" in out, out
+
+
+def test_fastcgi_body_without_content_length(env, pool):
+    d, vt, _ = env.new_dialog()
+    # a body without CONTENT_LENGTH (a server streaming a chunked request): read to the
+    # end of FastCGI stdin, and still refused past 64 KiB
+    post = {"REQUEST_METHOD": "POST", "REQUEST_URI": f"/api/widget/dialogs/{d}/messages",
+            "HTTP_X_VISITOR_TOKEN": vt, "REMOTE_ADDR": "192.0.2.1", "CONTENT_TYPE": "application/json"}
+    out = fcgi_read_all(fcgi_request(pool.port, post, b'{"text": "no length"}'))
+    assert out.startswith(b"Status: 201 Created") and b"no length" in out, out
+    big = b'{"text": "' + b"x" * 40000 + b'", "pad": "' + b"y" * 30000 + b'"}'
+    assert len(big) > 64 * 1024
+    out = fcgi_read_all(fcgi_request(pool.port, post, big))
+    assert out.startswith(b"Status: 413"), out
