@@ -13,7 +13,7 @@ enum link_state {
 	LINK_DOWN = 0,   /* waiting for the retry timer */
 	LINK_CONNECTING, /* PQconnectPoll in progress */
 	LINK_SETUP,      /* LISTEN sent, waiting for its result (listen link) */
-	LINK_READY,      /* idle, or running a job (query link: busy flag) */
+	LINK_READY,      /* listening (listen link) / taking jobs (query link) */
 };
 
 struct job {
@@ -31,7 +31,8 @@ struct link {
 	int is_listen;
 	PGconn *pg;
 	enum link_state state;
-	int busy;            /* query link: the head job has been sent */
+	int inflight;        /* query link: jobs sent, results not yet read (head of the queue) */
+	PGresult *pending;   /* query link: first result of the head job, until its NULL */
 	int failed_once;     /* went down at least once since the last success */
 	int ever_up;
 	int backoff_ms;
@@ -114,7 +115,11 @@ static void link_down(struct link *l, const char *why)
 	}
 	loop_io_stop(&l->io);
 	l->state = LINK_DOWN;
-	l->busy = 0;
+	l->inflight = 0;
+	if (l->pending) {
+		PQclear(l->pending);
+		l->pending = NULL;
+	}
 	l->flushing = 0;
 	l->failed_once = 1;
 	if (stopping)
@@ -173,9 +178,13 @@ static void link_ready(struct link *l)
 			link_watch(l, LOOP_READ);
 		return;
 	}
+	if (!PQenterPipelineMode(l->pg)) {
+		link_down(l, "cannot enter pipeline mode");
+		return;
+	}
 	l->state = LINK_READY;
 	l->failed_once = 0;
-	log_info("pgfeed: query link up");
+	log_info("pgfeed: query link up (pipeline mode)");
 	link_watch(l, LOOP_READ);
 	query_kick();
 }
@@ -234,15 +243,38 @@ static void listen_read(struct link *l)
 	}
 }
 
-static void query_send(void)
+/*
+ * The query link runs in libpq's pipeline mode: up to PIPELINE_MAX jobs are sent ahead,
+ * each followed by a sync point (so an error in one aborts only that one), and results
+ * come back in order. The in-flight jobs are the first `inflight` of the queue.
+ */
+#define PIPELINE_MAX 64
+
+static struct job *nth_job(int n)
+{
+	struct job *j = q_head;
+	while (j && n--)
+		j = j->next;
+	return j;
+}
+
+static void query_kick(void)
 {
 	struct link *l = &lk_query;
-	struct job *j = q_head;
-	if (!PQsendQueryParams(l->pg, j->sql, j->n, NULL, (const char *const *)j->params, NULL, NULL, 0)) {
-		link_down(l, PQerrorMessage(l->pg));
+	if (l->state != LINK_READY)
 		return;
+	int sent = 0;
+	for (struct job *j = nth_job(l->inflight); j && l->inflight < PIPELINE_MAX; j = j->next) {
+		if (!PQsendQueryParams(l->pg, j->sql, j->n, NULL, (const char *const *)j->params, NULL, NULL, 0) ||
+		    !PQpipelineSync(l->pg)) {
+			link_down(l, PQerrorMessage(l->pg));
+			return;
+		}
+		l->inflight++;
+		sent = 1;
 	}
-	l->busy = 1;
+	if (!sent)
+		return;
 	int f = PQflush(l->pg);
 	if (f < 0) {
 		link_down(l, PQerrorMessage(l->pg));
@@ -252,12 +284,15 @@ static void query_send(void)
 	link_watch(l, LOOP_READ | (l->flushing ? LOOP_WRITE : 0));
 }
 
-static void query_kick(void)
+static void job_finish(struct link *l, PGresult *res)
 {
-	struct link *l = &lk_query;
-	if (l->state != LINK_READY || l->busy || !q_head)
-		return;
-	query_send();
+	struct job *j = job_pop();
+	l->inflight--;
+	if (res && PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+		log_warn("pgfeed: query failed: %s", PQresultErrorMessage(res));
+	j->cb(j->arg, res);
+	PQclear(res);
+	job_free(j);
 }
 
 static void query_read(struct link *l)
@@ -266,31 +301,34 @@ static void query_read(struct link *l)
 		link_down(l, PQerrorMessage(l->pg));
 		return;
 	}
-	/* Notices or stray notifications on this link are of no interest. */
 	PGnotify *n;
 	while ((n = PQnotifies(l->pg)))
 		PQfreemem(n);
-	if (!l->busy || PQisBusy(l->pg))
-		return;
-	PGresult *first = NULL, *r;
-	while ((r = PQgetResult(l->pg))) {
-		if (!first)
-			first = r;
+	/* Per job: one or more results, then NULL; then the sync point's result. */
+	while (l->inflight > 0 && !PQisBusy(l->pg)) {
+		PGresult *r = PQgetResult(l->pg);
+		if (!r) {
+			if (!l->pending)
+				break; /* nothing more ready */
+			PGresult *res = l->pending;
+			l->pending = NULL;
+			job_finish(l, res);
+			continue;
+		}
+		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			continue;
+		}
+		if (!l->pending)
+			l->pending = r; /* a PGRES_PIPELINE_ABORTED one reaches the callback as an error */
 		else
 			PQclear(r);
 	}
 	if (PQstatus(l->pg) == CONNECTION_BAD) {
-		PQclear(first);
 		link_down(l, PQerrorMessage(l->pg));
 		return;
 	}
-	struct job *j = job_pop();
-	l->busy = 0;
-	if (first && PQresultStatus(first) != PGRES_TUPLES_OK && PQresultStatus(first) != PGRES_COMMAND_OK)
-		log_warn("pgfeed: query failed: %s", PQresultErrorMessage(first));
-	j->cb(j->arg, first);
-	PQclear(first);
-	job_free(j);
 	query_kick();
 }
 
