@@ -14,6 +14,7 @@ What is checked:
   counted in Redis, and fall back to the PostgreSQL limiter while Redis is down.
 """
 
+import signal
 import threading
 import time
 
@@ -361,6 +362,37 @@ def test_redis_killed_and_restarted(farm):
         close_all(admin, site)
         if not farm.redis.running:
             farm.redis.start()
+
+
+def test_redis_frozen_requests_stay_fast(farm):
+    """A frozen Redis (SIGSTOP: connections accepted, nothing answered) must not hold
+    requests: each pays at most the 200 ms timeout once in a while, typing and messages
+    flow through PostgreSQL meanwhile."""
+    harness.wait_until(lambda: both_up(farm), timeout=10, message="notifiers subscribed to Redis")
+    d, vt = farm.new_dialog()
+    admin, site = subscribe_everywhere(farm, d, vt)
+    farm.redis.kill(signal.SIGSTOP)
+    try:
+        times = []
+        for i in range(12):
+            t = time.monotonic()
+            r = farm.apis[i % 2].op(farm.token).post(f"/api/dialogs/{d}/typing", json={"state": "start"})
+            times.append(time.monotonic() - t)
+            assert r.status_code == 204, r.text
+        post_mixed(farm, d, vt, 6, "frozen")
+        assert max(times) < 1.0, times
+        assert sum(times) < 4.0, times
+        # Delivered by NOTIFY. (A PUBLISH that timed out may still run when Redis thaws,
+        # so an indicator can come twice: typing events are idempotent, messages never
+        # travel this way.)
+        for c in site:
+            c.wait(lambda c: typing_counts([c], d, "manager", "start")[0] >= 12, message="typing via pg")
+        rows = farm.stored(d)
+        expect_exactly(admin, [s for s, _ in rows])
+        expect_exactly(site, [s for s, who in rows if who != "user"])
+    finally:
+        farm.redis.kill(signal.SIGCONT)
+        close_all(admin, site)
 
 
 def test_rate_limit_shared_by_both_web_servers(farm, tmp_path):
