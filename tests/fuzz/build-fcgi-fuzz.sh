@@ -16,15 +16,21 @@ out=$build/tests/fuzz
 mkdir -p "$out"
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$build -I$src/common -I$src/fcgi $(pkg-config --cflags libpq libcjson)"
 libs="$(pkg-config --libs libpq libcjson libcrypto libxcrypt hiredis) -lfcgi -pthread -lm"
-srcs=""
+# The library sources are compiled once, then linked into each driver.
+objdir=$out/fcgi-objs
+mkdir -p "$objdir"
+objs=""
 for f in "$src"/common/*.c "$src"/fcgi/*.c; do
   case $f in */fcgi/main.c) continue ;; esac
-  srcs="$srcs $f"
+  o=$objdir/$(basename "$(dirname "$f")")-$(basename "$f" .c).o
+  # shellcheck disable=SC2086
+  clang $cflags -c -o "$o" "$f"
+  objs="$objs $o"
 done
 for d in body query route; do
   echo "building fuzz_fcgi_$d"
   # shellcheck disable=SC2086
-  clang $cflags -o "$out/fuzz_fcgi_$d" "$src/tests/fuzz/fuzz_fcgi_$d.c" $srcs $libs
+  clang $cflags -o "$out/fuzz_fcgi_$d" "$src/tests/fuzz/fuzz_fcgi_$d.c" $objs $libs
 done
 if [ "$run" -gt 0 ]; then
   for d in body query route; do
