@@ -78,12 +78,21 @@ def browser():
         return drv
 
     yield factory
+    from pages import uncaught_errors
+    problems = []
     for drv, profile in made:
+        try:
+            problems += uncaught_errors(drv)
+        except Exception:
+            pass
         try:
             drv.quit()
         except Exception:
             pass
         shutil.rmtree(profile, ignore_errors=True)
+    # Every test also checks that the pages threw nothing.
+    assert problems == [], f"uncaught errors in the pages: {problems}"
+
 
 
 @pytest.fixture(scope="session")

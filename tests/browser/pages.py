@@ -32,9 +32,23 @@ def wait_for(predicate, timeout=15.0, interval=0.1, message="condition", show=No
         time.sleep(interval)
 
 
+def browser_log(drv):
+    """Every console entry so far (reading the log empties it: keep what was read)."""
+    seen = getattr(drv, "_chatai_log", None)
+    if seen is None:
+        seen = drv._chatai_log = []
+    seen.extend(drv.get_log("browser"))
+    return list(seen)
+
+
 def console_errors(drv):
     """Browser console entries of level SEVERE (CSP violations, uncaught errors)."""
-    return [e for e in drv.get_log("browser") if e.get("level") == "SEVERE"]
+    return [e for e in browser_log(drv) if e.get("level") == "SEVERE"]
+
+
+def uncaught_errors(drv):
+    """Uncaught exceptions and unhandled promise rejections of the page's own code."""
+    return [e for e in console_errors(drv) if "Uncaught" in e.get("message", "")]
 
 
 WIDGET_STATE_JS = """

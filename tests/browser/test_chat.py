@@ -481,3 +481,26 @@ def test_logout_ends_the_session_in_every_panel(stack, browser):
     # the other panel's stream is closed by the server (4401): it asks to sign in again
     wait_for(lambda: not b.state()["signedIn"], timeout=20, message="signed out in the other panel")
     assert "session has ended" in b.drv.find_element("id", "login-error").text
+
+
+def test_two_tabs_of_the_site_show_the_same_conversation(stack, assistant, browser):
+    wd = browser()
+    a = WidgetPage(wd, stack.url, assistant).load()
+    a.send("written in tab A")
+    dialog_id = _dialog_id(a)
+    wait_for(lambda: a.state()["connection"] == "connected", message="tab A connected")
+    tab_a = wd.current_window_handle
+    wd.switch_to.new_window("tab")
+    b = WidgetPage(wd, stack.url, assistant, page="/demo/hostile.html").load()
+    b.wait_text("written in tab A", "user")
+    assert _dialog_id(b) == dialog_id
+    wait_for(lambda: b.state()["connection"] == "connected", message="tab B connected")
+    b.send("written in tab B")
+    wait_for(lambda: any(m["id"] and m["text"] == "written in tab B" for m in b.state()["messages"]), message="stored")
+    # tab A learns of it when the next message of the dialog arrives (or at its next load)
+    email, password, token = _operator(stack, "tabs@browser.example", "tabs-password-1", "Tabs")
+    assert harness.Api(stack.url).operator_post(token, dialog_id, "operator answer").status_code == 201
+    wd.switch_to.window(tab_a)
+    a.wait_text("operator answer", "manager")
+    wait_for(lambda: a.texts("user") == ["written in tab A", "written in tab B"], message="tab A shows tab B's words",
+             show=lambda: a.texts())

@@ -284,7 +284,7 @@ class Widget {
         this._connect();
         return this.dialog;
       })();
-      this.creating.finally(() => { this.creating = null; });
+      this.creating.then(() => { this.creating = null; }, () => { this.creating = null; });
     }
     return this.creating;
   }
@@ -384,7 +384,36 @@ class Widget {
       const added = this._addMessage(ev, true);
       if (added && (ev.sender === 'ai' || ev.sender === 'manager')) this._setTyping(null);
       this.render();
+      if (added) this._checkHoles();
     }
+  }
+
+  /**
+   * The site channel does not carry the visitor's messages (the sender shows them itself).
+   * A hole in the seqs that is not one of our own sends in flight is a message the visitor
+   * wrote in another tab: read the history (which has them) to show it here too.
+   */
+  _checkHoles() {
+    if (this.holeTimer) return;
+    this.holeTimer = setTimeout(async () => {
+      this.holeTimer = null;
+      if (!this.dialog || this.list.pending.size > 0) {
+        if (this.dialog && [...this.list.pending.values()].some((p) => !p.failed)) this._checkHoles();
+        return;
+      }
+      const seqs = this.list.seqs;
+      const top = this.list.lastSeq();
+      let missing = false;
+      for (let s = 1; s <= top && !missing; s++) missing = !seqs.has(s);
+      if (!missing) return;
+      const d = this.dialog;
+      try {
+        const msgs = await apiFetch(this.base, `/api/widget/dialogs/${d.id}/messages`, { visitorToken: d.token });
+        if (this.dialog !== d) return;
+        for (const m of Array.isArray(msgs) ? msgs : []) this._addMessage(m, false);
+        this.render();
+      } catch { /* the next message tries again */ }
+    }, 700);
   }
 
   _addMessage(m, live) {
