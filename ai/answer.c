@@ -147,10 +147,13 @@ static int job_info_load(struct db *db, const struct job *j, struct job_info *ji
 	snprintf(d, sizeof d, "%" PRId64, j->dialog_id);
 	snprintf(from, sizeof from, "%" PRId64, j->from_seq);
 	snprintf(to, sizeof to, "%" PRId64, j->up_to_seq);
-	const char *p1[] = { d };
+	const char *p[] = { d, from, to };
+	/* One round trip: it sits between the visitor's message and typing_start. */
 	PGresult *res = db_exec(db,
-		"SELECT d.status, d.assistant_id, a.name, a.fallback_message, array_to_json(a.handoff_words) "
-		"FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1", 1, p1);
+		"SELECT d.status, d.assistant_id, a.name, a.fallback_message, array_to_json(a.handoff_words),"
+		"       (SELECT COALESCE(json_agg(m.text ORDER BY m.seq), '[]') FROM messages m"
+		"         WHERE m.dialog_id = d.id AND m.seq BETWEEN $2 AND $3 AND m.sender = 'user')"
+		"  FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1", 3, p);
 	if (!res)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -164,18 +167,7 @@ static int job_info_load(struct db *db, const struct job *j, struct job_info *ji
 	ji->assistant_name = xstrdup(PQgetvalue(res, 0, 2));
 	ji->fallback = xstrdup(PQgetvalue(res, 0, 3));
 	ji->nhandoff = json_strings(PQgetvalue(res, 0, 4), &ji->handoff_words);
-	PQclear(res);
-
-	const char *p2[] = { d, from, to };
-	res = db_exec(db, "SELECT text FROM messages WHERE dialog_id = $1 AND seq BETWEEN $2 AND $3 "
-	                  "AND sender = 'user' ORDER BY seq", 3, p2);
-	if (!res)
-		return -1;
-	int rows = PQntuples(res);
-	ji->questions = xcalloc(rows > 0 ? (size_t)rows : 1, sizeof *ji->questions);
-	for (int i = 0; i < rows; i++)
-		ji->questions[i] = xstrdup(PQgetvalue(res, i, 0));
-	ji->nquestions = (size_t)rows;
+	ji->nquestions = json_strings(PQgetvalue(res, 0, 5), &ji->questions);
 	PQclear(res);
 	return 0;
 }
