@@ -605,34 +605,49 @@ void credis_close(struct credis *c)
 	free(c);
 }
 
+/* What credis_thread() keeps per thread: the handle and the redis_url it was opened
+ * with, so that a reloaded setting (SIGHUP in the AI worker) takes effect. */
+struct credis_tls {
+	struct credis *c; /* NULL: Redis off for url */
+	char *url;        /* NULL: unset */
+};
+
 static pthread_key_t credis_key;
 static pthread_once_t credis_key_once = PTHREAD_ONCE_INIT;
-/* Stored for "looked up: Redis off", so that the setting is read once per thread. */
-static char credis_off_marker;
 
-static void thread_handle_free(void *p)
+static void tls_free(void *p)
 {
-	if (p != &credis_off_marker)
-		credis_close(p);
+	struct credis_tls *t = p;
+	credis_close(t->c);
+	if (t->url) {
+		explicit_bzero(t->url, strlen(t->url));
+		free(t->url);
+	}
+	free(t);
 }
 
 static void thread_key_create(void)
 {
-	if (pthread_key_create(&credis_key, thread_handle_free) != 0)
+	if (pthread_key_create(&credis_key, tls_free) != 0)
 		abort();
 }
 
 struct credis *credis_thread(void)
 {
 	pthread_once(&credis_key_once, thread_key_create);
-	void *p = pthread_getspecific(credis_key);
-	if (p == &credis_off_marker)
-		return NULL;
-	if (p)
-		return p;
-	struct credis *c = credis_open(config_get("redis_url", NULL));
-	(void)pthread_setspecific(credis_key, c ? (void *)c : (void *)&credis_off_marker);
-	return c;
+	const char *url = config_get("redis_url", NULL);
+	if (url && !*url)
+		url = NULL;
+	struct credis_tls *t = pthread_getspecific(credis_key);
+	if (t && (t->url == url || (t->url && url && strcmp(t->url, url) == 0)))
+		return t->c;
+	if (t)
+		tls_free(t);
+	t = xcalloc(1, sizeof *t);
+	t->url = url ? xstrdup(url) : NULL;
+	t->c = credis_open(url);
+	(void)pthread_setspecific(credis_key, t);
+	return t->c;
 }
 
 void credis_set_timeouts(struct credis *c, int connect_ms, int command_ms, int retry_ms)

@@ -67,7 +67,8 @@ struct credis;
  * The calling thread's handle for the setting redis_url (config_get), opened on first
  * use and closed when the thread exits; NULL when redis_url is unset or malformed. For
  * threaded programs whose threads each need one (FastCGI workers): it saves passing a
- * handle through every layer. config_load() must have run before the first call.
+ * handle through every layer. config_load() must have run before the first call; when
+ * a reload changes redis_url, the next call opens a handle for the new value.
  */
 struct credis *credis_thread(void);
 

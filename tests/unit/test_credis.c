@@ -370,7 +370,17 @@ START_TEST(thread_handles)
 	int64_t n;
 	ck_assert_int_eq(credis_ratelimit_hit(mine, "per-thread", 100, 60, NULL, &n), CREDIS_OK);
 	ck_assert_int_eq(n, 2);
+	/* A changed setting (reload) gives a handle for the new value. */
+	char other_db[200];
+	snprintf(other_db, sizeof other_db, "%s/2", url);
+	config_set("redis_url", other_db);
+	struct credis *db2 = credis_thread();
+	ck_assert_ptr_nonnull(db2);
+	ck_assert_ptr_eq(credis_thread(), db2);
+	ck_assert_int_eq(credis_ratelimit_hit(db2, "per-thread", 100, 60, NULL, &n), CREDIS_OK);
+	ck_assert_int_eq(n, 1); /* database 2: its own counter */
 	config_set("redis_url", "");
+	ck_assert_ptr_null(credis_thread());
 	struct credis *none[2] = { mine, mine };
 	ck_assert_int_eq(pthread_create(&th, NULL, thread_handle_probe, none), 0);
 	pthread_join(th, NULL);
