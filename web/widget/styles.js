@@ -37,9 +37,9 @@ button { font: inherit; color: inherit; cursor: pointer; }
   background: var(--brand); color: #fff;
   box-shadow: 0 10px 25px rgba(79, 70, 229, .35), 0 2px 6px rgba(0, 0, 0, .15);
   display: flex; align-items: center; justify-content: center;
-  transition: transform .15s ease, background .15s ease;
+  transition: background-color .15s ease;
 }
-.launcher:hover { background: var(--brand-dark); transform: scale(1.05); }
+.launcher:hover { background: var(--brand-dark); box-shadow: 0 12px 28px rgba(79, 70, 229, .42), 0 2px 6px rgba(0, 0, 0, .15); }
 .launcher:focus-visible, .root button:focus-visible {
   outline: 3px solid #a5b4fc; outline-offset: 2px;
 }
@@ -65,7 +65,7 @@ button { font: inherit; color: inherit; cursor: pointer; }
 }
 .panel[hidden] { display: none; }
 @keyframes pop { from { opacity: 0; transform: translateY(8px) scale(.98); } to { opacity: 1; transform: none; } }
-@media (prefers-reduced-motion: reduce) { .panel { animation: none; } .launcher { transition: none; } }
+@media (prefers-reduced-motion: reduce) { .panel { animation: none; } .launcher { transition: none; } .dots span { animation: none; } }
 .header {
   display: flex; align-items: center; gap: 12px; padding: 14px 14px 14px 18px;
   background: linear-gradient(135deg, #4f46e5, #6d28d9); color: #fff; flex: none;
