@@ -504,3 +504,64 @@ def test_two_tabs_of_the_site_show_the_same_conversation(stack, assistant, brows
     a.wait_text("operator answer", "manager")
     wait_for(lambda: a.texts("user") == ["written in tab A", "written in tab B"], message="tab A shows tab B's words",
              show=lambda: a.texts())
+
+
+@pytest.fixture
+def other_origin_site(tmp_path):
+    """A customer site on another origin (its own static server) that embeds the widget."""
+    procs = []
+
+    def start(stack, assistant_id):
+        site = tmp_path / "site"
+        site.mkdir(exist_ok=True)
+        (site / "index.html").write_text(
+            "<!doctype html><html><head><meta charset=utf-8><title>Another shop</title>"
+            f'<script src="{stack.url}/widget/chatai.js" data-assistant="{assistant_id}" async></script>'
+            "</head><body><h1>Another shop</h1></body></html>")
+        port = harness.free_port()
+        p = harness.Process(["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                            cwd=str(site), log_path=tmp_path / "site.log", name="site")
+        p.start()
+        p.wait_port(port)
+        procs.append(p)
+        # "localhost" and "127.0.0.1" are different origins to the browser
+        return f"http://localhost:{port}"
+
+    yield start
+    for p in procs:
+        p.stop()
+
+
+def test_widget_embedded_on_another_origin(stack, admin, browser, other_origin_site):
+    allowed = harness.make_assistant(stack.pg, "Cross-origin assistant", greeting="Hello from afar")
+    site = other_origin_site(stack, allowed)
+    wd = browser()
+    w = WidgetPage(wd, site, allowed, page="/index.html")
+    wd.get(f"{site}/index.html")
+    wait_for(lambda: w.state() is not None, message="widget mounted on the other origin")
+    w.launcher().click()
+    w.wait_text("Hello from afar", "ai")
+    w.send("hello across origins")
+    wait_for(lambda: any(m["id"] and m["text"] == "hello across origins" for m in w.state()["messages"]),
+             message="stored through CORS")
+    wait_for(lambda: w.state()["connection"] == "connected", message="stream open from the other origin")
+    dialog_id = _dialog_id(w)
+    assert harness.Api(stack.url).operator_post(admin["token"], dialog_id, "reply across origins").status_code == 201
+    w.wait_text("reply across origins", "manager")
+    d = harness.Api(stack.url).op(admin["token"]).get(f"/api/dialogs/{dialog_id}").json()
+    assert d["visitor"]["page_url"].startswith(site)
+
+
+def test_widget_refused_on_an_origin_not_allowed(stack, browser, other_origin_site):
+    locked = harness.make_assistant(stack.pg, "Locked assistant", greeting="Not for you",
+                                    allowed_origins=["https://shop.example"])
+    site = other_origin_site(stack, locked)
+    wd = browser()
+    w = WidgetPage(wd, site, locked, page="/index.html")
+    wd.get(f"{site}/index.html")
+    wait_for(lambda: w.state() is not None, message="widget mounted")
+    w.launcher().click()
+    w.send("let me in")
+    wait_for(lambda: any(m["failed"] for m in w.state()["messages"]), message="the send fails visibly")
+    assert "Not for you" not in w.texts()
+    assert w.saved_dialog() is None
