@@ -364,6 +364,25 @@ def test_redis_killed_and_restarted(farm):
             farm.redis.start()
 
 
+def test_operator_presence_in_redis(farm):
+    """An authenticated request on one web server marks the operator present in Redis
+    (sorted set chatai:presence, expiry on Redis's clock); the widget asks the other web
+    server and sees operators_online; a logout removes the operator at once."""
+    harness.wait_until(lambda: both_up(farm), timeout=10, message="notifiers subscribed to Redis")
+    oid = harness.make_operator(farm.pg, "present@scale.example", "present-password-1", "Pia")
+    token = farm.apis[0].login("present@scale.example", "present-password-1")
+    r = farm.apis[0].op(token).get("/api/me")
+    assert r.status_code == 200, r.text
+    score = farm.redis.cmd("ZSCORE", "chatai:presence", oid)
+    assert score is not None
+    now = int(farm.redis.cmd("TIME")[0])
+    assert now < float(score) <= now + 120
+    r = farm.apis[1].s.get(f"/api/widget/assistants/{farm.assistant}")
+    assert r.status_code == 200 and r.json()["operators_online"] is True, r.text
+    assert farm.apis[0].op(token).post("/api/auth/logout").status_code == 204
+    assert farm.redis.cmd("ZSCORE", "chatai:presence", oid) is None
+
+
 def test_redis_frozen_requests_stay_fast(farm):
     """A frozen Redis (SIGSTOP: connections accepted, nothing answered) must not hold
     requests: each pays at most the 200 ms timeout once in a while, typing and messages
