@@ -1,7 +1,7 @@
 #!/bin/sh
 # Short fuzz runs for CI (total well under 2 minutes): builds every libFuzzer driver of
 # tests/fuzz with clang (-fsanitize=fuzzer,address,undefined) and runs each for
-# FUZZ_SECONDS (default 15) on a copy of its seed corpus. Fails on any crash, leak or
+# FUZZ_SECONDS (default 12) on a copy of its seed corpus. Fails on any crash, leak or
 # sanitizer report; the reproducer is left as BUILD/tests/fuzz/crash-*.
 #   CHATAI_BUILD_DIR=build tests/fuzz/run-short.sh
 # The notifier's drivers (fuzz_http, fuzz_ws) are built here; the other parts' drivers
@@ -10,7 +10,7 @@
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${CHATAI_BUILD_DIR:-$src/build}" && pwd)
-secs=${FUZZ_SECONDS:-15}
+secs=${FUZZ_SECONDS:-12}
 [ -f "$build/autoconfig.h" ] || { echo "no autoconfig.h in $build: run configure there first" >&2; exit 1; }
 command -v clang >/dev/null || { echo "clang not found: apt-get install clang" >&2; exit 1; }
 out=$build/tests/fuzz
