@@ -42,8 +42,8 @@ static const char *const script_src[SCRIPT_COUNT] = {
 	"redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
 	"return 1\n",
 	/* KEYS[1] presence set -> members whose expiry is still ahead */
-	"local now = redis.call('TIME')[1]\n"
-	"return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')\n",
+	("local now = redis.call('TIME')[1]\n"
+	 "return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')\n"),
 };
 
 struct credis {
