@@ -12,6 +12,11 @@ tests_unit_test_kbfile_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ctl $(CHATAI_COMMON
 tests_unit_test_kbfile_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
 endif
 
+# `make check-programs check-TESTS`: the unit tests without building the programs (what
+# scripts/test does in the sanitizer build, where only the tests run).
+check-programs: $(check_PROGRAMS)
+.PHONY: check-programs
+
 # `make valgrind-check`: every compiled unit test under memcheck; any error or definite
 # leak fails (scripts/test runs it on the plain build; ASan builds cannot run under it).
 VALGRIND = valgrind
