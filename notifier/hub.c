@@ -207,31 +207,33 @@ static void deliver(struct sub *s, struct hub_event *ev)
 	hops->deliver(s, ev);
 }
 
-/* Run one live message event through a subscriber's cursor. */
-static void sub_live(struct sub *s, struct hub_event *ev)
+/* Run one live message event through a subscriber's cursor. Returns 1 when the
+ * subscriber now wants a replay (the caller kicks the channel's replay). */
+static int sub_live(struct sub *s, struct hub_event *ev)
 {
 	switch (cursor_live(&s->cur, ev->seq)) {
 	case CURSOR_DROP:
-		return;
+		return 0;
 	case CURSOR_HOLD:
 		hold(s, ev);
-		return;
+		return 0;
 	case CURSOR_GAP:
 		hold(s, ev);
 		cursor_replay_begin(&s->cur);
-		return;
+		return 1;
 	case CURSOR_DELIVER:
 		if (!ev->json) {
 			/* Sent by reference: the replay reads it from the table. */
 			s->cur.last = ev->seq - 1;
 			cursor_replay_begin(&s->cur);
 			hold(s, ev);
-			return;
+			return 1;
 		}
 		if (in_audience(s, ev))
 			deliver(s, ev);
-		return;
+		return 0;
 	}
+	return 0;
 }
 
 /* A replay covering s has ended: release the held events in order. */
@@ -248,7 +250,7 @@ static void sub_replay_finished(struct sub *s)
 	s->held = NULL;
 	s->nheld = s->capheld = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		sub_live(s, held[i]);
+		(void)sub_live(s, held[i]);
 		hub_event_unref(held[i]);
 	}
 	free(held);
@@ -512,13 +514,15 @@ static void on_msg(const cJSON *o, int64_t dialog, int64_t t)
 
 	struct hub_chan *c = chan_find(dialog);
 	if (c) {
+		int want_replay = 0;
 		for (struct sub *s = c->subs, *next; s; s = next) {
 			c->iter_next = s->next;
-			sub_live(s, ev);
+			want_replay |= sub_live(s, ev);
 			next = c->iter_next;
 		}
 		c->iter_next = NULL;
-		replay_kick(c);
+		if (want_replay)
+			replay_kick(c);
 	}
 	if (ninbox) {
 		if (json) {
