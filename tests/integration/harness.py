@@ -398,14 +398,20 @@ class Postgres:
         _chown_postgres(self.base)
 
     def _configure(self):
-        # postgresql.auto.conf is read last: the last line of a key wins, so this also
-        # moves a kept cluster to a new port.
-        with open(self.datadir / "postgresql.auto.conf", "a") as f:
+        # postgresql.auto.conf is read last; our block replaces the one of a previous run
+        # (a kept cluster moves to the new port).
+        auto = self.datadir / "postgresql.auto.conf"
+        marker = "# chatai test harness\n"
+        text = auto.read_text() if auto.exists() else ""
+        text = text.split(marker)[0]
+        with open(auto, "w") as f:
+            f.write(text + marker)
             f.write(f"port = {self.port}\n"
                     "listen_addresses = '127.0.0.1'\n"
-                    f"unix_socket_directories = '{self.base / 'sock'}'\n"
-                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                    "max_connections = 300\nshared_buffers = 32MB\n"
+                    f"unix_socket_directories = '{self.base / 'sock'}'\n")
+            if not self.keep:  # throwaway clusters trade durability for speed
+                f.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+            f.write("max_connections = 300\nshared_buffers = 32MB\n"
                     "log_min_messages = warning\nlog_line_prefix = '%m [%p] %u '\n")
         # The log file lives in the caller's tmpdir, which postgres may not enter: pg_ctl
         # writes into our base dir and the tmpdir gets a link.
