@@ -207,12 +207,17 @@ $$;
 -- every entry into a candidate. Scores are ts_rank_cd normalised into [0, 1).
 CREATE FUNCTION chatai_kb_search(p_assistant bigint, p_q text, p_limit int)
 RETURNS TABLE (id bigint, question text, answer text, score real)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+-- Plan each search with its own query: a generic plan (the tsquery unknown) scans the
+-- whole table instead of using the GIN index.
+SET plan_cache_mode = force_custom_plan
+AS $$
 DECLARE
     v_cfg       regconfig;
     v_threshold real;
     v_strict    tsquery;
     v_query     tsquery;
+    v_or        tsquery;
     v_lexemes   text[];
     v_quoted    text[];
     v_n         int;
@@ -245,6 +250,9 @@ BEGIN
     IF v_n = 0 THEN
         RETURN;
     END IF;
+    -- Candidates come from the round's query; the rank from the plain OR query (cheaper
+    -- to rank than the pairs).
+    v_or := array_to_string(v_quoted, ' | ')::tsquery;
     FOR v_round IN 2..3 LOOP
         IF v_round = 2 THEN
             CONTINUE WHEN v_n < 3;  -- two words of two: round 1 already tried
@@ -252,11 +260,11 @@ BEGIN
               FROM unnest(v_quoted) WITH ORDINALITY a(q, i)
               JOIN unnest(v_quoted) WITH ORDINALITY b(q, i) ON a.i < b.i;
         ELSE
-            v_query := array_to_string(v_quoted, ' | ')::tsquery;
+            v_query := v_or;
         END IF;
         RETURN QUERY
             SELECT r.id, r.question, r.answer, (r.rank * r.found / v_n)::real AS s
-              FROM (SELECT k.id, k.question, k.answer, ts_rank_cd(k.tsv, v_query, 32) AS rank,
+              FROM (SELECT k.id, k.question, k.answer, ts_rank_cd(k.tsv, v_or, 32) AS rank,
                            length(k.tsv) - length(ts_delete(k.tsv, v_lexemes)) AS found
                       FROM knowledge k
                      WHERE k.assistant_id = p_assistant AND k.tsv @@ v_query) r

@@ -48,14 +48,18 @@ def make_kb(n, rng):
     return pairs
 
 
-def question(pairs, rng):
+def question(pairs, rng, kind=None):
+    """50% an entry's question as written, 35% with extra words (the OR rounds), 15% no
+    match (the fallback answer)."""
     q, _ = rng.choice(pairs)
-    r = rng.random()
-    if r < 0.5:
+    if kind is None:
+        r = rng.random()
+        kind = "exact" if r < 0.5 else "extra words" if r < 0.85 else "no match"
+    if kind == "exact":
         return q
-    if r < 0.85:  # extra words: the OR fallback
+    if kind == "extra words":
         return " ".join(rng.sample(FILLER, 4)) + " " + q.split("(")[0]
-    return "zzqx blorf " + rng.choice(FILLER)  # no match: the fallback answer
+    return "zzqx blorf " + rng.choice(FILLER)
 
 
 def run_once(pg, workers):
@@ -97,17 +101,19 @@ def bench_throughput(pg, assistant, pairs, n, rng):
         out[workers] = (n / took, took, fallback)
         print(f"kb answers, {workers} worker(s): {n} questions in {took:.2f} s = {n / took:.0f} answers/s "
               f"({n - fallback} from the knowledge base, {fallback} fallback)", flush=True)
-    # The search alone, for reference.
-    qs = [question(pairs, rng) for _ in range(300)]
+    # The search alone, for reference, per kind of question.
     conn = pg.connect()
     with conn.cursor() as cur:
-        t0 = time.monotonic()
-        for q in qs:
-            cur.execute("SELECT id FROM chatai_kb_search(%s, %s, 1)", (assistant, q))
-            cur.fetchall()
-        per = (time.monotonic() - t0) / len(qs) * 1000
+        for kind in ("exact", "extra words", "no match"):
+            qs = [question(pairs, rng, kind) for _ in range(100)]
+            t0 = time.monotonic()
+            for q in qs:
+                cur.execute("SELECT id FROM chatai_kb_search(%s, %s, 1)", (assistant, q))
+                cur.fetchall()
+            per = (time.monotonic() - t0) / len(qs) * 1000
+            print(f"chatai_kb_search alone, {kind}: {per:.2f} ms per question "
+                  f"({len(pairs)} entries, client round trip included)")
     conn.close()
-    print(f"chatai_kb_search alone: {per:.2f} ms per question (10k entries, client round trip included)")
     return out
 
 
