@@ -82,7 +82,7 @@ def test_llm_history_is_bounded(aipg, shop, workers, llm):
 @pytest.mark.parametrize("mode", ["error500", "malformed", "empty", "notfound", "slow"])
 def test_llm_failure_falls_back_to_the_knowledge_base(aipg, shop, workers, llm, mode):
     llm.mode = mode
-    llm.delay = 4
+    llm.delay = 8
     w = workers(env=llm_env(llm, timeout=1))
     d = new_dialog(aipg, shop)
     t0 = time.monotonic()
@@ -94,7 +94,7 @@ def test_llm_failure_falls_back_to_the_knowledge_base(aipg, shop, workers, llm, 
     assert KEY not in w.log()
     assert jobs(aipg, d)[0]["state"] == "done"
     if mode == "slow":
-        assert 0.9 < took < 3.5, f"ai_timeout of 1 s, answered after {took:.1f} s"
+        assert 0.9 < took < 6, f"ai_timeout of 1 s, the service answers after 8 s; answered after {took:.1f} s"
     # Neither answer counts as a failure of the assistant.
     assert dialog_row(aipg, d)["ai_failures"] == 0
 
