@@ -30,7 +30,49 @@
 
 static int listen_fd = 0;
 static const char *db_url;
-static pthread_mutex_t accept_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Leader/followers: one thread at a time waits in accept (the leader); when it gets a
+ * request it hands leadership to the thread that went idle LAST, and serves. So the
+ * same few threads take turns while the load is light, and only as many threads as
+ * there are concurrent requests ever open a database link (a plain mutex would rotate
+ * through every thread, and each would keep a link of its own).
+ */
+struct follower {
+	pthread_cond_t cv;
+	int woken;          /* leadership was handed to this thread */
+};
+static pthread_mutex_t lf_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct follower **lf_stack; /* idle threads, the most recent on top */
+static int lf_top;
+static int lf_leader;              /* a thread is in accept (or about to be) */
+
+static void lf_become_leader(struct follower *me)
+{
+	pthread_mutex_lock(&lf_mu);
+	if (lf_leader) {
+		me->woken = 0;
+		lf_stack[lf_top++] = me;
+		while (!me->woken)
+			pthread_cond_wait(&me->cv, &lf_mu);
+	} else {
+		lf_leader = 1;
+	}
+	pthread_mutex_unlock(&lf_mu);
+}
+
+static void lf_hand_over(void)
+{
+	pthread_mutex_lock(&lf_mu);
+	if (lf_top > 0) {
+		struct follower *f = lf_stack[--lf_top];
+		f->woken = 1;
+		pthread_cond_signal(&f->cv);
+	} else {
+		lf_leader = 0;
+	}
+	pthread_mutex_unlock(&lf_mu);
+}
 
 /* A struct db that connects on its first query, not now: idle threads hold no link. */
 static void db_lazy(struct db *db, const char *url)
@@ -67,15 +109,18 @@ static void *worker_main(void *arg)
 	(void)arg;
 	struct db db;
 	db_lazy(&db, db_url);
+	struct follower me;
+	pthread_cond_init(&me.cv, NULL);
+	me.woken = 0;
 	struct conn *c = xcalloc(1, sizeof *c);
 	c->fcgx = request_new();
 	int errors = 0;
 	for (;;) {
-		/* Finish the previous request outside the lock: closing may wait for the peer. */
+		/* Finish the previous request before queueing: closing may wait for the peer. */
 		FCGX_Finish_r(c->fcgx);
-		pthread_mutex_lock(&accept_mu);
+		lf_become_leader(&me);
 		int rc = FCGX_Accept_r(c->fcgx);
-		pthread_mutex_unlock(&accept_mu);
+		lf_hand_over();
 		if (rc < 0) {
 			if (++errors > 100) {
 				log_error("accept keeps failing (%d): thread stops", rc);
@@ -93,6 +138,7 @@ static void *worker_main(void *arg)
 			c->fcgx = request_new();
 		}
 	}
+	pthread_cond_destroy(&me.cv);
 	db_close(&db);
 	return NULL;
 }
@@ -172,6 +218,7 @@ int main(int argc, char **argv)
 	}
 	lp_start_now();
 	log_info("chatai.fcgi: %lld threads on %s", (long long)threads, listen_addr ? listen_addr : "the inherited socket");
+	lf_stack = xcalloc((size_t)threads, sizeof *lf_stack);
 	pthread_t *t = xcalloc((size_t)threads, sizeof *t);
 	for (int64_t i = 0; i < threads; i++)
 		if (pthread_create(&t[i], NULL, worker_main, NULL) != 0) {

@@ -139,7 +139,7 @@ def db_connections(pg):
 
 
 def test_200_waiting_long_polls_few_connections(tmp_path):
-    threads = 8
+    threads = 32                            # the default
     # its own PostgreSQL, so that pg_stat_activity shows this stack's links only
     st = harness.Stack(tmp_path / "many", notifier=False, env={**NO_LIMITS, "CHATAI_FCGI_THREADS": threads})
     try:
@@ -184,7 +184,7 @@ def _many_long_polls(st, threads):
               f" max {1000 * max(lat):.1f} ms")
         assert max(lat) < 1.0
         assert conns <= procs * (threads + 3)
-        assert conns < 100
+        assert conns < 60                    # 200 waiting requests, far fewer links
         # one message per dialog wakes every poll, each with its dialog's message
         t0 = time.monotonic()
         for d, vt, _ in dialogs:
@@ -351,3 +351,26 @@ def test_fastcgi_body_without_content_length(env, pool):
     assert len(big) > 64 * 1024
     out = fcgi_read_all(fcgi_request(pool.port, post, big))
     assert out.startswith(b"Status: 413"), out
+
+
+def test_light_load_opens_few_links(tmp_path):
+    """Worker threads take turns (the last idle one accepts next): 200 requests one after
+    the other open a couple of links per process, not one per thread (32 by default)."""
+    st = harness.Stack(tmp_path / "links", notifier=False, env=NO_LIMITS)
+    try:
+        api = harness.Api(st.url)
+        harness.make_operator(st.pg, "links@test.example", "links-pw-1", "Lin", "operator")
+        op = api.op(api.login("links@test.example", "links-pw-1"))
+        for _ in range(200):
+            assert op.get("/api/me").status_code == 200
+        procs = len(fcgi_pids(st.web))
+        seq = db_connections(st.pg)
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            assert set(ex.map(lambda i: op.get("/api/me").status_code, range(400))) == {200}
+        conc = db_connections(st.pg)
+        print(f"\n{procs} processes x 32 threads: {seq} database links after 200 sequential requests, "
+              f"{conc} after 400 from 8 clients at once")
+        assert seq <= procs * 3          # LISTEN link + one or two workers each
+        assert conc <= procs * 3 + 8 + 4
+    finally:
+        st.stop()
