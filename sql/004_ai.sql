@@ -61,14 +61,13 @@ LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM operators WHERE last_seen_at > now() - interval '2 minutes')
 $$;
 
--- Hand dialog p_dialog to a human: a handoff_requested system message (status waiting),
--- and, when no operator is online, the assistant's offline_message as an offline_notice.
--- Does nothing and returns false unless the dialog is in status 'ai'.
+-- Hand dialog p_dialog to a human: a handoff_requested system message (status waiting)
+-- and the reset of ai_failures (the offline notice follows by the trigger below). Does
+-- nothing and returns false unless the dialog is in status 'ai'.
 CREATE FUNCTION chatai_ai_handoff(p_dialog bigint, p_text text) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     d dialogs;
-    v_offline text;
 BEGIN
     SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
     IF NOT FOUND OR d.status <> 'ai' THEN
@@ -76,12 +75,40 @@ BEGIN
     END IF;
     PERFORM chatai_post_message(p_dialog, 'system', p_text, NULL, NULL, 'handoff_requested', 'waiting', NULL);
     UPDATE dialogs SET ai_failures = 0 WHERE id = p_dialog;
-    IF NOT chatai_ai_operators_online() THEN
-        SELECT offline_message INTO v_offline FROM assistants WHERE id = d.assistant_id;
-        PERFORM chatai_post_message(p_dialog, 'system', v_offline, NULL, NULL, 'offline_notice', NULL, NULL);
-    END IF;
     RETURN true;
 END $$;
+
+-- Offline hours: whoever asks for a human (the worker, the widget's button through
+-- chatai.fcgi, a future writer), when no operator is online the visitor is told so by
+-- an offline_notice system message with the assistant's offline_message, and the
+-- dialog keeps waiting. A deferred trigger, so that it runs at the end of the writing
+-- transaction: the notice gets the next seq and its NOTIFY leaves after the handoff's,
+-- and a takeover in the same transaction (status no longer waiting) needs no notice.
+CREATE FUNCTION chatai_ai_offline_notice() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status  text;
+    v_offline text;
+BEGIN
+    IF chatai_ai_operators_online() THEN
+        RETURN NULL;
+    END IF;
+    SELECT d.status, a.offline_message INTO v_status, v_offline
+      FROM dialogs d JOIN assistants a ON a.id = d.assistant_id
+     WHERE d.id = NEW.dialog_id FOR UPDATE OF d;
+    IF v_status IS DISTINCT FROM 'waiting' OR btrim(v_offline) = ''
+       OR EXISTS (SELECT 1 FROM messages m WHERE m.dialog_id = NEW.dialog_id AND m.seq > NEW.seq
+                                             AND m.event = 'offline_notice') THEN
+        RETURN NULL;
+    END IF;
+    PERFORM chatai_post_message(NEW.dialog_id, 'system', v_offline, NULL, NULL, 'offline_notice', NULL, NULL);
+    RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER messages_offline_notice
+    AFTER INSERT ON messages DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.event = 'handoff_requested')
+    EXECUTE FUNCTION chatai_ai_offline_notice();
 
 -- End job p_job of worker p_worker, in the caller's (single) transaction:
 --   p_text      the answer to store as an 'ai' message (NULL: no answer);

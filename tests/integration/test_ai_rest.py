@@ -147,3 +147,25 @@ def test_questions_in_a_row_over_rest(world):
     texts = [m["text"] for m in ai_messages(pg, did)][1:]
     # One answer for both (the worker saw both) or two: either way in the order asked.
     assert "\n\n".join(texts) == f"{A_HOURS}\n\n{A_SHIPPING}"
+
+
+def test_handoff_button_in_offline_hours(world):
+    api, pg, a = world["api"], world["pg"], world["assistant"]
+    did, vt, _ = api.create_dialog(a)
+    pg.sql("UPDATE operators SET last_seen_at = now() - interval '1 hour'")
+    try:
+        site = WsClient(api.ws_widget_url(did, a, vt, since=1))
+        time.sleep(0.3)
+        r = api.s.post(f"/api/widget/dialogs/{did}/handoff", headers={"X-Visitor-Token": vt})
+        assert r.status_code == 200 and r.json()["status"] == "waiting"
+        evs = collect(site, lambda ev: len(ev) >= 2)
+        assert [(e["sender"], e["event"], e["status"]) for e in evs] == [
+            ("system", "handoff_requested", "waiting"), ("system", "offline_notice", "waiting")]
+        assert evs[1]["text"] == pg.sql("SELECT offline_message FROM assistants WHERE id = %s", a)[0][0]
+        assert [e["seq"] for e in evs] == [2, 3]
+        site.sock.close()
+        # Pressed again while waiting: nothing more.
+        assert api.s.post(f"/api/widget/dialogs/{did}/handoff", headers={"X-Visitor-Token": vt}).status_code == 200
+        assert len(messages(pg, did)) == 3
+    finally:
+        pg.sql("UPDATE operators SET last_seen_at = now()")

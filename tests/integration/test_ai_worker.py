@@ -476,3 +476,24 @@ def test_busy_worker_still_honours_waiting_timeouts(aipg, shop, workers):
     finally:
         stop.set()
         t.join()
+
+
+def test_offline_notice_rule_for_every_writer(aipg, shop):
+    op = aipg.sql("INSERT INTO operators (email, name, password_hash) VALUES ('late@x.example', 'Late', 'x') "
+                  "RETURNING id")[0][0]
+    # Any writer of handoff_requested (here plain SQL, as chatai.fcgi does) gets the notice.
+    d = new_dialog(aipg, shop)
+    post(aipg, d, "The visitor asked for a human", sender="system", event="handoff_requested", status="waiting")
+    assert [(m["event"], m["seq"]) for m in messages(aipg, d)] == [("handoff_requested", 1), ("offline_notice", 2)]
+    # Taken over in the same transaction: no notice.
+    d2 = new_dialog(aipg, shop)
+    conn = aipg.connect(autocommit=False)
+    with conn.cursor() as cur:
+        cur.execute("SELECT chatai_post_message(%s, 'system', 'handoff', NULL, NULL, 'handoff_requested', 'waiting')",
+                    (d2,))
+        cur.execute("SELECT chatai_post_message(%s, 'system', 'Late joined', NULL, %s, 'operator_joined', "
+                    "'operator', %s)", (d2, op, op))
+    conn.commit()
+    conn.close()
+    assert [m["event"] for m in messages(aipg, d2)] == ["handoff_requested", "operator_joined"]
+    aipg.sql("DELETE FROM operators WHERE id = %s", op)
