@@ -109,7 +109,18 @@ static void fail_fragile_jobs(void)
 static void link_down(struct link *l, const char *why)
 {
 	if (l->pg) {
-		log_warn("pgfeed: %s link lost: %s", l->name, why);
+		/* libpq's messages span lines: keep the log one line per event. */
+		char msg[300];
+		size_t n = 0;
+		for (const char *p = why; *p && n + 1 < sizeof(msg); p++)
+			if (*p != '\n' && *p != '\t')
+				msg[n++] = *p;
+			else if (n && msg[n - 1] != ' ')
+				msg[n++] = ' ';
+		while (n && msg[n - 1] == ' ')
+			n--;
+		msg[n] = '\0';
+		log_warn("pgfeed: %s link lost: %s", l->name, msg);
 		PQfinish(l->pg);
 		l->pg = NULL;
 	}
