@@ -79,6 +79,11 @@ static void exit_now(void *data)
 
 static void on_term(int sig)
 {
+	static int stopping;
+	if (stopping++) {
+		log_info("signal %d: already shutting down", sig);
+		return;
+	}
 	log_info("signal %d: shutting down", sig);
 	conn_shutdown();
 	loop_timer_init(&exit_timer, exit_now, NULL);
