@@ -7,7 +7,7 @@ import time
 import pytest
 
 import harness
-from pages import AdminPage, WidgetPage, console_errors, wait_for
+from pages import AdminPage, WidgetPage, browser_log, console_errors, wait_for
 
 XSS = "<img src=x onerror=window.__pwned=1><script>window.__pwned=2</script>"
 
@@ -85,6 +85,7 @@ def test_widget_and_panel_talk_in_real_time(stack, admin, assistant, browser, ar
     wait_for(lambda: any(n["event"] == "operator_left" for n in widget.state()["notices"]), message="operator_left")
     ad.find_element("id", "btn-close").click()
     wait_for(lambda: widget.state()["closedBar"], message="closed bar in the widget")
+    wait_for(lambda: not ad.find_element("id", "reply-input").is_enabled(), message="reply box disabled when closed")
     wait_for(lambda: any(n["event"] == "dialog_closed" for n in widget.state()["notices"]), message="dialog_closed")
     assert _csp_errors(wd) == [] and _csp_errors(ad) == []
 
@@ -226,10 +227,12 @@ def test_notifier_restart_resyncs_without_duplicates(make_stack, browser):
         assert api.operator_post(token, dialog_id, f"while down {i}").status_code == 201
         assert api.visitor_post(dialog_id, widget.saved_dialog()["visitor_token"], f"visitor while down {i}").status_code == 201
     s.notifier.start()
-    panel.wait_connection("Real-time connected", timeout=40)
+    # Everything written meanwhile arrives (over a fallback or the reopened WebSocket) ...
     for i in range(3):
         widget.wait_text(f"while down {i}", "manager", timeout=40)
         panel.wait_text(f"visitor while down {i}", "user", timeout=40)
+    # ... and the panel is back on WebSocket (reconnect, or the next upgrade probe).
+    panel.wait_connection("Real-time connected", "ws", timeout=60)
     assert api.operator_post(token, dialog_id, "after restart").status_code == 201
     widget.wait_text("after restart", "manager")
     panel.wait_text("after restart", "manager")
@@ -565,3 +568,11 @@ def test_widget_refused_on_an_origin_not_allowed(stack, browser, other_origin_si
     wait_for(lambda: any(m["failed"] for m in w.state()["messages"]), message="the send fails visibly")
     assert "Not for you" not in w.texts()
     assert w.saved_dialog() is None
+
+
+def test_widget_for_a_missing_assistant_shows_nothing(stack, browser):
+    wd = browser()
+    wd.get(f"{stack.url}/demo/index.html?assistant=987654")
+    wait_for(lambda: any("assistant 987654 does not exist" in e["message"] for e in browser_log(wd)),
+             message="the widget gave up on the missing assistant")
+    assert wd.execute_script("return document.querySelector('chatai-widget') === null")

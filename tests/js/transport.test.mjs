@@ -235,23 +235,41 @@ test('messages noted by the app (our own POST answer) are not delivered twice', 
   assert.equal(ch.cursor, 2);
 });
 
-test('from a fallback, WebSocket is tried again after upgradeInterval and taken when it opens', async () => {
+test('from a fallback, WebSocket is probed again (5 s, then doubling to 60 s) and taken when it opens', async () => {
   const h = makeEnv();
-  const { ch } = dialogChannel(h, { config: { upgradeInterval: 60000, wsFailLimit: 1 } });
+  const { ch } = dialogChannel(h, { config: { upgradeMin: 5000, upgradeInterval: 60000, wsFailLimit: 1 } });
   ch.start();
-  h.sockets[0].drop(1006);
-  await h.advance(10);
+  h.sockets[0].drop(1006); // falls back at once (t = 0)
+  await h.flush();
   assert.equal(ch.transport, 'sse');
   h.sources[0].open();
   h.sources[0].emit(msg(1));
+  // probes at +5 s, +10 s, +20 s, +40 s, then every 60 s; each one fails
+  const probeTimes = [];
+  let t = h.now;
+  for (const gap of [5000, 10000, 20000, 40000, 60000, 60000]) {
+    const n = h.sockets.length;
+    await h.advance(gap - 1);
+    assert.equal(h.sockets.length, n, `no probe before ${gap} ms`);
+    await h.advance(1);
+    assert.equal(h.sockets.length, n + 1, `a probe after ${gap} ms`);
+    probeTimes.push(h.now - t);
+    t = h.now;
+    h.sockets.at(-1).onclose({ code: 1006 });
+    await h.flush();
+  }
+  assert.equal(ch.transport, 'sse');
+  assert.equal(h.sources.length, 1, 'the SSE stream stayed up during the probes');
   await h.advance(60000);
-  assert.equal(h.sockets.length, 2); // the probe
-  h.sockets[1].open();
+  h.sockets.at(-1).open(); // this probe works
   await h.flush();
   assert.equal(ch.transport, 'ws');
   assert.equal(h.sources[0].closed, true);
-  assert.equal(h.sockets.length, 3);
-  assert.equal(h.sockets[2].url, 'ws://x/ws/dialogs/7?token=T&since=1');
+  const main = h.sockets.at(-1);
+  assert.equal(main.url, 'ws://x/ws/dialogs/7?token=T&since=1');
+  main.open();
+  await h.advance(70000); // longer than the longest probe interval, shorter than the silence timeout
+  assert.equal(h.sockets.at(-1), main, 'no more probes once on the best transport');
   ch.stop();
 });
 

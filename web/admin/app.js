@@ -501,7 +501,12 @@ function renderDialogHead() {
   browser.textContent = v.user_agent ? describeUserAgent(String(v.user_agent)) : '—';
   browser.title = v.user_agent ? String(v.user_agent) : '';
   $('visitor-started').textContent = d.created_at ? formatTime(d.created_at) : '—';
-  $('reply-input').disabled = false;
+  const input = $('reply-input');
+  const closed = status === 'closed';
+  input.disabled = closed;
+  $('reply-send').disabled = closed;
+  input.placeholder = closed ? 'This conversation is closed.'
+    : 'Write a reply… (Enter to send, Shift+Enter for a new line)';
 }
 
 function renderMessages(jump) {

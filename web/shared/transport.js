@@ -6,7 +6,9 @@
 // (re)connection resumes from the cursor: the last seq of the dialog (or the opaque inbox
 // cursor), so nothing is lost or doubled. Close codes 4401/4403/4404 (HTTP 401/403/404 on
 // SSE and long-poll) stop the channel and are reported with onFatal. While on a fallback,
-// the better transports are probed again every `upgradeInterval` ms.
+// the better transports are probed again: after `upgradeMin` ms, then at doubling intervals
+// up to `upgradeInterval` (so a notifier that restarts is back in use within seconds, and a
+// network that never allows WebSocket costs one probe a minute).
 //
 // The environment (WebSocket, EventSource, fetch, timers, random) is injectable so that
 // node can test this module without a browser (tests/js/transport.test.mjs).
@@ -25,6 +27,7 @@ const DEFAULTS = {
   backoffCap: 15000,
   pollInterval: 3000,
   longpollWait: 25,
+  upgradeMin: 5000,
   upgradeInterval: 60000,
   openTimeout: 10000,
   pingInterval: 30000, // WebSocket: send {"type":"ping"} this often ...
@@ -91,6 +94,7 @@ export class Channel {
     this.abort = null;
     this.timers = new Set();
     this.upgradeTimer = null;
+    this.upgradeDelay = this.cfg.upgradeMin;
     this.stopped = true;
     this.status = { state: 'connecting', transport: null, error: null };
     this.filling = false;
@@ -114,10 +118,7 @@ export class Channel {
   stop() {
     this.stopped = true;
     this._teardown();
-    if (this.upgradeTimer !== null) {
-      this.env.clearTimeout(this.upgradeTimer);
-      this.upgradeTimer = null;
-    }
+    this._cancelUpgrade();
     this._setStatus('closed', null);
   }
 
@@ -239,6 +240,8 @@ export class Channel {
   }
 
   _fallBack(error) {
+    this._cancelUpgrade();
+    this.upgradeDelay = this.cfg.upgradeMin;
     this.level = this._firstLevel(this.level + 1);
     this.failures = 0;
     this.attempt = 0;
@@ -257,10 +260,7 @@ export class Channel {
   _fatal(code, reason) {
     this.stopped = true;
     this._teardown();
-    if (this.upgradeTimer !== null) {
-      this.env.clearTimeout(this.upgradeTimer);
-      this.upgradeTimer = null;
-    }
+    this._cancelUpgrade();
     const text = code === 4401 ? 'not signed in' : code === 4403 ? 'access denied' : 'conversation not found';
     this._setStatus('fatal', text);
     if (this.o.onFatal) this.o.onFatal({ code, reason: reason || text });
@@ -467,16 +467,26 @@ export class Channel {
 
   // -- upgrade back to a better transport --
 
-  _scheduleUpgrade() {
+  _cancelUpgrade() {
     if (this.upgradeTimer !== null) {
       this.env.clearTimeout(this.upgradeTimer);
       this.upgradeTimer = null;
     }
-    if (this.stopped || this.level === this._firstLevel(0)) return;
+  }
+
+  /** Plans the next probe of the better transports (one timer at a time; reconnects at the
+   * current level do not postpone it). */
+  _scheduleUpgrade() {
+    if (this.stopped || this.level === this._firstLevel(0)) {
+      this._cancelUpgrade();
+      this.upgradeDelay = this.cfg.upgradeMin;
+      return;
+    }
+    if (this.upgradeTimer !== null) return;
     this.upgradeTimer = this.env.setTimeout(() => {
       this.upgradeTimer = null;
       this._tryUpgrade();
-    }, this.cfg.upgradeInterval);
+    }, this.upgradeDelay);
   }
 
   async _tryUpgrade() {
@@ -498,6 +508,7 @@ export class Channel {
         return;
       }
     }
+    this.upgradeDelay = Math.min(this.upgradeDelay * 2, this.cfg.upgradeInterval);
     this._scheduleUpgrade();
   }
 

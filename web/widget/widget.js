@@ -72,6 +72,13 @@ class Widget {
     if (this.startOpen) this.open();
   }
 
+  unmount() {
+    if (this.channel) this.channel.stop();
+    this.channel = null;
+    this.typing.done();
+    if (this.host) this.host.remove();
+  }
+
   _build() {
     const panelId = 'chatai-panel';
     this.badge = el('span', { class: 'badge', hidden: true, 'aria-hidden': 'true' });
@@ -183,8 +190,14 @@ class Widget {
   async _loadInfo() {
     try {
       this.info = await apiFetch(this.base, `/api/widget/assistants/${encodeURIComponent(this.assistantId)}`);
-    } catch {
+    } catch (e) {
       this.info = null;
+      if (e.status === 404) {
+        // A misconfigured embed (no such assistant): show nothing rather than a broken chat.
+        if (window.console) window.console.warn(`ChatAI: assistant ${this.assistantId} does not exist`);
+        this.unmount();
+        return;
+      }
     }
     if (this.info) {
       const name = String(this.info.name || 'Support');
