@@ -86,6 +86,35 @@ START_TEST(test_odd_input)
 }
 END_TEST
 
+START_TEST(test_random_bytes)
+{
+	/* Random bytes (mostly invalid UTF-8): never a crash, and a match only when the
+	 * word really is there. */
+	unsigned seed = 777;
+	char buf[64];
+	for (int round = 0; round < 20000; round++) {
+		size_t len = 0;
+		seed = seed * 1103515245u + 12345u;
+		size_t n = (seed >> 16) % (sizeof buf - 1);
+		for (; len < n; len++) {
+			seed = seed * 1103515245u + 12345u;
+			char c = (char)(seed >> 16);
+			buf[len] = c ? c : 'x';
+		}
+		buf[len] = '\0';
+		int got = m(buf);
+		char **w = NULL;
+		size_t nw = handoff_words_split(buf, &w);
+		int expect = 0;
+		for (size_t i = 0; i < nw; i++)
+			for (size_t k = 0; k < NDEF; k++)
+				expect |= strcmp(w[i], defaults[k]) == 0;
+		handoff_words_free(w, nw);
+		ck_assert_int_eq(got, expect);
+	}
+}
+END_TEST
+
 START_TEST(test_split)
 {
 	char **w = NULL;
@@ -112,6 +141,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_phrases);
 	tcase_add_test(tc, test_odd_input);
 	tcase_add_test(tc, test_split);
+	tcase_add_test(tc, test_random_bytes);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -156,6 +156,52 @@ START_TEST(test_parse_long)
 }
 END_TEST
 
+START_TEST(test_parse_mutations)
+{
+	/* Random byte changes, cuts and insertions of a valid answer: never a crash, and
+	 * whatever is accepted is a valid message text. */
+	const char *good = "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+	                   "\"content\":\"Hello \\u00e9 \\\"there\\\"\"}}]}";
+	size_t gl = strlen(good);
+	unsigned seed = 12345;
+	char buf[256];
+	for (int round = 0; round < 20000; round++) {
+		memcpy(buf, good, gl + 1);
+		size_t len = gl;
+		int edits = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 4;
+		for (int e = 0; e < edits; e++) {
+			seed = seed * 1103515245u + 12345u;
+			size_t at = (seed >> 16) % len;
+			seed = seed * 1103515245u + 12345u;
+			unsigned char b = (unsigned char)(seed >> 16);
+			switch ((seed >> 8) % 3) {
+			case 0: buf[at] = (char)b; break;          /* replace */
+			case 1: len = at; buf[len] = '\0'; break;   /* cut */
+			default:                                    /* insert */
+				if (len + 1 < sizeof buf) {
+					memmove(buf + at + 1, buf + at, len - at + 1);
+					buf[at] = (char)b;
+					len++;
+				}
+			}
+			if (len == 0)
+				break;
+		}
+		char *text = NULL;
+		const char *why = NULL;
+		if (llm_parse_response(buf, len, &text, &why) == 0) {
+			ck_assert_ptr_nonnull(text);
+			ck_assert(utf8_valid(text, strlen(text)));
+			ck_assert_uint_gt(strlen(text), 0);
+			free(text);
+		} else {
+			ck_assert_ptr_null(text);
+			ck_assert_ptr_nonnull(why);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_complete_unreachable)
 {
 	/* Nothing listens on port 9 of the loopback: a clear error, no answer, no hang. */
@@ -181,6 +227,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_parse_ok);
 	tcase_add_test(tc, test_parse_bad);
 	tcase_add_test(tc, test_parse_long);
+	tcase_add_test(tc, test_parse_mutations);
 	tcase_add_test(tc, test_complete_unreachable);
 	suite_add_tcase(s, tc);
 	return s;
