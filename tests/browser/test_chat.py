@@ -576,3 +576,48 @@ def test_widget_for_a_missing_assistant_shows_nothing(stack, browser):
     wait_for(lambda: any("assistant 987654 does not exist" in e["message"] for e in browser_log(wd)),
              message="the widget gave up on the missing assistant")
     assert wd.execute_script("return document.querySelector('chatai-widget') === null")
+
+
+def test_delivery_latency(stack, admin, assistant, browser, artifacts):
+    """Visitor -> panel and operator -> widget delivery times over WebSocket (both browsers
+    run on this machine, so their Date.now() clocks agree). Figures go to artifacts."""
+    wd = browser()
+    widget = WidgetPage(wd, stack.url, assistant).load()
+    widget.send("latency warm-up")
+    dialog_id = _dialog_id(widget)
+    wait_for(lambda: widget.state()["connection"] == "connected", message="widget connected")
+    ad = browser()
+    panel = AdminPage(ad, stack.url).with_token(admin["token"], dialog_id)
+    panel.wait_text("latency warm-up", "user")
+    panel.wait_connection("Real-time connected", "ws")
+    recorder = """
+        window.__seen = {};
+        const box = arguments[0] === 'panel' ? document.getElementById('messages')
+          : document.querySelector('chatai-widget').shadowRoot.querySelector('.messages');
+        new MutationObserver(() => {
+          for (const b of box.querySelectorAll('.msg:not(.pending) .bubble')) {
+            if (!(b.textContent in window.__seen)) window.__seen[b.textContent] = Date.now();
+          }
+        }).observe(box, { childList: true, subtree: true, attributes: true });"""
+    ad.execute_script(recorder, "panel")
+    wd.execute_script(recorder, "widget")
+    up, down = [], []
+    for i in range(10):
+        text = f"ping {i}"
+        t0 = wd.execute_script("""
+            const w = window.__chatai; w.input.value = arguments[0]; const t = Date.now(); w._submit(); return t;""", text)
+        wait_for(lambda: ad.execute_script("return window.__seen[arguments[0]]", text), message=f"{text} in panel")
+        up.append(ad.execute_script("return window.__seen[arguments[0]]", text) - t0)
+        reply = f"pong {i}"
+        t1 = ad.execute_script("""
+            const b = document.getElementById('reply-input'); b.value = arguments[0]; const t = Date.now();
+            document.getElementById('reply-form').requestSubmit(); return t;""", reply)
+        wait_for(lambda: wd.execute_script("return window.__seen[arguments[0]]", reply), message=f"{reply} in widget")
+        down.append(wd.execute_script("return window.__seen[arguments[0]]", reply) - t1)
+    up.sort()
+    down.sort()
+    report = (f"visitor -> panel: median {up[5]} ms, max {up[-1]} ms\n"
+              f"operator -> widget: median {down[5]} ms, max {down[-1]} ms\n")
+    (artifacts / "latency.txt").write_text(report)
+    print(report)
+    assert up[5] < 1500 and down[5] < 1500, report
