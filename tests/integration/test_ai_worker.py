@@ -412,9 +412,16 @@ def test_bad_settings_and_arguments(aipg):
                               ({"CHATAI_AI_PROVIDER": "openai"}, [], "ai_base_url"),
                               ({"CHATAI_AI_LEASE": "0"}, [], "ai_lease"),
                               ({}, ["--bogus"], "usage"),
+                              ({}, ["--config", "/nonexistent/chatai.conf"], "/nonexistent/chatai.conf"),
+                              ({"CHATAI_AI_TIMEOUT": "soon"}, ["--config", "/dev/null", "--once"], None),
                               ({"CHATAI_DATABASE_URL": ""}, [], "database_url")]:
         e = harness.base_env({"CHATAI_DATABASE_URL": aipg.url, **env})
         cp = subprocess.run([str(ai), *args], env=e, capture_output=True, text=True, timeout=10)
+        if needle is None:
+            # A malformed number falls back to its default (with a warning): --once runs.
+            assert cp.returncode == 0, cp.stderr
+            assert 'ai_timeout = "soon" is not an integer' in cp.stderr
+            continue
         assert cp.returncode != 0, (env, args)
         assert needle in cp.stderr, cp.stderr
     # --once against a database that is not there: a clear error, no hang.
