@@ -609,8 +609,13 @@ def test_slow_reader_dropped_others_unaffected(pg, world):
         slow.sendall((f"GET /ws/dialogs/{did}?token={world.token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                       "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
+        slow_sse = socket.socket()
+        slow_sse.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow_sse.connect(("127.0.0.1", n.port))
+        slow_sse.sendall(f"GET /sse/dialogs/{did}?token={world.token} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         reader = WsClient(ws_admin_url(n, did, world.token))
         wait_subscribed(n, "websocket", 252)
+        wait_subscribed(n, "sse", 251)
         big = "x" * 3000
         lat = []
         sent = {}
@@ -630,7 +635,21 @@ def test_slow_reader_dropped_others_unaffected(pg, world):
             assert m["seq"] == k + 1
         t.join()
         assert max(lat) < 1.0, max(lat)
-        harness.wait_until(lambda: metrics_of(n)["chatai_notifier_slow_clients_dropped_total"] >= 1, timeout=10)
+        harness.wait_until(lambda: metrics_of(n)["chatai_notifier_slow_clients_dropped_total"] >= 2, timeout=10)
+        # The slow SSE reader's stream was ended: after what it had, end of file.
+        slow_sse.settimeout(5)
+        sse_data, eof = b"", False
+        while True:
+            try:
+                chunk = slow_sse.recv(65536)
+            except (socket.timeout, ConnectionError):
+                break
+            if not chunk:
+                eof = True
+                break
+            sse_data += chunk
+        assert sse_data.startswith(b"HTTP/1.1 200") and eof
+        assert sse_data.count(b"\nid: ") < 200  # it did not get everything: it resumes with Last-Event-ID
         # The slow one was closed with 1013 after what it had: it resumes with its cursor.
         slow.setblocking(True)
         slow.settimeout(5)
