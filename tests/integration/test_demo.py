@@ -16,6 +16,7 @@ DEMO = harness.REPO / "scripts" / "demo"
 def run_demo(*args, timeout=300):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAI_")}
     env["CHATAI_BUILD_DIR"] = str(harness.BUILD_DIR)
+    env["CHATAI_DEMO_NO_BUILD"] = "1"  # never rebuild what other tests are running
     return subprocess.run([str(DEMO), *map(str, args)], capture_output=True, text=True, env=env,
                           timeout=timeout)
 
