@@ -9,8 +9,9 @@
  *  - --listen (or setting fcgi_listen): opens its own socket, for servers that connect
  *    to an external pool (lighttpd host/port, mod_proxy_fcgi);
  *  - plain CGI when stdin is not a FastCGI socket: one request, then exit.
- * Every thread has its own database link, opened on first use. Long-polls park with
- * the hub (longpoll.h) and free their thread at once.
+ * Every thread has its own database link, opened on first use; the threads take turns
+ * accepting leader/followers style, so idle threads never open one. Long-polls park
+ * with the hub (longpoll.h) and free their thread at once.
  */
 #include "autoconfig.h"
 #include "app.h"
