@@ -166,7 +166,7 @@ def test_knowledge(env):
 
 # ---- widget: assistant, dialog creation
 
-def test_widget_assistant_and_presence(env, private_stack, pg):
+def test_widget_assistant_and_presence(env):
     r = env.api.s.get(f"/api/widget/assistants/{env.assistant}")
     assert r.status_code == 200
     j = r.json()
@@ -499,14 +499,23 @@ def test_visitor_token_rules(env):
     assert error_of(s.get(u, headers={"X-Visitor-Token": env.op_token})) == (403, "forbidden", None)
 
 
-def test_rate_limits(private_stack):
-    st = private_stack(env={"CHATAI_RATE_LIMIT_DIALOGS": 3, "CHATAI_RATE_LIMIT_MESSAGES": 4,
+def test_rate_limits(tmp_path):
+    # its own database: the counters are per client address, and every test comes from 127.0.0.1
+    st = harness.Stack(tmp_path / "limits", notifier=False,
+                       env={"CHATAI_RATE_LIMIT_DIALOGS": 3, "CHATAI_RATE_LIMIT_MESSAGES": 4,
                             "CHATAI_RATE_LIMIT_TYPING": 0, "CHATAI_RATE_LIMIT_LOGIN": 2})
+    try:
+        _rate_limits(st)
+    finally:
+        st.stop()
+
+
+def _rate_limits(st):
     aid = harness.make_assistant(st.pg, "Limited")
     s = requests.Session()
     codes = [s.post(st.url + "/api/widget/dialogs", json={"assistant_id": aid}).status_code for _ in range(4)]
-    # the key is the client address; earlier tests in this minute may have counted too
-    assert codes[-1] == 429 and 201 in codes, codes
+    # 3 per window; a window boundary passing mid-test allows a few more
+    assert codes[-1] == 429 and 3 <= codes.count(201) <= 6 and set(codes) == {201, 429}, codes
     r = s.post(st.url + "/api/widget/dialogs", json={"assistant_id": aid})
     assert error_of(r) == (429, "rate_limited", None)
     ra = int(r.headers["Retry-After"])
@@ -519,7 +528,7 @@ def test_rate_limits(private_stack):
     h = {"X-Visitor-Token": tok}
     codes = [s.post(st.url + f"/api/widget/dialogs/{d}/messages", json={"text": f"m{i}"}, headers=h).status_code
              for i in range(6)]
-    assert codes.count(201) <= 4 and codes[-1] == 429, codes
+    assert 1 <= codes.count(201) <= 4 and codes[-1] == 429, codes
     # typing is unlimited here (0 turns a limit off)
     assert all(s.post(st.url + f"/api/widget/dialogs/{d}/typing", json={"state": "start"}, headers=h).status_code
                == 204 for _ in range(10))
