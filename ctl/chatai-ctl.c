@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "db.h"
 #include "json.h"
 #include "kbfile.h"
 #include "log.h"
@@ -175,11 +176,10 @@ static PGconn *ctl_connect(void)
 		       config_path() ? config_path() : "the settings file");
 		return NULL;
 	}
-	PGconn *c = PQconnectdb(url);
-	if (PQstatus(c) != CONNECTION_OK) {
-		/* PQerrorMessage names host and user, never the password. */
-		errorf("cannot connect to the database: %s", pq_msg(PQerrorMessage(c)));
-		PQfinish(c);
+	/* db_connect_url logs libpq's reason (host and user, never the password). */
+	PGconn *c = db_connect_url(url);
+	if (!c) {
+		errorf("cannot connect to the database (reason above); check database_url");
 		return NULL;
 	}
 	/* NOTICEs such as "relation already exists, skipping" are noise here. */
@@ -191,7 +191,7 @@ static PGconn *ctl_connect(void)
 /* Run a statement; on failure print what and why and return NULL. */
 static PGresult *run(PGconn *c, const char *what, const char *sql, int n, const char *const *params)
 {
-	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	PGresult *r = db_exec_conn(c, sql, n, params);
 	ExecStatusType st = PQresultStatus(r);
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
 		return r;
@@ -598,10 +598,10 @@ static int cmd_operator(int argc, char **argv)
 	if (!c)
 		goto out;
 	const char *params[] = { email, name, role, hash };
-	PGresult *r = PQexecParams(c,
+	PGresult *r = db_exec_conn(c,
 				   "INSERT INTO operators (email, name, role, password_hash) "
 				   "VALUES ($1, $2, $3, $4) RETURNING id",
-				   4, NULL, params, NULL, NULL, 0);
+				   4, params);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		if (sqlstate_is(r, "23505"))
 			errorf("an operator with the email %s already exists", email);
