@@ -123,15 +123,20 @@ static size_t ip_hash(const uint8_t a[16])
 	return (size_t)(h % IP_BUCKETS);
 }
 
-static struct ip_count *ip_take(const struct sockaddr_storage *ss)
+static void ss_addr(const struct sockaddr_storage *ss, uint8_t a[16])
 {
-	uint8_t a[16] = { 0 };
+	memset(a, 0, 16);
 	if (ss->ss_family == AF_INET) {
 		a[10] = a[11] = 0xff;
 		memcpy(a + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
 	} else {
 		memcpy(a, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
 	}
+}
+
+/* Count one more connection from a; NULL when over the cap (unless !enforce). */
+static struct ip_count *ip_take(const uint8_t a[16], int enforce)
+{
 	size_t b = ip_hash(a);
 	struct ip_count *e;
 	for (e = ip_table[b]; e; e = e->next)
@@ -143,10 +148,18 @@ static struct ip_count *ip_take(const struct sockaddr_storage *ss)
 		e->next = ip_table[b];
 		ip_table[b] = e;
 	}
-	if (e->n >= cfg.max_per_ip)
+	if (enforce && e->n >= cfg.max_per_ip)
 		return NULL;
 	e->n++;
 	return e;
+}
+
+static int is_trusted(const uint8_t a[16])
+{
+	for (int i = 0; i < cfg.ntrusted; i++)
+		if (memcmp(a, cfg.trusted[i], 16) == 0)
+			return 1;
+	return 0;
 }
 
 static void ip_release(struct ip_count *e)
@@ -618,10 +631,46 @@ static void refuse_early(struct conn *c, int status, const char *why)
 	auth_refuse(c, status, why);
 }
 
+/*
+ * Behind a reverse proxy every client comes from the proxy's address: for a peer listed in
+ * notifier_trusted_proxies the per-address cap counts the address the proxy appended to
+ * X-Forwarded-For instead. 0, or -1 when that address is over its cap (answered 429).
+ */
+static int conn_forwarded_for(struct conn *c)
+{
+	uint8_t client[16];
+	if (!is_trusted(c->ip->addr))
+		return 0;
+	if (!c->req->forwarded_for[0] || http_forwarded_addr(c->req->forwarded_for, client) != 0) {
+		/* Direct from the proxy's own address: that address's cap applies. */
+		if (c->ip->n > cfg.max_per_ip) {
+			metrics.refused_per_ip_total++;
+			conn_respond(c, 429, "application/json; charset=utf-8",
+			             "{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many connections from this address\"}}",
+			             "Retry-After: 5\r\n");
+			return -1;
+		}
+		return 0;
+	}
+	struct ip_count *ip = ip_take(client, 1);
+	if (!ip) {
+		metrics.refused_per_ip_total++;
+		conn_respond(c, 429, "application/json; charset=utf-8",
+		             "{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many connections from this address\"}}",
+		             "Retry-After: 5\r\n");
+		return -1;
+	}
+	ip_release(c->ip);
+	c->ip = ip;
+	return 0;
+}
+
 static void conn_on_request(struct conn *c)
 {
 	struct http_req *r = c->req;
 	struct http_route rt;
+	if (conn_forwarded_for(c) != 0)
+		return;
 	http_route_parse(r->url, &rt);
 
 	if (r->method != HTTP_GET) {
@@ -825,7 +874,11 @@ static void conn_timer_cb(void *data)
 
 static void conn_new(int fd, const struct sockaddr_storage *ss)
 {
-	struct ip_count *ip = ip_take(ss);
+	uint8_t peer[16];
+	ss_addr(ss, peer);
+	/* A trusted proxy carries many clients: they are counted by X-Forwarded-For once the
+	 * request head is read (conn_forwarded_for). */
+	struct ip_count *ip = ip_take(peer, !is_trusted(peer));
 	if (!ip) {
 		static const char busy[] = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json; charset=utf-8\r\n"
 		                           "Content-Length: 87\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"

@@ -39,6 +39,8 @@ struct conn_settings {
 	double soft_seconds;      /* notifier_soft_queue_seconds */
 	unsigned max_per_ip;      /* notifier_max_per_ip */
 	int sndbuf;               /* notifier_sndbuf: SO_SNDBUF of client sockets (0: kernel's) */
+	unsigned char trusted[8][16]; /* notifier_trusted_proxies: peers whose X-Forwarded-For counts */
+	int ntrusted;
 };
 
 void conn_init(const struct conn_settings *st);

@@ -2,14 +2,16 @@
 #include "autoconfig.h"
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 /* The kept headers, in the order of http_req's fields and hlen[]. */
-static const char *const kept_names[6] = {
+static const char *const kept_names[7] = {
 	"upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "origin", "last-event-id",
+	"x-forwarded-for",
 };
 
 static char *kept_buf(struct http_req *r, int i, size_t *cap)
@@ -20,7 +22,8 @@ static char *kept_buf(struct http_req *r, int i, size_t *cap)
 	case 2: *cap = sizeof(r->ws_key); return r->ws_key;
 	case 3: *cap = sizeof(r->ws_version); return r->ws_version;
 	case 4: *cap = sizeof(r->origin); return r->origin;
-	default: *cap = sizeof(r->last_event_id); return r->last_event_id;
+	case 5: *cap = sizeof(r->last_event_id); return r->last_event_id;
+	default: *cap = sizeof(r->forwarded_for); return r->forwarded_for;
 	}
 }
 
@@ -40,7 +43,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static void field_done(struct http_req *r)
 {
 	r->hdr = -1;
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 7; i++) {
 		if (r->field_len == strlen(kept_names[i]) &&
 		    strncasecmp(r->field, kept_names[i], r->field_len) == 0) {
 			r->hdr = i;
@@ -163,6 +166,28 @@ enum http_feed http_req_feed(struct http_req *r, const char *data, size_t len, s
 		return HTTP_ERROR;
 	}
 	return HTTP_AGAIN;
+}
+
+int http_forwarded_addr(const char *value, unsigned char out[16])
+{
+	const char *last = strrchr(value, ',');
+	last = last ? last + 1 : value;
+	while (*last == ' ' || *last == '\t')
+		last++;
+	char buf[64];
+	size_t n = strcspn(last, " \t");
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, last, n);
+	buf[n] = '\0';
+	unsigned char a4[4];
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, buf, a4) == 1) {
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, a4, 4);
+		return 0;
+	}
+	return inet_pton(AF_INET6, buf, out) == 1 ? 0 : -1;
 }
 
 int http_has_token(const char *value, const char *token)

@@ -2,7 +2,8 @@
  * http: the request head of a stream or status request, parsed with libhttp-parser.
  *
  * Only what the notifier needs is kept: method, URL, and the headers Upgrade,
- * Connection, Sec-WebSocket-Key, Sec-WebSocket-Version, Origin and Last-Event-ID.
+ * Connection, Sec-WebSocket-Key, Sec-WebSocket-Version, Origin, Last-Event-ID and
+ * X-Forwarded-For.
  * Limits: the whole head at most HTTP_HEAD_MAX bytes (431 past it), the URL at most
  * HTTP_URL_MAX (414), each kept header at most the size of its field (431). A request
  * with a body is refused (400): streams are GET only.
@@ -45,13 +46,18 @@ struct http_req {
 	char ws_version[16];
 	char origin[512];
 	char last_event_id[32];
-	size_t hlen[6];          /* lengths of the six kept headers above */
+	char forwarded_for[256]; /* X-Forwarded-For (used only from a trusted proxy) */
+	size_t hlen[7];          /* lengths of the seven kept headers above */
 };
 
 struct http_req *http_req_new(void);
 void http_req_free(struct http_req *r);
 /* Feed bytes; *used gets how many were consumed (the rest belong to the next layer). */
 enum http_feed http_req_feed(struct http_req *r, const char *data, size_t len, size_t *used);
+
+/* The last address of an X-Forwarded-For value (the one our proxy appended) as 16 bytes
+ * (IPv4 mapped into IPv6). 0, or -1 when it is not an address. */
+int http_forwarded_addr(const char *value, unsigned char out[16]);
 
 /* 1 when the comma-separated header value contains token (case-insensitive). */
 int http_has_token(const char *value, const char *token);

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "http.h"
 #include "hub.h"
 #include "json.h"
 #include "log.h"
@@ -56,6 +57,17 @@ static void read_settings(struct conn_settings *st)
 	st->soft_seconds = (double)config_get_int("notifier_soft_queue_seconds", 10);
 	st->max_per_ip = (unsigned)config_get_int("notifier_max_per_ip", 10000);
 	st->sndbuf = (int)config_get_int("notifier_sndbuf", 0);
+	st->ntrusted = 0;
+	char *list = xstrdup(config_get("notifier_trusted_proxies", "127.0.0.1,::1")), *save = NULL;
+	for (char *t = strtok_r(list, ", ", &save); t && st->ntrusted < 8; t = strtok_r(NULL, ", ", &save)) {
+		if (strcmp(t, "none") == 0)
+			continue;
+		if (http_forwarded_addr(t, st->trusted[st->ntrusted]) == 0)
+			st->ntrusted++;
+		else
+			log_warn("notifier_trusted_proxies: '%s' is not an address: ignored", t);
+	}
+	free(list);
 	if (st->ping_interval < 1)
 		st->ping_interval = 1;
 	if (st->peer_timeout < st->ping_interval)

@@ -569,7 +569,9 @@ def test_handshake_timeout_slowloris(pg):
 
 
 def test_per_address_cap(pg, world):
-    n = harness.Notifier(pg, env={"CHATAI_NOTIFIER_MAX_PER_IP": 3}).start()
+    # 127.0.0.1 is a trusted proxy by default (counted after the head): trust nobody here
+    # to check the refusal at accept time.
+    n = harness.Notifier(pg, env={"CHATAI_NOTIFIER_MAX_PER_IP": 3, "CHATAI_NOTIFIER_TRUSTED_PROXIES": "none"}).start()
     try:
         did, _ = world.dialog()
         held = [WsClient(ws_admin_url(n, did, world.token)) for _ in range(3)]
@@ -582,6 +584,55 @@ def test_per_address_cap(pg, world):
         again.close()
         for c in held[1:]:
             c.close()
+    finally:
+        n.stop()
+
+
+def test_per_address_cap_behind_a_trusted_proxy(pg, world):
+    """From a trusted proxy (127.0.0.1 by default) the cap counts X-Forwarded-For's last address."""
+    def sse(n, did, xff):
+        s = socket.create_connection(("127.0.0.1", n.port))
+        s.settimeout(5)
+        s.sendall((f"GET /sse/dialogs/{did}?token={world.token} HTTP/1.1\r\nHost: x\r\n"
+                   f"X-Forwarded-For: {xff}\r\n\r\n").encode())
+        return s, s.recv(200)
+
+    n = harness.Notifier(pg, env={"CHATAI_NOTIFIER_MAX_PER_IP": 2}).start()
+    try:
+        did, _ = world.dialog()
+        held = []
+        for xff in ("198.51.100.1", "198.51.100.2", "198.51.100.3", "203.0.113.5, 198.51.100.1"):
+            s, head = sse(n, did, xff)
+            assert head.startswith(b"HTTP/1.1 200"), (xff, head)
+            held.append(s)
+        s, head = sse(n, did, "198.51.100.1")  # a third one from .1
+        assert head.startswith(b"HTTP/1.1 429")
+        s.close()
+        # The proxy's own connections (no X-Forwarded-For) are capped as its address.
+        direct = [WsClient(ws_admin_url(n, did, world.token)) for _ in range(2)]
+        s = socket.create_connection(("127.0.0.1", n.port))
+        s.settimeout(5)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 429")
+        s.close()
+        for d in direct:
+            d.close()
+        for s in held:
+            s.close()
+    finally:
+        n.stop()
+    # Not trusted: the header is ignored and the peer address counts.
+    n = harness.Notifier(pg, env={"CHATAI_NOTIFIER_MAX_PER_IP": 2, "CHATAI_NOTIFIER_TRUSTED_PROXIES": "none"}).start()
+    try:
+        did, _ = world.dialog()
+        a, ha = sse(n, did, "198.51.100.1")
+        b, hb = sse(n, did, "198.51.100.2")
+        c = socket.create_connection(("127.0.0.1", n.port))
+        c.settimeout(5)
+        assert ha.startswith(b"HTTP/1.1 200") and hb.startswith(b"HTTP/1.1 200")
+        assert c.recv(100).startswith(b"HTTP/1.1 429")
+        for s in (a, b, c):
+            s.close()
     finally:
         n.stop()
 

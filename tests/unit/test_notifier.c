@@ -161,6 +161,13 @@ START_TEST(test_http_query)
 	ck_assert_int_eq(http_query_param("/x?token=%00", "token", v, sizeof(v)), -2);
 	ck_assert_int_eq(http_query_param("/x?token=%4", "token", v, sizeof(v)), -2);
 	ck_assert_int_eq(http_query_param("/x?t=0123456789", "t", v, 5), -2);
+	unsigned char a[16];
+	ck_assert_int_eq(http_forwarded_addr("203.0.113.9, 10.0.0.1", a), 0);
+	ck_assert(a[10] == 0xff && a[11] == 0xff && a[12] == 10 && a[15] == 1);
+	ck_assert_int_eq(http_forwarded_addr(" 2001:db8::7 ", a), 0);
+	ck_assert(a[0] == 0x20 && a[1] == 0x01 && a[15] == 7);
+	ck_assert_int_eq(http_forwarded_addr("1.2.3.4, not-an-ip", a), -1);
+	ck_assert_int_eq(http_forwarded_addr("", a), -1);
 }
 END_TEST
 
