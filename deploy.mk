@@ -70,7 +70,8 @@ nodist_lighttpd_DATA = lighttpd-conf/chatai.conf
 dist_lighttpd_DATA = lighttpd-conf/chatai.conf.in
 apachedir = $(pkgdatadir)/apache
 nodist_apache_DATA = apache-conf/chatai-site.conf apache-conf/chatai-vhost.conf.example
-dist_apache_DATA = apache-conf/chatai-site.conf.in apache-conf/chatai.conf.in apache-conf/htaccess
+dist_apache_DATA = apache-conf/chatai-site.conf.in apache-conf/chatai.conf.in apache-conf/htaccess \
+	apache-conf/balancer.conf
 examplesdir = $(pkgdatadir)/examples
 dist_examples_DATA = chatai.conf.example
 nodist_systemdunit_DATA = systemd/chatai-notifier.service systemd/chatai-ai.service \
