@@ -43,6 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		(void)http_has_token(r->connection, "upgrade");
 		(void)http_has_token(r->upgrade, "websocket");
+		unsigned char addr[16];
+		(void)http_forwarded_addr(r->forwarded_for, addr);
 	} else if (f == HTTP_ERROR) {
 		if (r->status != 400 && r->status != 414 && r->status != 431)
 			__builtin_trap();
