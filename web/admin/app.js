@@ -226,6 +226,15 @@ function visibleDialogs() {
   return all.filter((d) => d.status === state.filter);
 }
 
+function pageHost(d) {
+  const url = d.visitor && typeof d.visitor.page_url === 'string' ? d.visitor.page_url : '';
+  try {
+    return url ? new URL(url).host : '';
+  } catch {
+    return '';
+  }
+}
+
 function dialogName(d) {
   return `Visitor #${d.id}`;
 }
@@ -261,7 +270,10 @@ function fillItem(li, d) {
   const btn = li.firstChild;
   btn.setAttribute('aria-current', state.current && state.current.id === d.id ? 'true' : 'false');
   btn.classList.toggle('unread', (d.unread || 0) > 0);
-  btn.querySelector('.di-name').textContent = dialogName(d);
+  const nameEl = btn.querySelector('.di-name');
+  nameEl.textContent = dialogName(d);
+  const host = pageHost(d);
+  if (host) nameEl.appendChild(el('span', { class: 'di-host', text: ` · ${host}` }));
   const pill = btn.querySelector('.pill');
   pill.className = `pill ${d.status}`;
   pill.textContent = STATUS_LABEL[d.status] || d.status;
