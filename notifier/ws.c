@@ -166,7 +166,9 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
 {
 	struct ws_session *s = user;
-	s->h->out(s->arg, data, len);
+	/* Nothing may follow our close frame (wslay may still want to answer a ping). */
+	if (!s->closed)
+		s->h->out(s->arg, data, len);
 	return (ssize_t)len;
 }
 
@@ -229,13 +231,16 @@ void ws_session_close(struct ws_session *s, uint16_t code, const char *reason)
 		return;
 	uint8_t pl[125];
 	size_t n = ws_close_payload(pl, code, reason);
-	/* Anything wslay still has to say (a pong) goes first. */
-	if (s->ctx)
+	/* Anything wslay still has to say (a pong) goes first, unless we are called from
+	 * inside wslay (a message handler closing the session): then the context is freed by
+	 * ws_session_feed() once wslay has returned. */
+	if (s->ctx && !s->in_recv)
 		(void)wslay_event_send(s->ctx);
 	send_frame(s, WS_OP_CLOSE, pl, n);
 	s->closed = 1;
 	s->close_sent = code;
-	ws_session_free(s);
+	if (!s->in_recv)
+		ws_session_free(s);
 }
 
 enum ws_result ws_session_feed(struct ws_session *s, const uint8_t *data, size_t len)
@@ -256,7 +261,14 @@ enum ws_result ws_session_feed(struct ws_session *s, const uint8_t *data, size_t
 		}
 		s->in = data;
 		s->in_len = ok;
+		s->in_recv = 1;
 		int r = wslay_event_recv(s->ctx);
+		s->in_recv = 0;
+		if (s->closed) {
+			/* A handler closed the session from inside wslay. */
+			ws_session_free(s);
+			return WS_CLOSED;
+		}
 		int r2 = wslay_event_send(s->ctx);
 		if (wslay_event_get_close_sent(s->ctx)) {
 			/* wslay answered a close, or refused bad UTF-8 / a bad close code. */

@@ -83,6 +83,7 @@ struct ws_session {
 	uint16_t close_sent;         /* close code we sent (0: none yet) */
 	uint16_t close_recv;         /* close code received (1005 when none given) */
 	uint8_t closed;              /* a close frame has gone out: nothing more to send */
+	uint8_t in_recv;             /* inside wslay_event_recv(): the context must not be freed */
 };
 
 void ws_session_init(struct ws_session *s, const struct ws_handler *h, void *arg);

@@ -724,6 +724,32 @@ def test_slow_reader_dropped_others_unaffected(pg, world):
         n.stop()
 
 
+def test_ping_flood_from_a_client_that_does_not_read(pg, world):
+    """Answers to a client's own requests count against its queue too: a client that sends
+    thousands of {"type":"ping"} and never reads is cut (1013), and nothing breaks."""
+    from notifier_fixtures import frame
+    n = harness.Notifier(pg, env={"CHATAI_NOTIFIER_MAX_QUEUE": 8192, "CHATAI_NOTIFIER_SNDBUF": 4096}).start()
+    try:
+        did, _ = world.dialog()
+        c = WsClient(ws_admin_url(n, did, world.token))
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        ping = frame(0x1, b'{"type":"ping"}')
+        try:
+            for _ in range(40):
+                c.send_raw(ping * 500)
+        except OSError:
+            pass  # the server may have cut us already
+        harness.wait_until(lambda: metrics_of(n)["chatai_notifier_slow_clients_dropped_total"] >= 1, timeout=10)
+        other = WsClient(ws_admin_url(n, did, world.token))
+        other.send_json({"type": "ping"})
+        assert other.recv() == {"type": "pong"}
+        other.close()
+        c.close()
+        assert n.running
+    finally:
+        n.stop()
+
+
 def test_sigterm_closes_with_1001_and_ends_sse(pg, world):
     n = harness.Notifier(pg).start()
     did, _ = world.dialog()

@@ -453,6 +453,37 @@ START_TEST(test_ws_session)
 }
 END_TEST
 
+/* A handler that closes its own session from inside wslay (what a slow-reader cut does
+ * when the answer to a message overflows the queue): no use after free, one close last. */
+static struct ws_session *closing_session;
+static void closing_text(void *arg, const uint8_t *d, size_t n)
+{
+	rec_text(arg, d, n);
+	ws_session_close(closing_session, 1013, "slow");
+}
+static const struct ws_handler closing_handler = { .out = rec_out, .text = closing_text };
+
+START_TEST(test_ws_close_from_handler)
+{
+	static struct wsrec r;
+	struct ws_session s;
+	uint8_t f[256];
+	size_t n = 0;
+	memset(&r, 0, sizeof(r));
+	ws_session_init(&s, &closing_handler, &r);
+	closing_session = &s;
+	n += cframe(f + n, 1, 0, WS_OP_TEXT, "a", 1, 1);
+	n += cframe(f + n, 1, 0, WS_OP_PING, "p", 1, 1);
+	n += cframe(f + n, 1, 0, WS_OP_TEXT, "b", 1, 1);
+	ck_assert_int_eq(ws_session_feed(&s, f, n), WS_CLOSED);
+	ck_assert_int_eq(r.ntext, 1);
+	ck_assert(!ws_session_has_ctx(&s));
+	ck_assert_uint_eq(r.outlen, 2 + 2 + 4); /* only our close frame: code and "slow" */
+	ck_assert_uint_eq(out_close_code(&r), 1013);
+	ws_session_free(&s);
+}
+END_TEST
+
 /* ---- cursor ------------------------------------------------------------------- */
 
 START_TEST(test_cursor_merge)
@@ -725,6 +756,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_ws_frame_header);
 	tcase_add_test(t, test_ws_scan);
 	tcase_add_test(t, test_ws_session);
+	tcase_add_test(t, test_ws_close_from_handler);
 	tcase_add_test(t, test_cursor_merge);
 	tcase_add_test(t, test_cursor_random_interleavings);
 	tcase_add_test(t, test_hub_routing);
