@@ -224,10 +224,13 @@ int main(int argc, char **argv)
 		if (queue_next_deadline(&db, &next) < 0)
 			next = 1000;
 		int64_t cap = (int64_t)sweep_s * 1000;
+		int64_t due = next > cap ? cap : next;
+		/* The sweep follows the deadline itself, so that wake-ups by new jobs do not
+		 * push it back. */
+		sweep_at = now_ms() + (due > 0 ? due : 0);
 		/* A deadline already past belongs to a job another worker is claiming right now
 		 * (or one that is locked): look again soon, but do not spin. */
-		int64_t timeout = next < 200 ? 200 : next > cap ? cap : next;
-		sweep_at = now_ms() + timeout;
+		int64_t timeout = due < 200 ? 200 : due;
 		/* A notification read while the last claim ran is already in libpq's queue:
 		 * poll() would not see it. */
 		int pending = queue_drain(&db);
