@@ -34,6 +34,8 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def node_ws():
     if not (GUIDE_DIR / "node_modules" / "ws").exists():
+        if shutil.which("npm") is None:
+            pytest.skip("npm is not installed (Debian: apt-get install npm): cannot fetch the ws package")
         cp = subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=GUIDE_DIR,
                             capture_output=True, text=True, timeout=300)
         if cp.returncode != 0:
