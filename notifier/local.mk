@@ -40,5 +40,8 @@ noinst_PROGRAMS += bench/notifier/loadgen
 bench_notifier_loadgen_SOURCES = bench/notifier/loadgen.c
 bench_notifier_loadgen_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(SSL_CFLAGS)
 bench_notifier_loadgen_LDADD = $(EV_LIBS) $(PQ_LIBS) $(SSL_LIBS) $(PTHREAD_LIBS) -lm
+noinst_PROGRAMS += bench/notifier/wslay_ctx_size
+bench_notifier_wslay_ctx_size_SOURCES = bench/notifier/wslay_ctx_size.c
+bench_notifier_wslay_ctx_size_LDADD = $(WSLAY_LIBS)
 
 EXTRA_DIST += bench/notifier/run.py
