@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 struct conn_settings {
 	double ping_interval;     /* notifier_ping_interval, s */
 	double peer_timeout;      /* notifier_peer_timeout, s */
@@ -47,7 +49,7 @@ void conn_init(const struct conn_settings *st);
 /* Replace settings (SIGHUP); applies to timers re-armed from now on. */
 void conn_settings_set(const struct conn_settings *st);
 /* Listen on "host:port,[v6]:port"; 0 or -1 (logged). */
-int conn_listen(const char *spec);
+int conn_listen(const char *spec) CHATAI_WUR;
 /* SIGTERM: stop accepting, close WebSockets with 1001, end SSE streams. */
 void conn_shutdown(void);
 /* Connections not yet freed. */

@@ -67,7 +67,7 @@ int http_has_token(const char *value, const char *token);
  * bytes including the NUL). Returns its length, -1 when absent, -2 when too long or
  * badly encoded (or decodes to a NUL byte).
  */
-int http_query_param(const char *url, const char *name, char *out, size_t outlen);
+int http_query_param(const char *url, const char *name, char *out, size_t outlen) CHATAI_WUR;
 
 enum http_transport { ROUTE_NONE = 0, ROUTE_WS, ROUTE_SSE, ROUTE_HEALTH, ROUTE_METRICS };
 enum http_channel { CHAN_NONE = 0, CHAN_ADMIN, CHAN_SITE, CHAN_INBOX };
