@@ -40,6 +40,9 @@ class RestEnv:
         self.pg = stack.pg
         self.url = stack.url
         self.api = harness.Api(stack.url)
+        # This session lives for the whole test run: no idle keep-alive connection that
+        # lighttpd may close just as the next request goes out (a POST is not retried).
+        self.api.s.headers["Connection"] = "close"
         tag = uuid.uuid4().hex[:8]
         self.admin_email = f"rest-admin-{tag}@test.example"
         self.admin_password = "rest-admin-pw-1"
