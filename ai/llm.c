@@ -137,6 +137,9 @@ int llm_parse_response(const char *body, size_t len, char **text, const char **w
 		*why = "response content is not valid UTF-8";
 		goto fail;
 	}
+	/* Leading white space goes before the cut, which counts characters: an answer padded
+	 * with thousands of blanks would otherwise be cut down to blanks and refused. */
+	content += strspn(content, " \t\n\r\v\f");
 	copy = xstrdup(content);
 	utf8_truncate(copy, CHATAI_TEXT_MAX_CHARS);
 	const char *bad = NULL;

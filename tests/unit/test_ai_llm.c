@@ -156,6 +156,41 @@ START_TEST(test_parse_long)
 }
 END_TEST
 
+START_TEST(test_parse_long_leading_space)
+{
+	/* Regression (tests/fuzz/corpus/llm/leading_space_long.json): 4100 blanks, then the
+	 * answer. The cut to 4000 characters used to come before the trim, leaving only
+	 * blanks: a usable answer was refused as empty. */
+	const char *head = "{\"choices\":[{\"message\":{\"content\":\"";
+	const char *tail = "Hello after the padding\"}}]}";
+	size_t pad = 4100;
+	char *body = malloc(strlen(head) + pad + strlen(tail) + 1);
+	strcpy(body, head);
+	memset(body + strlen(head), ' ', pad);
+	strcpy(body + strlen(head) + pad, tail);
+	char *text = NULL;
+	const char *why = NULL;
+	ck_assert_int_eq(parse(body, &text, &why), 0);
+	ck_assert_str_eq(text, "Hello after the padding");
+	free(text);
+	free(body);
+
+	/* Leading blanks do not count against the 4000 characters either. */
+	size_t n = 4000;
+	body = malloc(strlen(head) + 10 + n + 5 + 1);
+	char *p = stpcpy(body, head);
+	memset(p, ' ', 10);
+	p += 10;
+	memset(p, 'x', n);
+	p += n;
+	strcpy(p, "\"}}]}");
+	ck_assert_int_eq(parse(body, &text, &why), 0);
+	ck_assert_uint_eq(strlen(text), n);
+	free(text);
+	free(body);
+}
+END_TEST
+
 START_TEST(test_parse_mutations)
 {
 	/* Random byte changes, cuts and insertions of a valid answer: never a crash, and
@@ -227,6 +262,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_parse_ok);
 	tcase_add_test(tc, test_parse_bad);
 	tcase_add_test(tc, test_parse_long);
+	tcase_add_test(tc, test_parse_long_leading_space);
 	tcase_add_test(tc, test_parse_mutations);
 	tcase_add_test(tc, test_complete_unreachable);
 	suite_add_tcase(s, tc);
