@@ -808,18 +808,29 @@ static const struct {
 	int64_t min;
 } int_keys[] = {
 	{ "token_ttl", 60 },
-	{ "rate_limit_dialogs", 1 },
-	{ "rate_limit_messages", 1 },
-	{ "rate_limit_typing", 1 },
+	{ "rate_limit_dialogs", 0 }, /* 0 turns a limit off */
+	{ "rate_limit_messages", 0 },
+	{ "rate_limit_typing", 0 },
+	{ "rate_limit_login", 0 },
 	{ "fcgi_threads", 1 },
+	{ "fcgi_longpoll_max", 1 },
 	{ "longpoll_max_wait", 0 },
 	{ "notifier_ping_interval", 1 },
 	{ "notifier_peer_timeout", 1 },
 	{ "notifier_sse_ping_interval", 1 },
 	{ "notifier_max_queue", 1024 },
+	{ "notifier_soft_queue", 0 },
+	{ "notifier_soft_queue_seconds", 1 },
 	{ "notifier_max_per_ip", 1 },
+	{ "notifier_sndbuf", 0 },
 	{ "notifier_handshake_timeout", 1 },
 	{ "ai_timeout", 1 },
+	{ "ai_lease", 1 },
+	{ "ai_max_attempts", 1 },
+	{ "ai_history", 0 },
+	{ "ai_context_entries", 0 },
+	{ "ai_sweep_interval", 1 },
+	{ "ai_debug_delay_ms", 0 },
 };
 
 static void check_settings(void)
