@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 #include "answer.h"
 #include "config.h"
+#include "credis.h"
 #include "handoff.h"
 #include "json.h"
 #include "kb.h"
@@ -172,8 +173,13 @@ static int job_info_load(struct db *db, const struct job *j, struct job_info *ji
 	return 0;
 }
 
-static int send_typing_start(struct db *db, int64_t dialog)
+/* typing_start through Redis when redis_url is set, Redis is up and a notifier listens
+ * there (typing then never touches the database); else NOTIFY. typing_stop stays in the
+ * transaction that stores the answer, so the answer never shows after it. */
+static int send_typing_start(struct db *db, int64_t dialog, int64_t assistant)
 {
+	if (credis_publish_typing(credis_thread(), dialog, assistant, "ai", "start") == CREDIS_OK)
+		return 0;
 	char d[24];
 	snprintf(d, sizeof d, "%" PRId64, dialog);
 	const char *p[] = { d };
@@ -358,7 +364,7 @@ int answer_job(struct db *db, const struct ai_settings *s, const struct job *j)
 		}
 	}
 
-	if (send_typing_start(db, j->dialog_id) < 0) {
+	if (send_typing_start(db, j->dialog_id, ji.assistant_id) < 0) {
 		rc = job_failed(db, s, j, "typing_start");
 		goto out;
 	}
