@@ -269,6 +269,32 @@ static void flush_done(void *arg, const struct obuf *b)
 		metrics_latency(now_us() - b->t_recv_us);
 }
 
+/*
+ * An event to a connection with nothing queued goes out at once with one send() of the
+ * shared encoding: no queue slot, no flush-list pass over the connection again, and the
+ * first subscribers have it while the hub is still walking the channel. Returns 1 when
+ * the socket took it (what it did not take is queued behind the write watcher), 0 when
+ * it must be queued (output already waiting, socket full, or an error: the flush then
+ * meets the error again and closes the connection outside the hub's walk).
+ */
+static int conn_send_direct(struct conn *c, struct obuf *b)
+{
+	if (!outq_empty(&c->out) || c->in_flush)
+		return 0;
+	ssize_t w = send(c->fd, b->data, b->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (w <= 0)
+		return 0;
+	if ((size_t)w == b->len) {
+		if (b->t_recv_us)
+			metrics_latency(now_us() - b->t_recv_us);
+		return 1;
+	}
+	outq_push_from(&c->out, b, (uint32_t)w);
+	loop_io_start(&c->wio);
+	check_caps(c);
+	return 1;
+}
+
 static void conn_flush(struct conn *c)
 {
 	if (c->state == CS_DEAD)
@@ -500,7 +526,8 @@ static void hub_deliver(struct sub *s, struct hub_event *ev)
 			ev->enc[enc] = b;
 		}
 	}
-	conn_queue(c, ev->enc[enc]);
+	if (!conn_send_direct(c, ev->enc[enc]))
+		conn_queue(c, ev->enc[enc]);
 }
 
 void conn_revoke_session(int64_t session_id)

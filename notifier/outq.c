@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <stdlib.h>
 
@@ -68,6 +69,13 @@ void outq_push(struct outq *q, struct obuf *b)
 	q->bytes += b->len;
 }
 
+void outq_push_from(struct outq *q, struct obuf *b, uint32_t off)
+{
+	outq_push(q, b);
+	q->items[(q->head + q->count - 1) % q->cap].off = off;
+	q->bytes -= off;
+}
+
 void outq_push_copy(struct outq *q, const void *data, size_t len)
 {
 	struct obuf *b = obuf_new(data, len, 0);
@@ -112,7 +120,10 @@ ssize_t outq_flush(struct outq *q, int fd, void (*done)(void *arg, const struct 
 		size_t want = 0;
 		for (int i = 0; i < n; i++)
 			want += iov[i].iov_len;
-		ssize_t w = writev(fd, iov, n);
+		/* One buffer (the common case: one event to one subscriber): send() skips
+		 * the VFS layer of writev() (file position lock, fsnotify). */
+		ssize_t w = n == 1 ? send(fd, iov[0].iov_base, iov[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL)
+		                   : writev(fd, iov, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;

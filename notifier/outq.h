@@ -8,7 +8,8 @@
  * item has been written out, skipped by outq_drop_unstarted() or cleared.
  *
  * outq_flush() writes as much as the socket takes with ONE writev() of up to
- * OUTQ_IOV items and reports the items finished, so the caller can observe latency.
+ * OUTQ_IOV items (send() when one item is left: the socket path without the VFS layer)
+ * and reports the items finished, so the caller can observe latency.
  * The item array is allocated on first use and freed when the queue drains: an idle
  * connection costs no queue memory.
  */
@@ -50,6 +51,9 @@ struct outq {
 
 /* Append a reference to b (takes a new reference; the caller keeps its own). */
 void outq_push(struct outq *q, struct obuf *b);
+/* Append a reference to b of which the first off bytes are already written (a direct
+ * send the socket took only part of). */
+void outq_push_from(struct outq *q, struct obuf *b, uint32_t off);
 /* Copy bytes into a fresh private obuf and append it. */
 void outq_push_copy(struct outq *q, const void *data, size_t len);
 /* Drop every item not yet started (the first may be half written: it stays). */
