@@ -97,6 +97,9 @@ void hub_event_unref(struct hub_event *ev);
 size_t hub_chan_count(void);
 size_t hub_inbox_count(void);
 
+/* Bytes from a struct sub that a delivery touches (the sub and the connection fields
+ * stored right after it): prefetched for the next subscriber of a fan-out. */
+#define HUB_SUB_HOT 128
 /* Max events held per subscriber during a replay before falling back to another replay. */
 #define HUB_HOLD_MAX 4096
 /* Rows per replay query. */
