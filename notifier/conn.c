@@ -269,10 +269,31 @@ static void conn_send_text(struct conn *c, const char *json)
 	obuf_unref(b);
 }
 
+/*
+ * The clock of the notify-to-send histogram. A fan-out observes one figure per send, and
+ * a clock_gettime() per delivery was 2 % of the notifier's time at 10k subscribers: one
+ * reading serves SEND_CLOCK_USES sends (about 0.2 ms of sends at most, well inside the
+ * histogram's smallest bucket) and is forgotten at the end of each loop iteration
+ * (prepare_hook), so it never outlives the burst it was read in.
+ */
+#define SEND_CLOCK_USES 16
+static int64_t send_clock_us;
+static unsigned send_clock_left;
+
+static int64_t send_clock(void)
+{
+	if (send_clock_left == 0) {
+		send_clock_us = now_us();
+		send_clock_left = SEND_CLOCK_USES;
+	}
+	send_clock_left--;
+	return send_clock_us;
+}
+
 static void flush_done(void *arg, const struct obuf *b)
 {
 	if (b->t_recv_us)
-		metrics_latency(now_us() - b->t_recv_us);
+		metrics_latency(send_clock() - b->t_recv_us);
 }
 
 /*
@@ -292,7 +313,7 @@ static int conn_send_direct(struct conn *c, struct obuf *b)
 		return 0;
 	if ((size_t)w == b->len) {
 		if (b->t_recv_us)
-			metrics_latency(now_us() - b->t_recv_us);
+			metrics_latency(send_clock() - b->t_recv_us);
 		return 1;
 	}
 	outq_push_from(&c->out, b, (uint32_t)w);
@@ -983,6 +1004,7 @@ static void accept_cb(void *data, int events)
 
 static void prepare_hook(void)
 {
+	send_clock_left = 0;
 	while (flush_list) {
 		struct conn *c = flush_list;
 		flush_list = c->flush_next;
@@ -1000,6 +1022,7 @@ static void prepare_hook(void)
 		*pp = c->reap_next;
 		conn_free(c);
 	}
+	send_clock_left = 0;
 	if (shutting_down && n_conns == 0)
 		loop_break();
 }
