@@ -46,6 +46,10 @@ class Farm:
                          for n in self.notifiers]
             self.ais = [self._add(harness.AiWorker(self.pg, env=self.env).start()) for _ in range(2)]
             self.apis = [harness.Api(w.url) for w in self.webs]
+            for api in self.apis:
+                # Module-long sessions: no idle keep-alive connection that lighttpd may
+                # close just as the next request (a POST, not retried) goes out.
+                api.s.headers["Connection"] = "close"
             self.assistant = harness.make_assistant(self.pg, "Scale-out shop", greeting="Hello!")
             harness.add_knowledge(self.pg, self.assistant,
                                   [("What are your opening hours?", "We are open 9 to 5, Monday to Friday.")])
@@ -423,6 +427,8 @@ def test_rate_limit_shared_by_both_web_servers(farm, tmp_path):
     try:
         webs = [harness.WebServer("lighttpd", farm.pg, n.port, env=env).start() for n in farm.notifiers]
         apis = [harness.Api(w.url) for w in webs]
+        for api in apis:
+            api.s.headers["Connection"] = "close"
         key = "chatai:rl:dialogs:127.0.0.1"
         pg_rows_before = farm.pg.sql("SELECT count(*) FROM rate_limits WHERE key = 'dialogs:127.0.0.1'")[0][0]
         codes = []

@@ -59,6 +59,7 @@ def bal(tmp_path_factory):
         b["notifiers"] = [harness.Notifier(pg, env=env).start() for _ in range(2)]
         b["web"] = BalancedApache(pg, [n.port for n in b["notifiers"]], env=env).start()
         b["api"] = api = harness.Api(b["web"].url)
+        api.s.headers["Connection"] = "close"  # no idle keep-alive the server may drop
         b["assistant"] = harness.make_assistant(pg, "Balanced shop", greeting="Hi")
         harness.make_operator(pg, "bal@example.org", "bal-password-1", "Bo", "admin")
         b["token"] = api.login("bal@example.org", "bal-password-1")
