@@ -25,3 +25,5 @@ tests_unit_test_credis_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/notifier
 tests_unit_test_credis_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_credis_LDADD = $(CHATAI_COMMON_LIBS) $(EV_LIBS) $(CHECK_LIBS)
 endif
+# The scale-out benchmark (docs/scaleout.md); never part of pass/fail.
+EXTRA_DIST += bench/scaleout/bench.py
