@@ -436,6 +436,8 @@ static int connect_now(struct credis *c)
 	if (handshake_cmd(ctx, 1, ping, why, sizeof why) < 0)
 		goto fail;
 	c->ctx = ctx;
+	/* A new link may be a restarted, empty Redis: touch presence again at once. */
+	c->touch_id = 0;
 	/* Redis answered: open the gate (the commands that follow in this call, such as a
 	 * SCRIPT LOAD after NOSCRIPT, must not be stopped by this thread's own probe). */
 	note_up(c);

@@ -622,6 +622,11 @@ START_TEST(restart_transparent)
 	ck_assert_int_eq(n, 1); /* a fresh server, no persistence */
 	ck_assert_int_eq(credis_operators_online(c, &n), CREDIS_OK);
 	ck_assert_int_eq(n, 0);
+	/* The presence lost with the restart comes back on the next touch (the handle's
+	 * "touched recently" memory does not outlive its link). */
+	ck_assert_int_eq(credis_presence_touch(c, 9, 60), CREDIS_OK);
+	ck_assert_int_eq(credis_operators_online(c, &n), CREDIS_OK);
+	ck_assert_int_eq(n, 1);
 	credis_close(c);
 }
 END_TEST
