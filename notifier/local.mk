@@ -44,4 +44,4 @@ noinst_PROGRAMS += bench/notifier/wslay_ctx_size
 bench_notifier_wslay_ctx_size_SOURCES = bench/notifier/wslay_ctx_size.c
 bench_notifier_wslay_ctx_size_LDADD = $(WSLAY_LIBS)
 
-EXTRA_DIST += bench/notifier/run.py
+EXTRA_DIST += bench/notifier/run.py bench/notifier/rps.sh

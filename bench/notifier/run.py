@@ -6,6 +6,12 @@ its KEY=value figures. Never part of pass/fail.
     CHATAI_BUILD_DIR=/path/to/build bench/notifier/run.py [scenario ...]
 
 Scenarios: ws-1k, mixed-1k, ws-10k, mixed-10k, dialogs-1k, max (default: all but max).
+
+CHATAI_BENCH_PIN=N:L pins the notifier to CPU N and the loadgen to CPU L (e.g. 0:1).
+On loopback the kernel runs the receiving client's TCP processing inside the notifier's
+send(); bench/notifier/rps.sh runs this script in a private network namespace whose
+loopback hands that work to another CPU (RPS), as a NIC would, so the notifier's own
+CPU per delivery can be seen apart from its clients'.
 This machine caps a process at 20000 open files, so one notifier holds at most ~19.9k
 sockets; `max` spreads clients over 127.0.0.2..5 (ephemeral ports are per source
 address) and reports how many were held.
@@ -52,11 +58,21 @@ def print_notifier_histogram(n):
         print(f"notifier_notify_to_send_p{int(q * 100)}_le_ms={bound * 1000:g}")
 
 
+def pin_cpus():
+    """(notifier CPUs, loadgen CPUs) from CHATAI_BENCH_PIN=N:L, or (None, None)."""
+    spec = os.environ.get("CHATAI_BENCH_PIN", "")
+    if not spec:
+        return None, None
+    n, _, l = spec.partition(":")
+    return {int(n)}, ({int(l)} if l else None)
+
+
 def main():
     names = sys.argv[1:] or [n for n in SCENARIOS if n != "max"]
     loadgen = harness.BUILD_DIR / "bench" / "notifier" / "loadgen"
     if not loadgen.exists():
         sys.exit(f"{loadgen} not built: make bench/notifier/loadgen")
+    pin_notifier, pin_loadgen = pin_cpus()
     with tempfile.TemporaryDirectory(prefix="chatai-bench-") as tmp:
         pg = harness.Postgres(Path(tmp) / "pg").start()
         try:
@@ -65,10 +81,13 @@ def main():
                 harness.wait_until(lambda: b"200" in subprocess.run(
                     ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", n.url + "/health"],
                     capture_output=True).stdout, timeout=10)
+                if pin_notifier:
+                    os.sched_setaffinity(n.pid, pin_notifier)
                 time.sleep(0.5)
                 argv = [str(loadgen), "--db", pg.url, "--port", str(n.port), "--pid", str(n.pid), *SCENARIOS[name]]
                 print(f"== {name}: {' '.join(SCENARIOS[name])}", flush=True)
-                cp = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+                cp = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                                    preexec_fn=(lambda: os.sched_setaffinity(0, pin_loadgen)) if pin_loadgen else None)
                 print(cp.stdout, end="")
                 print_notifier_histogram(n)
                 if cp.returncode != 0 or cp.stderr.strip():
