@@ -60,9 +60,11 @@ int h_widget_assistant(struct req *r)
 		return ROUTE_DONE;
 	}
 	/* With Redis, presence is its sorted set (every host's operators); without, or
-	 * while it is down, the database's answer above stands. */
+	 * while it is down, the database's answer above stands. Redis only ever adds
+	 * presence: right after a Redis restart its set is empty until operators make their
+	 * next request, and the database still knows who was seen. */
 	int64_t online = 0;
-	if (credis_operators_online(credis_thread(), &online) == CREDIS_OK) {
+	if (credis_operators_online(credis_thread(), &online) == CREDIS_OK && online > 0) {
 		cJSON *o = cJSON_Parse(PQgetvalue(res, 0, 0));
 		if (o) {
 			cJSON_ReplaceItemInObjectCaseSensitive(o, "operators_online", cJSON_CreateBool(online > 0));
