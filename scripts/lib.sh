@@ -42,6 +42,10 @@ chatai_install_missing() {
 	if ! command -v node >/dev/null 2>&1; then
 		want="$want nodejs"
 	fi
+	# npm fetches the `ws` package the guide-snippet test runs the guide's code with.
+	if ! command -v npm >/dev/null 2>&1; then
+		want="$want npm"
+	fi
 	missing=$(chatai_missing_packages $want)
 	if [ -z "$missing" ]; then
 		return 0
