@@ -206,6 +206,25 @@ BEGIN
                       'assistant_id', v_assistant, 'who', p_who, 'state', p_state)::text);
 END $$;
 
+-- Lock a dialog row for a writer and look up an idempotency key. Raises P0002 for a
+-- missing dialog. `known` is the JSON of the message already stored under p_client_id
+-- (NULL when there is none, or no key was given): the caller returns it unchanged.
+-- The row lock orders every writer of this dialog, so seq follows commit order and two
+-- retries of one client_id cannot both miss the lookup.
+CREATE FUNCTION chatai_lock_dialog(p_dialog bigint, p_client_id text,
+                                   OUT d dialogs, OUT known jsonb)
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dialog % does not exist', p_dialog USING ERRCODE = 'P0002';
+    END IF;
+    IF p_client_id IS NOT NULL THEN
+        SELECT chatai_message_json(m) INTO known
+          FROM messages m WHERE m.dialog_id = p_dialog AND m.client_id = p_client_id;
+    END IF;
+END $$;
+
 -- Store one message. Returns the message JSON and whether it was created now
 -- (false: the client_id was seen before and the first message is returned).
 --   p_status: when not NULL, the dialog's new status (system events), stored on the
@@ -226,20 +245,15 @@ DECLARE
     v_kind   text;
     v_json   jsonb;
     v_notify text;
+    l        record;
 BEGIN
-    -- The row lock orders every writer of this dialog: seq follows commit order.
-    SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'dialog % does not exist', p_dialog USING ERRCODE = 'P0002';
+    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, p_client_id) l;
+    IF l.known IS NOT NULL THEN
+        message := l.known;
+        created := false;
+        RETURN;
     END IF;
-    IF p_client_id IS NOT NULL THEN
-        SELECT * INTO m FROM messages WHERE dialog_id = p_dialog AND client_id = p_client_id;
-        IF FOUND THEN
-            message := chatai_message_json(m);
-            created := false;
-            RETURN;
-        END IF;
-    END IF;
+    d := l.d;
 
     v_aud := CASE WHEN p_sender = 'user' THEN 'admin' ELSE 'all' END;
     UPDATE dialogs

@@ -58,20 +58,15 @@ CREATE FUNCTION chatai_rest_visitor_post(p_dialog bigint, p_text text, p_client_
 LANGUAGE plpgsql AS $$
 DECLARE
     d dialogs;
-    m messages;
+    l record;
 BEGIN
-    SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'dialog % does not exist', p_dialog USING ERRCODE = 'P0002';
+    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, p_client_id) l;
+    IF l.known IS NOT NULL THEN
+        message := l.known;
+        created := false;
+        RETURN;
     END IF;
-    IF p_client_id IS NOT NULL THEN
-        SELECT * INTO m FROM messages WHERE dialog_id = p_dialog AND client_id = p_client_id;
-        IF FOUND THEN
-            message := chatai_message_json(m);
-            created := false;
-            RETURN;
-        END IF;
-    END IF;
+    d := l.d;
     IF d.status = 'closed' THEN
         RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
     END IF;
@@ -86,21 +81,16 @@ CREATE FUNCTION chatai_rest_operator_post(p_dialog bigint, p_operator bigint, p_
 LANGUAGE plpgsql AS $$
 DECLARE
     d      dialogs;
-    m      messages;
+    l      record;
     v_name text;
 BEGIN
-    SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'dialog % does not exist', p_dialog USING ERRCODE = 'P0002';
+    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, p_client_id) l;
+    IF l.known IS NOT NULL THEN
+        message := l.known;
+        created := false;
+        RETURN;
     END IF;
-    IF p_client_id IS NOT NULL THEN
-        SELECT * INTO m FROM messages WHERE dialog_id = p_dialog AND client_id = p_client_id;
-        IF FOUND THEN
-            message := chatai_message_json(m);
-            created := false;
-            RETURN;
-        END IF;
-    END IF;
+    d := l.d;
     IF d.status = 'closed' THEN
         RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
     END IF;
