@@ -35,7 +35,8 @@ pytestmark = [
 def node_ws():
     if not (GUIDE_DIR / "node_modules" / "ws").exists():
         if shutil.which("npm") is None:
-            pytest.skip("npm is not installed (Debian: apt-get install npm): cannot fetch the ws package")
+            pytest.fail("npm is not installed (scripts/test installs it; Debian: apt-get install npm): "
+                        "cannot fetch the ws package the guide's snippets run with")
         cp = subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=GUIDE_DIR,
                             capture_output=True, text=True, timeout=300)
         if cp.returncode != 0:
