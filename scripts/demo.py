@@ -8,12 +8,21 @@ lives in the state dir:
   STATE/pg/            the PostgreSQL cluster (kept between runs)
   STATE/web/           the web server's rendered configuration and sockets
   STATE/logs/          every process's log
-  STATE/demo.json      ports, pids, the demo login (read by --stop and the next start)
+  STATE/demo.json      ports, pids, the demo login, the --set settings (read by --stop and
+                       the next start)
+
+--set KEY=VALUE (repeatable) gives every program it starts the setting KEY (as the
+environment variable CHATAI_KEY, which wins over any settings file, and in the settings file
+chatai.fcgi reads). KEY must be one of the keys of the table "Settings" in
+docs/internals.md, the project's list of the keys in use (`scripts/demo --list-settings`
+prints it).
 """
 
 import argparse
+import difflib
 import json
 import os
+import re
 import secrets
 import signal
 import sys
@@ -28,10 +37,84 @@ import harness  # noqa: E402
 
 ADMIN_EMAIL = "admin@demo.example"
 KNOWLEDGE = REPO / "scripts" / "demo-knowledge.csv"
+# The list of settings keys: docs/internals.md, table "Settings" (the contract between our
+# processes; chatai.conf(5), chatai.conf.example and the README follow it, and
+# tests/integration/test_install.py checks the example against it).
+SETTINGS_DOC = REPO / "docs" / "internals.md"
+# Keys the demo sets itself for its processes: another value would cut them apart.
+DEMO_OWNS = {
+    "database_url": "the demo runs its own PostgreSQL cluster under the state dir",
+    "notifier_listen": "the demo picks the notifier's port and points the web server at it",
+    "fcgi_listen": "the web server hands chatai.fcgi its socket",
+}
 
 
 def say(msg):
     print(f"demo: {msg}", file=sys.stderr, flush=True)
+
+
+class UsageError(Exception):
+    pass
+
+
+def known_settings():
+    """{key: used by} from the table under "## Settings" in docs/internals.md."""
+    try:
+        text = SETTINGS_DOC.read_text()
+    except OSError as e:
+        raise UsageError(f"cannot read the list of settings keys: {e}")
+    m = re.search(r"^## Settings\n(.*?)(?=^## )", text, re.M | re.S)
+    keys = {}
+    for line in (m.group(1) if m else "").splitlines():
+        row = re.match(r"^\| (`[a-z0-9_.]+`(?:, `[a-z0-9_.]+`)*) \|[^|]*\| ([^|]*?) \|$", line)
+        if row:
+            for k in re.findall(r"`([a-z0-9_.]+)`", row.group(1)):
+                keys[k] = re.split(r"[:(]", row.group(2))[0].strip()  # "fcgi", "notifier", ...
+    if not keys:
+        raise UsageError(f"found no settings table under '## Settings' in {SETTINGS_DOC}")
+    return keys
+
+
+def parse_settings(items):
+    """["key=value", ...] -> {key: value} (the last of a repeated key wins); UsageError
+    naming the argument when it is malformed or the key unknown."""
+    out = {}
+    known = None
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f'--set "{item}": expected KEY=VALUE, e.g. --set rate_limit_messages=0')
+        key, value = item.split("=", 1)
+        key, value = key.strip().lower(), value.strip()
+        if not key:
+            raise UsageError(f'--set "{item}": the key before "=" is empty; expected KEY=VALUE')
+        if "\n" in value or "\r" in value:
+            raise UsageError(f'--set "{key}=...": a value is one line')
+        if known is None:
+            known = known_settings()
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=3, cutoff=0.7)
+            hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+            raise UsageError(f'--set "{item}": unknown settings key "{key}"{hint}; '
+                             f"scripts/demo --list-settings prints the valid ones (the table "
+                             f"\"Settings\" of docs/internals.md; chatai.conf(5) explains each)")
+        if key in DEMO_OWNS:
+            raise UsageError(f'--set "{item}": {key} is not settable here: {DEMO_OWNS[key]}')
+        out[key] = value
+    return out
+
+
+def settings_env(settings):
+    """{"rate_limit_dialogs": "2"} -> {"CHATAI_RATE_LIMIT_DIALOGS": "2"} (what config_get reads)."""
+    return {"CHATAI_" + k.upper().replace(".", "_"): v for k, v in settings.items()}
+
+
+def shown(key, value):
+    """A value as printed: secrets hidden."""
+    if key == "ai_api_key" and value:
+        return f"(hidden, {len(value)} characters)"
+    if key.endswith("_url"):
+        return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", value)
+    return value
 
 
 def load_state(state):
@@ -61,6 +144,15 @@ def pid_alive(pid, exe_hint):
     return exe_hint in cmd
 
 
+def exited(pid):
+    """pid is gone, or a zombie waiting for its reaper."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
 def stop(state):
     data = load_state(state)
     procs = data.get("pids", {})
@@ -75,14 +167,16 @@ def stop(state):
             except ProcessLookupError:
                 continue
             for _ in range(100):
-                if not pid_alive(pid, ""):
+                if exited(pid):
                     break
                 time.sleep(0.1)
-            else:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+            # Then what is left of its process group (each was started as a group leader):
+            # the FastCGI workers the web server spawned, which libfcgi keeps in accept()
+            # after a SIGTERM.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
     pgdata = state / "pg" / "data"
     if (pgdata / "postmaster.pid").exists():
         say("stopping PostgreSQL")
@@ -112,11 +206,17 @@ def check_readable_by(user, path):
     return r.returncode == 0
 
 
-def start(args, state):
+def start(args, state, settings):
     data = load_state(state)
     running = {k: v for k, v in data.get("pids", {}).items() if v and Path(f"/proc/{v}").exists()}
     if running:
         say(f"already running in {state} (pids {running}); use --stop first")
+        in_effect = data.get("settings", {})
+        for k, v in in_effect.items():
+            say(f"in effect: {k} = {shown(k, v)}")
+        if settings and any(in_effect.get(k) != v for k, v in settings.items()):
+            say("the --set settings were not applied: stop the demo with --stop, then start it with them")
+            return 1
         print_info(data)
         return 0
     if not port_free(args.port):
@@ -141,7 +241,8 @@ def start(args, state):
     pg_port = harness.free_port()
     say(f"PostgreSQL on 127.0.0.1:{pg_port} (data in {state / 'pg'})")
     pg = harness.Postgres(logs, port=pg_port, base=state / "pg").start()
-    data.update({"pg_port": pg_port, "server": args.server, "port": args.port, "state_dir": str(state)})
+    data.update({"pg_port": pg_port, "server": args.server, "port": args.port, "state_dir": str(state),
+                 "settings": settings})
 
     password = data.get("admin_password") or secrets.token_urlsafe(12)
     cp = harness.run_ctl(pg.url, "operator", "add", ADMIN_EMAIL, "Demo Admin", "--role", "admin",
@@ -164,22 +265,32 @@ def start(args, state):
         say(f"assistant {aid} with {sum(1 for _ in open(KNOWLEDGE)) - 1} knowledge entries")
     save_state(state, data)
 
+    # --set: the environment of every program (CHATAI_KEY wins over any settings file), and
+    # the settings file the web server gives chatai.fcgi.
+    env = {"CHATAI_LOG_LEVEL": "info", **settings_env(settings)}
+    programs = ["chatai.fcgi"] + [b for b in ("chatai-notifier", "chatai-ai") if harness.have_binary(b)]
+    for k, v in settings.items():
+        say(f"set {k} = {shown(k, v)} (CHATAI_{k.upper()}) for {', '.join(programs)}")
+
     procs = {}
     notifier = None
     nport = harness.free_port()
     if harness.have_binary("chatai-notifier"):
-        notifier = harness.Notifier(pg, port=nport, env={"CHATAI_LOG_LEVEL": "info"},
-                                    log_path=logs / "notifier.log").start()
+        notifier = harness.Notifier(pg, port=nport, env=env, log_path=logs / "notifier.log").start()
         procs["notifier"] = notifier.pid
         say(f"notifier on 127.0.0.1:{nport}")
     else:
         say("chatai-notifier is not built: no WebSocket/SSE (clients fall back to long-polling)")
     web = harness.WebServer(args.server, pg, nport, port=args.port, state_dir=state / "web", logdir=logs,
-                            env={"CHATAI_LOG_LEVEL": "info"}).start()
+                            env=env)
+    # The settings file has them; the web server's environment too, since the FastCGI
+    # workers it spawns inherit it and CHATAI_* there would win over the file.
+    web.env.update(env)
+    web.start()
     procs["web"] = web.pid
     ai = None
     if harness.have_binary("chatai-ai"):
-        ai = harness.AiWorker(pg, env={"CHATAI_LOG_LEVEL": "info"}, log_path=logs / "ai.log").start()
+        ai = harness.AiWorker(pg, env=env, log_path=logs / "ai.log").start()
         procs["ai"] = ai.pid
     else:
         say("chatai-ai is not built: the assistant will not answer")
@@ -233,14 +344,33 @@ def main():
     ap.add_argument("--server", choices=("lighttpd", "apache"), default="lighttpd")
     ap.add_argument("--detach", action="store_true")
     ap.add_argument("--stop", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for every program the demo starts (repeatable)")
+    ap.add_argument("--list-settings", action="store_true", help="print the settings keys --set accepts")
+    # scripts/demo checks the arguments this way before it installs and builds anything.
+    ap.add_argument("--check-args", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    try:
+        if args.list_settings:
+            for k, used_by in known_settings().items():
+                note = f"  (set by the demo: {DEMO_OWNS[k]})" if k in DEMO_OWNS else ""
+                print(f"{k:<28} {used_by}{note}")
+            return 0
+        settings = parse_settings(args.set)
+        if args.set and args.stop:
+            raise UsageError("--set applies when the demo starts, not with --stop")
+    except UsageError as e:
+        say(str(e))
+        return 2
+    if args.check_args:
+        return 0
     state = Path(args.state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
     if args.stop:
         stop(state)
         return 0
     try:
-        return start(args, state)
+        return start(args, state, settings)
     except harness.HarnessError as e:
         say(str(e))
         harness.cleanup_all()

@@ -1,5 +1,6 @@
 """scripts/demo --detach / --stop: the printed lines, a working login, an assistant that
-answers from the demo knowledge base, and nothing left running after --stop."""
+answers from the demo knowledge base, and nothing left running after --stop; --set KEY=VALUE
+reaches every program, and a wrong --set stops the demo before it starts anything."""
 
 import json
 import os
@@ -11,6 +12,20 @@ import pytest
 import harness
 
 DEMO = harness.REPO / "scripts" / "demo"
+
+
+def group_members(pgid):
+    """Live pids of process group pgid (a web server and the FastCGI workers it spawned)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if stat[0] != "Z" and int(stat[2]) == pgid:
+                out.append(int(d.name))
+    return out
 
 
 def run_demo(*args, timeout=300):
@@ -55,8 +70,11 @@ def test_demo_detach_and_stop(tmp_path, server):
     finally:
         started = json.loads((state / "demo.json").read_text()).get("pids", {}) \
             if (state / "demo.json").exists() else {}
+        workers = group_members(started["web"]) if "web" in started else []
         stop = run_demo("--stop", "--state-dir", state)
     assert stop.returncode == 0, stop.stderr
+    assert len(workers) > 1  # the web server and its children (FastCGI workers among them)
+    assert group_members(started["web"]) == [], "the web server's process group outlived --stop"
     assert set(started) == {"web", "notifier", "ai"}
     alive = [name for name, pid in started.items() if Path(f"/proc/{pid}").exists()
              and b"zombie" not in Path(f"/proc/{pid}/status").read_bytes().lower()]
@@ -65,3 +83,65 @@ def test_demo_detach_and_stop(tmp_path, server):
     left = subprocess.run(["pgrep", "-f", str(state)], capture_output=True, text=True).stdout.split()
     assert left == [], f"processes still running with {state}: {left}"
     subprocess.run(["rm", "-rf", str(state)])
+
+
+def test_demo_set_rejects_bad_arguments(tmp_path):
+    state = tmp_path / "state"
+    for args, words in ((["--set", "no_such_key=1"], ['unknown settings key "no_such_key"', "--list-settings"]),
+                        (["--set", "rate_limit_dialog=1"], ["rate_limit_dialog", "did you mean rate_limit_dialogs"]),
+                        (["--set", "rate_limit_dialogs"], ["expected KEY=VALUE"]),
+                        (["--set", "=2"], ["key before \"=\" is empty"]),
+                        (["--set", "database_url=postgresql:///x"], ["database_url is not settable"])):
+        cp = run_demo("--detach", "--port", harness.free_port(), "--state-dir", state,
+                      "--set", "token_ttl=60", *args, timeout=60)
+        assert cp.returncode == 2, (args, cp.stdout, cp.stderr)
+        for w in words:
+            assert w in cp.stderr, (args, w, cp.stderr)
+        assert "CHATAI_URL" not in cp.stdout and "set token_ttl" not in cp.stderr
+        assert not state.exists(), f"{args}: the demo started something"
+    listed = run_demo("--list-settings", timeout=60)
+    assert listed.returncode == 0
+    keys = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert {"rate_limit_dialogs", "token_ttl", "ai_provider", "notifier_ping_interval"} <= set(keys)
+
+
+def test_demo_set_reaches_every_program():
+    for b in ("chatai-ctl", "chatai.fcgi", "chatai-notifier", "chatai-ai"):
+        harness.binary(b)
+    state = harness._world_dir("chatai-demo-set-")
+    port = harness.free_port()
+    started = {}
+    try:
+        cp = run_demo("--detach", "--port", port, "--state-dir", state,
+                      "--set", "rate_limit_dialogs=2", "--set", "ai_api_key=sk-not-printed")
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        started = json.loads((state / "demo.json").read_text())["pids"]
+        applied = [line for line in cp.stderr.splitlines() if line.startswith("demo: set ")]
+        assert applied == [
+            "demo: set rate_limit_dialogs = 2 (CHATAI_RATE_LIMIT_DIALOGS) for chatai.fcgi, chatai-notifier, chatai-ai",
+            "demo: set ai_api_key = (hidden, 14 characters) (CHATAI_AI_API_KEY) for chatai.fcgi, chatai-notifier, "
+            "chatai-ai"], cp.stderr
+        assert "sk-not-printed" not in cp.stdout + cp.stderr
+
+        # chatai.fcgi under lighttpd: two dialogs a minute from one address, the third is refused
+        api = harness.Api(f"http://127.0.0.1:{port}")
+        aid = int(json.loads((state / "demo.json").read_text())["assistant_id"])
+        codes = [api.s.post("/api/widget/dialogs", json={"assistant_id": aid}).status_code for _ in range(3)]
+        assert codes == [201, 201, 429]
+        # the daemons have it in their environment, which wins over any settings file
+        for name in ("notifier", "ai"):
+            environ = Path(f"/proc/{started[name]}/environ").read_bytes().split(b"\0")
+            assert b"CHATAI_RATE_LIMIT_DIALOGS=2" in environ, name
+
+        # a second start asking for other settings refuses: they would not apply
+        again = run_demo("--detach", "--port", port, "--state-dir", state, "--set", "rate_limit_dialogs=5")
+        assert again.returncode == 1 and "not applied" in again.stderr, again.stderr
+    finally:
+        workers = group_members(started["web"]) if "web" in started else []
+        stop = run_demo("--stop", "--state-dir", state)
+        assert stop.returncode == 0, stop.stderr
+        alive = [p for p in [*started.values(), *workers] if Path(f"/proc/{p}").exists()
+                 and b"zombie" not in Path(f"/proc/{p}/status").read_bytes().lower()]
+        assert alive == [], f"still running after --stop: {alive}"
+        assert not (state / "pg" / "data" / "postmaster.pid").exists()
+        subprocess.run(["rm", "-rf", str(state)])
