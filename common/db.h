@@ -29,6 +29,11 @@ struct db {
 	enum db_status status; /* outcome of the last db_exec() */
 	char sqlstate[6];      /* of the last DB_QUERY failure, "" otherwise */
 	char errmsg[256];      /* of the last failure, for logs */
+	/* Statements prepared on `conn` (db_exec prepares each statement text once per
+	 * link; a new link starts with none). prep_conn tells which link they belong to. */
+	struct db_prep *prep;
+	size_t nprep;
+	PGconn *prep_conn;
 };
 
 /* Initialise; connects at once but a failure is not fatal (status DB_DOWN). */
@@ -39,11 +44,19 @@ void db_close(struct db *db);
 int db_ensure(struct db *db) CHATAI_WUR;
 
 /*
- * Run sql with n text parameters (NULL entries are SQL NULL). Returns a PGresult whose
+ * Run sql with n text parameters (NULL entries are SQL NULL). A SELECT, WITH, INSERT,
+ * UPDATE or DELETE is prepared on the link the first time its text is seen, and run as
+ * that prepared statement from then on (parsed and planned once per link; the first
+ * DB_PREP_MAX texts of a link, the rest run unprepared). Returns a PGresult whose
  * status is PGRES_TUPLES_OK or PGRES_COMMAND_OK (caller PQclear()s it), or NULL with
  * db->status set to DB_DOWN or DB_QUERY.
  */
 PGresult *db_exec(struct db *db, const char *sql, int n, const char *const *params) CHATAI_WUR;
+
+#define DB_PREP_MAX 128
+
+/* Forget the statements prepared on the current link (after DEALLOCATE ALL). */
+void db_prep_reset(struct db *db);
 
 /* Same, but a connection other than db's (e.g. a dedicated LISTEN link). */
 PGresult *db_exec_conn(PGconn *conn, const char *sql, int n, const char *const *params);

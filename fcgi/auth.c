@@ -135,11 +135,10 @@ int h_logout(struct req *r)
 	char sid[24];
 	snprintf(sid, sizeof sid, "%lld", (long long)r->op.session_id);
 	const char *p[1] = { sid };
-	/* Revoke and tell the notifier in one statement: the NOTIFY leaves at commit. */
+	/* The trigger sessions_changed tells the notifier and every REST process (their
+	 * session caches) with a NOTIFY that leaves at commit. */
 	PGresult *res = db_exec(r->db,
-		"WITH s AS (UPDATE sessions SET revoked_at = now() WHERE id = $1::bigint AND revoked_at IS NULL"
-		"  RETURNING id)"
-		" SELECT pg_notify('chatai', jsonb_build_object('k', 'revoke', 'session_id', id)::text) FROM s", 1, p);
+		"UPDATE sessions SET revoked_at = now() WHERE id = $1::bigint AND revoked_at IS NULL", 1, p);
 	if (!res) {
 		http_db_error(r, "logout");
 		return ROUTE_DONE;

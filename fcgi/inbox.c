@@ -53,7 +53,7 @@ int inbox_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 		" w AS (SELECT p.*, max(p.id) FILTER (WHERE p.kind = 'dialog_updated')"
 		"   OVER (PARTITION BY p.dialog_id) AS last_upd FROM page p),"
 		" ev AS (SELECT w.id, CASE WHEN w.kind = 'message'"
-		"     THEN (SELECT chatai_message_json(m) FROM messages m WHERE m.id = w.message_id)"
+		"     THEN (SELECT m.json::jsonb FROM messages m WHERE m.id = w.message_id)"
 		"     ELSE (SELECT jsonb_build_object('type', w.kind, 'dialog', chatai_dialog_json(d))"
 		"           FROM dialogs d WHERE d.id = w.dialog_id) END AS j"
 		"   FROM w WHERE w.kind <> 'dialog_updated' OR w.id = w.last_upd)"

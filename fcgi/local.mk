@@ -23,7 +23,7 @@ fcgi_chatai_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(PTHREAD_LIBS)
 fcgi_chatai_fcgi_LDADD = $(CHATAI_FCGI_LIBS)
 
 # The REST functions of the schema (chatai_rest_*): installed with the other migrations.
-dist_sql_DATA += sql/002_rest.sql
+dist_sql_DATA += sql/002_rest.sql sql/005_rest_speed.sql
 
 # Unit tests of the pure parts (routing, validation, query strings, CORS, cursor).
 if HAVE_CHECK

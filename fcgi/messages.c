@@ -14,27 +14,13 @@ int messages_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 	snprintf(after, sizeof after, "%lld", (long long)q->after);
 	snprintf(lim, sizeof lim, "%lld", (long long)q->limit);
 	int all = q->kind == LPQ_ADMIN || q->all_audience;
-	const char *p[4] = { id, after, lim, all ? "true" : "false" };
-	PGresult *res;
-	if (q->has_after)
-		/* The first `limit` messages after the cursor: paging forward never skips. */
-		res = db_exec(db,
-			"SELECT COALESCE((SELECT jsonb_agg(x.j ORDER BY x.seq) FROM"
-			" (SELECT m.seq, chatai_message_json(m) AS j FROM messages m"
-			"   WHERE m.dialog_id = d.id AND m.seq > $2::bigint AND ($4::bool OR m.audience = 'all')"
-			"   ORDER BY m.seq LIMIT $3::bigint) x), '[]'::jsonb)::text"
-			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
-	else
-		/* History: the latest `limit` messages, ascending. */
-		res = db_exec(db,
-			"SELECT COALESCE((SELECT jsonb_agg(x.j ORDER BY x.seq) FROM"
-			" (SELECT m.seq, chatai_message_json(m) AS j FROM messages m"
-			"   WHERE m.dialog_id = d.id AND ($4::bool OR m.audience = 'all') AND $2::bigint >= 0"
-			"   ORDER BY m.seq DESC LIMIT $3::bigint) x), '[]'::jsonb)::text"
-			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
+	/* With a cursor: the first `limit` messages after it (paging forward never skips);
+	 * without: the latest `limit`, ascending. Stored JSON, joined in SQL. */
+	const char *p[4] = { id, q->has_after ? after : NULL, lim, all ? "true" : "false" };
+	PGresult *res = db_exec(db, "SELECT chatai_messages_page($1::bigint, $2::bigint, $3::int, $4::bool)", 4, p);
 	if (!res)
 		return -1;
-	if (PQntuples(res) != 1) {
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
 		PQclear(res);
 		return -2;
 	}

@@ -40,13 +40,13 @@ static struct loop_timer janitor;
 static int need_janitor;
 
 static const char replay_sql[] =
-	"SELECT m.seq, m.audience = 'all', chatai_message_json(m)::text FROM messages m "
+	"SELECT m.seq, m.audience = 'all', m.json FROM messages m "
 	"WHERE m.dialog_id = $1::bigint AND m.seq > $2::bigint ORDER BY m.seq LIMIT 500";
 static const char dialog_sql[] =
 	"SELECT jsonb_build_object('type', $2::text, 'dialog', chatai_dialog_json(d))::text "
 	"FROM dialogs d WHERE d.id = $1::bigint";
 static const char message_sql[] =
-	"SELECT chatai_message_json(m)::text FROM messages m WHERE m.dialog_id = $1::bigint AND m.seq = $2::bigint";
+	"SELECT m.json FROM messages m WHERE m.dialog_id = $1::bigint AND m.seq = $2::bigint";
 
 static void replay_kick(struct hub_chan *c);
 
