@@ -21,6 +21,7 @@ struct app_settings {
 	int64_t rl_login;
 	int64_t longpoll_max_wait; /* seconds */
 	int64_t longpoll_max;      /* parked long-polls per process */
+	int64_t auth_cache_ttl;    /* seconds a verified session or widget dialog is remembered */
 };
 extern struct app_settings app_cfg;
 
@@ -42,8 +43,9 @@ int auth_operator(struct req *r) CHATAI_WUR;     /* 0, or -1 with the answer set
 /* The visitor token of the request: X-Visitor-Token or ?visitor_token=. Owned copy or NULL. */
 char *auth_visitor_token(struct req *r);
 /* Load the widget dialog r->ids[0]: token check (401/403), existence (404), CORS (403).
- * On success *assistant_id and *status (owned) are set. 0 or -1 with the answer set. */
-int auth_widget_dialog(struct req *r, int64_t *assistant_id, char **status) CHATAI_WUR;
+ * On success *assistant_id is set. 0 or -1 with the answer set. The dialog's token hash
+ * and its assistant's allowed origins may come from the process cache (authcache.h). */
+int auth_widget_dialog(struct req *r, int64_t *assistant_id) CHATAI_WUR;
 /* CORS for a widget answer: allowed_json is the assistant's allowed_origins as JSON.
  * 0 (r->cors_origin set when there is an Origin), or -1 with 403 set. */
 int widget_cors(struct req *r, const char *allowed_json) CHATAI_WUR;

@@ -8,6 +8,7 @@
  */
 #include "autoconfig.h"
 #include "app.h"
+#include "authcache.h"
 #include "cors.h"
 #include "credis.h"
 #include "json.h"
@@ -32,17 +33,29 @@ int auth_operator(struct req *r)
 	}
 	char hash[TOKEN_HASH_CHARS + 1];
 	token_hash(tok, hash);
+	struct ac_session cs;
+	if (authcache_session_get(hash, &cs)) {
+		r->op.session_id = cs.session_id;
+		r->op.id = cs.operator_id;
+		r->op.is_admin = cs.is_admin;
+		r->op.json = cs.json;
+		(void)credis_presence_touch(credis_thread(), r->op.id, 120);
+		return 0;
+	}
+	uint64_t gen = authcache_gen();
 	const char *p[1] = { hash };
 	/* The UPDATE runs whether or not the outer query reads it (a data-modifying CTE):
-	 * last_seen_at moves at most once a minute per operator. */
+	 * last_seen_at moves at most once a minute per operator, and this query runs only
+	 * when the session is not in the process's cache (authcache.h). */
 	PGresult *res = db_exec(r->db,
 		"WITH s AS (SELECT s.id AS sid, s.token_hash, o.id AS oid, o.role,"
-		"  jsonb_build_object('id', o.id, 'email', o.email, 'name', o.name, 'role', o.role)::text AS j"
+		"  jsonb_build_object('id', o.id, 'email', o.email, 'name', o.name, 'role', o.role)::text AS j,"
+		"  floor(extract(epoch FROM s.expires_at))::bigint AS exp"
 		"  FROM sessions s JOIN operators o ON o.id = s.operator_id"
 		"  WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()),"
 		" u AS (UPDATE operators SET last_seen_at = now() WHERE id = (SELECT oid FROM s)"
 		"  AND (last_seen_at IS NULL OR last_seen_at < now() - interval '1 minute') RETURNING 1)"
-		" SELECT sid, oid, role, j, token_hash FROM s", 1, p);
+		" SELECT sid, oid, role, j, token_hash, exp FROM s", 1, p);
 	if (!res) {
 		http_db_error(r, "auth");
 		return -1;
@@ -56,6 +69,12 @@ int auth_operator(struct req *r)
 	r->op.id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	r->op.is_admin = strcmp(PQgetvalue(res, 0, 2), "admin") == 0;
 	r->op.json = xstrdup(PQgetvalue(res, 0, 3));
+	cs.session_id = r->op.session_id;
+	cs.operator_id = r->op.id;
+	cs.is_admin = r->op.is_admin;
+	cs.expires_s = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+	cs.json = r->op.json;
+	authcache_session_put(hash, &cs, gen);
 	PQclear(res);
 	/* Presence for operators_online: Redis when configured (shared, expires by itself);
 	 * operators.last_seen_at above is the PostgreSQL side of the same fact. */
@@ -144,6 +163,8 @@ int h_logout(struct req *r)
 		return ROUTE_DONE;
 	}
 	PQclear(res);
+	/* This process forgets at once; the others when the trigger's NOTIFY arrives. */
+	(void)authcache_note("revoke", r->op.session_id);
 	(void)credis_presence_clear(credis_thread(), r->op.id);
 	http_no_content(r);
 	return ROUTE_DONE;
@@ -180,9 +201,8 @@ int widget_cors(struct req *r, const char *allowed_json)
 	return 0;
 }
 
-int auth_widget_dialog(struct req *r, int64_t *assistant_id, char **status)
+int auth_widget_dialog(struct req *r, int64_t *assistant_id)
 {
-	*status = NULL;
 	char *tok = auth_visitor_token(r);
 	if (!tok || !token_well_formed(tok)) {
 		free(tok);
@@ -193,31 +213,38 @@ int auth_widget_dialog(struct req *r, int64_t *assistant_id, char **status)
 	char hash[TOKEN_HASH_CHARS + 1], id[24];
 	token_hash(tok, hash);
 	free(tok);
-	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-	const char *p[1] = { id };
-	PGresult *res = db_exec(r->db,
-		"SELECT d.visitor_token_hash, d.assistant_id, d.status, to_jsonb(a.allowed_origins)::text"
-		" FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint", 1, p);
-	if (!res) {
-		http_db_error(r, "widget dialog");
-		return -1;
-	}
-	if (PQntuples(res) != 1) {
+	struct ac_dialog d;
+	if (!authcache_dialog_get(r->ids[0], &d)) {
+		uint64_t gen = authcache_gen();
+		snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
+		const char *p[1] = { id };
+		PGresult *res = db_exec(r->db,
+			"SELECT d.visitor_token_hash, d.assistant_id, to_jsonb(a.allowed_origins)::text"
+			" FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint", 1, p);
+		if (!res) {
+			http_db_error(r, "widget dialog");
+			return -1;
+		}
+		if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != AC_HASH_CHARS) {
+			PQclear(res);
+			http_error(r, 404, "not_found", "no such dialog", NULL);
+			return -1;
+		}
+		memcpy(d.token_hash, PQgetvalue(res, 0, 0), AC_HASH_CHARS + 1);
+		d.assistant_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		d.allowed_json = xstrdup(PQgetvalue(res, 0, 2));
 		PQclear(res);
-		http_error(r, 404, "not_found", "no such dialog", NULL);
-		return -1;
+		authcache_dialog_put(r->ids[0], &d, gen);
 	}
-	if (widget_cors(r, PQgetvalue(res, 0, 3)) < 0) {
-		PQclear(res);
-		return -1;
-	}
-	if (!token_equal(PQgetvalue(res, 0, 0), hash)) {
-		PQclear(res);
+	int rc = -1;
+	if (widget_cors(r, d.allowed_json) < 0) {
+		/* answered */
+	} else if (!token_equal(d.token_hash, hash)) {
 		http_error(r, 403, "forbidden", "this visitor token does not open this dialog", NULL);
-		return -1;
+	} else {
+		*assistant_id = d.assistant_id;
+		rc = 0;
 	}
-	*assistant_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-	*status = xstrdup(PQgetvalue(res, 0, 2));
-	PQclear(res);
-	return 0;
+	free(d.allowed_json);
+	return rc;
 }

@@ -12,7 +12,9 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/ratelimit.c fcgi/ratelimit.h \
 	fcgi/auth.c fcgi/assistants.c fcgi/dialogs.c fcgi/messages.c \
 	fcgi/widget.c fcgi/inbox.c \
-	fcgi/longpoll.c fcgi/longpoll.h
+	fcgi/longpoll.c fcgi/longpoll.h \
+	fcgi/authcache.c fcgi/authcache.h \
+	fcgi/dbpool.c fcgi/dbpool.h
 fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS)
 
 CHATAI_FCGI_LIBS = fcgi/libchataifcgi.a $(CHATAI_COMMON_LIBS) $(FCGI_LIBS) $(PTHREAD_LIBS)

@@ -2,6 +2,8 @@
 #include "autoconfig.h"
 #include "longpoll.h"
 #include "app.h"
+#include "authcache.h"
+#include "dbpool.h"
 #include "json.h"
 #include "log.h"
 
@@ -161,6 +163,20 @@ static int parse_note(const char *payload, struct note *n)
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "dialog_id");
 	const cJSON *aud = cJSON_GetObjectItemCaseSensitive(o, "aud");
 	int rc = -1;
+	if (cJSON_IsString(k)) {
+		/* Cache events (authcache.h) wake nobody. */
+		static const char *const idkey[][2] = {
+			{ "revoke", "session_id" }, { "operator", "operator_id" }, { "assistant", "assistant_id" } };
+		for (size_t i = 0; i < sizeof idkey / sizeof *idkey; i++) {
+			if (strcmp(k->valuestring, idkey[i][0]) != 0)
+				continue;
+			const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, idkey[i][1]);
+			if (cJSON_IsNumber(id))
+				(void)authcache_note(k->valuestring, (int64_t)id->valuedouble);
+			else
+				authcache_flush();
+		}
+	}
 	if (cJSON_IsString(k) && cJSON_IsNumber(d)) {
 		n->dialog_id = (int64_t)d->valuedouble;
 		if (strcmp(k->valuestring, "msg") == 0) {
@@ -202,6 +218,7 @@ static void *dispatcher_main(void *arg)
 		if (!pg && now >= next_try) {
 			pg = listen_connect();
 			if (pg) {
+				authcache_listening(PQsocket(pg));
 				/* Whatever was committed while we were not listening: everyone looks. */
 				struct note all = { .kind = NOTE_ALL };
 				note_add(&all);
@@ -250,8 +267,10 @@ static void *dispatcher_main(void *arg)
 				log_warn("longpoll: eventfd read: %s", strerror(errno));
 		}
 		if (pg && ev_pg) {
+			authcache_busy(1);
 			if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
 				log_warn("longpoll: LISTEN link lost: %s", PQerrorMessage(pg));
+				authcache_listening(-1);
 				PQfinish(pg);
 				pg = NULL;
 				next_try = now_ms() + 250;
@@ -264,6 +283,7 @@ static void *dispatcher_main(void *arg)
 					PQfreemem(nt);
 				}
 			}
+			authcache_busy(0);
 		}
 
 		pthread_mutex_lock(&hub.mu);
@@ -348,14 +368,47 @@ static void repark(struct waiter *w)
 		log_warn("longpoll: eventfd write: %s", strerror(errno));
 }
 
+/* Do a and b ask the same question (so one query answers both)? */
+static int same_query(const struct lp_query *a, const struct lp_query *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	if (a->kind == LPQ_INBOX)
+		return a->has_cursor == b->has_cursor && a->cursor.lo == b->cursor.lo && a->cursor.hi == b->cursor.hi &&
+		       a->cursor.after_id == b->cursor.after_id;
+	return a->dialog_id == b->dialog_id && a->has_after == b->has_after && a->after == b->after &&
+	       a->limit == b->limit && a->all_audience == b->all_audience;
+}
+
+/* Take from the ready queue (mu held) every waiter asking what w asks. */
+static struct waiter *take_same_locked(const struct waiter *w)
+{
+	struct waiter *head = NULL, **tail = &head, *prev = NULL;
+	for (struct waiter *x = hub.ready_head, *next; x; x = next) {
+		next = x->next;
+		if (!x->gone && same_query(&x->q, &w->q)) {
+			if (prev)
+				prev->next = next;
+			else
+				hub.ready_head = next;
+			if (hub.ready_tail == x)
+				hub.ready_tail = prev;
+			x->next = NULL;
+			*tail = x;
+			tail = &x->next;
+		} else {
+			prev = x;
+		}
+	}
+	return head;
+}
+
+/* A link that is never connected: the answer for "no link came free". */
+static struct db db_busy = { .status = DB_DOWN };
+
 static void *completion_main(void *arg)
 {
 	(void)arg;
-	struct db db;
-	memset(&db, 0, sizeof db);
-	db.url = xstrdup(hub.url);
-	db.retry_ms = 250;
-	db.status = DB_DOWN;
 	for (;;) {
 		pthread_mutex_lock(&hub.mu);
 		while (!hub.ready_head)
@@ -365,6 +418,10 @@ static void *completion_main(void *arg)
 		if (!hub.ready_head)
 			hub.ready_tail = NULL;
 		w->next = NULL;
+		/* When a dialog changes, every waiter on it with the same cursor and audience
+		 * gets the answer of ONE query. */
+		if (!w->gone)
+			w->next = take_same_locked(w);
 		pthread_mutex_unlock(&hub.mu);
 
 		int64_t now = now_ms();
@@ -373,30 +430,38 @@ static void *completion_main(void *arg)
 			waiter_free(w);
 			continue;
 		}
-		if (!w->fired && now >= w->deadline_ms) {
-			waiter_answer(w, &db, 200, lpq_empty_answer(&w->q), 0);
-			continue;
-		}
 		uint64_t g = lp_generation();
-		db_check_idle(&db);
+		struct db *db = dbpool_get();
 		char *json = NULL;
-		int empty = 1;
-		int rc = lpq_fetch(&db, &w->q, &json, &empty);
-		if (rc == -1) {
-			waiter_answer(w, &db, 0, NULL, 1);
-		} else if (rc == -2) {
-			waiter_answer(w, &db, 404, json_error("not_found", "no such dialog", NULL), 0);
-		} else if (!empty || now_ms() >= w->deadline_ms) {
-			waiter_answer(w, &db, 200, json, 0);
-		} else {
-			free(json);
-			w->gen = g;
-			w->fired = 0;
-			w->wake_ms = w->deadline_ms;
-			if (w->q.recheck && now + 100 < w->wake_ms)
-				w->wake_ms = now + 100;
-			repark(w);
+		int empty = 1, rc = -1;
+		if (db)
+			rc = lpq_fetch(db, &w->q, &json, &empty);
+		struct db *adb = db ? db : &db_busy;
+		for (struct waiter *x = w, *next; x; x = next) {
+			next = x->next;
+			x->next = NULL;
+			if (x != w) {
+				/* An inbox query advances its cursor: the group shares the result. */
+				x->q.cursor = w->q.cursor;
+				x->q.recheck = w->q.recheck;
+			}
+			if (rc == -1) {
+				waiter_answer(x, adb, 0, NULL, 1);
+			} else if (rc == -2) {
+				waiter_answer(x, adb, 404, json_error("not_found", "no such dialog", NULL), 0);
+			} else if (!empty || now_ms() >= x->deadline_ms) {
+				waiter_answer(x, adb, 200, xstrdup(json), 0);
+			} else {
+				x->gen = g;
+				x->fired = 0;
+				x->wake_ms = x->deadline_ms;
+				if (x->q.recheck && now + 100 < x->wake_ms)
+					x->wake_ms = now + 100;
+				repark(x);
+			}
 		}
+		free(json);
+		dbpool_put(db);
 	}
 	return NULL;
 }

@@ -9,12 +9,14 @@
  *  - --listen (or setting fcgi_listen): opens its own socket, for servers that connect
  *    to an external pool (lighttpd host/port, mod_proxy_fcgi);
  *  - plain CGI when stdin is not a FastCGI socket: one request, then exit.
- * Every thread has its own database link, opened on first use; the threads take turns
- * accepting leader/followers style, so idle threads never open one. Long-polls park
- * with the hub (longpoll.h) and free their thread at once.
+ * The threads take turns accepting, leader/followers style, and borrow a database link
+ * from the process's pool (dbpool.h: fcgi_db_pool links, fewer than the threads) for
+ * each request. Long-polls park with the hub (longpoll.h) and free their thread and
+ * their link at once.
  */
 #include "autoconfig.h"
 #include "app.h"
+#include "dbpool.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static int listen_fd = 0;
@@ -75,15 +78,6 @@ static void lf_hand_over(void)
 	pthread_mutex_unlock(&lf_mu);
 }
 
-/* A struct db that connects on its first query, not now: idle threads hold no link. */
-static void db_lazy(struct db *db, const char *url)
-{
-	memset(db, 0, sizeof *db);
-	db->url = xstrdup(url);
-	db->retry_ms = 250;
-	db->status = DB_DOWN;
-}
-
 static FCGX_Request *request_new(void)
 {
 	FCGX_Request *r = xcalloc(1, sizeof *r);
@@ -94,22 +88,27 @@ static FCGX_Request *request_new(void)
 	return r;
 }
 
-static void serve(struct conn *c, struct db *db, int *parked)
+static void serve(struct conn *c, int *parked)
 {
 	struct req r;
-	db_check_idle(db);
+	struct db *db = dbpool_get();
 	req_init(&r, c, db);
-	*parked = app_handle(&r) == ROUTE_PARKED;
+	*parked = 0;
+	if (!db) {
+		http_header(&r, "Retry-After", "1");
+		http_error(&r, 503, "unavailable", "the server is busy, try again shortly", NULL);
+	} else {
+		*parked = app_handle(&r) == ROUTE_PARKED;
+	}
 	if (!*parked)
 		http_send(&r);
 	req_free(&r);
+	dbpool_put(db);
 }
 
 static void *worker_main(void *arg)
 {
 	(void)arg;
-	struct db db;
-	db_lazy(&db, db_url);
 	struct follower me;
 	pthread_cond_init(&me.cv, NULL);
 	me.woken = 0;
@@ -132,7 +131,7 @@ static void *worker_main(void *arg)
 		}
 		errors = 0;
 		int parked = 0;
-		serve(c, &db, &parked);
+		serve(c, &parked);
 		if (parked) {
 			/* The hub owns that request now; take a fresh one. */
 			c = xcalloc(1, sizeof *c);
@@ -140,7 +139,6 @@ static void *worker_main(void *arg)
 		}
 	}
 	pthread_cond_destroy(&me.cv);
-	db_close(&db);
 	return NULL;
 }
 
@@ -180,6 +178,14 @@ int main(int argc, char **argv)
 	json_init();
 	app_settings_load();
 	signal(SIGPIPE, SIG_IGN);
+	/* Every parked long-poll holds its FastCGI link: take every file the hard limit
+	 * allows (the soft limit is often 1024). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("cannot raise the open-files limit: %s", strerror(errno));
+	}
 	db_url = config_get("database_url", NULL);
 	if (!db_url) {
 		log_error("database_url is not set (CHATAI_DATABASE_URL or the config file)");
@@ -192,6 +198,11 @@ int main(int argc, char **argv)
 	if (!listen_addr)
 		listen_addr = config_get("fcgi_listen", NULL);
 	lp_start(db_url, 2, app_cfg.longpoll_max);
+	int64_t pool = config_get_int("fcgi_db_pool", 4), pool_wait = config_get_int("fcgi_db_wait", 2000);
+	if (pool < 1)
+		pool = 1;
+	if (pool > 1024)
+		pool = 1024;
 
 	if (FCGX_Init() != 0) {
 		log_error("FCGX_Init failed");
@@ -204,19 +215,19 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	} else if (FCGX_IsCGI()) {
-		/* Plain CGI: one request on the environment and stdin/stdout. */
-		struct db db;
-		db_lazy(&db, db_url);
+		/* Plain CGI: one request on the environment and stdin/stdout, one link. */
+		dbpool_init(db_url, 1, pool_wait);
 		struct conn *c = xcalloc(1, sizeof *c);
 		int parked = 0;
-		serve(c, &db, &parked);
+		serve(c, &parked);
 		if (parked)
 			lp_drain();
 		else
 			free(c);
-		db_close(&db);
+		dbpool_close();
 		return 0;
 	}
+	dbpool_init(db_url, (int)(pool < threads ? pool : threads), pool_wait);
 	lp_start_now();
 	log_info("chatai.fcgi: %lld threads on %s", (long long)threads, listen_addr ? listen_addr : "the inherited socket");
 	lf_stack = xcalloc((size_t)threads, sizeof *lf_stack);

@@ -59,10 +59,8 @@ int h_messages_get(struct req *r)
 int h_widget_messages_get(struct req *r)
 {
 	int64_t assistant;
-	char *status = NULL;
-	if (auth_widget_dialog(r, &assistant, &status) < 0)
+	if (auth_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
-	free(status);
 	return messages_get(r, LPQ_SITE, 1);
 }
 
@@ -107,10 +105,8 @@ int h_messages_post(struct req *r)
 int h_widget_messages_post(struct req *r)
 {
 	int64_t assistant;
-	char *status = NULL;
-	if (auth_widget_dialog(r, &assistant, &status) < 0)
+	if (auth_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
-	free(status);
 	struct v_post in;
 	struct verr e = { 0 };
 	if (v_post(app_body(r), "user", &in, &e) < 0) {

@@ -1,6 +1,7 @@
 /* routes: the route table of API.md and the request pipeline in front of the handlers. */
 #include "autoconfig.h"
 #include "app.h"
+#include "authcache.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
@@ -21,6 +22,7 @@ void app_settings_load(void)
 	app_cfg.rl_login = config_get_int("rate_limit_login", 20);
 	app_cfg.longpoll_max_wait = config_get_int("longpoll_max_wait", 30);
 	app_cfg.longpoll_max = config_get_int("fcgi_longpoll_max", 1000);
+	app_cfg.auth_cache_ttl = config_get_int("auth_cache_ttl", 10);
 	if (app_cfg.token_ttl < 60)
 		app_cfg.token_ttl = 60;
 	if (app_cfg.longpoll_max_wait < 0)
@@ -29,6 +31,11 @@ void app_settings_load(void)
 		app_cfg.longpoll_max_wait = 300;
 	if (app_cfg.longpoll_max < 0)
 		app_cfg.longpoll_max = 0;
+	if (app_cfg.auth_cache_ttl < 0)
+		app_cfg.auth_cache_ttl = 0;
+	if (app_cfg.auth_cache_ttl > 300)
+		app_cfg.auth_cache_ttl = 300;
+	authcache_init(app_cfg.auth_cache_ttl);
 }
 
 #define OP ROUTE_OPERATOR

@@ -147,20 +147,16 @@ int h_widget_dialog_create(struct req *r)
 int h_widget_typing(struct req *r)
 {
 	int64_t assistant;
-	char *status = NULL;
-	if (auth_widget_dialog(r, &assistant, &status) < 0)
+	if (auth_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
-	free(status);
 	return dialog_typing(r, "user");
 }
 
 int h_widget_handoff(struct req *r)
 {
 	int64_t assistant;
-	char *status = NULL;
-	if (auth_widget_dialog(r, &assistant, &status) < 0)
+	if (auth_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
-	free(status);
 	return dialog_action(r, 0, "handoff");
 }
 

@@ -7,7 +7,8 @@
 -- 2. Caches in the REST workers (verified sessions, widget dialogs) are told at once
 --    when what they hold changes, whoever changed it (REST, chatai-ctl, psql):
 --      {"k":"revoke","session_id":N}        a session was revoked, shortened or deleted
---      {"k":"operator","operator_id":N}     an operator's name, email or role changed
+--      {"k":"operator","operator_id":N}     an operator's name, email or role changed, or
+--                                           last_seen_at was moved back (by hand)
 --      {"k":"assistant","assistant_id":N}   an assistant's allowed origins changed or it went
 --    The notifier closes the streams of a revoked session; it ignores the other two.
 -- 3. Rate-limit counters are not worth a WAL write: rate_limits becomes UNLOGGED (a crash
@@ -151,8 +152,11 @@ CREATE TRIGGER sessions_changed AFTER UPDATE OR DELETE ON sessions
 CREATE FUNCTION chatai_operators_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- last_seen_at moved back (never done by ChatAI itself): the cached entries stop
+    -- vouching that the operator was marked seen, and the next request marks them again.
     IF NEW.name IS DISTINCT FROM OLD.name OR NEW.email IS DISTINCT FROM OLD.email
-       OR NEW.role IS DISTINCT FROM OLD.role THEN
+       OR NEW.role IS DISTINCT FROM OLD.role
+       OR (OLD.last_seen_at IS NOT NULL AND (NEW.last_seen_at IS NULL OR NEW.last_seen_at < OLD.last_seen_at)) THEN
         PERFORM pg_notify('chatai', jsonb_build_object('k', 'operator', 'operator_id', NEW.id)::text);
     END IF;
     RETURN NULL;
