@@ -3,10 +3,16 @@
  * so that another store (Redis, when redis_url is set in a later version) can replace
  * the PostgreSQL one without touching the callers.
  *
- * The PostgreSQL backend counts in table rate_limits through chatai_rate_hit()
- * (sql/002_rest.sql): one upsert per hit, old windows swept now and then. When
- * redis_url is set, common/credis.h counts in Redis first (shared by every host, no
- * database write per hit) and the PostgreSQL backend takes over while Redis is down.
+ * Where the counters live, first that works:
+ *  1. Redis, when redis_url is set and it answers (common/credis.h): shared by every
+ *     web host, exact.
+ *  2. This host's shared memory: one segment per (user, database_url) pair, shared by
+ *     every chatai.fcgi process of that user on this host, however it was started
+ *     (lighttpd, mod_fcgid, CGI). Exact for one host; with several web hosts and no
+ *     Redis each host counts on its own, so a client spreading its requests over N
+ *     hosts gets up to N times the limit. No database round trip.
+ *  3. PostgreSQL, table rate_limits (UNLOGGED) through chatai_rate_hit(): when shared
+ *     memory cannot be had (no /dev/shm, or a segment owned by another user).
  */
 #ifndef CHATAI_FCGI_RATELIMIT_H
 #define CHATAI_FCGI_RATELIMIT_H
@@ -31,6 +37,9 @@ struct ratelimit_backend {
 extern const struct ratelimit_backend ratelimit_pg;
 /* Replace the backend (at start, before any thread runs). */
 void ratelimit_set_backend(const struct ratelimit_backend *b);
+
+/* The shared-memory segment's scope (the database URL): before the first hit. */
+void ratelimit_init(const char *scope);
 
 /* One hit of key against limit per window seconds. */
 int ratelimit_hit(struct db *db, const char *key, int64_t limit, int64_t window, int64_t *retry_after) CHATAI_WUR;

@@ -36,6 +36,7 @@ void app_settings_load(void)
 	if (app_cfg.auth_cache_ttl > 300)
 		app_cfg.auth_cache_ttl = 300;
 	authcache_init(app_cfg.auth_cache_ttl);
+	ratelimit_init(config_get("database_url", ""));
 }
 
 #define OP ROUTE_OPERATOR

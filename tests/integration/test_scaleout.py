@@ -420,7 +420,7 @@ def test_redis_frozen_requests_stay_fast(farm):
 
 def test_rate_limit_shared_by_both_web_servers(farm, tmp_path):
     """Limit 4 dialog creations per minute per address, two web servers, one Redis:
-    4 allowed in total. Redis down: the PostgreSQL limiter takes over (429s, never 503)."""
+    4 allowed in total. Redis down: the host's shared-memory limiter takes over (429s, never 503)."""
     redis = RedisServer(tmp_path).start()
     env = {**HIGH_LIMITS, "CHATAI_REDIS_URL": redis.url(3), "CHATAI_RATE_LIMIT_DIALOGS": 4}
     webs = []
@@ -444,7 +444,8 @@ def test_rate_limit_shared_by_both_web_servers(farm, tmp_path):
         assert farm.pg.sql("SELECT count(*) FROM rate_limits WHERE key = 'dialogs:127.0.0.1'")[0][0] \
             == pg_rows_before
 
-        # Redis down: the PostgreSQL limiter (shared too: one database) answers.
+        # Redis down: this host's shared-memory counters answer (both web servers run
+        # here, so they share them); no database write per hit.
         redis.kill()
         redis.wait(5)
         codes = []
@@ -455,7 +456,7 @@ def test_rate_limit_shared_by_both_web_servers(farm, tmp_path):
         assert 4 <= codes.count(201) <= 8, codes  # 8 only if a minute boundary passed
         assert codes[-1] == 429, codes
         assert farm.pg.sql("SELECT count(*) FROM rate_limits WHERE key = 'dialogs:127.0.0.1'")[0][0] \
-            > pg_rows_before
+            == pg_rows_before
 
         # Redis back: counted there again.
         redis.start()
