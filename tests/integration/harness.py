@@ -675,7 +675,8 @@ class WebServer(Process):
             v["FCGI_BACKEND"] = (f'"socket" => "{self.state}/chatai-fcgi.sock", '
                                  f'"bin-path" => "{fcgi_bin}", '
                                  f'"bin-environment" => ( "CHATAI_CONFIG" => "{self.conf}" ), '
-                                 f'"max-procs" => {self.fcgi_procs}, "check-local" => "disable"')
+                                 f'"max-procs" => {self.fcgi_procs}, "listen-backlog" => 4096, '
+                                 '"check-local" => "disable"')
         v["PIDFILE"] = self.state / "lighttpd.pid"
         conf = self.state / "lighttpd.conf"
         conf.write_text(render(LIGHTTPD_TEMPLATE, v))
