@@ -156,8 +156,9 @@ def exited(pid):
 def stop(state):
     data = load_state(state)
     procs = data.get("pids", {})
-    hints = {"web": data.get("server", ""), "notifier": "chatai-notifier", "ai": "chatai-ai"}
-    for name in ("ai", "web", "notifier"):
+    hints = {"web": data.get("server", ""), "notifier": "chatai-notifier", "ai": "chatai-ai",
+             "fcgi": "chatai.fcgi"}
+    for name in ("ai", "web", "fcgi", "notifier"):
         pid = procs.get(name)
         if pid and pid_alive(pid, hints[name] if name != "web" else
                              ("lighttpd" if data.get("server") == "lighttpd" else "apache2")):
@@ -229,7 +230,7 @@ def start(args, state, settings):
         say(str(e))
         return 1
     if args.server == "apache":
-        for p in (harness.WEB_DIR / "admin", harness.BUILD_DIR / "fcgi" / "chatai.fcgi"):
+        for p in (harness.WEB_DIR / "admin",):
             if not check_readable_by("www-data", p):
                 say(f"Apache's children run as www-data and cannot read {p}: move the tree or the "
                     "state dir somewhere world-readable, or use --server lighttpd")
@@ -268,6 +269,13 @@ def start(args, state, settings):
     # --set: the environment of every program (CHATAI_KEY wins over any settings file), and
     # the settings file the web server gives chatai.fcgi.
     env = {"CHATAI_LOG_LEVEL": "info", **settings_env(settings)}
+    # Sized for many waiting clients (docs/deploy.md, "Many waiting clients"): lighttpd
+    # admits 8900 connections and spawns 4 chatai.fcgi processes, which park 2500
+    # long-polls each; Apache gives a waiting request a worker thread (MaxRequestWorkers
+    # 10000 in apache-conf/chatai.conf.in) and passes /api/ to one external chatai.fcgi
+    # pool, as mod_fcgid would hold a whole process per waiting long-poll.
+    longpoll_max = {"lighttpd": 2500, "apache": 10000}[args.server]
+    web_env = {"CHATAI_FCGI_LONGPOLL_MAX": longpoll_max, **env}
     programs = ["chatai.fcgi"] + [b for b in ("chatai-notifier", "chatai-ai") if harness.have_binary(b)]
     for k, v in settings.items():
         say(f"set {k} = {shown(k, v)} (CHATAI_{k.upper()}) for {', '.join(programs)}")
@@ -282,12 +290,18 @@ def start(args, state, settings):
     else:
         say("chatai-notifier is not built: no WebSocket/SSE (clients fall back to long-polling)")
     web = harness.WebServer(args.server, pg, nport, port=args.port, state_dir=state / "web", logdir=logs,
-                            env=env)
+                            env=web_env, fcgi="spawn" if args.server == "lighttpd" else "external")
     # The settings file has them; the web server's environment too, since the FastCGI
     # workers it spawns inherit it and CHATAI_* there would win over the file.
-    web.env.update(env)
+    web.env.update({k: str(v) for k, v in web_env.items()})
+    if web.pool is not None:
+        # the pool's threads: fcgi_threads (default 32), not the harness's --threads 16
+        i = web.pool.argv.index("--threads")
+        del web.pool.argv[i:i + 2]
     web.start()
     procs["web"] = web.pid
+    if web.pool is not None:
+        procs["fcgi"] = web.pool.pid
     ai = None
     if harness.have_binary("chatai-ai"):
         ai = harness.AiWorker(pg, env=env, log_path=logs / "ai.log").start()
@@ -307,7 +321,8 @@ def start(args, state, settings):
         signal.signal(sig, lambda *a: stopping.append(1))
     try:
         while not stopping:
-            for name, p in (("web server", web), ("notifier", notifier), ("AI worker", ai)):
+            for name, p in (("web server", web), ("FastCGI pool", web.pool), ("notifier", notifier),
+                            ("AI worker", ai)):
                 if p is not None and not p.running:
                     say(f"the {name} exited ({p.returncode}); see {p.log_path}")
                     stopping.append(1)
