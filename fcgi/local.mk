@@ -14,7 +14,8 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/widget.c fcgi/inbox.c \
 	fcgi/longpoll.c fcgi/longpoll.h \
 	fcgi/authcache.c fcgi/authcache.h \
-	fcgi/dbpool.c fcgi/dbpool.h
+	fcgi/dbpool.c fcgi/dbpool.h \
+	fcgi/postbatch.c fcgi/postbatch.h
 fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS)
 
 CHATAI_FCGI_LIBS = fcgi/libchataifcgi.a $(CHATAI_COMMON_LIBS) $(FCGI_LIBS) $(PTHREAD_LIBS)

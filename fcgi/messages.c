@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 #include "app.h"
 #include "longpoll.h"
+#include "postbatch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,15 +17,31 @@ int messages_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 	int all = q->kind == LPQ_ADMIN || q->all_audience;
 	/* With a cursor: the first `limit` messages after it (paging forward never skips);
 	 * without: the latest `limit`, ascending. Stored JSON, joined in SQL. */
-	const char *p[4] = { id, q->has_after ? after : NULL, lim, all ? "true" : "false" };
-	PGresult *res = db_exec(db, "SELECT chatai_messages_page($1::bigint, $2::bigint, $3::int, $4::bool)", 4, p);
+	const char *p[4] = { id, after, lim, all ? "true" : "false" };
+	/* One prepared statement each; an empty dialog gives one row with NULL, a missing
+	 * one no row. The array text is what jsonb_agg() of the same objects prints. */
+	PGresult *res;
+	if (q->has_after)
+		res = db_exec(db,
+			"SELECT (SELECT '[' || string_agg(x.json, ', ' ORDER BY x.seq) || ']' FROM"
+			" (SELECT m.seq, m.json FROM messages m"
+			"   WHERE m.dialog_id = d.id AND m.seq > $2::bigint AND ($4::bool OR m.audience = 'all')"
+			"   ORDER BY m.seq LIMIT $3::bigint) x)"
+			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
+	else
+		res = db_exec(db,
+			"SELECT (SELECT '[' || string_agg(x.json, ', ' ORDER BY x.seq) || ']' FROM"
+			" (SELECT m.seq, m.json FROM messages m"
+			"   WHERE m.dialog_id = d.id AND ($4::bool OR m.audience = 'all') AND $2::bigint >= 0"
+			"   ORDER BY m.seq DESC LIMIT $3::bigint) x)"
+			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
 	if (!res)
 		return -1;
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+	if (PQntuples(res) != 1) {
 		PQclear(res);
 		return -2;
 	}
-	*json = xstrdup(PQgetvalue(res, 0, 0));
+	*json = xstrdup(PQgetisnull(res, 0, 0) ? "[]" : PQgetvalue(res, 0, 0));
 	*empty = strcmp(*json, "[]") == 0;
 	PQclear(res);
 	return 0;
@@ -113,11 +130,20 @@ int h_widget_messages_post(struct req *r)
 		app_verr(r, &e);
 		return ROUTE_DONE;
 	}
-	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-	const char *p[3] = { id, in.text, in.client_id };
-	PGresult *res = db_exec(r->db,
-		"SELECT message::text, created FROM chatai_rest_visitor_post($1::bigint, $2, $3)", 3, p);
+	struct post_result pr;
+	postbatch_visitor(r->db, r->ids[0], in.text, in.client_id, &pr);
 	free(in.text);
-	return post_answer(r, res, 1);
+	if (pr.status != DB_OK) {
+		r->db->status = pr.status;
+		memcpy(r->db->sqlstate, pr.sqlstate, sizeof r->db->sqlstate);
+		snprintf(r->db->errmsg, sizeof r->db->errmsg, "%s", pr.errmsg);
+		http_db_error(r, "post message");
+		return ROUTE_DONE;
+	}
+	struct buf b = { 0 };
+	buf_printf(&b, "{\"user_message\":%s}", pr.message);
+	http_json(r, pr.created ? 201 : 200, b.p);
+	buf_free(&b);
+	free(pr.message);
+	return ROUTE_DONE;
 }
