@@ -32,7 +32,8 @@ Both get the same data: a dialog of 20 messages to read, 50 dialogs to post into
 2. Capacity A: N visitors each polling every --poll-period s (GET .../messages?after=SEQ, no
    wait) on their own keep-alive connection, open loop (bench/rest/pollers.c, compiled into
    the temporary folder): the largest N whose p99 < --poll-p99 ms with no error (non-2xx,
-   refused or dropped connection, timeout), doubling from --poll-start, then bisecting.
+   refused or dropped connection, timeout), doubling from --poll-start, then bisecting; the
+   two searches take turns step by step.
    ChatAI: the widget route with the visitor token and the dialog's cursor (answer `[]`);
    the reference has no widget route and no cursor: its GET (answer: the greeting). N is
    capped at --poll-max (15000): one process may hold 20000 files here and loopback offers
@@ -177,20 +178,18 @@ def poll_line(args, who, r):
             f"{100 * r['gen_cpu']:.0f}% of a core -> {'ok' if ok else 'over'}")
 
 
-def capacity(args, who, gen, port, targets_file):
-    """Largest N that passes: double from poll_start up to poll_max, then bisect to 10%."""
-    lo, hi, best = 0, None, None
+def capacity_search(args):
+    """Yields the N to try next and is sent its result; returns the largest N that passed.
+    Doubles from poll_start up to poll_max, then bisects to 10 %."""
+    lo, hi, best, tried = 0, None, None, {}
     n = min(args.poll_start, args.poll_max)
-    tried = {}
     while True:
-        r = pollers(args, gen, port, targets_file, n)
+        r = yield n
         tried[n] = r
-        say(poll_line(args, who, r))
         if poll_ok(args, r):
             lo, best = n, r
         else:
             hi = n
-        time.sleep(2)
         if hi is None:
             if n >= args.poll_max:
                 break
@@ -203,6 +202,38 @@ def capacity(args, who, gen, port, targets_file):
         if n in tried or n >= hi:
             break
     return {"n": lo, "capped": hi is None, "fail_at": hi, "best": best, "fail": tried.get(hi) if hi else None}
+
+
+def capacities(args, gen, servers):
+    """Both searches, one step of each in turn (ChatAI, reference, ChatAI, ...), so that the
+    load of this shared machine drifting over the minutes of the search hits both alike.
+    servers: {who: (port, targets_file)}."""
+    searches = {who: capacity_search(args) for who in servers}
+    todo = {who: next(s) for who, s in searches.items()}
+    out = {}
+    while todo:
+        for who in list(todo):
+            port, targets = servers[who]
+            r = pollers(args, gen, port, targets, todo[who])
+            say(poll_line(args, who, r))
+            time.sleep(2)
+            try:
+                todo[who] = searches[who].send(r)
+            except StopIteration as done:
+                out[who] = done.value
+                del todo[who]
+    return out
+
+
+def cap_ratio(o, r):
+    if o["capped"] and r["capped"]:
+        return "- (both reach the cap)"
+    text = ratio(o["n"], r["n"])
+    if o["capped"] and text != "-":
+        return "≥ " + text
+    if r["capped"] and text != "-":
+        return "≤ " + text
+    return text
 
 
 def cap_text(args, c):
@@ -458,8 +489,7 @@ def main():
             ours_t.write_text("".join(f"/api/widget/dialogs/{i}/messages?after={last_seq}\tX-Visitor-Token: {t}\n"
                                       for i, t, _ in poll_dialogs))
             ref_t.write_text("".join(f"/api/dialogs/{REF_POLL0 + i}/messages?after=1\t\n" for i in range(args.poll_dialogs)))
-            results["capA"] = {"ChatAI": capacity(args, "ChatAI", gen, st.web.port, ours_t)}
-            results["capA"]["reference"] = capacity(args, "reference", gen, ref_port, ref_t)
+            results["capA"] = capacities(args, gen, {"ChatAI": (st.web.port, ours_t), "reference": (ref_port, ref_t)})
 
         # ---- 3. capacity B
         if "longpoll" not in skip:
@@ -479,11 +509,13 @@ def main():
         # ---- summary
         say("\n## summary\n")
         say(f"`{command}`  ")
-        say(f"ChatAI {v['chatai']} ({v['lighttpd']} + chatai.fcgi {args.fcgi}) vs reference "
-            f"(seed_ref_pg.py: {v['ref']}); PostgreSQL {pgver}; {os.cpu_count()} CPUs; "
-            f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
-            + (f", median of {args.rounds} alternating rounds" if args.rounds > 1 else "")
-            + f"; load average at the end {os.getloadavg()[0]:.2f}\n")
+        parts = [f"ChatAI {v['chatai']} ({v['lighttpd']} + chatai.fcgi {args.fcgi}) vs reference "
+                 f"(seed_ref_pg.py: {v['ref']})", f"PostgreSQL {pgver}", f"{os.cpu_count()} CPUs"]
+        if "wrk" not in skip:
+            parts.append(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
+                         + (f", median of {args.rounds} alternating rounds" if args.rounds > 1 else ""))
+        parts.append(f"load average at the end {os.getloadavg()[0]:.2f}")
+        say("; ".join(parts) + "\n")
         say("| figure | ChatAI | reference | ChatAI / reference |")
         say("|---|---|---|---|")
         for name in ("GET messages (20)", "POST visitor message", "POST operator message"):
@@ -495,7 +527,7 @@ def main():
         if "capA" in results:
             o, r = results["capA"]["ChatAI"], results["capA"]["reference"]
             say(f"| A: visitors polling every {args.poll_period:g} s at p99 < {args.poll_p99:g} ms (cap {args.poll_max}) "
-                f"| {cap_text(args, o)} | {cap_text(args, r)} | {ratio(o['n'], r['n'])} |")
+                f"| {cap_text(args, o)} | {cap_text(args, r)} | {cap_ratio(o, r)} |")
         if "capB" in results:
             say(f"| B: {args.longpolls} long-polls waiting | {results['capB']} | n/a (no long-poll) | n/a |")
         failed = False
