@@ -72,6 +72,23 @@ static char *trim(char *s)
 	return s;
 }
 
+/* Cut a trailing comment off a value: a `#` that follows whitespace (or starts the value
+ * after `= `) outside double quotes starts a comment, as in
+ *   fcgi_listen = 127.0.0.1:9000   # external pool address
+ * A `#` inside a word (`pass#word`) or inside quotes ("a # b") is part of the value. */
+static void strip_comment(char *v)
+{
+	int quoted = 0;
+	for (char *p = v; *p; p++) {
+		if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '#' && !quoted && p > v && isspace((unsigned char)p[-1])) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
 static int parse_file(FILE *f, struct kv **out, int *bad_line)
 {
 	char line[4096];
@@ -94,6 +111,7 @@ static int parse_file(FILE *f, struct kv **out, int *bad_line)
 		}
 		*eq = '\0';
 		char *key = trim(s);
+		strip_comment(eq + 1);
 		char *val = trim(eq + 1);
 		if (*key == '\0') {
 			*bad_line = lineno;
@@ -210,6 +228,12 @@ int config_get_bool(const char *key, int def)
 		return 0;
 	log_warn("config: %s = \"%s\" is not a boolean; using %d", key, v, def);
 	return def;
+}
+
+void config_each_file_key(void (*fn)(const char *key, const char *value, void *arg), void *arg)
+{
+	for (struct kv *k = file_kv; k; k = k->next)
+		fn(k->key, k->value, arg);
 }
 
 const char *config_path(void)

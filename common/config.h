@@ -2,7 +2,8 @@
  * config: one flat set of settings, read from a `key = value` file and from the
  * environment. A key `foo_bar` in the file is overridden by CHATAI_FOO_BAR in the
  * environment. The file is $CHATAI_CONFIG, else SYSCONFDIR/chatai.conf when it exists.
- * Lines starting with `#` are comments; values may be quoted with "".
+ * Lines starting with `#` are comments, and so is the rest of a line from a `#` that
+ * follows whitespace outside double quotes; values may be quoted with "".
  *
  * Keys known to the programs (each program documents its own in its man page):
  *   database_url          libpq connection string or URI (required)
@@ -35,6 +36,10 @@ const char *config_get(const char *key, const char *def);
 int64_t config_get_int(const char *key, int64_t def);
 /* Boolean: 1/yes/true/on and 0/no/false/off. */
 int config_get_bool(const char *key, int def);
+
+/* Call fn for every key = value line of the loaded file (keys in lower case; the
+ * environment and config_set() are not included). For `chatai-ctl check`. */
+void config_each_file_key(void (*fn)(const char *key, const char *value, void *arg), void *arg);
 
 /* The path actually loaded (NULL when none). */
 const char *config_path(void);

@@ -6,7 +6,7 @@
  *   chatai-ctl [--config FILE] operator add EMAIL NAME [--role admin|operator]  (password on stdin)
  *   chatai-ctl [--config FILE] assistant add NAME [--greeting TEXT] [--origin ORIGIN]...
  *   chatai-ctl [--config FILE] knowledge import ASSISTANT_ID FILE
- *   chatai-ctl [--config FILE] check [--sql-dir DIR]
+ *   chatai-ctl [--config FILE] check [--sql-dir DIR] [--web-dir DIR] [--list-keys]
  *
  * Exit status: 0 success, 1 failure (database, bad input, failed check), 2 usage error.
  * Everything a user typed reaches SQL as a bound parameter. Passwords are read from stdin
@@ -23,11 +23,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "credis.h"
 #include "db.h"
 #include "json.h"
 #include "kbfile.h"
@@ -60,7 +65,10 @@ static const char usage_text[] =
 	"                                      add an assistant and print its id\n"
 	"  knowledge import ASSISTANT_ID FILE  import question/answer pairs (CSV with header\n"
 	"                                      question,answer, or a JSON array); all or nothing\n"
-	"  check [--sql-dir DIR]               check settings, database and schema version\n"
+	"  check [--sql-dir DIR] [--web-dir DIR] [--list-keys]\n"
+	"                                      check settings (unknown keys, values, file mode),\n"
+	"                                      web files, the notifier's /health, database and\n"
+	"                                      schema version; --list-keys prints the known keys\n"
 	"\n"
 	"Options:\n"
 	"  --config FILE   settings file (default $CHATAI_CONFIG, else " CHATAI_SYSCONFDIR "/chatai.conf)\n"
@@ -69,7 +77,8 @@ static const char usage_text[] =
 	"\n"
 	"Settings come from the file and from CHATAI_* environment variables (database_url is\n"
 	"CHATAI_DATABASE_URL). Migrations are found in --sql-dir, else $CHATAI_SQL_DIR, else\n"
-	"" CHATAI_DATADIR "/sql.\n"
+	"" CHATAI_DATADIR "/sql; web files (check) in --web-dir, else $CHATAI_WEB_DIR, else\n"
+	"" CHATAI_DATADIR "/web.\n"
 	"Exit status: 0 success, 1 failure, 2 usage error. See chatai-ctl(8).\n";
 
 static void die_usage(const char *fmt, ...) CHATAI_PRINTF(1, 2);
@@ -374,7 +383,9 @@ static int has_version(const int *v, size_t n, int version)
 	return 0;
 }
 
-/* Apply one migration file in its own transaction, recording it on success. */
+/* Apply one migration file in its own transaction, recording it on success. Our files
+ * record themselves too (their last statement inserts their own schema_migrations row, so
+ * that applying them by hand with psql leaves the same record): ON CONFLICT covers both. */
 static int apply_one(PGconn *c, const struct migration *m)
 {
 	size_t len = 0;
@@ -397,7 +408,9 @@ static int apply_one(PGconn *c, const struct migration *m)
 	snprintf(ver, sizeof ver, "%d", m->version);
 	const char *params[] = { ver, m->file };
 	r = run(c, "recording the migration",
-		"INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())", 2,
+		"INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now()) "
+		"ON CONFLICT (version) DO NOTHING",
+		2,
 		params);
 	if (!r)
 		goto rollback;
@@ -802,82 +815,431 @@ static void check_line(int ok, const char *what, const char *fmt, ...)
 		check_failed = 1;
 }
 
-/* Integer settings and the smallest value that makes sense for each. */
-static const struct {
-	const char *key;
-	int64_t min;
-} int_keys[] = {
-	{ "token_ttl", 60 },
-	{ "rate_limit_dialogs", 0 }, /* 0 turns a limit off */
-	{ "rate_limit_messages", 0 },
-	{ "rate_limit_typing", 0 },
-	{ "rate_limit_login", 0 },
-	{ "fcgi_threads", 1 },
-	{ "fcgi_longpoll_max", 1 },
-	{ "fcgi_db_pool", 1 },
-	{ "fcgi_db_wait", 0 },
-	{ "auth_cache_ttl", 0 },
-	{ "longpoll_max_wait", 0 },
-	{ "notifier_ping_interval", 1 },
-	{ "notifier_peer_timeout", 1 },
-	{ "notifier_sse_ping_interval", 1 },
-	{ "notifier_max_queue", 1024 },
-	{ "notifier_soft_queue", 0 },
-	{ "notifier_soft_queue_seconds", 1 },
-	{ "notifier_max_per_ip", 1 },
-	{ "notifier_sndbuf", 0 },
-	{ "notifier_handshake_timeout", 1 },
-	{ "ai_timeout", 1 },
-	{ "ai_lease", 1 },
-	{ "ai_max_attempts", 1 },
-	{ "ai_history", 0 },
-	{ "ai_context_entries", 0 },
-	{ "ai_sweep_interval", 1 },
-	{ "ai_debug_delay_ms", 0 },
+/* Every settings key the programs read, with what each accepts: the one list chatai-ctl
+ * checks a settings file against (an unknown key is a misspelling). It must name exactly
+ * the keys of the table "Settings" in docs/internals.md (tests/integration/test_ctl.py
+ * compares the two through `chatai-ctl check --list-keys`). */
+enum setting_kind {
+	S_TEXT,     /* any text */
+	S_INT,      /* integer in [min, max] */
+	S_ENUM,     /* one of choices (|-separated) */
+	S_PGURL,    /* libpq connection string or URI */
+	S_REDISURL, /* redis://host:port/db, unix:///path or /path */
+	S_HTTPURL,  /* http:// or https:// URL */
+	S_LISTEN,   /* comma separated ADDR:PORT with numeric addresses ([::1]:8081) */
+	S_FCGI,     /* HOST:PORT or an absolute socket path */
+	S_ADDRS,    /* comma separated addresses, or none */
 };
+
+static const struct setting {
+	const char *key;
+	enum setting_kind kind;
+	int64_t min, max;
+	const char *choices;
+} settings[] = {
+	{ "database_url", S_PGURL, 0, 0, NULL },
+	{ "redis_url", S_REDISURL, 0, 0, NULL },
+	{ "log_level", S_ENUM, 0, 0, "debug|info|warn|warning|error" },
+	{ "log_target", S_ENUM, 0, 0, "stderr|syslog" },
+	{ "token_ttl", S_INT, 60, INT32_MAX, NULL },
+	{ "rate_limit_dialogs", S_INT, 0, INT32_MAX, NULL }, /* 0 turns a limit off */
+	{ "rate_limit_messages", S_INT, 0, INT32_MAX, NULL },
+	{ "rate_limit_typing", S_INT, 0, INT32_MAX, NULL },
+	{ "rate_limit_login", S_INT, 0, INT32_MAX, NULL },
+	{ "fcgi_threads", S_INT, 1, 4096, NULL },
+	{ "fcgi_listen", S_FCGI, 0, 0, NULL },
+	{ "fcgi_longpoll_max", S_INT, 1, INT32_MAX, NULL },
+	{ "fcgi_db_pool", S_INT, 1, 1024, NULL },
+	{ "fcgi_db_wait", S_INT, 0, INT32_MAX, NULL },
+	{ "auth_cache_ttl", S_INT, 0, INT32_MAX, NULL },
+	{ "longpoll_max_wait", S_INT, 0, INT32_MAX, NULL },
+	{ "notifier_listen", S_LISTEN, 0, 0, NULL },
+	{ "notifier_ping_interval", S_INT, 1, INT32_MAX, NULL },
+	{ "notifier_peer_timeout", S_INT, 1, INT32_MAX, NULL },
+	{ "notifier_sse_ping_interval", S_INT, 1, INT32_MAX, NULL },
+	{ "notifier_max_queue", S_INT, 1024, INT32_MAX, NULL },
+	{ "notifier_soft_queue", S_INT, 0, INT32_MAX, NULL },
+	{ "notifier_soft_queue_seconds", S_INT, 1, INT32_MAX, NULL },
+	{ "notifier_max_per_ip", S_INT, 1, INT32_MAX, NULL },
+	{ "notifier_trusted_proxies", S_ADDRS, 0, 0, NULL },
+	{ "notifier_sndbuf", S_INT, 0, INT32_MAX, NULL },
+	{ "notifier_handshake_timeout", S_INT, 1, INT32_MAX, NULL },
+	{ "ai_provider", S_ENUM, 0, 0, "kb|openai" },
+	{ "ai_base_url", S_HTTPURL, 0, 0, NULL },
+	{ "ai_model", S_TEXT, 0, 0, NULL },
+	{ "ai_api_key", S_TEXT, 0, 0, NULL },
+	/* the AI worker's own bounds (ai/answer.c): it refuses to start outside them */
+	{ "ai_timeout", S_INT, 1, 600, NULL },
+	{ "ai_lease", S_INT, 1, 86400, NULL },
+	{ "ai_max_attempts", S_INT, 1, 100, NULL },
+	{ "ai_history", S_INT, 0, 200, NULL },
+	{ "ai_context_entries", S_INT, 0, 20, NULL },
+	{ "ai_sweep_interval", S_INT, 1, INT32_MAX, NULL },
+	{ "ai_worker_id", S_TEXT, 0, 0, NULL },
+	{ "ai_debug_delay_ms", S_INT, 0, 600000, NULL },
+};
+
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static const struct setting *setting_find(const char *key)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (strcmp(settings[i].key, key) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+/* Levenshtein distance, for "did you mean". */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return 99;
+	size_t d[65][65];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+			d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < d[i][j])
+				d[i][j] = d[i - 2][j - 2] + 1; /* transposition */
+		}
+	return d[la][lb];
+}
+
+/* A numeric address and port: 127.0.0.1:8081, [::1]:8081 (what the notifier binds). */
+static int valid_addr_port(const char *spec, int numeric_host, const char **why)
+{
+	const char *colon = strrchr(spec, ':');
+	if (!colon || colon == spec) {
+		*why = "expected ADDRESS:PORT";
+		return 0;
+	}
+	int64_t p;
+	if (parse_int64(colon + 1, 1, 65535, &p) < 0) {
+		*why = "the port must be a number from 1 to 65535";
+		return 0;
+	}
+	char host[256];
+	size_t hl = (size_t)(colon - spec);
+	if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
+		spec++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof host) {
+		*why = "expected ADDRESS:PORT";
+		return 0;
+	}
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	unsigned char buf[16];
+	if (numeric_host && inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1) {
+		*why = "the address must be numeric (127.0.0.1, 0.0.0.0, [::1])";
+		return 0;
+	}
+	for (const char *c = host; *c; c++)
+		if (isspace((unsigned char)*c)) {
+			*why = "the address contains a space";
+			return 0;
+		}
+	return 1;
+}
+
+/* Why a value is refused, or NULL when it is fine. */
+static const char *setting_problem(const struct setting *s, const char *v, char *buf, size_t bufsz)
+{
+	const char *why = NULL;
+	switch (s->kind) {
+	case S_TEXT:
+		return NULL;
+	case S_INT: {
+		int64_t n;
+		if (parse_int64(v, s->min, s->max, &n) < 0) {
+			if (s->max == INT32_MAX)
+				snprintf(buf, bufsz, "expected an integer >= %lld", (long long)s->min);
+			else
+				snprintf(buf, bufsz, "expected an integer from %lld to %lld", (long long)s->min,
+					 (long long)s->max);
+			return buf;
+		}
+		return NULL;
+	}
+	case S_ENUM: {
+		size_t vl = strlen(v);
+		for (const char *c = s->choices; *c;) {
+			size_t l = strcspn(c, "|");
+			if (l == vl && strncasecmp(c, v, l) == 0)
+				return NULL;
+			c += l + (c[l] == '|');
+		}
+		snprintf(buf, bufsz, "expected one of %s", s->choices);
+		for (char *p = buf; *p; p++)
+			if (*p == '|')
+				*p = ' ';
+		return buf;
+	}
+	case S_PGURL: {
+		char *err = NULL;
+		PQconninfoOption *o = PQconninfoParse(v, &err);
+		if (!o) {
+			snprintf(buf, bufsz, "not a libpq connection string: %s", err ? pq_msg(err) : "out of memory");
+			PQfreemem(err);
+			return buf;
+		}
+		PQconninfoFree(o);
+		return NULL;
+	}
+	case S_REDISURL: {
+		struct credis_url u;
+		if (credis_url_parse(v, &u, &why) < 0) {
+			snprintf(buf, bufsz, "%s", why ? why : "not a redis URL");
+			return buf;
+		}
+		credis_url_free(&u);
+		return NULL;
+	}
+	case S_HTTPURL:
+		if (strncasecmp(v, "http://", 7) && strncasecmp(v, "https://", 8))
+			return "expected an http:// or https:// URL";
+		if (strpbrk(v, " \t"))
+			return "a URL has no spaces";
+		return NULL;
+	case S_LISTEN: {
+		char *copy = xstrdup(v), *save = NULL;
+		int n = 0;
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			while (*t == ' ')
+				t++;
+			if (!*t)
+				continue;
+			n++;
+			if (!valid_addr_port(t, 1, &why)) {
+				snprintf(buf, bufsz, "'%s': %s", t, why);
+				free(copy);
+				return buf;
+			}
+		}
+		free(copy);
+		return n ? NULL : "expected ADDRESS:PORT[,ADDRESS:PORT...]";
+	}
+	case S_FCGI:
+		if (v[0] == '/') {
+			char *dir = xstrdup(v);
+			char *slash = strrchr(dir, '/');
+			struct stat st;
+			*slash = '\0';
+			int ok = stat(*dir ? dir : "/", &st) == 0 && S_ISDIR(st.st_mode);
+			free(dir);
+			return ok ? NULL : "the socket's directory does not exist";
+		}
+		if (!valid_addr_port(v, 0, &why)) {
+			snprintf(buf, bufsz, "%s (or an absolute socket path)", why);
+			return buf;
+		}
+		return NULL;
+	case S_ADDRS: {
+		if (strcasecmp(v, "none") == 0)
+			return NULL;
+		char *copy = xstrdup(v), *save = NULL;
+		for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+			unsigned char a[16];
+			if (strcmp(t, "none") != 0 && inet_pton(AF_INET, t, a) != 1 && inet_pton(AF_INET6, t, a) != 1) {
+				snprintf(buf, bufsz, "'%s' is not a numeric address", t);
+				free(copy);
+				return buf;
+			}
+		}
+		free(copy);
+		return NULL;
+	}
+	}
+	return NULL;
+}
+
+struct key_scan {
+	int bad;
+	int secret; /* the file holds a password or an API key */
+};
+
+static void check_file_key(const char *key, const char *value, void *arg)
+{
+	struct key_scan *ks = arg;
+	if (!setting_find(key)) {
+		const char *best = NULL;
+		size_t bd = 99;
+		for (size_t i = 0; i < NSETTINGS; i++) {
+			size_t d = edit_distance(key, settings[i].key);
+			if (d < bd) {
+				bd = d;
+				best = settings[i].key;
+			}
+		}
+		if (best && bd <= 3)
+			check_line(0, "settings", "%s: unknown key '%s' (did you mean %s?)", config_path(), key, best);
+		else
+			check_line(0, "settings", "%s: unknown key '%s' (chatai.conf(5) lists the keys)", config_path(),
+				   key);
+		ks->bad = 1;
+		return;
+	}
+	if (!*value)
+		return;
+	if (!strcmp(key, "ai_api_key"))
+		ks->secret = 1;
+	if (!strcmp(key, "database_url")) {
+		PQconninfoOption *o = PQconninfoParse(value, NULL);
+		for (PQconninfoOption *p = o; p && p->keyword; p++)
+			if (!strcmp(p->keyword, "password") && p->val && *p->val)
+				ks->secret = 1;
+		if (o)
+			PQconninfoFree(o);
+	}
+	if (!strcmp(key, "redis_url")) {
+		struct credis_url u;
+		const char *why;
+		if (credis_url_parse(value, &u, &why) == 0) {
+			if (u.password)
+				ks->secret = 1;
+			credis_url_free(&u);
+		}
+	}
+}
 
 static void check_settings(void)
 {
 	int bad = 0;
-	for (size_t i = 0; i < sizeof int_keys / sizeof int_keys[0]; i++) {
-		const char *v = config_get(int_keys[i].key, NULL);
-		int64_t n;
-		if (v && (parse_int64(v, int_keys[i].min, INT32_MAX, &n) < 0)) {
-			check_line(0, "settings", "%s = \"%s\": expected an integer >= %lld", int_keys[i].key, v,
-				   (long long)int_keys[i].min);
+	char buf[512];
+	/* the file: unknown keys, and who may read it */
+	if (config_path()) {
+		struct key_scan ks = { 0, 0 };
+		config_each_file_key(check_file_key, &ks);
+		bad |= ks.bad;
+		struct stat st;
+		if (ks.secret && stat(config_path(), &st) == 0 && (st.st_mode & S_IROTH)) {
+			check_line(0, "settings",
+				   "%s holds a password and every user may read it (mode %03o): chmod 640 it, "
+				   "group chatai (or the web server's group)",
+				   config_path(), (unsigned)(st.st_mode & 0777));
 			bad = 1;
 		}
 	}
-	const char *lvl = config_get("log_level", "info");
-	if (strcasecmp(lvl, "debug") && strcasecmp(lvl, "info") && strcasecmp(lvl, "warn") &&
-	    strcasecmp(lvl, "warning") && strcasecmp(lvl, "error")) {
-		check_line(0, "settings", "log_level = \"%s\": expected debug, info, warn or error", lvl);
-		bad = 1;
-	}
-	const char *tgt = config_get("log_target", "stderr");
-	if (strcasecmp(tgt, "stderr") && strcasecmp(tgt, "syslog")) {
-		check_line(0, "settings", "log_target = \"%s\": expected stderr or syslog", tgt);
-		bad = 1;
-	}
-	const char *prov = config_get("ai_provider", "kb");
-	if (strcmp(prov, "kb") == 0) {
-		/* nothing more needed */
-	} else if (strcmp(prov, "openai") == 0) {
-		if (!config_get("ai_base_url", NULL) || !config_get("ai_model", NULL)) {
-			check_line(0, "settings", "ai_provider = openai needs ai_base_url and ai_model");
+	/* every value, wherever it comes from (file or CHATAI_* environment) */
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const char *v = config_get(settings[i].key, NULL);
+		if (!v)
+			continue;
+		const char *why = setting_problem(&settings[i], v, buf, sizeof buf);
+		if (why) {
+			/* never print a secret */
+			int secret = !strcmp(settings[i].key, "database_url") || !strcmp(settings[i].key, "redis_url") ||
+				     !strcmp(settings[i].key, "ai_api_key");
+			check_line(0, "settings", "%s = \"%s\": %s", settings[i].key, secret ? "..." : v, why);
 			bad = 1;
 		}
-	} else {
-		check_line(0, "settings", "ai_provider = \"%s\": expected kb or openai", prov);
+	}
+	if (!strcmp(config_get("ai_provider", "kb"), "openai") &&
+	    (!config_get("ai_base_url", NULL) || !config_get("ai_model", NULL))) {
+		check_line(0, "settings", "ai_provider = openai needs ai_base_url and ai_model");
 		bad = 1;
 	}
+	if (config_get("ai_lease", NULL) && config_get_int("ai_lease", 60) <= config_get_int("ai_timeout", 20))
+		printf("warn settings: ai_lease is not longer than ai_timeout: slow answers may be retried\n");
 	if (!config_get("database_url", NULL)) {
 		check_line(0, "settings", "database_url is not set (CHATAI_DATABASE_URL or database_url in %s)",
-			   config_path() ? config_path() : "the settings file");
+			   config_path() ? config_path() : CHATAI_SYSCONFDIR "/chatai.conf, which does not exist");
 		bad = 1;
 	}
 	if (!bad)
 		check_line(1, "settings", "%s", config_path() ? config_path() : "no settings file (environment only)");
+}
+
+/* The web assets: the document root the web server serves. */
+static void check_web(const char *dir)
+{
+	char *js = xasprintf("%s/widget/chatai.js", dir);
+	char *admin = xasprintf("%s/admin/index.html", dir);
+	if (access(js, R_OK) == 0 && access(admin, R_OK) == 0)
+		check_line(1, "web", "%s", dir);
+	else
+		check_line(0, "web", "%s: %s", dir,
+			   access(dir, F_OK) == 0 ? "no widget/chatai.js or admin/index.html in it"
+						  : "not found (use --web-dir or CHATAI_WEB_DIR)");
+	free(js);
+	free(admin);
+}
+
+/* GET /health from the first address of notifier_listen; 0.0.0.0 and :: mean the local host. */
+static void check_notifier(const char *listen)
+{
+	char *copy = xstrdup(listen), *save = NULL;
+	char *first = strtok_r(copy, ",", &save);
+	while (first && *first == ' ')
+		first++;
+	const char *why = NULL;
+	if (!first || !valid_addr_port(first, 1, &why)) {
+		free(copy);
+		return; /* reported by check_settings */
+	}
+	char *colon = strrchr(first, ':');
+	*colon = '\0';
+	const char *port = colon + 1;
+	char *host = first;
+	if (host[0] == '[') {
+		host++;
+		host[strlen(host) - 1] = '\0';
+	}
+	if (!strcmp(host, "0.0.0.0"))
+		host = "127.0.0.1";
+	else if (!strcmp(host, "::"))
+		host = "::1";
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	char status[128] = "";
+	int fd = -1;
+	if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) {
+		snprintf(status, sizeof status, "bad address");
+		goto out;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = { 3, 0 };
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	}
+	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		snprintf(status, sizeof status, "%s", strerror(errno));
+		goto out;
+	}
+	static const char req[] = "GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n";
+	if (write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
+		snprintf(status, sizeof status, "%s", strerror(errno));
+		goto out;
+	}
+	size_t got = 0;
+	ssize_t r;
+	while (got < sizeof status - 1 && (r = read(fd, status + got, sizeof status - 1 - got)) > 0)
+		got += (size_t)r;
+	status[got] = '\0';
+	status[strcspn(status, "\r\n")] = '\0';
+	if (got == 0)
+		snprintf(status, sizeof status, "no answer");
+out:
+	if (ai)
+		freeaddrinfo(ai);
+	if (fd >= 0)
+		close(fd);
+	char *sp = strchr(status, ' ');
+	if (!strncmp(status, "HTTP/", 5) && sp && !strncmp(sp + 1, "200", 3))
+		check_line(1, "notifier", "http://%s%s%s:%s/health answers 200", strchr(host, ':') ? "[" : "", host,
+			   strchr(host, ':') ? "]" : "", port);
+	else
+		check_line(0, "notifier", "http://%s%s%s:%s/health: %s (is chatai-notifier running?)",
+			   strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port, status);
+	free(copy);
 }
 
 static void check_schema(PGconn *c, const char *dir)
@@ -905,8 +1267,8 @@ static void check_schema(PGconn *c, const char *dir)
 	size_t n = 0;
 	struct stat st;
 	if (stat(dir, &st) != 0) {
-		check_line(1, "schema", "version %d (migrations directory %s not found: pending ones unknown)", top,
-			   dir);
+		check_line(0, "schema", "version %d, but the migrations directory %s is missing: %s (use --sql-dir or CHATAI_SQL_DIR)",
+			   top, dir, strerror(errno));
 		free(done);
 		return;
 	}
@@ -933,13 +1295,34 @@ static void check_schema(PGconn *c, const char *dir)
 	free(done);
 }
 
+static const char *web_dir(const char *flag)
+{
+	if (flag && *flag)
+		return flag;
+	const char *env = getenv("CHATAI_WEB_DIR");
+	if (env && *env)
+		return env;
+	return CHATAI_DATADIR "/web";
+}
+
 static int cmd_check(int argc, char **argv)
 {
-	const char *dir_flag = NULL;
-	struct opt opts[] = { { "--sql-dir", 1, &dir_flag, NULL, 0 }, { NULL, 0, NULL, NULL, 0 } };
+	const char *dir_flag = NULL, *web_flag = NULL, *list = NULL;
+	struct opt opts[] = { { "--sql-dir", 1, &dir_flag, NULL, 0 },
+			      { "--web-dir", 1, &web_flag, NULL, 0 },
+			      { "--list-keys", 0, &list, NULL, 0 },
+			      { NULL, 0, NULL, NULL, 0 } };
 	const char *pos[1];
 	parse_args(argc, argv, opts, pos, 0);
+	if (list) {
+		for (size_t i = 0; i < NSETTINGS; i++)
+			puts(settings[i].key);
+		return 0;
+	}
 	check_settings();
+	check_web(web_dir(web_flag));
+	if (config_get("notifier_listen", NULL))
+		check_notifier(config_get("notifier_listen", NULL));
 	const char *url = config_get("database_url", NULL);
 	if (url) {
 		PGconn *c = PQconnectdb(url);

@@ -290,6 +290,53 @@ START_TEST(config_reads_file)
 }
 END_TEST
 
+START_TEST(config_trailing_comments)
+{
+	/* An uncommented example line keeps its trailing comment out of the value. */
+	const char *err = NULL;
+	write_conf("fcgi_listen = 127.0.0.1:9000   # external pool address\n"
+		   "fcgi_threads = 16\t# threads\n"
+		   "log_level = warn # short\n"
+		   "password_ish = pa#ss\n"
+		   "quoted = \"a # b\"   # the comment after the quotes\n"
+		   "quoted_hash = \"#x\"\n"
+		   "only_comment = # nothing but a comment\n"
+		   "no_space=#kept\n"
+		   "url = postgresql://u@h/db#frag\n"
+		   "half_quote = \"open # cut? no: inside an unclosed quote\n");
+	ck_assert_int_eq(config_load(conf_path, &err), 0);
+	ck_assert_str_eq(config_get("fcgi_listen", NULL), "127.0.0.1:9000");
+	ck_assert_int_eq(config_get_int("fcgi_threads", 1), 16);
+	ck_assert_str_eq(config_get("log_level", NULL), "warn");
+	ck_assert_str_eq(config_get("password_ish", NULL), "pa#ss");
+	ck_assert_str_eq(config_get("quoted", NULL), "a # b");
+	ck_assert_str_eq(config_get("quoted_hash", NULL), "#x");
+	ck_assert_str_eq(config_get("only_comment", "unset"), "unset");
+	ck_assert_str_eq(config_get("no_space", NULL), "#kept");
+	ck_assert_str_eq(config_get("url", NULL), "postgresql://u@h/db#frag");
+	ck_assert_str_eq(config_get("half_quote", NULL), "\"open # cut? no: inside an unclosed quote");
+}
+END_TEST
+
+static void count_key(const char *key, const char *value, void *arg)
+{
+	(void)value;
+	if (strcmp(key, "log_levle") == 0 || strcmp(key, "fcgi_threads") == 0)
+		++*(int *)arg;
+}
+
+START_TEST(config_each_file_key_lists_the_file)
+{
+	const char *err = NULL;
+	int n = 0;
+	write_conf("Log_Levle = debug\nfcgi_threads = 4\n");
+	setenv("CHATAI_LOG_LEVEL", "error", 1); /* the environment is not listed */
+	ck_assert_int_eq(config_load(conf_path, &err), 0);
+	config_each_file_key(count_key, &n);
+	ck_assert_int_eq(n, 2);
+}
+END_TEST
+
 START_TEST(config_env_overrides_file_and_set_overrides_env)
 {
 	const char *err = NULL;
@@ -665,6 +712,8 @@ static Suite *common_suite(void)
 	tc = tcase_create("config");
 	tcase_add_checked_fixture(tc, NULL, conf_teardown);
 	tcase_add_test(tc, config_reads_file);
+	tcase_add_test(tc, config_trailing_comments);
+	tcase_add_test(tc, config_each_file_key_lists_the_file);
 	tcase_add_test(tc, config_env_overrides_file_and_set_overrides_env);
 	tcase_add_test(tc, config_bad_lines);
 	tcase_add_test(tc, config_long_line_is_an_error_not_a_split);
