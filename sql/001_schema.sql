@@ -300,3 +300,9 @@ BEGIN
     message := v_json;
     created := true;
 END $$;
+
+-- Recorded by the file itself (chatai-ctl migrate records it too), so that applying it by
+-- hand (psql -1 -v ON_ERROR_STOP=1 -f) leaves what the next `chatai-ctl migrate` expects.
+CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO schema_migrations (version, name) VALUES (1, '001_schema.sql') ON CONFLICT (version) DO NOTHING;

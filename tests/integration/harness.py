@@ -114,6 +114,7 @@ def base_env(extra=None):
     env["CHATAI_CONFIG"] = str(_empty_config())
     env.setdefault("CHATAI_LOG_LEVEL", "debug")
     env["CHATAI_SQL_DIR"] = str(SQL_DIR)
+    env["CHATAI_WEB_DIR"] = str(WEB_DIR)  # what `chatai-ctl check` looks for
     if extra:
         env.update({k: str(v) for k, v in extra.items()})
     return env

@@ -83,6 +83,35 @@ def test_migrate_concurrent_runs_are_safe(blank_pg):
     assert blank_pg.sql("SELECT count(*) FROM schema_migrations") == [(len(files),)]
 
 
+def test_every_migration_records_itself():
+    """Each sql/NNN_name.sql inserts its own schema_migrations row (idempotently), so that a
+    file applied by hand leaves what `chatai-ctl migrate` expects (docs/deploy.md, shared
+    hosting). A new migration must end the same way."""
+    for f in sorted(harness.SQL_DIR.glob("[0-9]*_*.sql")):
+        version = int(f.name.split("_", 1)[0])
+        text = f.read_text()
+        assert "CREATE TABLE IF NOT EXISTS schema_migrations" in text, f.name
+        assert (f"INSERT INTO schema_migrations (version, name) VALUES ({version}, '{f.name}') "
+                "ON CONFLICT (version) DO NOTHING;") in text, f.name
+
+
+def test_migrations_applied_by_hand_then_migrate(blank_pg):
+    """The shared-host way: every file through psql in order, then chatai-ctl finds nothing
+    to do and check says up to date (it used to fail: relation "operators" already exists)."""
+    files = sorted(harness.SQL_DIR.glob("[0-9]*_*.sql"), key=lambda p: int(p.name.split("_")[0]))
+    for f in files:
+        cp = subprocess.run(["psql", blank_pg.url, "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", str(f)],
+                            capture_output=True, text=True)
+        assert cp.returncode == 0, cp.stderr
+    assert [r[1] for r in blank_pg.sql("SELECT version, name FROM schema_migrations ORDER BY 1")] == \
+        [f.name for f in files]
+    cp = ctl(blank_pg, "migrate")
+    assert cp.returncode == 0, cp.stderr
+    assert "(0 migration(s) applied now)" in cp.stdout
+    cp = ctl(blank_pg, "check")
+    assert cp.returncode == 0 and "up to date" in cp.stdout, cp.stdout
+
+
 def test_migrate_env_sql_dir_and_missing_dir(blank_pg, tmp_path):
     cp = ctl(blank_pg, "migrate", env={"CHATAI_SQL_DIR": tmp_path / "nope"})
     assert cp.returncode == 1 and "nope" in cp.stderr
@@ -285,6 +314,94 @@ def test_check_ok_and_failures(pg, blank_pg, tmp_path):
     cp = harness.run_ctl(f"postgresql://chatai@127.0.0.1:{harness.free_port()}/chatai?connect_timeout=2",
                          "check", check=False)
     assert cp.returncode == 1 and "FAIL database: cannot connect" in cp.stdout
+
+
+def test_check_knows_every_key_of_the_settings_table():
+    """chatai-ctl's list of keys and docs/internals.md's table "Settings" (which scripts/demo
+    --set and chatai.conf.example follow) name the same keys."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("demo", harness.REPO / "scripts" / "demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    documented = set(demo.known_settings())
+    cp = subprocess.run([str(harness.binary("chatai-ctl")), "check", "--list-keys"], capture_output=True,
+                        text=True, env=harness.base_env())
+    assert cp.returncode == 0, cp.stderr
+    known = set(cp.stdout.split())
+    assert known == documented, (f"only in chatai-ctl: {sorted(known - documented)}; "
+                                 f"only in docs/internals.md: {sorted(documented - known)}")
+
+
+def test_check_fails_on_what_would_break(pg, tmp_path):
+    def check(text, mode=0o640, env=None):
+        conf = tmp_path / "chatai.conf"
+        conf.write_text(f"database_url = {pg.url}\n{text}")
+        conf.chmod(mode)
+        e = harness.base_env({"CHATAI_LOG_LEVEL": "info", **(env or {})})
+        return subprocess.run([str(harness.binary("chatai-ctl")), "--config", str(conf), "check"],
+                              env={k: str(v) for k, v in e.items()}, capture_output=True, text=True, timeout=60)
+
+    cp = check("log_level = warn   # a trailing comment is a comment\n")
+    assert cp.returncode == 0, cp.stdout
+    assert "OK   web: " in cp.stdout
+    # misspelt and unknown keys
+    cp = check("log_levle = debug\n")
+    assert cp.returncode == 1 and "unknown key 'log_levle' (did you mean log_level?)" in cp.stdout
+    cp = check("frobnicate = 1\n")
+    assert cp.returncode == 1 and "unknown key 'frobnicate'" in cp.stdout
+    # values the programs would refuse
+    for line, msg in [("notifier_listen = 127.0.0.1:99999", "port must be a number from 1 to 65535"),
+                      ("notifier_listen = localhost:8081", "address must be numeric"),
+                      ("fcgi_listen = 127.0.0.1:0", "port must be a number"),
+                      ("fcgi_listen = /no/such/dir/chatai.sock", "directory does not exist"),
+                      ("redis_url = http://x", "redis"),
+                      ("ai_timeout = 601", "from 1 to 600"),
+                      ("ai_base_url = api.openai.com", "http:// or https://"),
+                      ("notifier_trusted_proxies = proxy.internal", "not a numeric address"),
+                      ("log_target = file", "expected one of stderr syslog")]:
+        cp = check(line + "\n")
+        assert cp.returncode == 1 and msg in cp.stdout, (line, cp.stdout)
+    # a password every user can read
+    cp = check("", mode=0o644)
+    if ":" in pg.url.split("@")[0].split("//")[-1]:
+        assert cp.returncode == 1 and "every user may read it" in cp.stdout
+    cp = check("ai_api_key = sk-secret\n", mode=0o644)
+    assert cp.returncode == 1 and "every user may read it" in cp.stdout and "sk-secret" not in cp.stdout
+    assert check("ai_api_key = sk-secret\n", mode=0o640).returncode == 0
+    # the migrations and the web files must be there
+    cp = check("", env={"CHATAI_SQL_DIR": tmp_path / "nope"})
+    assert cp.returncode == 1 and "FAIL schema:" in cp.stdout and "nope" in cp.stdout
+    cp = check("", env={"CHATAI_WEB_DIR": tmp_path / "noweb"})
+    assert cp.returncode == 1 and "FAIL web:" in cp.stdout
+    # the notifier, when notifier_listen is set
+    port = harness.free_port()
+    cp = check(f"notifier_listen = 127.0.0.1:{port}\n")
+    assert cp.returncode == 1 and f"FAIL notifier: http://127.0.0.1:{port}/health" in cp.stdout
+
+
+def test_check_asks_the_notifier_for_health(pg, tmp_path):
+    import http.server
+    import threading as th
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+            self.wfile.write(b'{"status":"ok"}')
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    t = th.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        cp = ctl(pg, "check", env={"CHATAI_NOTIFIER_LISTEN": f"0.0.0.0:{srv.server_port}"})
+        assert cp.returncode == 0, cp.stdout
+        assert f"OK   notifier: http://127.0.0.1:{srv.server_port}/health answers 200" in cp.stdout
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_check_reports_pending_migrations(blank_pg, tmp_path):
