@@ -52,6 +52,7 @@ static struct {
 	int workers;
 	int efd;
 	int started;
+	int stopping;             /* lp_stop() was called */
 	char *url;
 } hub = { .mu = PTHREAD_MUTEX_INITIALIZER, .ready_cv = PTHREAD_COND_INITIALIZER,
           .idle_cv = PTHREAD_COND_INITIALIZER, .efd = -1 };
@@ -290,6 +291,7 @@ static void *dispatcher_main(void *arg)
 		hub.gen = gen_local;
 		struct waiter *p = hub.pending;
 		hub.pending = NULL;
+		int stop = hub.stopping;
 		pthread_mutex_unlock(&hub.mu);
 		while (p) {
 			struct waiter *next = p->next;
@@ -297,6 +299,12 @@ static void *dispatcher_main(void *arg)
 				p->fired = 1;
 			waiting_push(p);
 			p = next;
+		}
+		if (stop) {
+			/* Stopping: every wait ends now. */
+			int64_t t = now_ms();
+			for (struct waiter *w = waiting; w; w = w->next)
+				w->deadline_ms = w->wake_ms = t;
 		}
 
 		/* Move what must be looked at to the completion threads. */
@@ -532,6 +540,10 @@ int lp_park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t d
 {
 	hub_ensure();
 	pthread_mutex_lock(&hub.mu);
+	if (hub.stopping) {
+		pthread_mutex_unlock(&hub.mu);
+		return -2;
+	}
 	if (!hub.started || hub.owned >= hub.max) {
 		pthread_mutex_unlock(&hub.mu);
 		return -1;
@@ -553,6 +565,25 @@ int lp_park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t d
 	if (write(hub.efd, &one, sizeof one) < 0)
 		log_warn("longpoll: eventfd write: %s", strerror(errno));
 	return 0;
+}
+
+void lp_stop(void)
+{
+	pthread_mutex_lock(&hub.mu);
+	hub.stopping = 1;
+	int started = hub.started;
+	pthread_mutex_unlock(&hub.mu);
+	uint64_t one = 1;
+	if (started && write(hub.efd, &one, sizeof one) < 0)
+		log_warn("longpoll: eventfd write: %s", strerror(errno));
+}
+
+int lp_idle(void)
+{
+	pthread_mutex_lock(&hub.mu);
+	int idle = hub.owned == 0;
+	pthread_mutex_unlock(&hub.mu);
+	return idle;
 }
 
 void lp_drain(void)
@@ -583,9 +614,17 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 		http_json_take(r, 200, json);
 		return ROUTE_DONE;
 	}
-	free(json);
-	if (lp_park(r->conn, q, gen, now_ms() + wait_s * 1000, r->cors_origin) == 0)
+	int parked = lp_park(r->conn, q, gen, now_ms() + wait_s * 1000, r->cors_origin);
+	if (parked == 0) {
+		free(json);
 		return ROUTE_PARKED;
+	}
+	if (parked == -2) {
+		/* Stopping: nothing new now; the client polls again (another process). */
+		http_json_take(r, 200, json);
+		return ROUTE_DONE;
+	}
+	free(json);
 	http_header(r, "Retry-After", "1");
 	http_error(r, 503, "unavailable", "too many waiting requests, try again shortly", NULL);
 	return ROUTE_DONE;

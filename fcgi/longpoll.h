@@ -68,12 +68,18 @@ uint64_t lp_generation(void);
 /*
  * Hand a request over: conn (heap allocated, with its FCGX_Request) and q are owned by
  * the hub from now on; cors_origin (may be NULL) is copied. Returns 0, or -1 when the
- * hub is full or not started (nothing taken: the caller answers itself).
+ * hub is full or not started, -2 when the process is stopping (nothing taken: the
+ * caller answers itself).
  */
 int lp_park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t deadline_ms,
             const char *cors_origin) CHATAI_WUR;
 /* Block until no request is parked (CGI mode: one request, then exit). */
 void lp_drain(void);
+/* The process is stopping: park nothing more, answer every parked request now with
+ * what there is (an empty answer tells the client to poll again). */
+void lp_stop(void);
+/* 1 when the hub holds no request. */
+int lp_idle(void);
 
 /* Free the transport of a finished request (FastCGI: finish and free; CGI: nothing). */
 void conn_finish_free(struct conn *c);

@@ -13,6 +13,11 @@
  * from the process's pool (dbpool.h: fcgi_db_pool links, fewer than the threads) for
  * each request. Long-polls park with the hub (longpoll.h) and free their thread and
  * their link at once.
+ *
+ * SIGTERM or SIGINT (lighttpd's, mod_fcgid's, systemd's stop): one thread waits for them
+ * with sigwait(); it stops the accepting, lets the requests in flight finish, answers
+ * every parked long-poll with what there is (the client polls again, elsewhere), and the
+ * process exits within 2 s.
  */
 #include "autoconfig.h"
 #include "app.h"
@@ -50,24 +55,45 @@ static pthread_mutex_t lf_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct follower **lf_stack; /* idle threads, the most recent on top */
 static int lf_top;
 static int lf_leader;              /* a thread is in accept (or about to be) */
+static pthread_t lf_leader_tid;
+static int lf_in_accept;           /* lf_leader_tid is in (or entering) accept() */
+static int stopping;               /* under lf_mu: SIGTERM or SIGINT arrived */
+static int in_flight;              /* under lf_mu: requests being served */
 
-static void lf_become_leader(struct follower *me)
+/* 0 when this thread is the leader now, -1 when the process is stopping. */
+static int lf_become_leader(struct follower *me)
 {
 	pthread_mutex_lock(&lf_mu);
-	if (lf_leader) {
+	if (lf_leader && !stopping) {
 		me->woken = 0;
 		lf_stack[lf_top++] = me;
-		while (!me->woken)
+		while (!me->woken && !stopping)
 			pthread_cond_wait(&me->cv, &lf_mu);
-	} else {
+	} else if (!stopping) {
 		lf_leader = 1;
 	}
+	if (stopping) {
+		/* Leave the idle stack: this thread (and its cv) is about to end. */
+		for (int i = 0; i < lf_top; i++)
+			if (lf_stack[i] == me) {
+				memmove(&lf_stack[i], &lf_stack[i + 1], (size_t)(lf_top - i - 1) * sizeof *lf_stack);
+				lf_top--;
+				break;
+			}
+		pthread_mutex_unlock(&lf_mu);
+		return -1;
+	}
+	lf_leader_tid = pthread_self();
+	lf_in_accept = 1;
 	pthread_mutex_unlock(&lf_mu);
+	return 0;
 }
 
-static void lf_hand_over(void)
+static void lf_hand_over(int accepted)
 {
 	pthread_mutex_lock(&lf_mu);
+	lf_in_accept = 0;
+	in_flight += accepted;
 	if (lf_top > 0) {
 		struct follower *f = lf_stack[--lf_top];
 		f->woken = 1;
@@ -81,7 +107,7 @@ static void lf_hand_over(void)
 static FCGX_Request *request_new(void)
 {
 	FCGX_Request *r = xcalloc(1, sizeof *r);
-	if (FCGX_InitRequest(r, listen_fd, 0) != 0) {
+	if (FCGX_InitRequest(r, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_error("FCGX_InitRequest failed");
 		abort();
 	}
@@ -118,10 +144,16 @@ static void *worker_main(void *arg)
 	for (;;) {
 		/* Finish the previous request before queueing: closing may wait for the peer. */
 		FCGX_Finish_r(c->fcgx);
-		lf_become_leader(&me);
+		if (lf_become_leader(&me) < 0)
+			break;
 		int rc = FCGX_Accept_r(c->fcgx);
-		lf_hand_over();
+		lf_hand_over(rc >= 0);
 		if (rc < 0) {
+			pthread_mutex_lock(&lf_mu);
+			int st = stopping;
+			pthread_mutex_unlock(&lf_mu);
+			if (st)
+				break;
 			if (++errors > 100) {
 				log_error("accept keeps failing (%d): thread stops", rc);
 				break;
@@ -137,8 +169,58 @@ static void *worker_main(void *arg)
 			c = xcalloc(1, sizeof *c);
 			c->fcgx = request_new();
 		}
+		pthread_mutex_lock(&lf_mu);
+		in_flight--;
+		pthread_mutex_unlock(&lf_mu);
 	}
+	FCGX_Finish_r(c->fcgx);
+	free(c->fcgx);
+	free(c);
 	pthread_cond_destroy(&me.cv);
+	return NULL;
+}
+
+static void on_wake(int sig)
+{
+	(void)sig; /* only interrupts accept() */
+}
+
+/* The stop: sigwait() for SIGTERM/SIGINT, then wind down within 2 s. */
+static void *stopper_main(void *arg)
+{
+	sigset_t *set = arg;
+	int sig = 0;
+	while (sigwait(set, &sig) != 0)
+		;
+	log_info("chatai.fcgi: signal %d: stopping (requests in flight finish, waiting long-polls are answered)", sig);
+	FCGX_ShutdownPending();
+	pthread_mutex_lock(&lf_mu);
+	stopping = 1;
+	for (int i = 0; i < lf_top; i++)
+		pthread_cond_signal(&lf_stack[i]->cv);
+	pthread_mutex_unlock(&lf_mu);
+	lp_stop();
+	int64_t until = now_ms() + 1800;
+	for (;;) {
+		pthread_mutex_lock(&lf_mu);
+		/* The leader may sit in accept(): SIGUSR2 makes it return (again and again, in
+		 * case it had not reached accept() yet). */
+		if (lf_in_accept)
+			pthread_kill(lf_leader_tid, SIGUSR2);
+		int busy = in_flight;
+		pthread_mutex_unlock(&lf_mu);
+		if ((busy == 0 && lp_idle()) || now_ms() >= until)
+			break;
+		usleep(20000);
+	}
+	pthread_mutex_lock(&lf_mu);
+	int busy = in_flight;
+	pthread_mutex_unlock(&lf_mu);
+	if (busy > 0 || !lp_idle())
+		log_warn("chatai.fcgi: stopping with %d request(s) still in flight", busy);
+	else
+		log_info("chatai.fcgi: stopped");
+	_exit(0);
 	return NULL;
 }
 
@@ -228,6 +310,23 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	dbpool_init(db_url, (int)(pool < threads ? pool : threads), pool_wait);
+	/* Every thread inherits this mask: SIGTERM and SIGINT go to the stopper only;
+	 * SIGUSR2 (no SA_RESTART) wakes the leader out of accept(). */
+	static sigset_t stop_set;
+	sigemptyset(&stop_set);
+	sigaddset(&stop_set, SIGTERM);
+	sigaddset(&stop_set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_wake;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, NULL);
+	pthread_t stopper;
+	if (pthread_create(&stopper, NULL, stopper_main, &stop_set) != 0) {
+		log_error("cannot start the signal thread");
+		return 1;
+	}
 	lp_start_now();
 	log_info("chatai.fcgi: %lld threads on %s", (long long)threads, listen_addr ? listen_addr : "the inherited socket");
 	lf_stack = xcalloc((size_t)threads, sizeof *lf_stack);
@@ -240,5 +339,10 @@ int main(int argc, char **argv)
 	for (int64_t i = 0; i < threads; i++)
 		pthread_join(t[i], NULL);
 	free(t);
+	pthread_mutex_lock(&lf_mu);
+	int st = stopping;
+	pthread_mutex_unlock(&lf_mu);
+	if (st)
+		pthread_join(stopper, NULL); /* it exits the process */
 	return 1;
 }
