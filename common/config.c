@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef CHATAI_SYSCONFDIR
@@ -134,15 +135,59 @@ static int parse_file(FILE *f, struct kv **out, int *bad_line)
 	return 0;
 }
 
+/* Directories a settings file may come from without being named: only ones that the
+ * program's owner (or root) owns and nobody else may write to, so that nobody else can
+ * plant a chatai.conf there (/tmp, a group-writable folder). */
+static int trusted_dir(const struct stat *st, uid_t owner)
+{
+	return (st->st_uid == owner || st->st_uid == 0) && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/* Where the host passes no environment (mod_fcgid, suexec, plain CGI under a shared
+ * host's .htaccess): the nearest chatai.conf in the program's own directory or above it,
+ * walking up through trusted directories only (public_html/api/chatai.fcgi finds
+ * ~/chatai.conf, outside the web space). 0 and *out set when found. */
+static int find_beside_program(char *out, size_t outsz)
+{
+	char dir[4096];
+	ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+	if (n <= 0)
+		return -1;
+	dir[n] = '\0';
+	struct stat st;
+	if (stat(dir, &st) != 0)
+		return -1;
+	uid_t owner = st.st_uid;
+	for (;;) {
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			return -1;
+		*slash = '\0'; /* dir: the parent of what it named */
+		const char *d = *dir ? dir : "/";
+		struct stat ds;
+		if (stat(d, &ds) != 0 || !trusted_dir(&ds, owner))
+			return -1;
+		snprintf(out, outsz, "%s/chatai.conf", *dir ? dir : "");
+		struct stat fs;
+		if (stat(out, &fs) == 0 && S_ISREG(fs.st_mode) && trusted_dir(&fs, owner))
+			return 0;
+		if (!*dir)
+			return -1;
+	}
+}
+
 int config_load(const char *path, const char **err)
 {
 	static char errbuf[512];
+	static char found[4096];
 	int explicit = 1;
 	if (!path)
 		path = getenv("CHATAI_CONFIG");
 	if (!path || !*path) {
 		path = CHATAI_SYSCONFDIR "/chatai.conf";
 		explicit = 0;
+		if (access(path, R_OK) != 0 && find_beside_program(found, sizeof found) == 0)
+			path = found;
 	}
 	FILE *f = fopen(path, "r");
 	if (!f) {

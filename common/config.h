@@ -1,7 +1,10 @@
 /*
  * config: one flat set of settings, read from a `key = value` file and from the
  * environment. A key `foo_bar` in the file is overridden by CHATAI_FOO_BAR in the
- * environment. The file is $CHATAI_CONFIG, else SYSCONFDIR/chatai.conf when it exists.
+ * environment. The file is $CHATAI_CONFIG, else SYSCONFDIR/chatai.conf when it exists,
+ * else the nearest chatai.conf in the program's own directory or a directory above it
+ * (for hosts that pass no environment: mod_fcgid, suexec), going up only through
+ * directories owned by the program's owner or root that no one else may write to.
  * Lines starting with `#` are comments, and so is the rest of a line from a `#` that
  * follows whitespace outside double quotes; values may be quoted with "".
  *
