@@ -5,6 +5,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
@@ -100,6 +103,32 @@ static struct loop_timer accept_pause;
 static struct ip_count *ip_table[IP_BUCKETS];
 
 static uint8_t rbuf[65536];
+
+/*
+ * Memory given back after big queues are freed. A queue is many small blocks; once they
+ * are freed glibc keeps the pages for the next malloc, and a process that once held a
+ * large queue keeps that resident size for good. After TRIM_BYTES of queued output have
+ * been freed, malloc_trim() returns the free pages to the kernel, at most once a second.
+ */
+#define TRIM_BYTES (256u * 1024u)
+static size_t trim_pending;  /* queued bytes freed since the last trim (items at 64 B) */
+static double trim_last;
+
+static void trim_note(const struct outq *q)
+{
+	trim_pending += q->bytes + (size_t)q->count * 64 + (size_t)q->cap * sizeof(struct outq_item);
+}
+
+static void trim_maybe(void)
+{
+	if (trim_pending < TRIM_BYTES || loop_now() - trim_last < 1.0)
+		return;
+	trim_pending = 0;
+	trim_last = loop_now();
+#if defined(__GLIBC__)
+	malloc_trim(0);
+#endif
+}
 
 static void conn_close(struct conn *c, const char *reason);
 static void conn_flush(struct conn *c);
@@ -198,10 +227,11 @@ static void conn_slow(struct conn *c, const char *why)
 {
 	metrics.slow_dropped_total++;
 	conn_log(c, LOG_LVL_INFO, "slow reader (%zu bytes queued): %s", c->out.bytes, why);
+	trim_note(&c->out);
 	outq_drop_unstarted(&c->out);
 	if (c->state == CS_WS) {
-		ws_session_close(&c->ws, 1013, "slow reader: resume with since");
 		conn_set_state(c, CS_WS_CLOSING);
+		ws_session_close(&c->ws, 1013, "slow reader: resume with since");
 	} else {
 		conn_set_state(c, CS_DRAIN);
 	}
@@ -243,6 +273,12 @@ static void conn_queue_copy(struct conn *c, const void *data, size_t len)
 	obuf_unref(b);
 }
 
+/*
+ * What the WebSocket session says on its own: the one pong owed after a feed, close
+ * frames. It counts against the caps like everything else, but the caps are checked by
+ * conn_input() once the feed has returned (closing the session from here could happen
+ * inside wslay).
+ */
 static void ws_out(void *arg, const uint8_t *data, size_t len)
 {
 	struct conn *c = arg;
@@ -401,6 +437,7 @@ static void conn_close(struct conn *c, const char *reason)
 	c->fd = -1;
 	hub_sub_leave(&c->sub);
 	ws_session_free(&c->ws);
+	trim_note(&c->out);
 	outq_clear(&c->out);
 	ip_release(c->ip);
 	c->ip = NULL;
@@ -849,7 +886,10 @@ static void conn_input(struct conn *c, const uint8_t *data, size_t n)
 			/* The peer closed (answered), or we refused a frame: fail the connection
 			 * (RFC 6455 7.1.7) once the close frame has gone out. */
 			conn_set_state(c, CS_DRAIN);
+			break;
 		}
+		/* The pong of the feed went out through ws_out(): it counts now. */
+		check_caps(c);
 		break;
 	case CS_WS_CLOSING: {
 		uint16_t code;
@@ -1023,6 +1063,7 @@ static void prepare_hook(void)
 		*pp = c->reap_next;
 		conn_free(c);
 	}
+	trim_maybe();
 	send_clock_left = 0;
 	if (shutting_down && n_conns == 0)
 		loop_break();

@@ -163,12 +163,95 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 	return (ssize_t)n;
 }
 
+/*
+ * The pong owed for the most recent ping (RFC 6455 5.5.3: an endpoint that has not yet
+ * answered earlier pings MAY answer only the most recent one). wslay queues one pong per
+ * ping; send_cb keeps only the last of them here and ws_session_feed() sends it once
+ * wslay is done, so a flood of pings costs at most one pong per feed, never a queue of
+ * them. Only one session is inside ws_session_feed() at a time (one thread, and out()
+ * never feeds another session), and the pong is sent or dropped before it returns.
+ */
+static struct {
+	const struct ws_session *owner; /* session the pong belongs to (NULL: none) */
+	size_t len;                     /* bytes in frame */
+	uint8_t frame[2 + 125];         /* header and payload, unmasked */
+} pong;
+
+static void pong_drop(const struct ws_session *s)
+{
+	if (pong.owner == s) {
+		pong.owner = NULL;
+		pong.len = 0;
+	}
+}
+
+static void pong_flush(struct ws_session *s)
+{
+	if (pong.owner != s)
+		return;
+	uint8_t f[sizeof(pong.frame)];
+	size_t n = pong.len;
+	memcpy(f, pong.frame, n);
+	pong_drop(s);
+	if (!s->closed && n >= 2)
+		s->h->out(s->arg, f, n);
+}
+
+/*
+ * wslay's output: only control frames (its pongs and the closes it answers or refuses
+ * with; data frames are encoded by ws_frame_header() and never go through wslay), cut
+ * in any way. Pongs are held in `pong` (the last one wins); anything else goes out in
+ * order, after the pong held so far.
+ */
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
 {
 	struct ws_session *s = user;
+	size_t i = 0;
 	/* Nothing may follow our close frame (wslay may still want to answer a ping). */
-	if (!s->closed)
-		s->h->out(s->arg, data, len);
+	if (s->closed)
+		return (ssize_t)len;
+	while (i < len) {
+		if (s->opass) {
+			s->h->out(s->arg, data + i, len - i);
+			break;
+		}
+		if (s->oremain == 0 && s->ohlen < 2) {
+			s->ohdr[s->ohlen++] = data[i++];
+			if (s->ohlen < 2)
+				continue;
+			uint8_t plen = s->ohdr[1] & 0x7f;
+			s->ohlen = 0;
+			s->oremain = plen;
+			if (plen > 125 || (s->ohdr[1] & 0x80)) {
+				/* Not a control frame of a server: pass everything through. */
+				pong_flush(s);
+				s->opass = 1;
+				s->h->out(s->arg, s->ohdr, 2);
+				continue;
+			}
+			s->opong = (s->ohdr[0] & 0x0f) == WS_OP_PONG;
+			if (s->opong) {
+				pong.owner = s;
+				memcpy(pong.frame, s->ohdr, 2);
+				pong.len = 2;
+			} else {
+				pong_flush(s);
+				s->h->out(s->arg, s->ohdr, 2);
+			}
+			continue;
+		}
+		size_t take = len - i < s->oremain ? len - i : s->oremain;
+		if (s->opong) {
+			if (pong.owner == s && pong.len + take <= sizeof(pong.frame)) {
+				memcpy(pong.frame + pong.len, data + i, take);
+				pong.len += take;
+			}
+		} else {
+			s->h->out(s->arg, data + i, take);
+		}
+		i += take;
+		s->oremain = (uint8_t)(s->oremain - take);
+	}
 	return (ssize_t)len;
 }
 
@@ -205,6 +288,8 @@ void ws_session_init(struct ws_session *s, const struct ws_handler *h, void *arg
 
 void ws_session_free(struct ws_session *s)
 {
+	pong_drop(s);
+	s->ohlen = s->oremain = s->opong = s->opass = 0;
 	if (s->ctx) {
 		wslay_event_context_free(s->ctx);
 		s->ctx = NULL;
@@ -231,14 +316,15 @@ void ws_session_close(struct ws_session *s, uint16_t code, const char *reason)
 		return;
 	uint8_t pl[125];
 	size_t n = ws_close_payload(pl, code, reason);
-	/* Anything wslay still has to say (a pong) goes first, unless we are called from
-	 * inside wslay (a message handler closing the session): then the context is freed by
+	/* Closed first, so that out() may close the session again (no-op) while the close
+	 * frame is queued. A pong still owed is dropped: nothing else goes before our close
+	 * (ws_session_feed() has always flushed wslay's own queue before it returns). From
+	 * inside wslay (a message handler closing the session) the context is freed by
 	 * ws_session_feed() once wslay has returned. */
-	if (s->ctx && !s->in_recv)
-		(void)wslay_event_send(s->ctx);
-	send_frame(s, WS_OP_CLOSE, pl, n);
 	s->closed = 1;
 	s->close_sent = code;
+	pong_drop(s);
+	send_frame(s, WS_OP_CLOSE, pl, n);
 	if (!s->in_recv)
 		ws_session_free(s);
 }
@@ -263,13 +349,15 @@ enum ws_result ws_session_feed(struct ws_session *s, const uint8_t *data, size_t
 		s->in_len = ok;
 		s->in_recv = 1;
 		int r = wslay_event_recv(s->ctx);
+		int r2 = s->closed ? 0 : wslay_event_send(s->ctx);
 		s->in_recv = 0;
 		if (s->closed) {
 			/* A handler closed the session from inside wslay. */
 			ws_session_free(s);
 			return WS_CLOSED;
 		}
-		int r2 = wslay_event_send(s->ctx);
+		/* One pong for all the pings of this feed, sent before anything else is said. */
+		pong_flush(s);
 		if (wslay_event_get_close_sent(s->ctx)) {
 			/* wslay answered a close, or refused bad UTF-8 / a bad close code. */
 			s->closed = 1;

@@ -5,7 +5,8 @@
  *  - wslay (event API, server context) assembles client messages, unmasks them, checks
  *    UTF-8 of text messages across fragments and of close reasons (close 1007), checks
  *    received close codes (1002), answers pings with pongs and echoes the close
- *    handshake.
+ *    handshake. Of the pongs it owes after one feed, only the last goes out (RFC 6455
+ *    5.5.3 allows answering only the most recent ping): a ping flood costs one pong.
  *  - ws_scan, here, reads every frame header BEFORE wslay sees the bytes and refuses what
  *    wslay would answer with a bare close or not at all: unmasked client frames, RSV bits,
  *    reserved opcodes, fragmented or long (> 125) control frames, continuation without a
@@ -83,7 +84,12 @@ struct ws_session {
 	uint16_t close_sent;         /* close code we sent (0: none yet) */
 	uint16_t close_recv;         /* close code received (1005 when none given) */
 	uint8_t closed;              /* a close frame has gone out: nothing more to send */
-	uint8_t in_recv;             /* inside wslay_event_recv(): the context must not be freed */
+	uint8_t in_recv;             /* inside wslay_event_recv/send(): the context must not be freed */
+	uint8_t ohdr[2];             /* wslay's output: header bytes of its current frame */
+	uint8_t ohlen;               /* how many of them */
+	uint8_t oremain;             /* payload bytes of that frame still to come (<= 125) */
+	uint8_t opong;               /* that frame is a pong (held, the last one wins) */
+	uint8_t opass;               /* wslay sent something else: pass bytes through */
 };
 
 void ws_session_init(struct ws_session *s, const struct ws_handler *h, void *arg);

@@ -67,7 +67,8 @@ CASES = [
     ("2.5 ping 126", [frame(0x9, b"\xfe" * 126)], 1002),
     ("2.6 unsolicited pong", [frame(0xA, b"unsolicited")], None),
     ("2.7 unsolicited pong then ping", [frame(0xA, b""), frame(0x9, b"p")], "pong:p"),
-    ("2.9 ten pings", [frame(0x9, b"x")] * 10, "pongs:10"),
+    # RFC 6455 5.5.3: pings not answered yet may get one pong, for the most recent one.
+    ("2.9 ten pings", [frame(0x9, str(k).encode()) for k in range(10)], "pong-last:9"),
     ("2.x fragmented ping", [frame(0x9, b"a", fin=False)], 1002),
     # 3. reserved bits
     ("3.1 rsv1 text", [frame(0x1, b"x", rsv=1)], 1002),
@@ -139,7 +140,11 @@ def test_conformance(url, name, frames, expect):
                 ev = c.recv_event(5)
                 if isinstance(ev, Pong):
                     pongs.append(bytes(ev.payload))
-            if expect.startswith("pong:"):
+                    if expect.startswith("pong-last:") and pongs[-1] != expect[10:].encode():
+                        n += 1  # an earlier ping's pong: the last one's is still due
+            if expect.startswith("pong-last:"):
+                assert len(pongs) <= 10 and pongs[-1] == expect[10:].encode()
+            elif expect.startswith("pong:"):
                 assert pongs[0] == expect[5:].encode()
             elif expect == "pong-bin":
                 assert pongs[0] == b"\x00\xff\xfe\xfd\xfc\xfb\x00\xff"

@@ -403,6 +403,35 @@ START_TEST(test_ws_session)
 	ck_assert(memcmp(r.out + 2, "abc", 3) == 0);
 	ws_session_free(&s);
 
+	/* Many pings in one feed: one pong, for the last of them (RFC 6455 5.5.3). Before,
+	 * every ping queued its own pong. Pings followed by a close in one feed: wslay sends
+	 * only the close, and nothing follows it. */
+	memset(&r, 0, sizeof(r));
+	ws_session_init(&s, &rec_handler, &r);
+	{
+		static uint8_t many[100 * 16];
+		size_t m = 0;
+		char p[8];
+		for (int k = 0; k < 100; k++) {
+			snprintf(p, sizeof(p), "p%d", k);
+			m += cframe(many + m, 1, 0, WS_OP_PING, p, strlen(p), 1);
+		}
+		ck_assert_int_eq(ws_session_feed(&s, many, m), WS_OPEN);
+		ck_assert_uint_eq(r.outlen, 5);
+		ck_assert_uint_eq(r.out[0], 0x8a);
+		ck_assert(memcmp(r.out + 2, "p99", 3) == 0);
+		m = cframe(many, 1, 0, WS_OP_PING, "a", 1, 1);
+		m += cframe(many + m, 1, 0, WS_OP_PING, "b", 1, 1);
+		uint8_t cl0[2] = { 0x03, 0xe8 };
+		m += cframe(many + m, 1, 0, WS_OP_CLOSE, cl0, 2, 1);
+		r.outlen = 0;
+		ck_assert_int_eq(ws_session_feed(&s, many, m), WS_CLOSED);
+		ck_assert_uint_eq(r.outlen, 4);
+		ck_assert_uint_eq(r.out[0], 0x88);
+		ck_assert_uint_eq(out_close_code(&r), 1000);
+	}
+	ws_session_free(&s);
+
 	/* Invalid UTF-8 split across fragments: 1007. */
 	memset(&r, 0, sizeof(r));
 	ws_session_init(&s, &rec_handler, &r);

