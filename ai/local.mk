@@ -1,17 +1,24 @@
 # ai/: the assistant worker chatai-ai (included by Makefile.am).
-bin_PROGRAMS += ai/chatai-ai
-ai_chatai_ai_SOURCES = \
-	ai/main.c \
+# Everything but main.c is a library: chatai.fcgi links it too, to answer a job itself
+# when no worker is alive (a host with no daemon, see fcgi/inlineai.h).
+noinst_LIBRARIES += ai/libchataiai.a
+ai_libchataiai_a_SOURCES = \
 	ai/answer.c ai/answer.h \
 	ai/queue.c ai/queue.h \
 	ai/kb.c ai/kb.h \
 	ai/llm.c ai/llm.h \
 	ai/handoff.c ai/handoff.h
-ai_chatai_ai_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS)
-ai_chatai_ai_LDADD = $(CHATAI_COMMON_LIBS) $(CURL_LIBS) -lm
+ai_libchataiai_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS)
+CHATAI_AI_LIBS = ai/libchataiai.a $(CURL_LIBS) -lm
 
-# The worker's SQL (claim, finish, knowledge search), applied by chatai-ctl migrate.
-dist_sql_DATA += sql/004_ai.sql
+bin_PROGRAMS += ai/chatai-ai
+ai_chatai_ai_SOURCES = ai/main.c
+ai_chatai_ai_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS)
+ai_chatai_ai_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) -lm
+
+# The worker's SQL (claim, finish, knowledge search; the workers' heartbeat), applied by
+# chatai-ctl migrate.
+dist_sql_DATA += sql/004_ai.sql sql/006_ai_heartbeat.sql
 
 # Unit tests of the pure parts: handoff word matching, LLM request/response, context.
 if HAVE_CHECK

@@ -170,6 +170,7 @@ int main(int argc, char **argv)
 	PGconn *listening = NULL; /* the connection LISTEN was issued on */
 	int db_down_logged = 0;   /* "database unavailable" said once per outage */
 	int64_t sweep_at = 0;     /* next look at waiting timeouts (monotonic ms) */
+	int64_t beat_at = 0;      /* next check-in in ai_workers (monotonic ms) */
 	int exit_code = 0;
 	log_info("worker %s started (provider %s%s)", settings.worker_id,
 	         settings.use_llm ? "openai" : "kb", once ? ", once" : "");
@@ -199,6 +200,13 @@ int main(int argc, char **argv)
 				log_info("database back");
 			db_down_logged = 0;
 		}
+		/* Check in (sql/006_ai_heartbeat.sql): while a worker is alive, chatai.fcgi
+		 * leaves the jobs to the workers. */
+		if (now_ms() >= beat_at) {
+			if (queue_heartbeat(&db, settings.worker_id) < 0)
+				log_debug("heartbeat failed: %s", db.errmsg);
+			beat_at = now_ms() + QUEUE_HEARTBEAT_S * 1000;
+		}
 		/* Notifications so far are covered by the claims below. */
 		if (queue_drain(&db) < 0) {
 			listening = NULL;
@@ -213,8 +221,14 @@ int main(int argc, char **argv)
 		/* Answer until nothing is ready; a SIGHUP takes effect before the next job. */
 		struct job j;
 		while (!stop_requested && !reload_requested &&
-		       queue_claim(&db, settings.worker_id, settings.lease_s, &j) == 1)
+		       queue_claim(&db, settings.worker_id, settings.lease_s, &j) == 1) {
 			(void)answer_job(&db, &settings, &j);
+			if (now_ms() >= beat_at) {
+				if (queue_heartbeat(&db, settings.worker_id) < 0)
+					log_debug("heartbeat failed: %s", db.errmsg);
+				beat_at = now_ms() + QUEUE_HEARTBEAT_S * 1000;
+			}
+		}
 		if (reload_requested && !stop_requested)
 			continue;
 		if (once || stop_requested)
@@ -231,6 +245,9 @@ int main(int argc, char **argv)
 		/* A deadline already past belongs to a job another worker is claiming right now
 		 * (or one that is locked): look again soon, but do not spin. */
 		int64_t timeout = due < 200 ? 200 : due;
+		int64_t beat_in = beat_at - now_ms();
+		if (timeout > beat_in)
+			timeout = beat_in < 50 ? 50 : beat_in;
 		/* A notification read while the last claim ran is already in libpq's queue:
 		 * poll() would not see it. */
 		int pending = queue_drain(&db);
@@ -243,6 +260,10 @@ int main(int argc, char **argv)
 	}
 
 	log_info("worker %s stopping", settings.worker_id);
+	/* Leave at once: chatai.fcgi takes over the jobs without waiting for the check-in
+	 * to age. */
+	if (db.conn && queue_goodbye(&db, settings.worker_id) < 0)
+		log_debug("goodbye failed: %s", db.errmsg);
 	db_close(&db);
 	answer_settings_free(&settings);
 	llm_global_cleanup();

@@ -111,3 +111,36 @@ int queue_next_deadline(struct db *db, int64_t *ms)
 	PQclear(res);
 	return 0;
 }
+
+int queue_heartbeat(struct db *db, const char *worker)
+{
+	const char *params[] = { worker };
+	PGresult *res = db_exec(db, "SELECT chatai_ai_heartbeat($1)", 1, params);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int queue_goodbye(struct db *db, const char *worker)
+{
+	const char *params[] = { worker };
+	PGresult *res = db_exec(db, "SELECT chatai_ai_goodbye($1)", 1, params);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int queue_worker_alive(struct db *db, int within_s)
+{
+	char within[24];
+	snprintf(within, sizeof within, "%d seconds", within_s);
+	const char *params[] = { within };
+	PGresult *res = db_exec(db, "SELECT chatai_ai_worker_alive($1::interval)", 1, params);
+	if (!res)
+		return -1;
+	int alive = PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return alive;
+}

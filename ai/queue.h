@@ -59,4 +59,17 @@ int queue_release_waiting(struct db *db, const char *text) CHATAI_WUR;
  * INT64_MAX when there is none. 0 or -1. */
 int queue_next_deadline(struct db *db, int64_t *ms) CHATAI_WUR;
 
+/* The worker's heartbeat (ai_workers of sql/006_ai_heartbeat.sql): check in now, or
+ * leave (at exit). 0 or -1. */
+int queue_heartbeat(struct db *db, const char *worker) CHATAI_WUR;
+int queue_goodbye(struct db *db, const char *worker) CHATAI_WUR;
+
+/* Did a worker check in within the last within_s seconds? 1, 0, or -1 on failure. */
+int queue_worker_alive(struct db *db, int within_s) CHATAI_WUR;
+
+/* How often a worker checks in, and how old its last check-in may be for it to count as
+ * alive (seconds). */
+#define QUEUE_HEARTBEAT_S 2
+#define QUEUE_ALIVE_S 6
+
 #endif

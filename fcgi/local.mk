@@ -15,10 +15,14 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/longpoll.c fcgi/longpoll.h \
 	fcgi/authcache.c fcgi/authcache.h \
 	fcgi/dbpool.c fcgi/dbpool.h \
-	fcgi/postbatch.c fcgi/postbatch.h
-fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS)
+	fcgi/postbatch.c fcgi/postbatch.h \
+	fcgi/pollmode.c fcgi/pollmode.h \
+	fcgi/inlineai.c fcgi/inlineai.h
+fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) -I$(top_srcdir)/ai
 
-CHATAI_FCGI_LIBS = fcgi/libchataifcgi.a $(CHATAI_COMMON_LIBS) $(FCGI_LIBS) $(PTHREAD_LIBS)
+# ai/libchataiai.a: the worker's job code, run by a request when no worker is alive.
+CHATAI_FCGI_LIBS = fcgi/libchataifcgi.a ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(FCGI_LIBS) $(PTHREAD_LIBS) \
+	$(CURL_LIBS) -lm
 
 bin_PROGRAMS += fcgi/chatai.fcgi
 fcgi_chatai_fcgi_SOURCES = fcgi/main.c

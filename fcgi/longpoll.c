@@ -6,6 +6,7 @@
 #include "dbpool.h"
 #include "json.h"
 #include "log.h"
+#include "pollmode.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -355,6 +356,7 @@ static void waiter_answer(struct waiter *w, struct db *db, int status, char *bod
 	r.db = db;
 	r.cors_origin = w->cors_origin;
 	w->cors_origin = NULL;
+	pollmode_header(&r);
 	if (db_failed)
 		http_db_error(&r, "long-poll");
 	else
@@ -599,6 +601,11 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 	/* The generation comes first: a notification after this point wakes the request
 	 * even if it arrives before the request is parked. */
 	uint64_t gen = lp_generation();
+	/* Where a process serves one request at a time, a wait would hold it: answer at
+	 * once, and say so (the clients then poll briefly). */
+	pollmode_header(r);
+	if (wait_s > 0 && pollmode_short(r))
+		wait_s = 0;
 	char *json = NULL;
 	int empty = 1;
 	int rc = lpq_fetch(r->db, q, &json, &empty);

@@ -25,7 +25,9 @@
 #include "config.h"
 #include "json.h"
 #include "log.h"
+#include "inlineai.h"
 #include "longpoll.h"
+#include "pollmode.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -34,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int listen_fd = 0;
@@ -114,6 +118,52 @@ static FCGX_Request *request_new(void)
 	return r;
 }
 
+/*
+ * CGI: the answer is complete; let the web server have it (EOF on stdout ends the
+ * response). SIGTERM is held from now on: Apache's mod_cgi and mod_cgid send it when the
+ * request ends, and cgi_fork() leaves it behind.
+ */
+static void cgi_close_output(void)
+{
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGHUP);
+	sigprocmask(SIG_BLOCK, &term, NULL);
+	fflush(stdout);
+	int null = open("/dev/null", O_RDWR);
+	if (null < 0) {
+		close(STDOUT_FILENO);
+		return;
+	}
+	dup2(null, STDIN_FILENO);
+	dup2(null, STDOUT_FILENO);
+	struct stat st;
+	if (fstat(STDERR_FILENO, &st) == 0 && S_ISFIFO(st.st_mode))
+		dup2(null, STDERR_FILENO); /* mod_cgi's stderr pipe; mod_cgid's is the log file */
+	if (null > STDERR_FILENO)
+		close(null);
+}
+
+/* CGI: go on in a child of our own, out of reach of the server's clean-up kill. 0 in the
+ * child; the parent exits here (leaving the database link to the child untouched); -1
+ * when there is no child. */
+static int cgi_fork(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &term, NULL);
+	return 0;
+}
+
 static void serve(struct conn *c, int *parked)
 {
 	struct req r;
@@ -128,7 +178,18 @@ static void serve(struct conn *c, int *parked)
 	}
 	if (!*parked)
 		http_send(&r);
+	int jobs = !*parked && db && inlineai_take(&r);
 	req_free(&r);
+	if (jobs) {
+		/* A visitor's message was stored: with no chatai-ai alive, its answer is this
+		 * request's job, once the visitor has the response (inlineai.h). */
+		if (c->fcgx)
+			FCGX_Finish_r(c->fcgx);
+		else
+			cgi_close_output();
+		if (inlineai_needed(db) && (c->fcgx || cgi_fork() == 0))
+			inlineai_run(db);
+	}
 	dbpool_put(db);
 }
 
@@ -290,6 +351,8 @@ int main(int argc, char **argv)
 		log_error("FCGX_Init failed");
 		return 1;
 	}
+	(void)pollmode_init(!listen_addr && FCGX_IsCGI(), listen_addr != NULL);
+	inlineai_init();
 	if (listen_addr) {
 		listen_fd = FCGX_OpenSocket(listen_addr, 1024);
 		if (listen_fd < 0) {

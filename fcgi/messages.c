@@ -1,6 +1,7 @@
 /* messages: history, long-poll and posting, operator and widget side. */
 #include "autoconfig.h"
 #include "app.h"
+#include "inlineai.h"
 #include "longpoll.h"
 #include "postbatch.h"
 
@@ -140,6 +141,9 @@ int h_widget_messages_post(struct req *r)
 		http_db_error(r, "post message");
 		return ROUTE_DONE;
 	}
+	/* Its answer job is the worker's, or this request's once the answer is out. */
+	if (pr.created)
+		inlineai_note_post();
 	struct buf b = { 0 };
 	buf_printf(&b, "{\"user_message\":%s}", pr.message);
 	http_json(r, pr.created ? 201 : 200, b.p);

@@ -4,6 +4,7 @@
 #include "credis.h"
 #include "json.h"
 #include "log.h"
+#include "pollmode.h"
 #include "token.h"
 
 #include <stdio.h>
@@ -64,17 +65,18 @@ int h_widget_assistant(struct req *r)
 	 * presence: right after a Redis restart its set is empty until operators make their
 	 * next request, and the database still knows who was seen. */
 	int64_t online = 0;
-	if (credis_operators_online(credis_thread(), &online) == CREDIS_OK && online > 0) {
-		cJSON *o = cJSON_Parse(PQgetvalue(res, 0, 0));
-		if (o) {
-			cJSON_ReplaceItemInObjectCaseSensitive(o, "operators_online", cJSON_CreateBool(online > 0));
-			http_json_take(r, 200, json_print(o));
-			cJSON_Delete(o);
-			PQclear(res);
-			return ROUTE_DONE;
-		}
+	cJSON *o = cJSON_Parse(PQgetvalue(res, 0, 0));
+	if (!o) {
+		http_json(r, 200, PQgetvalue(res, 0, 0));
+		PQclear(res);
+		return ROUTE_DONE;
 	}
-	http_json(r, 200, PQgetvalue(res, 0, 0));
+	if (credis_operators_online(credis_thread(), &online) == CREDIS_OK && online > 0)
+		cJSON_ReplaceItemInObjectCaseSensitive(o, "operators_online", cJSON_CreateBool(online > 0));
+	/* How this server wants to be polled (pollmode.h). */
+	cJSON_AddItemToObject(o, "poll", pollmode_json(r));
+	http_json_take(r, 200, json_print(o));
+	cJSON_Delete(o);
 	PQclear(res);
 	return ROUTE_DONE;
 }

@@ -552,10 +552,19 @@ def test_plain_cgi_mode(env):
     assert head.startswith(b"Status: 201 Created"), cp.stdout
     j = json.loads(payload)
     assert j["messages"][0]["text"] == "Hello! How can I help?"
-    # a long-poll in CGI mode waits and ends with []
+    # a long-poll in CGI mode is answered at once (a waiting request would hold a
+    # process): the client is told to poll briefly (tests/integration/test_shared_host.py)
     e.update({"REQUEST_METHOD": "GET", "CONTENT_LENGTH": "0",
               "REQUEST_URI": f"/api/widget/dialogs/{j['dialog_id']}/messages?after=1&wait=1",
               "HTTP_X_VISITOR_TOKEN": j["visitor_token"]})
+    t = time.monotonic()
+    cp = subprocess.run([str(harness.binary("chatai.fcgi"))], input=b"", env=e, capture_output=True, timeout=30)
+    took = time.monotonic() - t
+    assert cp.stdout.startswith(b"Status: 200 OK") and cp.stdout.endswith(b"\r\n\r\n[]"), cp.stdout
+    assert b"X-Chatai-Poll: short; active=1000; idle=10000\r\n" in cp.stdout
+    assert took < 0.9, took
+    # with fcgi_poll_mode = long, it waits and ends with []
+    e["CHATAI_FCGI_POLL_MODE"] = "long"
     t = time.monotonic()
     cp = subprocess.run([str(harness.binary("chatai.fcgi"))], input=b"", env=e, capture_output=True, timeout=30)
     took = time.monotonic() - t

@@ -65,7 +65,10 @@ def test_lighttpd_with_external_pool(tmp_path, pg):
 
 
 def test_apache_mod_fcgid(tmp_path, pg):
-    st = harness.Stack(tmp_path / "apache", server="apache", notifier=False, pg=pg, env=NO_LIMITS)
+    # Long-polls under mod_fcgid when asked for (by default a mod_fcgid worker answers
+    # wait= at once and its clients poll briefly: test_shared_host_fcgid.py).
+    st = harness.Stack(tmp_path / "apache", server="apache", notifier=False, pg=pg,
+                       env={**NO_LIMITS, "CHATAI_FCGI_POLL_MODE": "long"})
     try:
         lat, empty = smoke(st)
         print(f"\napache mod_fcgid: long-poll woke {1000 * lat:.1f} ms after the commit; empty wait took {empty:.2f} s")
