@@ -571,6 +571,40 @@ class FcgiPool(Process):
         return self
 
 
+WEB_USER = os.environ.get("CHATAI_TEST_APACHE_USER", "www-data")
+
+
+def stage_for_web_user(dest, docroot=None, programs=("chatai.fcgi",)):
+    """Copy what the web server's user (www-data: Apache's children, lighttpd after it
+    drops root) must read or run into dest, a world-readable folder: the document root
+    (web/ by default) as dest/web, and the programs as dest/bin/NAME. The checkout may
+    sit under a folder that user cannot enter (a clone in root's home, under a 0700
+    mktemp -d). Returns (docroot, {name: staged path})."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    os.chmod(dest, 0o755)
+    web = dest / "web"
+    if web.exists():
+        shutil.rmtree(web)
+    shutil.copytree(Path(docroot or WEB_DIR), web, symlinks=False)
+    for root, dirs, files in os.walk(web):
+        os.chmod(root, 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    bindir = dest / "bin"
+    bindir.mkdir(exist_ok=True)
+    os.chmod(bindir, 0o755)
+    staged = {}
+    for name in programs:
+        target = bindir / Path(BINARIES.get(name, name)).name
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copyfile(binary(name), tmp)
+        os.chmod(tmp, 0o755)
+        tmp.replace(target)  # a running copy keeps its inode
+        staged[name] = target
+    return web, staged
+
+
 def settings_file(path, settings):
     """Write a chatai.conf (key = "value" lines) readable by unprivileged users."""
     lines = ["# written by the test harness"]
@@ -611,6 +645,7 @@ class WebServer(Process):
         self.port = port or free_port()
         self.notifier_port = notifier_port
         self.docroot = Path(docroot or WEB_DIR).resolve()
+        self.source_docroot = self.docroot
         self.fcgi_mode = fcgi or os.environ.get("CHATAI_TEST_FCGI_MODE", "spawn")
         # lighttpd hands a spawned worker many requests at once (its threads take them);
         # mod_fcgid gives a process one request at a time, so a long-poll holds a process.
@@ -635,7 +670,11 @@ class WebServer(Process):
                                    **_env_to_settings(self.fcgi_env)})
         if self.fcgi_mode not in ("spawn", "external", "none"):
             raise ValueError("fcgi must be spawn, external or none")
-        fcgi_bin = binary("chatai.fcgi") if self.fcgi_mode == "spawn" else None
+        # Apache's children and lighttpd (once it drops root) run as www-data: they read
+        # and run copies under the state dir, not the checkout, which may be closed to them.
+        self.docroot, staged = stage_for_web_user(
+            self.state, self.source_docroot, ("chatai.fcgi",) if self.fcgi_mode == "spawn" else ())
+        fcgi_bin = staged.get("chatai.fcgi")
         self.dead_port = free_port() if self.fcgi_mode == "none" else None
         if self.fcgi_mode == "external":
             self.pool = FcgiPool(pg, env={"CHATAI_CONFIG": self.conf, **self.fcgi_env},
@@ -668,6 +707,21 @@ class WebServer(Process):
 
     def _lighttpd_conf(self, fcgi_bin):
         v = self._common_values(fcgi_bin)
+        self._moved_logs = {}
+        if os.geteuid() == 0:
+            # Started as root, lighttpd runs as www-data (server.username) once it has its
+            # port: its logs and the FastCGI socket go where that user may write; the logs
+            # join the others in logdir when it stops.
+            pw = pwd.getpwnam(WEB_USER)
+            os.chown(self.state, pw.pw_uid, pw.pw_gid)
+            wlogs = self.state / "logs"
+            wlogs.mkdir(exist_ok=True)
+            os.chown(wlogs, pw.pw_uid, pw.pw_gid)
+            for key in ("ERRORLOG", "ACCESSLOG"):
+                final = Path(v[key])
+                v[key] = wlogs / final.name
+                self._moved_logs[v[key]] = final
+            self.error_log = Path(v["ERRORLOG"])
         if self.fcgi_mode in ("external", "none"):
             port = self.pool.port if self.pool else self.dead_port
             v["FCGI_BACKEND"] = (f'"host" => "127.0.0.1", "port" => {port}, '
@@ -720,6 +774,15 @@ class WebServer(Process):
         rc = super().stop(timeout)
         if self.pool is not None:
             self.pool.stop()
+        for src, final in getattr(self, "_moved_logs", {}).items():
+            try:
+                with open(final, "ab") as out:
+                    out.write(Path(src).read_bytes())
+                Path(src).write_bytes(b"")
+            except OSError:
+                continue
+            if Path(src) == self.error_log:
+                self.error_log = final
         if not self.keep_state:
             shutil.rmtree(self.state, ignore_errors=True)
         return rc
