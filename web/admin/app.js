@@ -145,6 +145,15 @@ async function startApp() {
   updateTitle();
 }
 
+// The last X-Chatai-Poll header seen: a host that runs one request per process asks for
+// short polling (docs/api.md); new channels start with what the server said.
+let pollHeader = null;
+const notePoll = (h) => {
+  const v = h.get('X-Chatai-Poll');
+  if (v) pollHeader = v;
+  return v;
+};
+
 function connectInbox() {
   if (state.inbox) state.inbox.stop();
   const tq = () => `token=${encodeURIComponent(state.token)}`;
@@ -154,8 +163,12 @@ function connectInbox() {
     sse: () => `${BASE}/sse/inbox?${tq()}`,
     poll: async (cursor, wait, signal) => {
       const q = cursor ? `cursor=${encodeURIComponent(cursor)}&wait=${wait}` : 'wait=0';
-      return apiFetch(BASE, `/api/inbox?${q}`, { token: state.token, signal });
+      let poll = null;
+      const r = await apiFetch(BASE, `/api/inbox?${q}`,
+        { token: state.token, signal, onHeaders: (h) => { poll = notePoll(h); } });
+      return { ...(r || {}), poll };
     },
+    pollMode: pollHeader,
     onEvent: onInboxEvent,
     onStatus: (s) => { state.inboxStatus = s; renderConnection(); },
     onOpen: () => loadDialogs(),
@@ -407,10 +420,13 @@ function connectDialog(cur) {
     cursor: cur.list.lastSeq(),
     ws: (c) => `${wsBase(BASE)}/ws/dialogs/${cur.id}?${tq()}&since=${c}`,
     sse: (c) => `${BASE}/sse/dialogs/${cur.id}?${tq()}&since=${c}&last_event_id=${c}`,
-    poll: async (c, wait, signal) => ({
-      events: await apiFetch(BASE, `/api/dialogs/${cur.id}/messages?after=${c}&wait=${wait}`,
-        { token: state.token, signal }),
-    }),
+    poll: async (c, wait, signal) => {
+      let poll = null;
+      const events = await apiFetch(BASE, `/api/dialogs/${cur.id}/messages?after=${c}&wait=${wait}`,
+        { token: state.token, signal, onHeaders: (h) => { poll = notePoll(h); } });
+      return { events, poll };
+    },
+    pollMode: pollHeader,
     onEvent: (ev) => onDialogEvent(cur, ev),
     onStatus: (s) => { cur.connStatus = s; renderConnection(); },
     onFatal: ({ code }) => {
@@ -585,7 +601,10 @@ function sendReply(text, clientId) {
 async function postReply(cur, text, cid) {
   try {
     const m = await api(`/api/dialogs/${cur.id}/messages`, { body: { text, sender: 'manager', client_id: cid } });
-    if (cur.channel) cur.channel.noteMessage(m);
+    if (cur.channel) {
+      cur.channel.noteMessage(m);
+      cur.channel.poke(); // short polling: the visitor's reply is likely soon
+    }
     if (!cur.list.upsert(m)) cur.list.pending.delete(cid);
     if (cur.status === 'ai' || cur.status === 'waiting') refreshDialog(cur);
   } catch (e) {

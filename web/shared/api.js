@@ -10,8 +10,9 @@ export class ApiError extends HttpError {
 }
 
 /**
- * apiFetch(base, path, {method, body, token, visitorToken, signal})
+ * apiFetch(base, path, {method, body, token, visitorToken, signal, onHeaders})
  * Returns the parsed JSON body (null for 204). Throws ApiError; status 0 for network errors.
+ * onHeaders(headers), when given, sees the answer's headers (e.g. X-Chatai-Poll).
  */
 export async function apiFetch(base, path, opts = {}) {
   const headers = { Accept: 'application/json' };
@@ -32,6 +33,7 @@ export async function apiFetch(base, path, opts = {}) {
     if (e && e.name === 'AbortError') throw e;
     throw new ApiError(0, 'network', 'The server cannot be reached.');
   }
+  if (opts.onHeaders && r.headers) opts.onHeaders(r.headers);
   if (r.status === 204) return null;
   let data = null;
   const text = await r.text();

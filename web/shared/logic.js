@@ -260,3 +260,68 @@ export function connectionLabel(status) {
   }
   return { cls: 'disconnected', text: 'Connecting...' };
 }
+
+/**
+ * How the server wants to be polled, from the widget configuration's "poll" object or the
+ * X-Chatai-Poll header of a long-poll answer (docs/api.md, Short polling):
+ *   "short; active=1000; idle=10000" -> {mode: 'short', activeMs: 1000, idleMs: 10000}
+ *   "long; wait=30"                  -> {mode: 'long'}
+ * Anything else -> null (nothing said: keep what we have).
+ */
+export function parsePollMode(v) {
+  if (v && typeof v === 'object') {
+    if (v.mode === 'long') return { mode: 'long' };
+    if (v.mode !== 'short') return null;
+    return shortMode(v.active_ms, v.idle_ms);
+  }
+  if (typeof v !== 'string' || !v.trim()) return null;
+  const parts = v.split(';').map((s) => s.trim());
+  const mode = parts[0].toLowerCase();
+  if (mode === 'long') return { mode: 'long' };
+  if (mode !== 'short') return null;
+  const kv = {};
+  for (const p of parts.slice(1)) {
+    const i = p.indexOf('=');
+    if (i > 0) kv[p.slice(0, i).trim().toLowerCase()] = Number(p.slice(i + 1).trim());
+  }
+  return shortMode(kv.active, kv.idle);
+}
+
+function shortMode(active, idle) {
+  const ok = (n) => Number.isFinite(n) && n >= 100 && n <= 600000;
+  const activeMs = ok(Number(active)) ? Number(active) : 1000;
+  const idleMs = ok(Number(idle)) ? Math.max(Number(idle), activeMs) : Math.max(10000, activeMs);
+  return { mode: 'short', activeMs, idleMs };
+}
+
+/**
+ * The pace of short polling: every `activeMs` while the conversation is active (something
+ * arrived or was sent within `activeFor` ms), then each pause `factor` times the last, up
+ * to `idleMs`. activity() (a message, typing, our own send) brings it back to activeMs.
+ */
+export class PollPacer {
+  constructor({ activeMs = 1000, idleMs = 10000, activeFor = 20000, factor = 1.5 } = {}) {
+    this.activeMs = activeMs;
+    this.idleMs = Math.max(idleMs, activeMs);
+    this.activeFor = activeFor;
+    this.factor = factor;
+    this.lastActivity = -Infinity;
+    this.delay = activeMs;
+  }
+
+  /** Something happened at `now`: poll at the active pace again. */
+  activity(now) {
+    this.lastActivity = now;
+    this.delay = this.activeMs;
+  }
+
+  /** The pause before the next poll, asked after a poll answered at `now`. */
+  next(now) {
+    if (now - this.lastActivity < this.activeFor) {
+      this.delay = this.activeMs;
+    } else {
+      this.delay = Math.min(this.idleMs, Math.max(this.activeMs, Math.round(this.delay * this.factor)));
+    }
+    return this.delay;
+  }
+}

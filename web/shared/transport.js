@@ -10,11 +10,19 @@
 // up to `upgradeInterval` (so a notifier that restarts is back in use within seconds, and a
 // network that never allows WebSocket costs one probe a minute).
 //
+// Short polling: a server whose processes serve one request at a time (plain CGI, Apache
+// mod_fcgid) answers `wait=` at once and says so, in the widget configuration ("poll") and
+// in the X-Chatai-Poll header of every long-poll answer (poll functions return it as
+// `poll`). The long-poll level then asks without waiting, about every second while the
+// conversation is active and easing off to 10 s when it is idle (PollPacer), and at once
+// after poke() (the app sent something).
+//
 // The environment (WebSocket, EventSource, fetch, timers, random) is injectable so that
 // node can test this module without a browser (tests/js/transport.test.mjs).
 
 import {
   backoffDelay, FATAL_CLOSE_CODES, fatalCodeForStatus, parseEvent, isMessage, SeqTracker,
+  parsePollMode, PollPacer,
 } from './logic.js';
 
 export const LEVELS = ['ws', 'sse', 'longpoll', 'poll'];
@@ -65,7 +73,9 @@ export class Channel {
    * options:
    *   ws(cursor) -> URL string, or null when WebSocket is not to be used
    *   sse(cursor) -> URL string, or null
-   *   poll(cursor, waitSeconds, signal) -> Promise<{events: [...], cursor?}>; throws HttpError
+   *   poll(cursor, waitSeconds, signal) -> Promise<{events: [...], cursor?, poll?}>; throws
+   *     HttpError. poll: the answer's X-Chatai-Poll header, when there is one
+   *   pollMode: what the server said about polling (the widget configuration's "poll")
    *   cursorMode: 'seq' (dialog channels) or 'opaque' (inbox)
    *   strict: seq channel carries every seq (admin) or has holes by design (site)
    *   cursor: initial cursor (seq number or opaque string)
@@ -98,6 +108,57 @@ export class Channel {
     this.stopped = true;
     this.status = { state: 'connecting', transport: null, error: null };
     this.filling = false;
+    this.short = false; // the server asked for short polling
+    this.pacer = null;
+    this.sleeper = null; // {id, resolve} of the pause between two polls
+    if (options.pollMode) this.setPollMode(options.pollMode);
+  }
+
+  /**
+   * What the server said about polling: the widget configuration's "poll" object or an
+   * X-Chatai-Poll header value. Short: the long-poll level polls without waiting, paced by
+   * a PollPacer. Anything unreadable changes nothing.
+   */
+  setPollMode(v) {
+    const m = parsePollMode(v);
+    if (!m) return;
+    if (m.mode === 'long') {
+      this.short = false;
+      this.pacer = null;
+      return;
+    }
+    const p = this.pacer;
+    if (!p || p.activeMs !== m.activeMs || p.idleMs !== m.idleMs) {
+      this.pacer = new PollPacer({ activeMs: m.activeMs, idleMs: m.idleMs });
+      this.pacer.activity(this.env.now());
+    }
+    this.short = true;
+  }
+
+  /** Something happened in the conversation (the app sent a message): poll at once and at
+   * the active pace again. */
+  poke() {
+    if (this.pacer) this.pacer.activity(this.env.now());
+    this._wake();
+  }
+
+  _sleep(ms) {
+    return new Promise((resolve) => {
+      const id = this._timer(() => {
+        this.sleeper = null;
+        resolve();
+      }, ms);
+      this.sleeper = { id, resolve };
+    });
+  }
+
+  _wake() {
+    const s = this.sleeper;
+    if (!s) return;
+    this.sleeper = null;
+    this.env.clearTimeout(s.id);
+    this.timers.delete(s.id);
+    s.resolve();
   }
 
   get transport() {
@@ -189,6 +250,7 @@ export class Channel {
   _teardown() {
     this.gen += 1;
     this._clearTimers();
+    this.sleeper = null;
     this.wsOpen = false;
     if (this.ws) {
       const ws = this.ws;
@@ -417,8 +479,8 @@ export class Channel {
 
   async _pollLoop(longpoll) {
     const gen = this.gen;
-    const wait = longpoll ? this.cfg.longpollWait : 0;
     let first = true;
+    if (this.pacer) this.pacer.activity(this.env.now());
     while (gen === this.gen && !this.stopped) {
       const ctl = this.env.AbortController ? new this.env.AbortController() : null;
       this.abort = ctl;
@@ -428,6 +490,7 @@ export class Channel {
       try {
         // The first request does not wait: it proves the route works (the indicator can say
         // so at once) and catches up; the following ones are held by the server.
+        const wait = longpoll && !this.short ? this.cfg.longpollWait : 0;
         usedWait = first ? 0 : wait;
         result = await this.o.poll(this._cursorParam(), usedWait, ctl ? ctl.signal : undefined);
       } catch (err) {
@@ -445,6 +508,7 @@ export class Channel {
         return;
       }
       if (gen !== this.gen) return;
+      if (result && result.poll) this.setPollMode(result.poll);
       if (result && result.cursor !== undefined && this.cursorMode === 'opaque') {
         this.opaque = result.cursor;
       }
@@ -457,10 +521,11 @@ export class Channel {
       if (gen !== this.gen) return;
       const elapsed = this.env.now() - t0;
       let pause = 0;
-      if (!longpoll) pause = this.cfg.pollInterval;
+      if (this.short && this.pacer) pause = this.pacer.next(this.env.now());
+      else if (!longpoll) pause = this.cfg.pollInterval;
       else if (usedWait > 0 && events.length === 0 && elapsed < 1000) pause = 1000; // wait was ignored
       if (pause > 0) {
-        await new Promise((resolve) => this._timer(resolve, pause));
+        await this._sleep(pause);
       }
     }
   }
@@ -542,6 +607,7 @@ export class Channel {
   _ingest(ev) {
     if (!ev) return;
     if (ev.type === 'pong') return;
+    if (this.pacer) this.pacer.activity(this.env.now());
     if (isMessage(ev)) {
       if (this.seenIds.has(ev.id)) {
         if (this.tracker) this.tracker.accept(ev.seq);

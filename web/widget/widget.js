@@ -200,6 +200,7 @@ class Widget {
       }
     }
     if (this.info) {
+      if (this.channel && this.info.poll) this.channel.setPollMode(this.info.poll);
       const name = String(this.info.name || 'Support');
       this.titleEl.textContent = name;
       this.avatar.textContent = name.trim().charAt(0).toUpperCase() || 'C';
@@ -250,11 +251,15 @@ class Widget {
       cursor: this.list.lastSeq(),
       ws: (c) => `${wsBase(this.base)}/ws/widget/dialogs/${d.id}?${q(c)}`,
       sse: (c) => `${this.base}/sse/widget/dialogs/${d.id}?${q(c)}&last_event_id=${c || 0}`,
-      poll: async (c, wait, signal) => ({
-        events: await apiFetch(this.base,
+      poll: async (c, wait, signal) => {
+        let poll = null;
+        const events = await apiFetch(this.base,
           `/api/widget/dialogs/${d.id}/messages?after=${c || 0}&wait=${wait}`,
-          { visitorToken: d.token, signal }),
-      }),
+          { visitorToken: d.token, signal, onHeaders: (h) => { poll = h.get('X-Chatai-Poll'); } });
+        return { events, poll };
+      },
+      // A host that runs one request per process asks for short polling (docs/api.md).
+      pollMode: this.info && this.info.poll,
       onEvent: (ev) => this._onEvent(ev),
       onStatus: (s) => this._onStatus(s),
       onFatal: () => this._forget('This conversation is no longer available. You can start a new one.'),
@@ -336,7 +341,10 @@ class Widget {
         body: { sender: 'user', text, client_id: cid }, visitorToken: d.token,
       });
       const m = r && r.user_message ? r.user_message : r;
-      if (this.channel) this.channel.noteMessage(m);
+      if (this.channel) {
+        this.channel.noteMessage(m);
+        this.channel.poke(); // short polling: ask for the answer at once
+      }
       if (!this.list.upsert(m) && this.list.getPending(cid)) {
         // Stored already (seen via history): drop the optimistic copy.
         this.list.pending.delete(cid);
