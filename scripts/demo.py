@@ -20,6 +20,7 @@ prints it).
 
 import argparse
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -34,6 +35,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 os.environ.setdefault("CHATAI_BUILD_DIR", str(REPO / "build"))
 
 import harness  # noqa: E402
+import sharedhost  # noqa: E402
 
 ADMIN_EMAIL = "admin@demo.example"
 KNOWLEDGE = REPO / "scripts" / "demo-knowledge.csv"
@@ -178,10 +180,11 @@ def stop(state):
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-    pgdata = state / "pg" / "data"
+    world = Path(data.get("world_dir") or state)
+    pgdata = world / "pg" / "data"
     if (pgdata / "postmaster.pid").exists():
         say("stopping PostgreSQL")
-        pg = harness.Postgres(state / "logs", port=data.get("pg_port"), base=state / "pg")
+        pg = harness.Postgres(state / "logs", port=data.get("pg_port"), base=world / "pg")
         pg.stop()
     data["pids"] = {}
     if data:
@@ -200,11 +203,28 @@ def port_free(port):
             return False
 
 
-def check_readable_by(user, path):
-    """Apache's children run as user: they must reach the docroot and the binaries."""
-    import subprocess
-    r = subprocess.run(["runuser", "-u", user, "--", "test", "-r", str(path)], capture_output=True)
-    return r.returncode == 0
+def open_to_others(path):
+    """Every folder from / down to path lets other users through (postgres, www-data)."""
+    p = Path(path).resolve()
+    for d in [p, *p.parents]:
+        try:
+            if not d.stat().st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def world_dir(state):
+    """Where the parts that PostgreSQL (as postgres) and the web server (as www-data) read
+    live: the state dir when they can reach it, else a folder of its own under /var/tmp
+    (a checkout or state dir under a 0700 folder: root's home, a mktemp -d)."""
+    if open_to_others(state):
+        return state
+    d = Path("/var/tmp") / f"chatai-demo-{hashlib.sha256(str(state).encode()).hexdigest()[:12]}"
+    d.mkdir(exist_ok=True)
+    os.chmod(d, 0o755)
+    return d
 
 
 def start(args, state, settings):
@@ -229,21 +249,20 @@ def start(args, state, settings):
     except harness.HarnessError as e:
         say(str(e))
         return 1
-    if args.server == "apache":
-        for p in (harness.WEB_DIR / "admin",):
-            if not check_readable_by("www-data", p):
-                say(f"Apache's children run as www-data and cannot read {p}: move the tree or the "
-                    "state dir somewhere world-readable, or use --server lighttpd")
-                return 1
-
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     os.chmod(state, 0o755)
+    # The web server's files (copies of web/ and chatai.fcgi) and the database live where
+    # www-data and postgres can reach them, wherever the checkout is.
+    world = Path(data.get("world_dir") or world_dir(state))
+    if world != state:
+        say(f"{state} is closed to other users: the database and the web server's files go to {world}")
     pg_port = harness.free_port()
-    say(f"PostgreSQL on 127.0.0.1:{pg_port} (data in {state / 'pg'})")
-    pg = harness.Postgres(logs, port=pg_port, base=state / "pg").start()
-    data.update({"pg_port": pg_port, "server": args.server, "port": args.port, "state_dir": str(state),
-                 "settings": settings})
+    say(f"PostgreSQL on 127.0.0.1:{pg_port} (data in {world / 'pg'})")
+    pg = harness.Postgres(logs, port=pg_port, base=world / "pg").start()
+    server = f"apache-shared-{args.shared_host}" if args.shared_host else args.server
+    data.update({"pg_port": pg_port, "server": server, "port": args.port, "state_dir": str(state),
+                 "settings": settings, "world_dir": str(world)})
 
     password = data.get("admin_password") or secrets.token_urlsafe(12)
     cp = harness.run_ctl(pg.url, "operator", "add", ADMIN_EMAIL, "Demo Admin", "--role", "admin",
@@ -265,6 +284,8 @@ def start(args, state, settings):
         data["assistant_id"] = aid
         say(f"assistant {aid} with {sum(1 for _ in open(KNOWLEDGE)) - 1} knowledge entries")
     save_state(state, data)
+    if args.shared_host:
+        return start_shared_host(args, state, world, pg, data, settings)
 
     # --set: the environment of every program (CHATAI_KEY wins over any settings file), and
     # the settings file the web server gives chatai.fcgi.
@@ -289,7 +310,7 @@ def start(args, state, settings):
         say(f"notifier on 127.0.0.1:{nport}")
     else:
         say("chatai-notifier is not built: no WebSocket/SSE (clients fall back to long-polling)")
-    web = harness.WebServer(args.server, pg, nport, port=args.port, state_dir=state / "web", logdir=logs,
+    web = harness.WebServer(args.server, pg, nport, port=args.port, state_dir=world / "web", logdir=logs,
                             env=web_env, fcgi="spawn" if args.server == "lighttpd" else "external")
     # The settings file has them; the web server's environment too, since the FastCGI
     # workers it spawns inherit it and CHATAI_* there would win over the file.
@@ -340,6 +361,43 @@ def start(args, state, settings):
     return 0
 
 
+def start_shared_host(args, state, world, pg, data, settings):
+    """--shared-host[=cgi]: Apache with the shipped .htaccess, chatai.fcgi under mod_fcgid
+    (at most 4 processes, FcgidMaxProcessesPerClass) or mod_cgi; no notifier, no AI worker,
+    no cron: what a shared host allows (tests/integration/sharedhost.py)."""
+    mode = args.shared_host
+    for k, v in settings.items():
+        say(f"set {k} = {shown(k, v)} (in chatai.conf) for chatai.fcgi")
+    web = sharedhost.SharedHost(pg, mode, port=args.port, base=world / "web", logdir=state / "logs",
+                                settings=settings).start()
+    say(f"shared host: Apache with {'mod_fcgid (at most %d chatai.fcgi processes)' % sharedhost.MAX_PROCS if mode == 'fcgid' else 'mod_cgi'}, "
+        f"the shipped .htaccess in {web.docroot}, settings in {web.conf}; no notifier, no AI worker, no cron")
+    data["pids"] = {"web": web.pid}
+    save_state(state, data)
+    print_info(data)
+    if args.detach:
+        harness.detach_all()
+        return 0
+    say("running; press Ctrl-C to stop")
+    stopping = []
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *a: stopping.append(1))
+    try:
+        while not stopping and web.running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    if not web.running:
+        say(f"the web server exited ({web.returncode}); see {web.error_log}")
+    say("stopping")
+    web.stop()
+    pg.stop()
+    harness.detach_all()
+    data["pids"] = {}
+    save_state(state, data)
+    return 0
+
+
 def print_info(data):
     url = f"http://127.0.0.1:{data['port']}"
     print(f"CHATAI_URL={url}/")
@@ -357,6 +415,9 @@ def main():
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--state-dir", default=str(REPO / "state"))
     ap.add_argument("--server", choices=("lighttpd", "apache"), default="lighttpd")
+    ap.add_argument("--shared-host", nargs="?", const="fcgid", choices=("fcgid", "cgi"), default=None,
+                    help="Apache with the shipped .htaccess as on a shared host: mod_fcgid (default) or "
+                         "--shared-host=cgi; no notifier, no AI worker")
     ap.add_argument("--detach", action="store_true")
     ap.add_argument("--stop", action="store_true")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -720,7 +720,13 @@ class WebServer(Process):
             for key in ("ERRORLOG", "ACCESSLOG"):
                 final = Path(v[key])
                 v[key] = wlogs / final.name
-                self._moved_logs[v[key]] = final
+                if self.keep_state:
+                    # scripts/demo: the server outlives us; a link where the logs are sought
+                    if final.is_symlink() or not final.exists():
+                        final.unlink(missing_ok=True)
+                        final.symlink_to(v[key])
+                else:
+                    self._moved_logs[v[key]] = final
             self.error_log = Path(v["ERRORLOG"])
         if self.fcgi_mode in ("external", "none"):
             port = self.pool.port if self.pool else self.dead_port
