@@ -9,8 +9,13 @@
 
 const char auth_operator_sql[] =
 	"SELECT s.id, CASE WHEN $2::bigint = 0 THEN 0 "
-	"ELSE (SELECT d.last_seq FROM dialogs d WHERE d.id = $2::bigint) END "
+	"ELSE (SELECT d.last_seq FROM dialogs d WHERE d.id = $2::bigint) END, "
+	"extract(epoch FROM s.expires_at - now())::float8 "
 	"FROM sessions s WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()";
+
+const char auth_session_sql[] =
+	"SELECT extract(epoch FROM s.expires_at - now())::float8 FROM sessions s "
+	"WHERE s.id = $1::bigint AND s.revoked_at IS NULL AND s.expires_at > now()";
 
 const char auth_visitor_sql[] =
 	"SELECT d.visitor_token_hash, d.assistant_id, d.last_seq, "
@@ -24,6 +29,23 @@ static int64_t num(PGresult *res, int col)
 	if (PQgetisnull(res, 0, col) || parse_int64(PQgetvalue(res, 0, col), INT64_MIN, INT64_MAX, &v) != 0)
 		return -1;
 	return v;
+}
+
+double auth_seconds(PGresult *res, int row, int col)
+{
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || row >= PQntuples(res) || col >= PQnfields(res) ||
+	    PQgetisnull(res, row, col))
+		return 0;
+	char *end;
+	double v = strtod(PQgetvalue(res, row, col), &end);
+	return *end == '\0' && v > 0 ? v : 0;
+}
+
+double auth_session_left(PGresult *res)
+{
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		return 0;
+	return auth_seconds(res, 0, 0);
 }
 
 void auth_operator_decide(PGresult *res, int want_dialog, struct auth_result *out)
@@ -40,6 +62,7 @@ void auth_operator_decide(PGresult *res, int want_dialog, struct auth_result *ou
 		return;
 	}
 	out->session_id = num(res, 0);
+	out->expires_in = auth_seconds(res, 0, 2);
 	if (want_dialog) {
 		if (PQgetisnull(res, 0, 1)) {
 			out->status = 404;

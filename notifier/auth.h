@@ -23,6 +23,7 @@
 struct auth_result {
 	int status;
 	int64_t session_id;  /* operator streams */
+	double expires_in;   /* operator streams: seconds until the session expires */
 	int64_t last_seq;    /* dialog streams */
 	const char *why;     /* for the error JSON */
 };
@@ -31,6 +32,9 @@ struct auth_result {
 extern const char auth_operator_sql[];
 /* Visitor: $1 dialog id, $2 Origin or NULL. */
 extern const char auth_visitor_sql[];
+/* A session again (revocation, expiry moved): $1 session id; one row, the seconds it has
+ * left, when it is still valid. */
+extern const char auth_session_sql[];
 
 /* Interpret a result (NULL: the database could not be asked). */
 void auth_operator_decide(PGresult *res, int want_dialog, struct auth_result *out);
@@ -41,6 +45,12 @@ void auth_visitor_decide(PGresult *res, const char *visitor_token_hash, int64_t 
 void auth_visitor_check(int found, const char *row_hash, int64_t row_assistant, int origin_ok,
                         int64_t row_last_seq, const char *given_hash, int64_t given_assistant,
                         struct auth_result *out);
+
+/* Seconds left of a valid session from auth_session_sql's result; 0 when it is revoked,
+ * expired, deleted or the database could not be asked. */
+double auth_session_left(PGresult *res);
+/* A positive float8 column, else 0. */
+double auth_seconds(PGresult *res, int row, int col);
 
 /* WebSocket close code for an auth status (4401, 4403, 4404; 1013 for 503). */
 int auth_ws_code(int status);

@@ -74,6 +74,7 @@ struct conn {
 	double soft_since;          /* when the queue passed the soft cap (0: below) */
 	double last_typing;         /* rate limit of typing events from the client */
 	int64_t session_id;         /* operator streams (revocation) */
+	double expires_at;          /* operator streams: loop time the session expires (0: none) */
 	int64_t dialog_id;
 	struct http_req *req;       /* during handshake and auth only */
 	char *auth_hash;            /* token hash during auth only */
@@ -390,6 +391,18 @@ static void set_transport(struct conn *c, enum conn_transport t)
 	(*ctr[t])++;
 }
 
+/* Heartbeat timer of an open stream: every `interval`, but never past the session's
+ * expiry, where conn_timer_cb() ends the stream. */
+static void conn_arm(struct conn *c, double interval)
+{
+	if (c->expires_at > 0) {
+		double left = c->expires_at - loop_now();
+		if (left < interval)
+			interval = left > 0.001 ? left : 0.001;
+	}
+	loop_timer_again(&c->timer, interval);
+}
+
 static void conn_set_state(struct conn *c, enum conn_state st)
 {
 	if (c->state == st || c->state == CS_DEAD)
@@ -403,11 +416,11 @@ static void conn_set_state(struct conn *c, enum conn_state st)
 	case CS_WS:
 		c->last_rx = loop_now();
 		loop_io_start(&c->rio);
-		loop_timer_again(&c->timer, cfg.ping_interval);
+		conn_arm(c, cfg.ping_interval);
 		break;
 	case CS_SSE:
 		loop_io_start(&c->rio);
-		loop_timer_again(&c->timer, cfg.sse_ping_interval);
+		conn_arm(c, cfg.sse_ping_interval);
 		break;
 	case CS_DRAIN:
 		loop_io_stop(&c->rio);
@@ -595,20 +608,136 @@ static void hub_deliver(struct sub *s, struct hub_event *ev)
 		conn_queue(c, ev->enc[enc]);
 }
 
-void conn_revoke_session(int64_t session_id)
+/* End an open stream because its session no longer holds: WebSocket close 4401, SSE end
+ * of stream (the client's next request gets 401). */
+static void conn_end_session(struct conn *c, const char *why)
 {
+	conn_log(c, LOG_LVL_INFO, "session %lld: %s", (long long)c->session_id, why);
+	if (c->state == CS_WS) {
+		conn_set_state(c, CS_WS_CLOSING);
+		ws_session_close(&c->ws, 4401, why);
+		flush_schedule(c);
+	} else if (c->state == CS_SSE) {
+		conn_set_state(c, CS_DRAIN);
+		flush_schedule(c);
+	}
+}
+
+/*
+ * Revocation. {"k":"revoke","session_id":N} means the session was revoked, deleted or its
+ * expiry moved back: it may still be valid (a shorter expiry), so it is asked again
+ * (auth_session_sql) and then every stream of it is ended, or re-armed to its new expiry.
+ *
+ * Streams still authenticating are why it is asked at all: their auth query may have
+ * read the session before the revocation committed, and they have no session id until it
+ * answers. The query link answers in order, so such an auth query answers before the
+ * re-check, whose snapshot follows the commit: when the re-check says "gone", every
+ * stream of the session, those just authorised included, has its id and is ended; an
+ * auth query sent after it sees the revocation itself. The ids found gone are also kept
+ * for REVOKED_KEEP past the longest handshake, and an auth answer naming one is refused.
+ */
+struct revoked {
+	int64_t sid;
+	double at; /* loop time it was found gone */
+};
+static struct revoked *revoked;
+static size_t n_revoked, cap_revoked;
+
+static double revoked_keep(void)
+{
+	return cfg.handshake_timeout + 2.0;
+}
+
+static void revoked_add(int64_t sid)
+{
+	double now = loop_now();
+	size_t k = 0;
+	for (size_t i = 0; i < n_revoked; i++)
+		if (now - revoked[i].at < revoked_keep() && revoked[i].sid != sid)
+			revoked[k++] = revoked[i];
+	n_revoked = k;
+	if (n_revoked == cap_revoked) {
+		cap_revoked = cap_revoked ? cap_revoked * 2 : 16;
+		revoked = xrealloc(revoked, cap_revoked * sizeof(*revoked));
+	}
+	revoked[n_revoked].sid = sid;
+	revoked[n_revoked].at = now;
+	n_revoked++;
+}
+
+static int revoked_has(int64_t sid)
+{
+	double now = loop_now();
+	for (size_t i = 0; i < n_revoked; i++)
+		if (revoked[i].sid == sid && now - revoked[i].at < revoked_keep())
+			return 1;
+	return 0;
+}
+
+static void session_check_done(void *arg, PGresult *res)
+{
+	int64_t sid = *(int64_t *)arg;
+	free(arg);
+	if (!res)
+		return; /* shutting down */
+	double left = auth_session_left(res);
+	if (left <= 0)
+		revoked_add(sid);
 	for (struct conn *c = all_conns; c; c = c->next) {
-		if (c->session_id != session_id || c->is_visitor)
+		if (c->is_visitor || c->session_id != sid || (c->state != CS_WS && c->state != CS_SSE))
 			continue;
-		if (c->state == CS_WS) {
-			ws_session_close(&c->ws, 4401, "session revoked");
-			conn_set_state(c, CS_WS_CLOSING);
-			flush_schedule(c);
-		} else if (c->state == CS_SSE) {
-			conn_set_state(c, CS_DRAIN);
-			flush_schedule(c);
+		if (left <= 0) {
+			conn_end_session(c, "session revoked");
+		} else {
+			c->expires_at = loop_now() + left;
+			conn_arm(c, c->state == CS_WS ? cfg.ping_interval : cfg.sse_ping_interval);
 		}
 	}
+}
+
+/* Ask about session sid again (survives a lost link: asked again after reconnecting). */
+static void session_check(int64_t sid)
+{
+	char p[24];
+	const char *params[1] = { p };
+	int64_t *arg = xmalloc(sizeof(*arg));
+	*arg = sid;
+	snprintf(p, sizeof(p), "%lld", (long long)sid);
+	pgfeed_query(auth_session_sql, 1, params, PGJOB_RETRY, session_check_done, arg);
+}
+
+void conn_revoke_session(int64_t session_id)
+{
+	int wanted = 0;
+	for (struct conn *c = all_conns; c && !wanted; c = c->next)
+		if (!c->is_visitor && (c->session_id == session_id || c->state == CS_AUTH))
+			wanted = 1;
+	if (wanted)
+		session_check(session_id);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void conn_recheck_sessions(void)
+{
+	size_t n = 0, k = 0;
+	for (struct conn *c = all_conns; c; c = c->next)
+		n += !c->is_visitor && c->session_id && (c->state == CS_WS || c->state == CS_SSE);
+	if (!n)
+		return;
+	int64_t *ids = xmalloc(n * sizeof(*ids));
+	for (struct conn *c = all_conns; c && k < n; c = c->next)
+		if (!c->is_visitor && c->session_id && (c->state == CS_WS || c->state == CS_SSE))
+			ids[k++] = c->session_id;
+	qsort(ids, k, sizeof(*ids), cmp_i64);
+	for (size_t i = 0; i < k; i++)
+		if (i == 0 || ids[i] != ids[i - 1])
+			session_check(ids[i]);
+	free(ids);
 }
 
 static void hub_revoke(int64_t session_id)
@@ -645,6 +774,8 @@ static void auth_refuse(struct conn *c, int status, const char *why)
 static void auth_allow(struct conn *c, const struct auth_result *ar)
 {
 	c->session_id = ar->session_id;
+	if (ar->expires_in > 0)
+		c->expires_at = loop_now() + ar->expires_in;
 	if (c->transport == TR_WS) {
 		ws_accept_reply(c);
 		conn_set_state(c, CS_WS);
@@ -686,6 +817,11 @@ static void auth_done(void *arg, PGresult *res)
 		auth_operator_decide(res, c->sub.kind != CHAN_INBOX, &ar);
 	free(c->auth_hash);
 	c->auth_hash = NULL;
+	if (!ar.status && !c->is_visitor && revoked_has(ar.session_id)) {
+		/* Read before a revocation that has arrived since (see revoked above). */
+		ar.status = 401;
+		ar.why = "session revoked";
+	}
 	if (ar.status)
 		auth_refuse(c, ar.status, ar.why);
 	else
@@ -943,6 +1079,10 @@ static void conn_timer_cb(void *data)
 		conn_close(c, "handshake timeout");
 		break;
 	case CS_WS:
+		if (c->expires_at > 0 && now >= c->expires_at - 0.01) {
+			conn_end_session(c, "session expired");
+			break;
+		}
 		if (now - c->last_rx >= cfg.peer_timeout) {
 			conn_close(c, "peer silent");
 			break;
@@ -953,12 +1093,20 @@ static void conn_timer_cb(void *data)
 			conn_queue_copy(c, ping, hl);
 		}
 		check_caps(c);
+		if (c->state == CS_WS)
+			conn_arm(c, cfg.ping_interval);
 		break;
 	case CS_SSE: {
+		if (c->expires_at > 0 && now >= c->expires_at - 0.01) {
+			conn_end_session(c, "session expired");
+			break;
+		}
 		char p[16];
 		size_t n = sse_ping(p, sizeof(p));
 		conn_queue_copy(c, p, n);
 		check_caps(c);
+		if (c->state == CS_SSE)
+			conn_arm(c, cfg.sse_ping_interval);
 		break;
 	}
 	default:
@@ -1205,6 +1353,9 @@ void conn_free_all(void)
 		conn_free(c);
 	}
 	reap_list = flush_list = NULL;
+	free(revoked);
+	revoked = NULL;
+	n_revoked = cap_revoked = 0;
 	for (int i = 0; i < IP_BUCKETS; i++) {
 		while (ip_table[i]) {
 			struct ip_count *e = ip_table[i];

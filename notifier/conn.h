@@ -54,8 +54,13 @@ int conn_listen(const char *spec) CHATAI_WUR;
 void conn_shutdown(void);
 /* Connections not yet freed. */
 size_t conn_count(void);
-/* Close every stream of an operator session (logout). */
+/* A session was revoked, deleted or its expiry moved back ({"k":"revoke"}): ask the
+ * database again, then end its streams with 4401 (those still authenticating included)
+ * or move their expiry. */
 void conn_revoke_session(int64_t session_id);
+/* The LISTEN link came back (revocations may have been missed): ask again about the
+ * session of every open operator stream. */
+void conn_recheck_sessions(void);
 /* Where /health finds the Redis subscriber's state ("off", "down", "up"). */
 void conn_set_redis_state(const char *(*fn)(void));
 /* Free everything (after the loop ended). */

@@ -123,8 +123,10 @@ static void on_hup(int sig)
 
 static void on_listen_up(int first)
 {
-	if (!first)
+	if (!first) {
 		log_info("LISTEN link back: catching every channel up from the table");
+		conn_recheck_sessions();
+	}
 	hub_resync();
 }
 

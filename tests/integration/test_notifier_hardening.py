@@ -130,3 +130,119 @@ def test_pongs_count_against_the_hard_cap_at_once(pg, world):
         assert n.running
     finally:
         n.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# 2. logout while a stream authenticates; 3. sessions that expire while they stream
+
+
+@pytest.fixture
+def slow_auth(pg):
+    """A notifier whose view of `sessions` takes 1.5 s to read (a schema first on its
+    search_path): its auth queries read the session, then answer 1.5 s later."""
+    pg.sql("CREATE SCHEMA IF NOT EXISTS slowauth")
+    pg.sql("CREATE OR REPLACE VIEW slowauth.sessions AS SELECT * FROM public.sessions "
+           "WHERE (SELECT true FROM pg_sleep(1.5))")
+    url = pg.url + "?options=-csearch_path%3Dslowauth,public"
+    n = harness.Notifier(pg, env={"CHATAI_DATABASE_URL": url}).start()
+    yield n
+    n.stop()
+    pg.sql("DROP SCHEMA slowauth CASCADE")
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+def test_logout_while_the_stream_authenticates(pg, world, slow_auth, transport):
+    """The revocation arrives while the auth query (which read the session before it) is
+    still running: before, that stream opened for good and got every event."""
+    n = slow_auth
+    did, _ = world.dialog()
+    tok, sid = make_session(pg, world.operator)
+    out = {}
+
+    def open_stream():
+        try:
+            if transport == "ws":
+                out["c"] = WsClient(ws_admin_url(n, did, tok), timeout=10)
+            else:
+                out["c"] = SseClient(sse_admin_url(n, did, tok), timeout=10)
+        except Exception as e:  # refused: also fine
+            out["e"] = e
+    import threading
+    t = threading.Thread(target=open_stream)
+    t.start()
+    time.sleep(0.5)  # the auth query has read the session and sleeps
+    pg.sql("UPDATE sessions SET revoked_at = now() WHERE id = %s", sid)  # the trigger NOTIFYs
+    t.join(15)
+    c = out.get("c")
+    if c is None:
+        return  # refused outright
+    try:
+        if transport == "ws":
+            if c.accepted:
+                assert c.expect_close(timeout=8) == 4401
+        else:
+            if c.status == 200:
+                assert c.ended(timeout=8)
+            else:
+                assert c.status == 401
+        # Nothing more reaches it.
+        post(pg, did, "ai", "after the logout")
+    finally:
+        c.close()
+
+
+def test_session_expiry_ends_streams(pg, world):
+    """A session that expires while its streams are open: WebSocket 4401, SSE ended, at
+    the expiry (before, they streamed on until the client went away)."""
+    n = harness.Notifier(pg).start()
+    try:
+        did, _ = world.dialog()
+        tok, sid = make_session(pg, world.operator, expires="3 seconds")
+        t0 = time.monotonic()
+        w = WsClient(ws_admin_url(n, did, tok))
+        s = SseClient(sse_admin_url(n, did, tok))
+        inbox = WsClient(f"{n.ws_url}/ws/inbox?token={tok}")
+        keep = WsClient(ws_admin_url(n, did, world.token))
+        m = post(pg, did, "ai", "before the expiry")
+        assert w.recv() == m
+        assert w.expect_close(timeout=6) == 4401
+        assert inbox.expect_close(timeout=2) == 4401
+        assert s.ended(timeout=2)
+        assert 2.0 < time.monotonic() - t0 < 6
+        m = post(pg, did, "ai", "after it")
+        assert keep.recv_messages(2)[-1] == m
+        keep.close()
+    finally:
+        n.stop()
+
+
+def test_expiry_moved_back_ends_streams_at_the_new_time(pg, world):
+    """Expiry moved back (the trigger sends a revoke): the stream stays open while the
+    session is valid and ends at the new expiry."""
+    n = harness.Notifier(pg).start()
+    try:
+        did, _ = world.dialog()
+        tok, sid = make_session(pg, world.operator)
+        w = WsClient(ws_admin_url(n, did, tok))
+        pg.sql("UPDATE sessions SET expires_at = now() + interval '2 seconds' WHERE id = %s", sid)
+        t0 = time.monotonic()
+        m = post(pg, did, "ai", "still valid")
+        assert w.recv() == m
+        assert w.expect_close(timeout=5) == 4401
+        assert time.monotonic() - t0 > 1.0
+    finally:
+        n.stop()
+
+
+def test_deleted_session_ends_streams(pg, world):
+    n = harness.Notifier(pg).start()
+    try:
+        did, _ = world.dialog()
+        tok, sid = make_session(pg, world.operator)
+        w = WsClient(ws_admin_url(n, did, tok))
+        s = SseClient(sse_admin_url(n, did, tok))
+        pg.sql("DELETE FROM sessions WHERE id = %s", sid)
+        assert w.expect_close() == 4401
+        assert s.ended()
+    finally:
+        n.stop()
