@@ -142,7 +142,7 @@ int h_login(struct req *r)
 	}
 	struct buf b = { 0 };
 	buf_printf(&b, "{\"token\":\"%s\",\"user\":%s}", tok, PQgetvalue(res, 0, 1));
-	log_info("login: operator session %s opened", PQgetvalue(res, 0, 0));
+	log_debug("login: operator session %s opened", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	http_json(r, 200, b.p);
 	buf_free(&b);

@@ -224,7 +224,7 @@ static void *dispatcher_main(void *arg)
 				/* Whatever was committed while we were not listening: everyone looks. */
 				struct note all = { .kind = NOTE_ALL };
 				note_add(&all);
-				log_info("longpoll: listening on channel chatai");
+				log_debug("longpoll: listening on channel chatai"); /* per request under CGI */
 			} else {
 				next_try = now + 500;
 			}

@@ -139,7 +139,7 @@ int h_widget_dialog_create(struct req *r)
 	struct buf b = { 0 };
 	buf_printf(&b, "{\"dialog_id\":%s,\"visitor_token\":\"%s\",\"messages\":%s}", PQgetvalue(res, 0, 0), tok,
 	           PQgetvalue(res, 0, 1));
-	log_info("widget: dialog %s created for assistant %s", PQgetvalue(res, 0, 0), aid);
+	log_debug("widget: dialog %s created for assistant %s", PQgetvalue(res, 0, 0), aid);
 	PQclear(res);
 	http_json(r, 201, b.p);
 	buf_free(&b);

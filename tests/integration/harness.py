@@ -192,6 +192,8 @@ if threading.current_thread() is threading.main_thread():
 def render(template, values):
     """Replace @KEY@ placeholders; an unknown placeholder left behind is an error."""
     text = Path(template).read_text()
+    # `#%` lines document a template's placeholders; `make install` leaves them out too
+    text = "".join(line for line in text.splitlines(True) if not line.startswith("#%"))
     for k, v in values.items():
         text = text.replace(f"@{k}@", str(v))
     import re

@@ -5,6 +5,7 @@ point at installed programs, man pages; `make uninstall` takes it all away again
 import os
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -57,16 +58,37 @@ def test_programs_and_sql(dest):
     assert cp.returncode == 0 and f"{pkgdatadir}/sql" in cp.stdout
 
 
+def _web_sources(*parts):
+    return {str(p.relative_to(harness.WEB_DIR)) for p in harness.WEB_DIR.rglob("*")
+            if p.is_file() and p.parts[len(harness.WEB_DIR.parts)] in parts
+            and not p.name.startswith(".") and p.name != "package.json" and not p.name.endswith("~")}
+
+
 def test_web_tree(dest):
     web = installed(dest, configured("pkgdatadir") + "/web")
-    for f in ("admin/index.html", "widget/chatai.js", "demo/index.html"):
+    for f in ("admin/index.html", "widget/chatai.js"):
         assert (web / f).is_file(), f
-    src = {str(p.relative_to(harness.WEB_DIR)) for p in harness.WEB_DIR.rglob("*")
-           if p.is_file() and p.parts[len(harness.WEB_DIR.parts)] in ("admin", "widget", "shared", "demo")
-           and not p.name.startswith(".") and p.name != "package.json"}
     got = {str(p.relative_to(web)) for p in web.rglob("*") if p.is_file()}
-    assert got == src
+    assert got == _web_sources("admin", "widget", "shared")
     assert not list(web.rglob("*.mk"))
+    # the demo shop is kept out of the production document root (issue 16, item 13)
+    assert not (web / "demo").exists()
+    examples = installed(dest, configured("pkgdatadir") + "/examples")
+    got = {str(p.relative_to(examples)) for p in (examples / "demo").rglob("*") if p.is_file()}
+    assert got == _web_sources("demo") and "demo/index.html" in got
+
+
+def test_no_templates_installed_and_licence(dest):
+    """The .in templates stay in the source tree; the licence and the release notes are
+    installed with the documentation."""
+    left = [str(p.relative_to(dest)) for p in dest.rglob("*.in")]
+    assert left == []
+    docdir = installed(dest, configured("docdir"))
+    assert "MIT License" in (docdir / "LICENSE").read_text()
+    news = (docdir / "NEWS").read_text()
+    # the release notes are kept current: the entry on top is this version's
+    top = re.search(r"^chatai (\S+) \(", news, re.M)
+    assert top and top.group(1) == configured("PACKAGE_VERSION"), news[:400]
 
 
 def test_rendered_configs_have_no_placeholders(dest):
@@ -75,10 +97,48 @@ def test_rendered_configs_have_no_placeholders(dest):
              installed(dest, f"{pkgdatadir}/apache/chatai-site.conf"),
              installed(dest, f"{pkgdatadir}/apache/chatai-vhost.conf.example")]
     files += list(installed(dest, f"{PREFIX}/lib/systemd/system").glob("chatai-*.service"))
-    assert len(files) == 6
+    files.append(installed(dest, configured("sysconfdir") + "/logrotate.d/chatai"))
+    assert len(files) == 7
     for f in files:
         text = f.read_text()
         assert not re.search(r"@[A-Za-z_]+@", text), f
+        # template-only comments are left out (the lighttpd header used to be garbled)
+        assert not re.search(r"^#%", text, re.M), f
+    lighttpd = files[0].read_text()
+    assert "Placeholders" not in lighttpd and "libexec" not in lighttpd
+
+
+def test_logrotate_covers_the_logs_we_write(dest):
+    """logrotate.d/chatai names the standalone lighttpd's two logs, in a directory `make
+    install` creates, and reopens them with SIGHUP through the instance's pid file."""
+    conf = installed(dest, configured("pkgdatadir") + "/lighttpd/chatai.conf").read_text()
+    logs = re.findall(r'^(?:server\.errorlog|accesslog\.filename)\s*=\s*"([^"]+)"', conf, re.M)
+    pidfile = re.search(r'^server\.pid-file\s*=\s*"([^"]+)"', conf, re.M).group(1)
+    rot = installed(dest, configured("sysconfdir") + "/logrotate.d/chatai").read_text()
+    assert len(logs) == 2 and all(log in rot for log in logs), (logs, rot)
+    assert installed(dest, os.path.dirname(logs[0])).is_dir()
+    assert f'kill -HUP "$(cat {pidfile})"' in rot
+    if shutil.which("logrotate"):
+        cp = subprocess.run(["logrotate", "-d", "-s", "/dev/null",
+                             str(installed(dest, configured("sysconfdir") + "/logrotate.d/chatai"))],
+                            capture_output=True, text=True)
+        assert cp.returncode == 0 and not re.search(r"^error:", cp.stderr, re.M), cp.stderr
+
+
+def test_install_time_values_are_used(tmp_path):
+    """`make install CHATAI_NOTIFIER_PORT=...` after `make` renders again (it used to keep
+    the values of the build silently); the next plain `make` goes back to the defaults."""
+    d = tmp_path / "dest"
+    try:
+        make("install", f"DESTDIR={d}", "CHATAI_NOTIFIER_PORT=18081", "CHATAI_SERVER_PORT=18080")
+        pkg = installed(d, configured("pkgdatadir"))
+        assert '"http://127.0.0.1:18081/ws/"' in (pkg / "apache/chatai-site.conf").read_text()
+        lighttpd = (pkg / "lighttpd/chatai.conf").read_text()
+        assert re.search(r"^server\.port\s*=\s*18080$", lighttpd, re.M)
+        assert '"port" => 18081' in lighttpd
+    finally:
+        make()
+    assert '"http://127.0.0.1:8081/ws/"' in (harness.BUILD_DIR / "apache-conf/chatai-site.conf").read_text()
 
 
 def test_lighttpd_accepts_its_config(dest, tmp_path):
@@ -86,7 +146,7 @@ def test_lighttpd_accepts_its_config(dest, tmp_path):
     assert f'"bin-path" => "{configured("bindir")}/chatai.fcgi"' in conf
     # lighttpd -tt loads the modules and checks everything but the paths it would write to
     conf = conf.replace(configured("pkgdatadir") + "/web", str(harness.WEB_DIR))
-    for path in ("/var/log/lighttpd", configured("localstatedir") + "/log/lighttpd"):
+    for path in ("/var/log/chatai", configured("localstatedir") + "/log/chatai"):
         conf = conf.replace(path, str(tmp_path))
     f = tmp_path / "lighttpd.conf"
     f.write_text(conf)
@@ -139,15 +199,50 @@ def test_systemd_units(dest, tmp_path):
         assert not errors, cp.stderr
 
 
-def test_man_pages_and_example(dest):
+MAN_PAGES = ("man5/chatai.conf.5", "man8/chatai-ctl.8", "man8/chatai-notifier.8", "man8/chatai-ai.8",
+             "man8/chatai.fcgi.8")
+# A font macro argument such as "answer": (a quote that closes before a non-space) is eaten
+# by roff: `.B {"question": ..., "answer": ...}` rendered as {"question": ..., answer : ...}.
+ROFF_QUOTE_TRAP = re.compile(r'^\.(?:B|I|BR|RB|IR|RI|BI|IB|SM|SB)\s.*(?:^|\s)"[^"\s]*"[^\s]')
+# What must never survive into the rendered text: escapes, requests, placeholders.
+STRAY = re.compile(r'\\[fe(*\[&-]|^\s*\.[A-Za-z]{1,2}(?:\s|$)|@[A-Za-z_]+@', re.M)
+
+
+def test_man_pages_render_cleanly(dest):
+    """`man -l` of every installed page: groff -ww finds nothing to warn about, and the text
+    shows no stray markup (issue 16: chatai-ctl(8)'s JSON example lost its quotes)."""
     mandir = configured("mandir")
-    for p in ("man5/chatai.conf.5", "man8/chatai-ctl.8", "man8/chatai-notifier.8", "man8/chatai-ai.8"):
+    assert shutil.which("groff"), "groff is missing (scripts/lib.sh installs it)"
+    for p in MAN_PAGES:
         f = installed(dest, f"{mandir}/{p}")
         assert f.is_file(), p
-        cp = subprocess.run(["man", "--warnings", "-l", str(f)], capture_output=True, text=True,
-                            env={**os.environ, "MANWIDTH": "80", "LC_ALL": "C.UTF-8"})
+        src = f.read_text()
+        assert not re.search(r"@[A-Za-z_]+@", src), p
+        bad = [line for line in src.splitlines() if ROFF_QUOTE_TRAP.search(line)]
+        assert not bad, (p, bad)
+        cp = subprocess.run(["groff", "-man", "-ww", "-z", str(f)], capture_output=True, text=True)
         assert cp.returncode == 0 and not cp.stderr.strip(), (p, cp.stderr)
-        assert not re.search(r"@[A-Za-z_]+@", f.read_text()), p
+        cp = subprocess.run(["man", "--warnings", "-l", str(f)], capture_output=True, text=True,
+                            env={**os.environ, "MANWIDTH": "80", "LC_ALL": "C.UTF-8", "MANPAGER": "cat",
+                                 "PAGER": "cat"})
+        assert cp.returncode == 0 and not cp.stderr.strip(), (p, cp.stderr)
+        text = re.sub(r".\x08", "", cp.stdout)  # overstrike bold/underline, if any
+        assert "NAME" in text and "SEE ALSO" in text, p
+        m = STRAY.search(text)
+        assert not m, (p, m.group(0), text[max(0, m.start() - 80):m.end() + 80])
+        if p == "man8/chatai-ctl.8":
+            assert '{"question": ..., "answer": ...}' in text
+        if p == "man8/chatai-ai.8":
+            assert "SIGHUP" in text
+        if p == "man8/chatai.fcgi.8":
+            for word in ("--listen", "CGI", "SIGTERM", "fcgi_db_pool", "inherited socket"):
+                assert word in text, word
+    # chatai-ai reloads on SIGHUP: its unit says how
+    unit = installed(dest, f"{PREFIX}/lib/systemd/system/chatai-ai.service").read_text()
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit.splitlines()
+
+
+def test_man_pages_and_example(dest):
     example = installed(dest, configured("pkgdatadir") + "/examples/chatai.conf.example")
     keys = {m.group(1) for m in re.finditer(r"^#?([a-z_]+) = ", example.read_text(), re.M)}
     # every key of docs/internals.md is in the example
@@ -161,13 +256,33 @@ def test_man_pages_and_example(dest):
 def test_example_config_is_accepted_by_chatai_ctl(dest, pg, tmp_path):
     example = installed(dest, configured("pkgdatadir") + "/examples/chatai.conf.example").read_text()
     conf = tmp_path / "chatai.conf"
-    conf.write_text(re.sub(r"^database_url = .*$", f"database_url = {pg.url}", example, flags=re.M))
-    ctl = installed(dest, configured("bindir") + "/chatai-ctl")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAI_")}
-    cp = subprocess.run([str(ctl), "--config", str(conf), "check", "--sql-dir", str(harness.SQL_DIR)],
-                        capture_output=True, text=True, env=env)
-    assert cp.returncode == 0, cp.stdout + cp.stderr
-    assert cp.stdout.startswith(f"OK   settings: {conf}")
+    notifier = harness.Notifier(pg).start()  # the example sets notifier_listen: check asks it
+    try:
+        text = re.sub(r"^database_url = .*$", f"database_url = {pg.url}", example, flags=re.M)
+        text = re.sub(r"^notifier_listen = .*$", f"notifier_listen = 127.0.0.1:{notifier.port}", text, flags=re.M)
+        conf.write_text(text)
+        conf.chmod(0o640)
+        ctl = installed(dest, configured("bindir") + "/chatai-ctl")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAI_")}
+        argv = [str(ctl), "--config", str(conf), "check", "--sql-dir", str(harness.SQL_DIR),
+                "--web-dir", str(installed(dest, configured("pkgdatadir") + "/web"))]
+        cp = subprocess.run(argv, capture_output=True, text=True, env=env)
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        assert cp.stdout.startswith(f"OK   settings: {conf}")
+        assert "OK   notifier:" in cp.stdout and "OK   web:" in cp.stdout
+        # every commented-out line of the example, uncommented with its trailing comment,
+        # is still accepted: the comment is not part of the value (issue 16, item 10)
+        lines = []
+        for line in text.splitlines():
+            m = re.match(r"^#([a-z_]+) = ", line)
+            if m and m.group(1) not in ("redis_url", "ai_base_url", "ai_model", "ai_api_key", "fcgi_listen"):
+                line = line[1:]
+            lines.append(line)
+        conf.write_text("\n".join(lines) + "\n")
+        cp = subprocess.run(argv, capture_output=True, text=True, env=env)
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+    finally:
+        notifier.stop()
 
 
 def test_uninstall_removes_everything(tmp_path):
@@ -176,3 +291,173 @@ def test_uninstall_removes_everything(tmp_path):
     make("uninstall", f"DESTDIR={d}")
     left = [str(p.relative_to(d)) for p in d.rglob("*") if p.is_file() or p.is_symlink()]
     assert left == []
+
+
+# ---- docs/deploy.md, followed step by step in a scratch root ---------------------------
+
+def _deploy_md_configure_line():
+    """The configure line of docs/deploy.md's step 2, as written there."""
+    text = (harness.REPO / "docs" / "deploy.md").read_text()
+    step = re.search(r"^## 2\. Build and install\n(.*?)^## ", text, re.M | re.S).group(1)
+    line = re.search(r"^\./configure( [^\n#]*?)\s*$", step, re.M).group(1).split()
+    readme = (harness.REPO / "README.md").read_text()
+    # the README's short version says the same
+    assert f"./configure {' '.join(line)}" in readme, "README.md and docs/deploy.md differ on configure"
+    return line
+
+
+def test_production_steps_of_deploy_md(tmp_path):
+    """Issue 16, "Done when": docs/deploy.md's production steps in a scratch root. configure
+    as documented, make, make install DESTDIR, the system user, a fresh database migrated,
+    the settings file, an operator, the notifier, chatai-ctl check (and its failure on a
+    misspelt key), then one request through the rendered lighttpd configuration; and the
+    log rotation that logrotate.d/chatai does."""
+    opts = _deploy_md_configure_line()
+    assert opts == ["--prefix=/usr/local", "--sysconfdir=/etc", "--localstatedir=/var"], opts
+    # the web server's user (www-data, once lighttpd drops root) must reach the files
+    scratch = harness._world_dir("chatai-deploy-")
+    build, root, run = tmp_path / "build", scratch / "root", scratch / "run"
+    build.mkdir()
+    run.mkdir()
+    # step 2: out of tree, so that the checkout's own build is left alone
+    cp = subprocess.run([str(harness.REPO / "configure"), *opts], cwd=build, capture_output=True, text=True,
+                        timeout=600)
+    assert cp.returncode == 0, cp.stdout[-3000:] + cp.stderr[-3000:]
+    for args in (["-j2"], ["install", f"DESTDIR={root}"]):
+        cp = subprocess.run(["make", "-s", *args], cwd=build, capture_output=True, text=True, timeout=900)
+        assert cp.returncode == 0, cp.stdout[-3000:] + cp.stderr[-3000:]
+    pkg = root / "usr/local/share/chatai"
+    ctl_bin, fcgi_bin = root / "usr/local/bin/chatai-ctl", root / "usr/local/bin/chatai.fcgi"
+    assert (root / "var/log/chatai").is_dir()  # the standalone lighttpd's logs
+    # step 3: the system user, in the scratch root
+    if shutil.which("systemd-sysusers"):
+        (root / "etc").mkdir(exist_ok=True)
+        cp = subprocess.run(["systemd-sysusers", f"--root={root}", str(root / "usr/local/lib/sysusers.d/chatai.conf")],
+                            capture_output=True, text=True)
+        assert cp.returncode == 0 and "chatai:" in (root / "etc/passwd").read_text(), cp.stderr
+    # step 4: a fresh database
+    pg = harness.Postgres(tmp_path / "pg", migrate=False).start()
+    procs = []
+    try:
+        # step 5: the settings file from the example, mode 640
+        conf = root / "etc/chatai.conf"
+        conf.parent.mkdir(exist_ok=True)
+        subprocess.run(["install", "-m", "640", str(pkg / "examples/chatai.conf.example"), str(conf)], check=True)
+        notifier_port = harness.free_port()
+        text = conf.read_text()
+        text = re.sub(r"^database_url = .*$", f"database_url = {pg.url}", text, flags=re.M)
+        text = re.sub(r"^notifier_listen = .*$", f"notifier_listen = 127.0.0.1:{notifier_port}", text, flags=re.M)
+        conf.write_text(text)
+        assert oct(conf.stat().st_mode & 0o777) == "0o640"
+        lconf = (pkg / "lighttpd/chatai.conf").read_text()
+        server_user = re.search(r'^server\.username\s*=\s*"([^"]+)"', lconf, re.M)
+        if server_user:
+            # step 5: the web server's user may read the file (here: the file's group is its
+            # group, as `usermod -aG chatai www-data` does on a real system)
+            import pwd
+            pw = pwd.getpwnam(server_user.group(1))
+            os.chown(conf, 0, pw.pw_gid)
+            os.chown(run, pw.pw_uid, pw.pw_gid)
+            # what `make install` does as root without DESTDIR: lighttpd opens its logs
+            # after dropping root
+            os.chown(root / "var/log/chatai", pw.pw_uid, 0)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAI_")}
+        # the installed programs look in /usr/local and /etc; here they are under the root
+        env.update(CHATAI_CONFIG=str(conf), CHATAI_SQL_DIR=str(pkg / "sql"), CHATAI_WEB_DIR=str(pkg / "web"))
+
+        def ctl(*args, stdin=None):
+            return subprocess.run([str(ctl_bin), *args], input=stdin, env=env, capture_output=True, text=True,
+                                  timeout=60)
+
+        # step 6: migrations
+        cp = ctl("migrate")
+        assert cp.returncode == 0 and "applied 001_schema.sql" in cp.stdout, cp.stdout + cp.stderr
+        # step 7: an operator (password on stdin)
+        cp = ctl("operator", "add", "ann@shop.example", "Ann", "--role", "admin", stdin="a long password\n")
+        assert cp.returncode == 0, cp.stderr
+        cp = ctl("assistant", "add", "Shop assistant", "--greeting", "Hi! How can I help?")
+        assert cp.returncode == 0, cp.stderr
+        assistant = int(cp.stdout.strip())
+        # step 8: the notifier (what the unit starts)
+        n = harness.Process([root / "usr/local/sbin/chatai-notifier", "--config", conf], env=env,
+                            log_path=tmp_path / "notifier.log").start()
+        procs.append(n)
+        n.wait_port(notifier_port)
+        # step 6 again: check passes, then fails on a misspelt key
+        cp = ctl("check")
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        for what in ("settings", "web", "notifier", "database", "schema"):
+            assert re.search(rf"^OK   {what}: ", cp.stdout, re.M), (what, cp.stdout)
+        conf.write_text(text + "log_levle = debug\n")
+        cp = ctl("check")
+        assert cp.returncode == 1, cp.stdout
+        assert "unknown key 'log_levle' (did you mean log_level?)" in cp.stdout
+        conf.write_text(text)
+        # step 9: the rendered lighttpd configuration, its paths moved into the root
+        port = harness.free_port()
+        lconf = re.sub(r'^server\.bind\s*=.*$', 'server.bind = "127.0.0.1"', lconf, flags=re.M)
+        lconf = re.sub(r'^server\.port\s*=.*$', f"server.port = {port}", lconf, flags=re.M)
+        lconf = lconf.replace('"port" => 8081', f'"port" => {notifier_port}')
+        lconf = lconf.replace("/run/lighttpd-chatai.pid", str(run / "lighttpd.pid"))
+        lconf = lconf.replace("/run/lighttpd/chatai-fcgi.sock", str(run / "chatai-fcgi.sock"))
+        for path in ("/usr/local/share/chatai", "/usr/local/bin", "/etc/chatai.conf", "/var/log/chatai"):
+            lconf = lconf.replace(f'"{path}', f'"{root}{path}')
+        left = re.findall(r'"(?:/usr|/etc|/var)[^"]*"', lconf)
+        assert not left, f"paths of the config not moved under the root: {left}"
+        lf = tmp_path / "lighttpd.conf"
+        lf.write_text(lconf)
+        web = harness.Process(["/usr/sbin/lighttpd", "-D", "-f", lf], env=env, log_path=tmp_path / "lighttpd.out")
+        procs.append(web.start())
+        web.wait_port(port)
+        import requests
+        base = f"http://127.0.0.1:{port}"
+        r = requests.post(f"{base}/api/auth/login", json={"email": "ann@shop.example", "password": "a long password"},
+                          timeout=20)
+        assert r.status_code == 200, r.text
+        token = r.json()["token"]
+        r = requests.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=20)
+        assert r.status_code == 200 and r.json()["name"] == "Ann", r.text
+        assert requests.get(f"{base}/admin/", timeout=10).status_code == 200
+        assert requests.get(f"{base}/widget/chatai.js", timeout=10).status_code == 200
+        assert requests.get(f"{base}/demo/", timeout=10).status_code == 404  # not in production
+        # a visitor: a dialog and a long-poll; at log_level info (the example's) nothing is
+        # logged per request (issue 16, item 14: shared hosts' error logs filled up)
+        r = requests.post(f"{base}/api/widget/dialogs", json={"assistant_id": assistant}, timeout=20)
+        assert r.status_code == 201, r.text
+        d = r.json()
+        r = requests.get(f"{base}/api/widget/dialogs/{d['dialog_id']}/messages?after=1&wait=1",
+                         headers={"X-Visitor-Token": d["visitor_token"]}, timeout=20)
+        assert r.status_code == 200, r.text
+        errors = (root / "var/log/chatai/chatai-error.log").read_text()
+        for line in ("longpoll: listening", "session", "widget: dialog"):
+            assert line not in errors, errors
+        # logrotate.d/chatai, run for real on the scratch root: the logs are moved and
+        # recreated, and its postrotate (SIGHUP) makes lighttpd write into the new ones
+        logs = root / "var/log/chatai"
+        access = logs / "chatai-access.log"
+        harness.wait_until(lambda: access.exists() and "/api/me" in access.read_text(), message="access log")
+        rot = (root / "etc/logrotate.d/chatai").read_text()
+        assert "/var/log/chatai/chatai-access.log" in rot and "/run/lighttpd-chatai.pid" in rot
+        rot = rot.replace("/var/log/chatai", str(logs)).replace("/run/lighttpd-chatai.pid", str(run / "lighttpd.pid"))
+        rconf = tmp_path / "logrotate.conf"
+        rconf.write_text(rot)
+        if shutil.which("logrotate"):
+            cp = subprocess.run(["logrotate", "-f", "-s", str(tmp_path / "logrotate.state"), str(rconf)],
+                                capture_output=True, text=True, timeout=60)
+            assert cp.returncode == 0, cp.stderr
+        else:  # what it does, by hand
+            access.rename(logs / "chatai-access.log.1")
+            access.touch()
+            if server_user:
+                os.chown(access, pw.pw_uid, pw.pw_gid)
+            os.kill(int((run / "lighttpd.pid").read_text()), signal.SIGHUP)
+        assert "/api/me" in (logs / "chatai-access.log.1").read_text()
+        marker = "/admin/?after-rotation"
+        requests.get(f"{base}{marker}", timeout=10)
+        harness.wait_until(lambda: marker in access.read_text(), message="a request in the new access log")
+        assert web.running
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        pg.destroy()
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""apache-conf/balancer.conf for real: Apache (mod_fcgid + chatai.fcgi) in front of two
+"""apache-conf/balancer.conf.example for real: Apache (mod_fcgid + chatai.fcgi) in front of two
 notifiers through mod_proxy_balancer. Streams spread over both notifiers; when one dies,
 its clients reconnect to the same URL, land on the other one and resume with `since`
 without loss or duplicate; SSE through the balancer is not buffered.
@@ -14,7 +14,7 @@ import pytest
 import harness
 from redis_fixtures import WsClient, health
 
-BALANCER = harness.REPO / "apache-conf" / "balancer.conf"
+BALANCER = harness.REPO / "apache-conf" / "balancer.conf.example"
 EXTRA_MODULES = ("proxy_balancer", "slotmem_shm", "lbmethod_bybusyness", "proxy_hcheck")
 
 
