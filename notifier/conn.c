@@ -944,6 +944,13 @@ static void conn_on_request(struct conn *c)
 		set_transport(c, TR_SSE);
 	}
 
+	/* The Origin goes to PostgreSQL as text (widget streams): bytes that are not UTF-8
+	 * would make the query fail (503). Refused here, before any query, on every stream. */
+	if (r->origin[0] && !utf8_valid(r->origin, strlen(r->origin))) {
+		refuse_early(c, 403, "the Origin header is not valid UTF-8");
+		return;
+	}
+
 	c->dialog_id = rt.dialog_id;
 	if (parse_cursor(r->url, r, rt.transport == ROUTE_SSE, &c->since) != 0) {
 		if (c->transport == TR_WS) {

@@ -246,3 +246,60 @@ def test_deleted_session_ends_streams(pg, world):
         assert s.ended()
     finally:
         n.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# 9. an Origin that is not UTF-8
+
+
+def raw_request(n, path, origin, ws=False):
+    """Send a request whose Origin is raw bytes; returns everything read until EOF or 3 s."""
+    s = socket.create_connection(("127.0.0.1", n.port))
+    head = f"GET {path} HTTP/1.1\r\nHost: x\r\n".encode() + b"Origin: " + origin + b"\r\n"
+    if ws:
+        head += (b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
+    s.sendall(head + b"\r\n")
+    s.settimeout(3)
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionError):
+        pass
+    s.close()
+    return data
+
+
+@pytest.mark.parametrize("origin", [b"https://shop.example\xff", b"https://\xc3\x28.example",
+                                    b"https://\xed\xa0\x80.example"])
+def test_origin_not_utf8_is_refused_before_any_query(pg, world, origin):
+    """Before, the Origin went to PostgreSQL as text: the query failed, the client got 503
+    "database unavailable" and the log a warning per request."""
+    n = harness.Notifier(pg).start()
+    try:
+        did, vt = world.dialog()
+        before = metrics_of(n)
+        site = f"/sse/widget/dialogs/{did}?assistant_id={world.assistant}&visitor_token={vt}"
+        data = raw_request(n, site, origin)
+        assert data.startswith(b"HTTP/1.1 403"), data[:200]
+        body = json.loads(data.partition(b"\r\n\r\n")[2])
+        assert body["error"]["code"] == "forbidden"
+        data = raw_request(n, "/ws" + site[len("/sse"):], origin, ws=True)
+        assert data.startswith(b"HTTP/1.1 101")
+        assert b"\x88" in data and (4403).to_bytes(2, "big") in data
+        data = raw_request(n, f"/sse/dialogs/{did}?token={world.token}", origin)
+        assert data.startswith(b"HTTP/1.1 403"), data[:200]
+        assert "invalid byte sequence" not in n.log_tail()
+        after = metrics_of(n)
+        assert after["chatai_notifier_auth_refused_total"] - before["chatai_notifier_auth_refused_total"] == 3
+        # A valid Origin still works.
+        ok = WsClient(ws_site_url(n, did, world.assistant, vt), origin="https://shop.example")
+        ok.send_json({"type": "ping"})
+        assert ok.recv() == {"type": "pong"}
+        ok.close()
+    finally:
+        n.stop()
