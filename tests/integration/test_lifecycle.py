@@ -144,6 +144,10 @@ def _requests(url, n=6):
     assert set(codes) == {404}, codes
 
 
+def _uid(pid):
+    return int([ln for ln in open(f"/proc/{pid}/status") if ln.startswith("Uid:")][0].split()[2])
+
+
 def test_lighttpd_graceful_restart_then_stop(pg, tmp_path):
     web = harness.WebServer("lighttpd", pg, harness.free_port(), logdir=tmp_path).start()
     exe_root = web.state / "bin"  # lighttpd spawns the staged copy: ours alone
@@ -151,6 +155,11 @@ def test_lighttpd_graceful_restart_then_stop(pg, tmp_path):
         _requests(web.url)
         before = ours([exe_root], str(web.state))
         assert len([p for p, e in before if e.startswith(str(exe_root))]) >= 1
+        # the shipped configuration drops root (server.username): lighttpd and every
+        # chatai.fcgi it spawned run as www-data
+        if os.geteuid() == 0:
+            www = harness.pwd.getpwnam(harness.WEB_USER).pw_uid
+            assert {_uid(p) for p, e in before} == {www}, [(p, e, _uid(p)) for p, e in before]
         web.kill(signal.SIGUSR1)  # graceful restart: finish what is in flight, start afresh
         harness.wait_until(lambda: _ok(web.url), timeout=15, message="lighttpd back after the restart")
         _requests(web.url)
