@@ -852,6 +852,8 @@ static const struct setting {
 	{ "fcgi_db_pool", S_INT, 1, 1024, NULL },
 	{ "fcgi_db_wait", S_INT, 0, INT32_MAX, NULL },
 	{ "auth_cache_ttl", S_INT, 0, INT32_MAX, NULL },
+	{ "fcgi_poll_mode", S_ENUM, 0, 0, "auto|long|short" },
+	{ "fcgi_inline_ai", S_ENUM, 0, 0, "auto|on|off" },
 	{ "longpoll_max_wait", S_INT, 0, INT32_MAX, NULL },
 	{ "notifier_listen", S_LISTEN, 0, 0, NULL },
 	{ "notifier_ping_interval", S_INT, 1, INT32_MAX, NULL },
@@ -970,9 +972,10 @@ static const char *setting_problem(const struct setting *s, const char *v, char 
 	}
 	case S_ENUM: {
 		size_t vl = strlen(v);
+		int anycase = strncmp(s->key, "log_", 4) == 0; /* as log_init() reads them */
 		for (const char *c = s->choices; *c;) {
 			size_t l = strcspn(c, "|");
-			if (l == vl && strncasecmp(c, v, l) == 0)
+			if (l == vl && (anycase ? strncasecmp(c, v, l) : strncmp(c, v, l)) == 0)
 				return NULL;
 			c += l + (c[l] == '|');
 		}

@@ -332,6 +332,20 @@ def test_check_knows_every_key_of_the_settings_table():
                                  f"only in docs/internals.md: {sorted(documented - known)}")
 
 
+def test_check_knows_every_key_the_programs_read():
+    """Every key the C programs read (config_get*("key") and ai/'s setting_int("key")) is
+    one chatai-ctl knows, so that `check` never calls a working key unknown."""
+    import re
+    read = set()
+    for d in ("common", "fcgi", "notifier", "ai", "ctl"):
+        for f in (harness.REPO / d).glob("*.c"):
+            read |= set(re.findall(r'\b(?:config_get(?:_int|_bool)?|setting_int)\("([a-z0-9_.]+)"', f.read_text()))
+    cp = subprocess.run([str(harness.binary("chatai-ctl")), "check", "--list-keys"], capture_output=True,
+                        text=True, env=harness.base_env())
+    known = set(cp.stdout.split())
+    assert read and read <= known, f"read by the programs but unknown to chatai-ctl: {sorted(read - known)}"
+
+
 def test_check_fails_on_what_would_break(pg, tmp_path):
     def check(text, mode=0o640, env=None):
         conf = tmp_path / "chatai.conf"
