@@ -172,6 +172,58 @@ def test_apache_accepts_the_site(dest, tmp_path):
         assert cp.returncode == 0 and "Syntax OK" in cp.stderr, cp.stderr
 
 
+def test_apache_vhost_example_passes_configtest_before_and_after_certbot(dest, tmp_path):
+    """docs/deploy.md step 9 in order: the vhost example passes `apachectl configtest`
+    before the certificate exists (port 80 serves the site), and after certbot (the TLS
+    host turns on, port 80 redirects); with the balancer lines uncommented too."""
+    pkgdatadir = configured("pkgdatadir")
+    site = installed(dest, pkgdatadir + "/apache/chatai-site.conf").read_text()
+    site_file = tmp_path / "chatai-site.conf"
+    site_file.write_text(site.replace(pkgdatadir + "/web", str(harness.WEB_DIR)))
+    live = tmp_path / "letsencrypt/live/chat.example.com"
+    vhost = installed(dest, pkgdatadir + "/apache/chatai-vhost.conf.example").read_text()
+    assert "/etc/letsencrypt/live/chat.example.com/fullchain.pem" in vhost
+    vhost = vhost.replace("/etc/letsencrypt/live/chat.example.com", str(live))
+    vhost = vhost.replace(f"{pkgdatadir}/apache/chatai-site.conf", str(site_file))
+    vhost = vhost.replace("*:80>", "127.0.0.1:80>").replace("*:443>", "127.0.0.1:443>")
+    balancer = installed(dest, pkgdatadir + "/apache/balancer.conf.example").read_text()
+    (tmp_path / "chatai-balancer.conf").write_text(balancer)
+    (tmp_path / "fcgid").mkdir()
+    main = harness.render(harness.APACHE_TEMPLATE, {
+        "BIND": "127.0.0.1", "PORT": harness.free_port(), "STATE_DIR": tmp_path, "ERRORLOG": tmp_path / "e.log",
+        "ACCESSLOG": tmp_path / "a.log", "USER": "www-data", "GROUP": "www-data",
+        "MODULES_DIR": "/usr/lib/apache2/modules", "FCGI_MODE": "fcgid", "SITE_CONF": tmp_path / "vhost.conf"})
+    mods = "".join(f"LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n" for m in
+                   ("ssl", "socache_shmcb", "proxy_balancer", "lbmethod_bybusyness", "slotmem_shm",
+                    "proxy_hcheck"))
+    main = main.replace("LoadModule proxy_http_module", mods + "LoadModule proxy_http_module", 1)
+    main = f"Define APACHE_LOG_DIR {tmp_path}\n" + main.replace("Define CHATAI_FCGI_fcgid", "")
+    m = tmp_path / "apache2.conf"
+    m.write_text(main)
+
+    def configtest(text):
+        (tmp_path / "vhost.conf").write_text(text)
+        cp = subprocess.run(["/usr/sbin/apache2", "-t", "-f", str(m)], capture_output=True, text=True)
+        assert cp.returncode == 0 and "Syntax OK" in cp.stderr, cp.stdout + cp.stderr
+        cp = subprocess.run(["/usr/sbin/apache2", "-t", "-D", "DUMP_VHOSTS", "-f", str(m)], capture_output=True,
+                            text=True)
+        return cp.stdout
+
+    hosts = configtest(vhost)  # no certificate yet
+    assert ":443" not in hosts and ":80" in hosts
+    live.mkdir(parents=True)
+    cp = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                         "/CN=chat.example.com", "-keyout", str(live / "privkey.pem"), "-out",
+                         str(live / "fullchain.pem")], capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    hosts = configtest(vhost)  # certbot has run
+    assert ":443" in hosts and ":80" in hosts
+    on = vhost.replace("#Define CHATAI_NOTIFIER_BALANCER", "Define CHATAI_NOTIFIER_BALANCER")
+    on = on.replace("#Include /etc/apache2/chatai-balancer.conf", f"Include {tmp_path}/chatai-balancer.conf")
+    assert on.count("CHATAI_NOTIFIER_BALANCER") == vhost.count("CHATAI_NOTIFIER_BALANCER") and on != vhost
+    configtest(on)
+
+
 def test_systemd_units(dest, tmp_path):
     units = installed(dest, f"{PREFIX}/lib/systemd/system")
     bindir, sbindir, sysconfdir = configured("bindir"), configured("sbindir"), configured("sysconfdir")
