@@ -31,6 +31,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "check_url.h"
 #include "config.h"
 #include "credis.h"
 #include "db.h"
@@ -69,6 +70,9 @@ static const char usage_text[] =
 	"                                      check settings (unknown keys, values, file mode),\n"
 	"                                      web files, the notifier's /health, database and\n"
 	"                                      schema version; --list-keys prints the known keys\n"
+	"  check --url URL [--assistant ID] [--origin ORIGIN]\n"
+	"                                      check a live install from outside: API, settings,\n"
+	"                                      long-poll or short-poll, SSE, WebSocket\n"
 	"\n"
 	"Options:\n"
 	"  --config FILE   settings file (default $CHATAI_CONFIG, else " CHATAI_SYSCONFDIR "/chatai.conf)\n"
@@ -1372,6 +1376,9 @@ int main(int argc, char **argv)
 		die_usage("no command given");
 	const char *cmd = argv[i];
 	const char *err = NULL;
+	/* check --url: a live install from outside; no settings file needed (check_url.c) */
+	if (!strcmp(cmd, "check") && check_url_wanted(argc - i - 1, argv + i + 1))
+		return check_url_main(argc - i - 1, argv + i + 1);
 
 	json_init();
 	if (config_load(config_file, &err) < 0) {
