@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # deploy.mk: what `make install` lays out besides the programs and sql/ (which their own
 # local.mk install): the web/ tree, server configurations rendered with the install paths,
 # systemd units, man pages, the example settings file.

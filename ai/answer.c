@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* answer: one job from claim to stored answer. */
 #include "autoconfig.h"
 #include "answer.h"

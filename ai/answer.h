@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * answer: what the worker does with one claimed job: check the dialog, spot a request
  * for a human, send typing_start, compute the answer (knowledge base, or the LLM with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* handoff: whole-word, case-insensitive matching of the assistant's handoff words. */
 #include "autoconfig.h"
 #include "handoff.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handoff: does a visitor's message ask for a human? Pure functions, no I/O.
  *

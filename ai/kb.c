@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kb: knowledge-base answers from PostgreSQL full-text search. */
 #include "autoconfig.h"
 #include "kb.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kb: the knowledge-base provider. Full-text search over the assistant's knowledge rows
  * (SQL function chatai_kb_search of sql/004_ai.sql: websearch_to_tsquery with the

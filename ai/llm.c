@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* llm: OpenAI-compatible chat completions: request/response codecs and the HTTP call. */
 #include "autoconfig.h"
 #include "llm.h"

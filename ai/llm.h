@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * llm: the OpenAI-compatible chat-completions provider.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # ai/: the assistant worker chatai-ai (included by Makefile.am).
 # Everything but main.c is a library: chatai.fcgi links it too, to answer a job itself
 # when no worker is alive (a host with no daemon, see fcgi/inlineai.h).

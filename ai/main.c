@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chatai-ai: the assistant worker. Claims answer jobs from PostgreSQL and answers them
  * (see ai/answer.h). Any number of workers on any number of hosts share the queue.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* queue: claim, finish and retry answer jobs; LISTEN chatai_jobs. */
 #include "autoconfig.h"
 #include "queue.h"

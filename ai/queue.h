@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue: the answer-job queue in PostgreSQL (answer_jobs of sql/001_schema.sql, the
  * chatai_ai_* functions of sql/004_ai.sql). Every call is one statement in autocommit,

@@ -1,1 +1,2 @@
+# SPDX-License-Identifier: MIT
 # bench/: rules of this part of the tree (included by Makefile.am).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* config: settings from a key = value file and CHATAI_* environment variables. */
 #include "autoconfig.h"
 #include "config.h"

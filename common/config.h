@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config: one flat set of settings, read from a `key = value` file and from the
  * environment. A key `foo_bar` in the file is overridden by CHATAI_FOO_BAR in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* credis: rate limits, typing fan-out and presence over Redis (hiredis, synchronous). */
 #include "autoconfig.h"
 #include "credis.h"

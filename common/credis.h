@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * credis: the optional Redis side of the REST workers and the assistant worker
  * (hiredis, synchronous). Redis carries only what may be lost: rate-limit counters shared

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* db: libpq helpers with bound parameters and self-healing links. */
 #include "autoconfig.h"
 #include "db.h"

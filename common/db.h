@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * db: PostgreSQL helpers over libpq. Every value reaches SQL as a bound parameter;
  * there is no function here that splices strings into SQL.

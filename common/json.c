@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* json: request-body parsing and small accessors over cJSON. */
 #include "autoconfig.h"
 #include "json.h"

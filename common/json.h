@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json: helpers over cJSON for request bodies and answers.
  *

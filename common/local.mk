@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # common/: the small library every program links.
 noinst_LIBRARIES += common/libchatai.a
 common_libchatai_a_SOURCES = \

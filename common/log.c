@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* log: leveled logging to stderr or syslog. */
 #include "autoconfig.h"
 #include "log.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log: leveled logging to stderr or syslog. The format is checked by the compiler.
  * Never pass a token, password or visitor token to these functions: log ids instead.

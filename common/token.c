@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* token: random tokens, SHA-256 at rest, constant-time compare, yescrypt passwords. */
 #include "autoconfig.h"
 #include "token.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * token: bearer and visitor tokens, and operator password hashing.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* util: allocation wrappers, UTF-8 and the message-text rule. */
 #include "autoconfig.h"
 #include "util.h"

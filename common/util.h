@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util: allocation wrappers that abort on failure (lighttpd's ck_calloc), UTF-8
  * checks and the message-text rule of API.md, small string helpers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chatai-ctl: the sysadmin's tool. Applies the database migrations, adds operators and
  * assistants, imports a knowledge base and checks an installation.

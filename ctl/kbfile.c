@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kbfile: CSV (RFC 4180) and JSON knowledge-base files into question/answer rows. */
 #include "autoconfig.h"
 #include "kbfile.h"

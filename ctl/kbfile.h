@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kbfile: the knowledge-base file formats read by `chatai-ctl knowledge import`.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # ctl/: chatai-ctl, the sysadmin's tool (migrations, operators, assistants, knowledge).
 bin_PROGRAMS += ctl/chatai-ctl
 ctl_chatai_ctl_SOURCES = ctl/chatai-ctl.c ctl/kbfile.c ctl/kbfile.h ctl/check_url.c ctl/check_url.h

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * app: what the resource handlers share: settings read once at start, the request
  * pipeline (app_handle), authentication of operators and visitors, and the handler

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* assistants: the operator side's assistants and their knowledge entries. */
 #include "autoconfig.h"
 #include "app.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth: operator login, logout, sessions; visitor tokens of widget dialogs.
  *

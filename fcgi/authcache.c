@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* authcache: verified sessions and widget dialogs, kept while the LISTEN link is up (see authcache.h). */
 #include "autoconfig.h"
 #include "authcache.h"

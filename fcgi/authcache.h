@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * authcache: what a REST process remembers of the database's answers to "who is this?"
  * so that an ordinary request is one round trip: verified operator sessions (by token

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cors: origin matching against an assistant's allowed_origins. */
 #include "autoconfig.h"
 #include "cors.h"

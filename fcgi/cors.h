@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cors: does an Origin header value pass an assistant's allowed_origins? Pure.
  *

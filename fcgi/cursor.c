@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cursor: encoding of the inbox cursor. */
 #include "autoconfig.h"
 #include "cursor.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cursor: the opaque inbox cursor of GET /api/inbox (docs/internals.md, "Inbox cursor").
  *

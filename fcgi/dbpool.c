@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dbpool: the database links of a process, lent per request (see dbpool.h). */
 #include "autoconfig.h"
 #include "dbpool.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dbpool: the database links of one chatai.fcgi process, shared by its threads.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dialogs: the operator side's dialog list, one dialog, status actions, typing, read. */
 #include "autoconfig.h"
 #include "app.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* http: request parsing and answer rendering over FastCGI or CGI. */
 #include "autoconfig.h"
 #include "http.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http: one REST request and its answer, independent of how it arrived.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inbox: the operator-wide feed for polling-only clients (GET /api/inbox).
  *

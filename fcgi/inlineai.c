@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* inlineai: a request answers the assistant's jobs when no worker is alive (inlineai.h). */
 #include "autoconfig.h"
 #include "inlineai.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inlineai: answers with no daemon and no cron.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # fcgi/: rules of this part of the tree (included by Makefile.am).
 # chatai.fcgi is built from a library of everything but main.c, which the unit tests
 # and the fuzz drivers link too.

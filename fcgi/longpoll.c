@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* longpoll: the hub of waiting requests (see longpoll.h for the design). */
 #include "autoconfig.h"
 #include "longpoll.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * longpoll: requests that wait for news (GET .../messages?wait=, GET /api/inbox?wait=).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chatai.fcgi: the REST and long-poll workers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* messages: history, long-poll and posting, operator and widget side. */
 #include "autoconfig.h"
 #include "app.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pollmode: long-poll or short poll (see pollmode.h). */
 #include "autoconfig.h"
 #include "pollmode.h"

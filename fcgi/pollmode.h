@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pollmode: long-poll or short poll, and how the clients are told.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* postbatch: visitor messages stored in batches (see postbatch.h). */
 #include "autoconfig.h"
 #include "postbatch.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * postbatch: visitor messages stored in batches (flat combining).
  *

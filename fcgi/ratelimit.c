@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ratelimit: fixed-window rate limits: Redis, else this host's shared memory, else PostgreSQL. */
 #include "autoconfig.h"
 #include "ratelimit.h"

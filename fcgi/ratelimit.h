@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ratelimit: fixed-window counters for the public routes, behind one small interface
  * so that another store (Redis, when redis_url is set in a later version) can replace

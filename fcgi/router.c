@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* router: matching request paths against the route table. */
 #include "autoconfig.h"
 #include "router.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * router: method + path pattern -> handler. Pure: route_match() looks at strings only,
  * so the table can be unit tested and fuzzed without a database.

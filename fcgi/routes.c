@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* routes: the route table of API.md and the request pipeline in front of the handlers. */
 #include "autoconfig.h"
 #include "app.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* validate: request bodies and query strings, checked before any database work. */
 #include "autoconfig.h"
 #include "validate.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * validate: the pure half of every request. Each function takes the parsed body (or
  * the query string) and either fills a small struct or describes the refusal in a

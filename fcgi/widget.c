@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* widget: the public routes of the embeddable widget (CORS, rate limited). */
 #include "autoconfig.h"
 #include "app.h"

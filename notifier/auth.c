@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* auth: stream authentication decisions (see auth.h). */
 #include "autoconfig.h"
 #include "auth.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth: who may open which stream (API.md, Authentication and Streams).
  *

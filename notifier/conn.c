@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conn: connection lifecycle, handshake, transports and output (see conn.h). */
 #include "autoconfig.h"
 #include "conn.h"

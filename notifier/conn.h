@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn: client connections of the notifier, from accept() to close.
  *

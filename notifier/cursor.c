@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cursor: the replay/live merge rule (see cursor.h). */
 #include "autoconfig.h"
 #include "cursor.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cursor: the replay/live merge rule of one subscriber, a pure state machine.
  *

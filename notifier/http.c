@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* http: request-head parsing over libhttp-parser (see http.h). */
 #include "autoconfig.h"
 #include "http.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http: the request head of a stream or status request, parsed with libhttp-parser.
  *

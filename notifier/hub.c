@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hub: channels, routing, replay/live merge orchestration (see hub.h). */
 #include "autoconfig.h"
 #include "hub.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hub: channels, subscribers and the routing table of API.md.
  *

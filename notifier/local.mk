@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # notifier/: the streams daemon (WebSocket + SSE), its unit tests, fuzz and bench rules.
 NOTIFIER_CORE = \
 	notifier/auth.c notifier/auth.h \

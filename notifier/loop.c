@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loop: libev adapter (see loop.h). */
 #include "autoconfig.h"
 #include "loop.h"

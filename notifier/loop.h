@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loop: the one place that talks to libev (as hiredis's adapters/libev.h does).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chatai-notifier: the streams daemon (WebSocket and SSE) of ChatAI.
  *

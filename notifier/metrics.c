@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* metrics: counters, Prometheus text and health JSON (see metrics.h). */
 #include "autoconfig.h"
 #include "metrics.h"

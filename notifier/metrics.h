@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics: counters of the daemon and their two renderings, /metrics (Prometheus text
  * format 0.0.4) and /health (JSON). One global struct, written only from the loop.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* outq: reference-counted output buffers and the per-connection queue (see outq.h). */
 #include "autoconfig.h"
 #include "outq.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * outq: the outgoing side of a connection, without the loop.
  *

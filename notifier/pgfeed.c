@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pgfeed: LISTEN link and query link to PostgreSQL on the loop (see pgfeed.h). */
 #include "autoconfig.h"
 #include "pgfeed.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pgfeed: the notifier's two PostgreSQL links, both non-blocking on the loop.
  *

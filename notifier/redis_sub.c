@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* redis_sub: typing events from Redis pub/sub into the notifier's hub. */
 #include "autoconfig.h"
 #include "redis_sub.h"

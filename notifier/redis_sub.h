@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * redis_sub: the notifier's optional Redis subscriber (hiredis async on the notifier's
  * libev loop, through hiredis's own adapters/libev.h).

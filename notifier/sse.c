@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sse: text/event-stream formatting (see sse.h). */
 #include "autoconfig.h"
 #include "sse.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sse: Server-Sent Events formatting (text/event-stream), a pure codec.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ws: WebSocket handshake key, frame codec, header scanner and wslay glue (see ws.h). */
 #include "autoconfig.h"
 #include "ws.h"

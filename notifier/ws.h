@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ws: WebSocket (RFC 6455) for the server side, without sockets.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """scripts/demo.py: start (or stop) the ChatAI demo. Run through scripts/demo, which installs
 the packages and builds first.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # scripts/lib.sh: what scripts/test and scripts/demo share (sourced, not run).
 #
 # chatai_install_missing   apt-get installs the Debian packages that are missing (root)

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- ChatAI schema, version 1.
 -- Applied by `chatai-ctl migrate` inside one transaction; recorded in schema_migrations.
 --

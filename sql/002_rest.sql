@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- ChatAI schema 002: what the REST workers (chatai.fcgi) need on top of 001.
 --
 -- Every REST write is one statement calling one of these functions, so that a request

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- ChatAI: what the assistant worker (chatai-ai, folder ai/) needs on top of 001_schema.sql.
 --
 -- The job queue is answer_jobs (001). A worker claims a job with chatai_ai_claim()

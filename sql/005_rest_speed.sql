@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- ChatAI schema 005: what makes a REST request one cheap round trip.
 --
 -- 1. A message's JSON is rendered once, when it is stored (messages.json). Messages are

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- ChatAI schema 006: the assistant workers check in.
 --
 -- Every running chatai-ai writes its row of ai_workers every few seconds (and deletes it

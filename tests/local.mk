@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/: unit tests of common/ and ctl/ (Check), the Valgrind run of every unit test,
 # and what the other test suites need in the tarball.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # web/: rules of this part of the tree (included by Makefile.am).
 # Static files served as they are (no build step); deploy.mk installs web/ recursively.
 EXTRA_DIST += \

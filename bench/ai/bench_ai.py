@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Benchmarks of the assistant worker (chatai-ai). Prints figures; never pass/fail.
 
   1. Answers per second of the knowledge-base provider with a 10,000-entry knowledge base:

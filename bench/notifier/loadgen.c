@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loadgen: load generator for chatai-notifier (libev, one thread for the sockets plus one
  * publisher thread on libpq).

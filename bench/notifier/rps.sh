@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Run bench/notifier/run.py in a private network namespace (root) whose loopback steers
 # receive processing to CPU 1 (RPS), the notifier pinned to CPU 0 and the loadgen to
 # CPU 1: on plain loopback the clients' TCP receive path runs inside the notifier's

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Benchmarks of chatai-notifier: starts a private PostgreSQL and a notifier (release
 build recommended: sanitizers multiply memory), runs loadgen for each scenario and prints
 its KEY=value figures. Never part of pass/fail.

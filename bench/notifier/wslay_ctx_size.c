@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wslay_ctx_size: how much heap one libwslay server event context takes (mallinfo2
  * around 100 wslay_event_context_server_init() calls). The notifier creates these only

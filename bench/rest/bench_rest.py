@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """REST benchmark: wrk against lighttpd + chatai.fcgi (external threaded pool) on a
 throwaway PostgreSQL. Prints requests/s and latency percentiles for
   GET  /api/dialogs/{id}/messages      (operator, a 20-message history)

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """ChatAI and the guide's reference design side by side, in one run, on this machine.
 
 Figures from different runs of a shared machine do not compare, so this starts both, loads

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script: operator logins ($BENCH_EMAIL / $BENCH_PASSWORD).
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

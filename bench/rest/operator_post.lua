@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script: an operator ($BENCH_TOKEN) replies in the dialogs of $BENCH_DIALOG_IDS
 -- ("7,8,9,..."), each reply with a unique client_id as the operator panel sends it
 -- ($BENCH_RUN makes the ids unique across wrk runs).

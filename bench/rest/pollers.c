@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pollers: N visitors, each polling GET every PERIOD ms on its own keep-alive connection,
  * open loop (bench/rest/compare.py, capacity figure A; never part of pass/fail).
  *

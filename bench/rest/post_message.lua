@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script: visitors post messages, each with a unique client_id, spread over the
 -- dialogs listed in $BENCH_DIALOGS ("id:visitor_token,id:visitor_token,...").
 local dialogs = {}

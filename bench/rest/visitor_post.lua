@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script: visitors post into the dialogs of $BENCH_DIALOGS ("id:visitor_token,..."),
 -- each message with a unique client_id ($BENCH_RUN makes the ids unique across wrk runs:
 -- wrk's Lua random numbers are the same in every run). No response() callback, so wrk does

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Scale-out benchmark: prints figures, never passes or fails.
 
 1. Message fan-out with one notifier and with two (subscribers split between them):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Browser tests: headless Chromium (Selenium + Debian's chromium-driver) against the real
 stack of tests/integration/harness.py (PostgreSQL + lighttpd + chatai.fcgi + notifier, and the
 AI worker where answers are needed).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Page objects for the widget (inside its shadow root) and the operator panel."""
 
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The guide's manual checklist, automated end to end in headless Chromium against the real
 stack: widget <-> operator panel, the AI's answers, fallbacks, resync, ordering, refresh,
 several panels, hostile page CSS, XSS, CSP."""

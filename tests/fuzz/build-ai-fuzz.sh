@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Build (and optionally run) the libFuzzer driver of the AI worker's LLM codecs with clang.
 #   tests/fuzz/build-ai-fuzz.sh [BUILD_DIR] [--run SECONDS]
 # BUILD_DIR: a configured build tree (for autoconfig.h), default ./build. The driver lands

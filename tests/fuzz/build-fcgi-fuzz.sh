@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Build (and optionally run) the libFuzzer drivers of chatai.fcgi with clang.
 #   tests/fuzz/build-fcgi-fuzz.sh [BUILD_DIR] [--run SECONDS]
 # BUILD_DIR: a configured build tree (for autoconfig.h), default ./build. The drivers land

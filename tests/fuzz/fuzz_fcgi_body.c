@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer driver: a request body through every body validator of chatai.fcgi. */
 #include "autoconfig.h"
 #include "json.h"

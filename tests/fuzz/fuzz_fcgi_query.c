@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer driver: query strings, cursors, headers and origins of chatai.fcgi. */
 #include "autoconfig.h"
 #include "cors.h"

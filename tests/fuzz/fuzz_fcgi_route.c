@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer driver: request paths against the route table of chatai.fcgi. */
 #include "autoconfig.h"
 #include "router.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer driver: the notifier's HTTP request-head path, exactly as the loop drives it
  * (notifier/http.c), minus the socket. The first byte picks how the input is cut into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer driver: the AI worker's chat-completions codecs (ai/llm.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer driver: the notifier's WebSocket input path (notifier/ws.c: the frame
  * scanner in front of libwslay's server context), fed the way the loop feeds it after a

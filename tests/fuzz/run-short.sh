@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Short fuzz runs for CI (total well under 2 minutes): builds every libFuzzer driver of
 # tests/fuzz with clang (-fsanitize=fuzzer,address,undefined) and runs each for
 # FUZZ_SECONDS (default 12) on a copy of its seed corpus. Fails on any crash, leak or

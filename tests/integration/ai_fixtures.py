@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures and helpers of the assistant-worker tests (test_ai_*.py).
 
 The AI tests run on their OWN PostgreSQL cluster (module scope), not the session `pg`:

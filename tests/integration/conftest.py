@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared pytest fixtures over harness.py (see docs/internals.md, Tests).
 
 pg         session: a migrated PostgreSQL cluster

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A small local stand-in for an OpenAI-compatible chat-completions service.
 
 The real service cannot be reached from the test machines; this one speaks the same

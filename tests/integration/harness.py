@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The shared integration-test harness: real PostgreSQL, real web servers, real daemons.
 
 Everything runs as throwaway processes on free 127.0.0.1 ports under temporary folders:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Clients and fixtures for the notifier's integration tests.
 
 WsClient speaks WebSocket over a raw socket with python3-wsproto (the Debian

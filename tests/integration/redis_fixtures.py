@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers of the Redis / scale-out tests and of bench/scaleout: a throwaway redis-server,
 a minimal RESP client (no Python redis package needed), a small threaded WebSocket
 client that records every event, and the notifier's /health.

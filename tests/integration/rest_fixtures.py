@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures and helpers of the REST / long-poll tests (tests/integration/test_rest*.py,
 test_longpoll*.py). Import with `from rest_fixtures import *`.
 

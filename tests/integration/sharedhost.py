@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A shared host in a box: Apache in per-directory (.htaccess) mode, as a hosting company
 sets it up, with the shipped apache-conf/htaccess unmodified and chatai.fcgi under
 mod_fcgid or plain CGI (mod_cgi). No notifier, no AI daemon, no cron.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """chatai-ai with ai_provider = openai against tests/integration/fake_llm.py: the request
 it sends, the answer it stores, and the fallback to the knowledge base on HTTP errors,
 malformed JSON, empty content and timeouts."""

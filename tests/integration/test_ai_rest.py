@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """chatai-ai end to end: visitors and operators use the REST API through lighttpd and
 chatai.fcgi, and listen with real WebSocket clients to the notifier; the worker is a real
 process. The AI tests have their own stack (own PostgreSQL) so that the worker answers

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """chatai-ai against a real PostgreSQL: answers, ordering, handoff, leases, many workers.
 
 Visitor messages are stored with chatai_post_message() (what chatai.fcgi calls), and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """chatai-ctl against a real PostgreSQL: migrations, operators, assistants, knowledge, check."""
 
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """scripts/demo --detach / --stop: the printed lines, a working login, an assistant that
 answers from the demo knowledge base, and nothing left running after --stop; --set KEY=VALUE
 reaches every program, and a wrong --set stops the demo before it starts anything."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """chatai.fcgi stops promptly and cleanly on SIGTERM and SIGINT: it stops accepting,
 finishes what is in flight, answers every parked long-poll with a valid answer (the
 client polls again) and is gone within 2 s."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The guide's client snippets (admin panel and widget) run unchanged in node against the
 real stack: REST writes, the web server's proxy, the notifier.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`make install DESTDIR=...` lays out a working installation: programs, migrations, the
 web/ tree, server configurations that lighttpd and Apache accept, systemd units that
 point at installed programs, man pages; `make uninstall` takes it all away again."""
@@ -513,3 +514,60 @@ def test_production_steps_of_deploy_md(tmp_path):
             p.stop()
         pg.destroy()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ---- the licence: one SPDX line in every source file -----------------------------------
+# (the rules below are what added the lines; a new file gets its line the same way)
+
+SPDX_TAG = "SPDX-License-Identifier: MIT"
+SPDX_SKIP = re.compile(r"^(tests/fuzz/corpus/|tests/artifacts/|build-aux/|m4/|autom4te\.cache/|build[^/]*/)"
+                  r"|(^|/)node_modules/|(^|/)package(-lock)?\.json$")
+SPDX_BY_EXT = {".c": "/* {} */", ".h": "/* {} */", ".js": "/* {} */", ".mjs": "/* {} */", ".css": "/* {} */",
+          ".sql": "-- {}", ".lua": "-- {}", ".py": "# {}", ".sh": "# {}", ".mk": "# {}", ".am": "# {}",
+          ".ac": "# {}", ".sysusers": "# {}", ".example": "# {}", ".html": "<!-- {} -->"}
+SPDX_BY_NAME = {"scripts/build": "# {}", "scripts/demo": "# {}", "scripts/test": "# {}", ".ci/run": "# {}",
+           "apache-conf/htaccess": "# {}"}
+
+
+def spdx_comment_for(path):
+    """The comment line for path (relative, with /), or None when it is not a source."""
+    if SPDX_SKIP.search(path):
+        return None
+    if path in SPDX_BY_NAME:
+        return SPDX_BY_NAME[path].format(SPDX_TAG)
+    if path.endswith(".in"):
+        if path.startswith("man/"):
+            return '.\\" ' + SPDX_TAG
+        return "# " + SPDX_TAG  # lighttpd, apache, systemd, logrotate templates
+    for ext, fmt in SPDX_BY_EXT.items():
+        if path.endswith(ext):
+            return fmt.format(SPDX_TAG)
+    return None
+
+
+def spdx_insert_at(lines):
+    """Index where the line goes: after a shebang, an XML declaration or a doctype."""
+    if lines and (lines[0].startswith("#!") or lines[0].lower().startswith(("<!doctype", "<?xml"))):
+        return 1
+    return 0
+
+
+def test_every_source_file_names_the_licence():
+    """LICENSE is MIT, and every source file (C, headers, SQL, shell, Python, JavaScript,
+    CSS, HTML, Lua, the .in templates, the make files) says so in one SPDX line near its top."""
+    assert (harness.REPO / "LICENSE").read_text().startswith("MIT License")
+    if (harness.REPO / ".git").exists():
+        files = subprocess.run(["git", "-C", str(harness.REPO), "ls-files"], capture_output=True,
+                               text=True).stdout.split()
+    else:  # a tarball
+        files = [str(p.relative_to(harness.REPO)) for p in harness.REPO.rglob("*") if p.is_file()]
+    missing, checked = [], 0
+    for f in files:
+        line = spdx_comment_for(f)
+        if line is None or not (harness.REPO / f).is_file():
+            continue
+        checked += 1
+        head = (harness.REPO / f).read_text(errors="replace").splitlines()[:3]
+        if line not in head:
+            missing.append(f)
+    assert checked > 100 and not missing, f"no `{SPDX_TAG}` line in: {missing}"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Nothing of ours outlives a stop, and everything works from any checkout location.
 
 - `scripts/demo --stop` (lighttpd, Apache, the shared host with mod_fcgid and with mod_cgi),

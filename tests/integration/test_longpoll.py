@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Long-poll of chatai.fcgi: wake-up latency, timeouts, audiences, the inbox, many waiting
 requests on few database connections, and a database that goes away and comes back."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """chatai-notifier as a real process against a real PostgreSQL.
 
 Messages are written with chatai_post_message() in SQL here (the one sanctioned way to

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """End to end: writes through the REST API (chatai.fcgi behind the web server), streams
 through the web server's /ws/ and /sse/ proxy to the notifier."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The notifier against a hostile client (issue 12, the notifier's items).
 
 Each test here failed on the notifier as it was before the fix it covers:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """REST API of chatai.fcgi behind lighttpd on a real PostgreSQL: every endpoint's success
 path and its documented refusals (docs/api.md)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The bad-input catalogue: every body-taking endpoint of chatai.fcgi, fed malformed JSON,
 wrong types, missing fields, bad text (empty, 4001 characters, invalid UTF-8, NUL raw and
 escaped), an oversized body, the wrong content type, missing / expired / foreign tokens and

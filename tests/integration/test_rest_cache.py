@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The REST processes' caches (fcgi/authcache.h): verified sessions and widget dialogs are
 remembered only while nothing says otherwise. Every change is refused or seen in EVERY
 process (lighttpd spawns 4) from the moment the change is committed: the bound documented

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Concurrent writers on one dialog: seq is 1..N with no gap and no duplicate, and every
 retried client_id is stored exactly once."""
 

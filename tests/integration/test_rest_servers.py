@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The same REST and long-poll behaviour behind each way of running chatai.fcgi: lighttpd
 with an external threaded pool (`--listen --threads`), and Apache with mod_fcgid (one
 request per process). lighttpd spawning the workers is what every other test uses."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Scale-out on one machine: two "web hosts" (lighttpd + chatai.fcgi each, on their own
 ports), two notifiers (one behind each web server), two AI workers, one PostgreSQL, one
 Redis. See docs/scaleout.md.

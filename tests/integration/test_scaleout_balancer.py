@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """apache-conf/balancer.conf.example for real: Apache (mod_fcgid + chatai.fcgi) in front of two
 notifiers through mod_proxy_balancer. Streams spread over both notifiers; when one dies,
 its clients reconnect to the same URL, land on the other one and resume with `since`

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The shared host: chatai.fcgi with no daemon beside it, one request per process.
 
 Item 4 of issue 11, answers with no daemon and no cron: when no chatai-ai has checked in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The shared-hosting variant (docs/deploy.md, "Shared hosting"): a real Apache in
 per-directory mode with the AllowOverride a typical host sets, the shipped .htaccess
 unmodified, chatai.fcgi under mod_fcgid and under mod_cgi. Nothing tells chatai.fcgi where

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The server configurations of lighttpd-conf/ and apache-conf/ with the real parts behind
 them: static files and their headers, /api/ reaching chatai.fcgi, /ws/ upgraded and /sse/
 streamed unbuffered through each web server to the notifier. Also checks the harness itself."""

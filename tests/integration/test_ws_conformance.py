@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """RFC 6455 conformance of the notifier's WebSocket, modelled on Autobahn|Testsuite
 sections 1-7 (framing, ping/pong, reserved bits, opcodes, fragmentation, UTF-8, close).
 

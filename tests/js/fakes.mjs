@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Test doubles for the transport's injectable environment: a virtual clock, WebSocket,
 // EventSource and fetch that the tests drive step by step.
 

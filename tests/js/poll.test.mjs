@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Short polling (docs/api.md, Short polling): what the server says, the pace (about 1 s while
 // the conversation is active, easing off to 10 s when idle, at once after sending), and the
 // channel following it.

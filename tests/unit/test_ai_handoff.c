@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of ai/handoff.c: whole-word, case-insensitive handoff word matching. */
 #include "autoconfig.h"
 #include "handoff.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of ai/llm.c: the chat-completions request and response codecs and the
  * context built from a dialog. */
 #include "autoconfig.h"

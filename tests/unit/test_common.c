@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of common/: UTF-8 and the message-text rule, integers, settings, JSON bodies,
  * tokens, passwords and log redaction. Run by `make check` (also under ASan/UBSan and
  * Valgrind, see scripts/test). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of common/credis and notifier/redis_sub against a real redis-server, started by the test on a
  * free port (and a unix socket) in a temporary folder. Skipped (exit 77) when

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the pure half of chatai.fcgi: query strings, content types, routing,
  * request-body validation, CORS origin matching, the inbox cursor and answer rendering.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of ctl/kbfile: the CSV (RFC 4180) and JSON knowledge-base formats. */
 #include "autoconfig.h"
 

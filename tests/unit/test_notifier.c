@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the notifier's pure parts: SSE formatting, HTTP request parsing and
  * routing, the WebSocket accept key, frame scanner and wslay session, the replay/live

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // ChatAI operator panel: sign-in, the live inbox, one open dialog.
 
 import { el, reconcile, formatTime } from '../shared/dom.js';

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Demo only: ?assistant=N picks the assistant the embedded widget talks to, through the
  * widget's documented settings hook (read by chatai.js when it runs). */
 (function () {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Small fetch wrapper for the ChatAI REST API (API.md): JSON in and out, errors as ApiError.
 import { HttpError } from './transport.js';
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // DOM helpers. Text always goes in with textContent (never innerHTML): visitor and operator
 // words cannot become markup.
 

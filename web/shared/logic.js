@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Pure logic shared by the widget and the operator panel: no DOM, no network.
 // node --test tests/js/ imports this file directly.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // One real-time channel with automatic fallback, used by the widget and the operator panel.
 //
 // Order of preference: WebSocket, then Server-Sent Events, then long-poll, then 3-second

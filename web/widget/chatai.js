@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ChatAI widget loader. Embed with:
  *   <script src="https://chat.example/widget/chatai.js" data-assistant="1" async></script>
  * The API base is this script's own origin; the widget itself is an ES module next to it. */

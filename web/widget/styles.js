@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The widget's stylesheet, adopted by its shadow root as a constructed stylesheet
 // (no <style> element, so it holds under a strict style-src CSP).
 export default `

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The ChatAI chat widget: a launcher button and a chat panel inside a shadow DOM.
 // Loaded by chatai.js; mount({assistantId, apiBase, open}).
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Runs the client snippets of the real-time guide (shared/seed/000_cef5a922ed0f2a29.txt)
 // against a running stack, with their logic unchanged. The code blocks are read from the
 // guide itself at run time; the only edit is the one API.md asks for: `visitor_token`
