@@ -49,6 +49,8 @@ enum conn_transport { TR_HTTP = 0, TR_WS, TR_SSE };
 struct ip_count {
 	uint8_t addr[16];           /* IPv6 or v4-mapped */
 	uint32_t n;                 /* open connections from it */
+	uint32_t typing_win;        /* minute (wall clock / 60) typing_hits counts in */
+	uint32_t typing_hits;       /* typing events from it in that minute (rate_limit_typing) */
 	struct ip_count *next;
 };
 
@@ -532,10 +534,88 @@ static const char *status_code_name(int status)
 
 /* ---- WebSocket ---------------------------------------------------------------- */
 
-static const char typing_sql[] = "SELECT chatai_typing($1::bigint, $2::text, $3::text)";
+/*
+ * Typing from a WebSocket client follows the rules of POST .../typing (docs/api.md):
+ * chatai_rest_typing() refuses a closed dialog (CA409) or a missing one (P0002), and the
+ * address's typing events count against rate_limit_typing per minute, as REST's do. On
+ * top, at most 4 per second per socket (silently dropped past it), and none is queued
+ * while the query link's queue holds QUERY_QUEUE_TYPING jobs. Each refusal is answered
+ * with an error frame: {"type":"error","error":{"code","message"},"request":TYPE}.
+ */
+static const char typing_sql[] = "SELECT chatai_rest_typing($1::bigint, $2::text, $3::text)";
+
+/* The query link's queue: typing is shed past QUERY_QUEUE_TYPING jobs, new streams are
+ * refused (503 / 1013) past QUERY_QUEUE_MAX. Replays and session checks, which a client
+ * cannot multiply, are not counted out. */
+#define QUERY_QUEUE_TYPING 256
+#define QUERY_QUEUE_MAX 4096
+
+static void conn_send_error(struct conn *c, const char *code, const char *message, const char *request)
+{
+	char *j = xasprintf("{\"type\":\"error\",\"error\":{\"code\":\"%s\",\"message\":\"%s\"},"
+	                    "\"request\":\"%s\"}", code, message, request);
+	conn_send_text(c, j);
+	free(j);
+}
+
+struct typing_job {
+	struct conn *c;
+	const char *request; /* "typing_start" or "typing_stop" (static) */
+};
 
 static void typing_done(void *arg, PGresult *res)
 {
+	struct typing_job *tj = arg;
+	struct conn *c = tj->c;
+	const char *request = tj->request;
+	free(tj);
+	c->pending_jobs--;
+	if (c->state != CS_WS || !res || PQresultStatus(res) != PGRES_FATAL_ERROR)
+		return;
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (st && strcmp(st, "CA409") == 0)
+		conn_send_error(c, "conflict", "the dialog is closed", request);
+	else if (st && strcmp(st, "P0002") == 0)
+		conn_send_error(c, "not_found", "no such dialog", request);
+	else
+		conn_log(c, LOG_LVL_WARN, "typing: %s", PQresultErrorMessage(res));
+}
+
+/* One more typing event from c's address: 0, or -1 past rate_limit_typing this minute. */
+static int typing_hit(struct conn *c)
+{
+	if (!cfg.typing_per_minute || !c->ip)
+		return 0;
+	uint32_t win = (uint32_t)(loop_now() / 60.0);
+	if (c->ip->typing_win != win) {
+		c->ip->typing_win = win;
+		c->ip->typing_hits = 0;
+	}
+	if (c->ip->typing_hits >= cfg.typing_per_minute)
+		return -1;
+	c->ip->typing_hits++;
+	return 0;
+}
+
+static void conn_typing(struct conn *c, const char *request)
+{
+	if (typing_hit(c) != 0) {
+		conn_send_error(c, "rate_limited", "too many typing events from this address: wait a minute", request);
+		return;
+	}
+	if (pgfeed_queue_len() >= QUERY_QUEUE_TYPING) {
+		conn_send_error(c, "unavailable", "server busy: typing event dropped", request);
+		return;
+	}
+	char d[24];
+	snprintf(d, sizeof(d), "%lld", (long long)c->dialog_id);
+	const char *params[3] = { d, c->is_visitor ? "user" : "manager",
+	                          strcmp(request, "typing_start") == 0 ? "start" : "stop" };
+	struct typing_job *tj = xmalloc(sizeof(*tj));
+	tj->c = c;
+	tj->request = strcmp(request, "typing_start") == 0 ? "typing_start" : "typing_stop";
+	c->pending_jobs++;
+	pgfeed_query(typing_sql, 3, params, 0, typing_done, tj);
 }
 
 static void ws_text(void *arg, const uint8_t *data, size_t len)
@@ -555,11 +635,7 @@ static void ws_text(void *arg, const uint8_t *data, size_t len)
 			double now = loop_now();
 			if (now - c->last_typing >= 0.25) {
 				c->last_typing = now;
-				char d[24];
-				snprintf(d, sizeof(d), "%lld", (long long)c->dialog_id);
-				const char *params[3] = { d, c->is_visitor ? "user" : "manager",
-				                          strcmp(type, "typing_start") == 0 ? "start" : "stop" };
-				pgfeed_query(typing_sql, 3, params, 0, typing_done, NULL);
+				conn_typing(c, type);
 			}
 		}
 	}
@@ -985,6 +1061,10 @@ static void conn_on_request(struct conn *c)
 		token_hash(tok, hash);
 		params[0] = d;
 		params[1] = r->origin[0] ? r->origin : NULL;
+		if (pgfeed_queue_len() >= QUERY_QUEUE_MAX) {
+			refuse_early(c, 503, "server busy: try again");
+			return;
+		}
 		c->auth_hash = xstrdup(hash);
 		hub_sub_join(&c->sub, CHAN_SITE, rt.dialog_id);
 		conn_set_state(c, CS_AUTH);
@@ -993,6 +1073,11 @@ static void conn_on_request(struct conn *c)
 	} else {
 		if (http_query_param(r->url, "token", tok, sizeof(tok)) < 0 || !token_well_formed(tok)) {
 			refuse_early(c, 401, "token required");
+			return;
+		}
+		if (pgfeed_queue_len() >= QUERY_QUEUE_MAX) {
+			memset(tok, 0, sizeof(tok));
+			refuse_early(c, 503, "server busy: try again");
 			return;
 		}
 		token_hash(tok, hash);

@@ -41,6 +41,7 @@ struct conn_settings {
 	size_t soft_queue;        /* notifier_soft_queue: soft cap, bytes */
 	double soft_seconds;      /* notifier_soft_queue_seconds */
 	unsigned max_per_ip;      /* notifier_max_per_ip */
+	unsigned typing_per_minute; /* rate_limit_typing: typing events per address and minute (0: off) */
 	int sndbuf;               /* notifier_sndbuf: SO_SNDBUF of client sockets (0: kernel's) */
 	unsigned char trusted[8][16]; /* notifier_trusted_proxies: peers whose X-Forwarded-For counts */
 	int ntrusted;

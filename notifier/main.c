@@ -57,6 +57,8 @@ static void read_settings(struct conn_settings *st)
 	st->soft_queue = (size_t)config_get_int("notifier_soft_queue", (int64_t)(st->max_queue / 4));
 	st->soft_seconds = (double)config_get_int("notifier_soft_queue_seconds", 10);
 	st->max_per_ip = (unsigned)config_get_int("notifier_max_per_ip", 10000);
+	int64_t rl = config_get_int("rate_limit_typing", 120);
+	st->typing_per_minute = rl > 0 ? (unsigned)(rl < UINT32_MAX ? rl : UINT32_MAX) : 0;
 	st->sndbuf = (int)config_get_int("notifier_sndbuf", 0);
 	st->ntrusted = 0;
 	char *list = xstrdup(config_get("notifier_trusted_proxies", "127.0.0.1,::1")), *save = NULL;

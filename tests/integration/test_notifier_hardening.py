@@ -304,3 +304,108 @@ def test_origin_not_utf8_is_refused_before_any_query(pg, world, origin):
         ok.close()
     finally:
         n.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# 8. typing over WebSocket follows the REST rules
+
+
+def recv_type(c, t, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        ev = c.recv(max(0.01, deadline - time.monotonic()))
+        if ev.get("type") == t:
+            return ev
+
+
+def test_ws_typing_on_a_closed_dialog_is_refused(pg, world):
+    """REST answers 409 to typing on a closed dialog; the WebSocket passed it on."""
+    n = harness.Notifier(pg).start()
+    try:
+        did, vt = world.dialog()
+        a = WsClient(ws_admin_url(n, did, world.token))
+        v = WsClient(ws_site_url(n, did, world.assistant, vt))
+        pg.sql("UPDATE dialogs SET status = 'closed' WHERE id = %s", did)
+        v.send_json({"type": "typing_start"})
+        assert recv_type(v, "error") == {"type": "error", "request": "typing_start",
+                                         "error": {"code": "conflict", "message": "the dialog is closed"}}
+        time.sleep(0.3)
+        a.send_json({"type": "typing_stop"})
+        ev = recv_type(a, "error")
+        assert ev["error"]["code"] == "conflict" and ev["request"] == "typing_stop"
+        a.expect_silence(0.5)
+        v.expect_silence(0.2)
+        a.close()
+        v.close()
+    finally:
+        n.stop()
+
+
+def test_ws_typing_has_a_per_address_limit(pg, world):
+    """rate_limit_typing counts per address and minute, over all its sockets, as REST."""
+    n = harness.Notifier(pg, env={"CHATAI_RATE_LIMIT_TYPING": 3}).start()
+    try:
+        did, vt = world.dialog()
+        a = WsClient(ws_admin_url(n, did, world.token))
+        vs = [WsClient(ws_site_url(n, did, world.assistant, vt)) for _ in range(3)]
+        # Not across a minute boundary: the windows are fixed minutes.
+        if time.time() % 60 > 55:
+            time.sleep(61 - time.time() % 60)
+        for k in range(6):  # each socket every 0.3 s: under the 4 per second of one socket
+            vs[k % 3].send_json({"type": "typing_start"})
+            time.sleep(0.1)
+        got = 0
+        try:
+            while True:
+                ev = a.recv(0.7)
+                if ev.get("type") == "typing_start":
+                    got += 1
+        except TimeoutError:
+            pass
+        assert got == 3
+        errors = 0
+        for v in vs:
+            try:
+                while True:
+                    ev = v.recv(0.3)
+                    if ev.get("type") == "error":
+                        assert ev["error"]["code"] == "rate_limited"
+                        errors += 1
+            except TimeoutError:
+                pass
+        assert errors == 3
+        for v in vs:
+            v.close()
+        a.close()
+    finally:
+        n.stop()
+
+
+def test_typing_is_shed_when_the_query_queue_is_full(pg, world):
+    """The query link's queue has a bound: with 300 auth queries waiting (a lock holds
+    them), typing is answered "unavailable" at once instead of queued behind them."""
+    n = harness.Notifier(pg).start()
+    lock = pg.connect()
+    waiting = []
+    try:
+        did, vt = world.dialog()
+        v = WsClient(ws_site_url(n, did, world.assistant, vt))
+        lock.autocommit = False
+        cur = lock.cursor()
+        cur.execute("LOCK TABLE dialogs IN ACCESS EXCLUSIVE MODE")
+        for _ in range(300):
+            s = socket.create_connection(("127.0.0.1", n.port))
+            s.sendall(f"GET /sse/dialogs/{did}?token={world.token} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            waiting.append(s)
+        harness.wait_until(lambda: metrics_of(n)["chatai_notifier_query_queue"] >= 256, timeout=10,
+                           message="the query queue filled")
+        v.send_json({"type": "typing_start"})
+        ev = recv_type(v, "error", timeout=3)
+        assert ev["error"]["code"] == "unavailable" and ev["request"] == "typing_start"
+        lock.rollback()
+        v.close()
+    finally:
+        lock.close()
+        for s in waiting:
+            s.close()
+        n.stop()
