@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -66,6 +67,31 @@ void buf_free(struct buf *b)
 }
 
 /* ---- transport ---- */
+
+void fcgx_finish_now(FCGX_Request *r)
+{
+	if (!r)
+		return;
+	if (r->ipcFd >= 0 && r->in) {
+		/* The rest of stdin (usually just its end record; a body nobody read, up to
+		 * 64 KiB): a plain close is safe only once the web server has sent it all. */
+		char trash[4096];
+		size_t got = 0;
+		while (!FCGX_HasSeenEOF(r->in) && got < 65536) {
+			int k = FCGX_GetStr(trash, sizeof trash, r->in);
+			if (k <= 0)
+				break;
+			got += (size_t)k;
+		}
+		if (FCGX_HasSeenEOF(r->in) == EOF && r->keepConnection == 0) {
+			char more[256];
+			while (recv(r->ipcFd, more, sizeof more, MSG_DONTWAIT) > 0)
+				;
+			FCGX_Detach(r);
+		}
+	}
+	FCGX_Finish_r(r);
+}
 
 const char *conn_param(struct conn *c, const char *name)
 {

@@ -28,6 +28,7 @@ struct waiter {
 	int64_t deadline_ms; /* the wait ends (monotonic ms) */
 	int64_t wake_ms;     /* look again at this time (deadline or an earlier recheck) */
 	int fired;           /* a matching notification arrived */
+	char *pre_json;      /* the answer, fetched for its group by another thread (owned) */
 	int gone;            /* the web server closed the request's link: drop it */
 	char *cors_origin;   /* owned */
 };
@@ -92,7 +93,7 @@ void conn_finish_free(struct conn *c)
 	if (c->fcgx) {
 		/* Nobody reads a next request on this link: let it close. */
 		c->fcgx->keepConnection = 0;
-		FCGX_Finish_r(c->fcgx);
+		fcgx_finish_now(c->fcgx);
 		free(c->fcgx);
 	}
 	free(c);
@@ -341,6 +342,7 @@ static void waiter_free(struct waiter *w)
 {
 	conn_finish_free(w->conn);
 	free(w->cors_origin);
+	free(w->pre_json);
 	free(w);
 	pthread_mutex_lock(&hub.mu);
 	if (--hub.owned == 0)
@@ -397,7 +399,7 @@ static struct waiter *take_same_locked(const struct waiter *w)
 	struct waiter *head = NULL, **tail = &head, *prev = NULL;
 	for (struct waiter *x = hub.ready_head, *next; x; x = next) {
 		next = x->next;
-		if (!x->gone && same_query(&x->q, &w->q)) {
+		if (!x->gone && !x->pre_json && same_query(&x->q, &w->q)) {
 			if (prev)
 				prev->next = next;
 			else
@@ -431,14 +433,23 @@ static void *completion_main(void *arg)
 		w->next = NULL;
 		/* When a dialog changes, every waiter on it with the same cursor and audience
 		 * gets the answer of ONE query. */
-		if (!w->gone)
+		if (!w->gone && !w->pre_json)
 			w->next = take_same_locked(w);
 		pthread_mutex_unlock(&hub.mu);
 
 		int64_t now = now_ms();
 		if (w->gone) {
 			log_debug("longpoll: the web server closed a waiting request (client gone)");
+			free(w->pre_json);
+			w->pre_json = NULL;
 			waiter_free(w);
+			continue;
+		}
+		if (w->pre_json) {
+			/* Part of a group whose answer another thread fetched. */
+			char *body = w->pre_json;
+			w->pre_json = NULL;
+			waiter_answer(w, &db_busy, 200, body, 0);
 			continue;
 		}
 		uint64_t g = lp_generation();
@@ -448,6 +459,44 @@ static void *completion_main(void *arg)
 		if (db)
 			rc = lpq_fetch(db, &w->q, &json, &empty);
 		struct db *adb = db ? db : &db_busy;
+		if (db && rc != -1) {
+			/* Answering needs no link: give it back before the (long) answering. */
+			dbpool_put(db);
+			db = NULL;
+			adb = &db_busy;
+		}
+		size_t n = 0;
+		for (struct waiter *x = w; x; x = x->next)
+			n++;
+		if (rc == 0 && !empty && n > 64 && hub.workers > 1) {
+			/* A big group (many screens on one dialog): the other completion threads
+			 * answer part of it at the same time, with the same bytes. */
+			size_t keep = n / (size_t)hub.workers, i = 0;
+			struct waiter *x = w, *rest = NULL;
+			for (; x && i + 1 < keep; x = x->next, i++)
+				;
+			if (x) {
+				rest = x->next;
+				x->next = NULL;
+			}
+			struct waiter *rh = NULL, *rt = NULL;
+			for (struct waiter *y = rest; y; y = y->next) {
+				y->pre_json = xstrdup(json);
+				rt = y;
+				if (!rh)
+					rh = y;
+			}
+			if (rh) {
+				pthread_mutex_lock(&hub.mu);
+				rt->next = hub.ready_head;
+				hub.ready_head = rh;
+				if (!hub.ready_tail)
+					hub.ready_tail = rt;
+				pthread_cond_broadcast(&hub.ready_cv);
+				pthread_mutex_unlock(&hub.mu);
+			}
+		}
+		int64_t t0 = now_ms();
 		for (struct waiter *x = w, *next; x; x = next) {
 			next = x->next;
 			x->next = NULL;
@@ -471,6 +520,9 @@ static void *completion_main(void *arg)
 				repark(x);
 			}
 		}
+		if (n > 64)
+			log_debug("longpoll: %zu waiters with one question: one query, answered in %lld ms", n,
+			          (long long)(now_ms() - t0));
 		free(json);
 		dbpool_put(db);
 	}

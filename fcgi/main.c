@@ -38,7 +38,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +67,8 @@ static pthread_t lf_leader_tid;
 static int lf_in_accept;           /* lf_leader_tid is in (or entering) accept() */
 static int stopping;               /* under lf_mu: SIGTERM or SIGINT arrived */
 static int in_flight;              /* under lf_mu: requests being served */
+static int max_in_flight = 1;      /* the pool's size: the leader accepts only below it */
+static pthread_cond_t slot_cv = PTHREAD_COND_INITIALIZER;
 
 /* 0 when this thread is the leader now, -1 when the process is stopping. */
 static int lf_become_leader(struct follower *me)
@@ -194,6 +199,37 @@ static void serve(struct conn *c, int *parked)
 	dbpool_put(db);
 }
 
+/*
+ * accept() on the listening socket ourselves rather than in FCGX_Accept_r(): for a Unix
+ * socket (lighttpd's bin-path, spawn-fcgi) libfcgi's accept then waits up to 2 s in
+ * select() for the web server's first bytes, holding up every accept of the process
+ * behind a web server that is busy for a moment (a p99 of hundreds of ms at 10,000
+ * req/s). Here the leader hands over as soon as it has a link, and the thread that
+ * serves it reads the request. FCGI_WEB_SERVER_ADDRS, when set, still goes through
+ * libfcgi's accept, which checks the peer. -1 (errno set) on failure or EINTR.
+ */
+static int web_server_addrs_set;
+
+static int accept_one(void)
+{
+	for (;;) {
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof ss;
+			if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+			    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+				int one = 1;
+				(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			}
+			return fd;
+		}
+		if (errno == ECONNABORTED || errno == EPROTO || errno == ECONNRESET)
+			continue;
+		return -1;
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	(void)arg;
@@ -204,12 +240,37 @@ static void *worker_main(void *arg)
 	c->fcgx = request_new();
 	int errors = 0;
 	for (;;) {
-		/* Finish the previous request before queueing: closing may wait for the peer. */
-		FCGX_Finish_r(c->fcgx);
+		/* Finish the previous request before queueing (a plain close: http.h). */
+		fcgx_finish_now(c->fcgx);
 		if (lf_become_leader(&me) < 0)
 			break;
-		int rc = FCGX_Accept_r(c->fcgx);
-		lf_hand_over(rc >= 0);
+		/* Accept only what the database links can serve now: the rest waits in the
+		 * kernel's queue (first come, first served) or goes to a sibling process,
+		 * instead of queueing here for a link, where the last to come may be first. */
+		pthread_mutex_lock(&lf_mu);
+		while (in_flight >= max_in_flight && !stopping)
+			pthread_cond_wait(&slot_cv, &lf_mu);
+		pthread_mutex_unlock(&lf_mu);
+		int rc = -1, fd = -1;
+		if (web_server_addrs_set) {
+			rc = FCGX_Accept_r(c->fcgx);
+			lf_hand_over(rc >= 0);
+		} else {
+			fd = accept_one();
+			lf_hand_over(fd >= 0);
+		}
+		if (fd >= 0) {
+			/* libfcgi reads the request from the link we accepted (ipcFd set, kept). */
+			c->fcgx->ipcFd = fd;
+			c->fcgx->keepConnection = 1;
+			rc = FCGX_Accept_r(c->fcgx);
+			if (rc < 0) {
+				pthread_mutex_lock(&lf_mu);
+				in_flight--;
+				pthread_cond_signal(&slot_cv);
+				pthread_mutex_unlock(&lf_mu);
+			}
+		}
 		if (rc < 0) {
 			pthread_mutex_lock(&lf_mu);
 			int st = stopping;
@@ -233,6 +294,7 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_lock(&lf_mu);
 		in_flight--;
+		pthread_cond_signal(&slot_cv);
 		pthread_mutex_unlock(&lf_mu);
 	}
 	FCGX_Finish_r(c->fcgx);
@@ -260,6 +322,7 @@ static void *stopper_main(void *arg)
 	stopping = 1;
 	for (int i = 0; i < lf_top; i++)
 		pthread_cond_signal(&lf_stack[i]->cv);
+	pthread_cond_broadcast(&slot_cv);
 	pthread_mutex_unlock(&lf_mu);
 	lp_stop();
 	int64_t until = now_ms() + 1800;
@@ -374,6 +437,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	dbpool_init(db_url, (int)(pool < threads ? pool : threads), pool_wait);
+	max_in_flight = (int)(pool < threads ? pool : threads);
 	/* Every thread inherits this mask: SIGTERM and SIGINT go to the stopper only;
 	 * SIGUSR2 (no SA_RESTART) wakes the leader out of accept(). */
 	static sigset_t stop_set;
@@ -393,6 +457,7 @@ int main(int argc, char **argv)
 	}
 	lp_start_now();
 	log_info("chatai.fcgi: %lld threads on %s", (long long)threads, listen_addr ? listen_addr : "the inherited socket");
+	web_server_addrs_set = getenv("FCGI_WEB_SERVER_ADDRS") != NULL;
 	lf_stack = xcalloc((size_t)threads, sizeof *lf_stack);
 	pthread_t *t = xcalloc((size_t)threads, sizeof *t);
 	for (int64_t i = 0; i < threads; i++)
