@@ -46,4 +46,4 @@ endif
 EXTRA_DIST += tests/fuzz/build-fcgi-fuzz.sh tests/fuzz/fuzz_fcgi_body.c tests/fuzz/fuzz_fcgi_query.c \
 	tests/fuzz/fuzz_fcgi_route.c tests/fuzz/fcgi.dict \
 	bench/rest/bench_rest.py bench/rest/get_messages.lua bench/rest/login.lua bench/rest/post_message.lua \
-	bench/rest/compare.py bench/rest/pollers.c bench/rest/visitor_post.lua bench/rest/operator_post.lua
+	bench/rest/compare.py bench/rest/pollers.c bench/rest/longpolls.c bench/rest/visitor_post.lua bench/rest/operator_post.lua

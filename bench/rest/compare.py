@@ -40,13 +40,16 @@ Both get the same data: a dialog of 20 messages to read, 50 dialogs to post into
    capped at --poll-max (15000): one process may hold 20000 files here and loopback offers
    ~28000 ephemeral ports, and the generator, the server and its backends share them.
 3. Capacity B: --longpolls operator long-polls (wait=25) held on one dialog through the
-   web server, one post wakes them ($REF_DIR/longpoll_capacity.mjs, node). The reference
-   has no long-poll: n/a.
+   web server, one post wakes them. The client: --longpoll-client c (the default:
+   bench/rest/longpolls.c, one thread on epoll, compiled into the temporary folder) or node
+   ($REF_DIR/longpoll_capacity.mjs, whose own cost per answer, undici and promises, dominates
+   its wake-up figures at thousands of answers); both do the same steps, and the output says
+   which one ran. The reference has no long-poll: n/a.
 
   bench/rest/compare.py [--fcgi spawn|external] [--duration 8] [--connections 32]
       [--threads 1] [--warmup 1] [--rounds 1] [--longpolls 8000] [--poll-period 3]
       [--poll-seconds 10] [--poll-start 1000] [--poll-max 15000] [--poll-p99 100]
-      [--poll-dialogs 200] [--skip wrk,poll,longpoll] [--ref-dir DIR]
+      [--poll-dialogs 200] [--longpoll-client c|node] [--skip wrk,poll,longpoll] [--ref-dir DIR]
 Binaries from $CHATAI_BUILD_DIR (default <repo>/build: scripts/build). Runs as root (the
 harness runs PostgreSQL as `postgres`); missing Debian packages are installed the way
 scripts/lib.sh's chatai_install_missing does it.
@@ -75,10 +78,10 @@ HIGH_LIMITS = {"CHATAI_RATE_LIMIT_DIALOGS": 100000000, "CHATAI_RATE_LIMIT_MESSAG
                "CHATAI_LOG_LEVEL": "warn"}
 
 # What this needs beyond a build: the harness (psycopg2, requests, PostgreSQL, lighttpd),
-# wrk, a C compiler for the poll generator, node for the long-poll client, and the
-# reference's FastAPI + uvicorn + asyncpg.
+# wrk, a C compiler for the poll and long-poll generators, and the reference's FastAPI +
+# uvicorn + asyncpg; node only for --longpoll-client node.
 PACKAGES = ["postgresql", "lighttpd", "python3-psycopg2", "python3-requests", "wrk", "gcc",
-            "libc6-dev", "nodejs", "python3-fastapi", "python3-uvicorn", "python3-asyncpg"]
+            "libc6-dev", "python3-fastapi", "python3-uvicorn", "python3-asyncpg"]
 
 EMAIL, PASSWORD = "bench@example.com", "bench-password-1"
 
@@ -87,10 +90,10 @@ def say(*a):
     print(*a, flush=True)
 
 
-def install_missing():
+def install_missing(extra=()):
     """scripts/lib.sh's chatai_install_missing: apt-get installs what is missing (root)."""
     missing = []
-    for p in PACKAGES:
+    for p in [*PACKAGES, *extra]:
         cp = subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True)
         if "install ok installed" not in cp.stdout:
             missing.append(p)
@@ -346,6 +349,9 @@ def main():
     ap.add_argument("--poll-max", type=int, default=15000, help="largest N tried (15000; see the port note)")
     ap.add_argument("--poll-p99", type=float, default=100.0, help="p99 bound in ms (100)")
     ap.add_argument("--poll-dialogs", type=int, default=200, help="dialogs the visitors are spread over (200)")
+    ap.add_argument("--longpoll-client", choices=("c", "node"), default="c",
+                    help="capacity B's client: c (bench/rest/longpolls.c, the default) or node "
+                         "($REF_DIR/longpoll_capacity.mjs)")
     ap.add_argument("--skip", default="", help="comma list of parts to leave out: wrk, poll, longpoll")
     ap.add_argument("--ref-dir", type=Path, default=REPO.parent / "shared" / "bench-ref",
                     help="the reference servers (default <repo>/../shared/bench-ref)")
@@ -354,15 +360,17 @@ def main():
     if skip - {"wrk", "poll", "longpoll"}:
         ap.error(f"--skip: unknown part(s) {', '.join(sorted(skip - {'wrk', 'poll', 'longpoll'}))}")
     ref_dir = args.ref_dir.resolve()
-    for f in ("seed_ref_pg.py", "post.lua", "longpoll_capacity.mjs"):
+    node_client = "longpoll" not in skip and args.longpoll_client == "node"
+    for f in ("seed_ref_pg.py", "post.lua") + (("longpoll_capacity.mjs",) if node_client else ()):
         if not (ref_dir / f).is_file():
             sys.exit(f"compare.py: the reference is not there: {ref_dir / f} is missing. "
-                     "Pass --ref-dir DIR (the folder with seed_ref_pg.py, post.lua, longpoll_capacity.mjs).")
+                     "Pass --ref-dir DIR (the folder with seed_ref_pg.py, post.lua"
+                     + (", longpoll_capacity.mjs" if node_client else "") + ").")
     if args.poll_max > 19000:
         ap.error("--poll-max: at most 19000 (one process may hold 20000 files; loopback has ~28000 ports)")
     command = shlex.join([sys.argv[0], *sys.argv[1:]])
 
-    install_missing()
+    install_missing(["nodejs"] if node_client else [])
     import harness  # noqa: E402  (after install_missing: it needs psycopg2 and requests)
 
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -380,6 +388,13 @@ def main():
             cp = subprocess.run(["gcc", "-O2", "-o", str(gen), str(HERE / "pollers.c")], capture_output=True, text=True)
             if cp.returncode != 0:
                 sys.exit(f"compare.py: gcc pollers.c failed:\n{cp.stderr}")
+        lp_gen = None
+        if "longpoll" not in skip and not node_client:
+            lp_gen = tmp / "longpolls"
+            cp = subprocess.run(["gcc", "-O2", "-o", str(lp_gen), str(HERE / "longpolls.c")], capture_output=True,
+                                text=True)
+            if cp.returncode != 0:
+                sys.exit(f"compare.py: gcc longpolls.c failed:\n{cp.stderr}")
 
         # ---- ChatAI
         env = dict(HIGH_LIMITS)
@@ -436,7 +451,7 @@ def main():
             "no notifier")
         say(f"reference: {ref_dir / 'seed_ref_pg.py'} ({v['ref']}), one process")
         say(f"PostgreSQL {pgver} (one throwaway cluster, fsync off: databases chatai and ref); "
-            f"{os.cpu_count()} CPUs, {platform.release()}; {v['wrk']}, node {v['node']}")
+            f"{os.cpu_count()} CPUs, {platform.release()}; {v['wrk']}" + (f", node {v['node']}" if node_client else ""))
         say(f"GET answer: ChatAI {ours_get_bytes} bytes, reference {ref_get_bytes} bytes (20 messages each); "
             f"load average before the runs {os.getloadavg()[0]:.2f} (this machine is shared: figures of one run "
             "compare with each other only)")
@@ -494,16 +509,24 @@ def main():
 
         # ---- 3. capacity B
         if "longpoll" not in skip:
+            if node_client:
+                client = f"{ref_dir / 'longpoll_capacity.mjs'} (node {v['node']}, undici fetch)"
+                cmd = ["node", str(ref_dir / "longpoll_capacity.mjs"), st.url, tok, str(d_long), str(args.longpolls)]
+            else:
+                client = "bench/rest/longpolls.c (one thread, epoll)"
+                cmd = [str(lp_gen), "127.0.0.1", str(st.web.port), tok, str(d_long), str(args.longpolls)]
             say(f"\n## capacity B: {args.longpolls} long-polls (wait=25) held through lighttpd on one dialog, "
-                "one post wakes them (longpoll_capacity.mjs)")
-            cp = subprocess.run(["node", str(ref_dir / "longpoll_capacity.mjs"), st.url, tok, str(d_long),
-                                 str(args.longpolls)], capture_output=True, text=True, timeout=300)
+                f"one post wakes them; client: {client}")
+            cp = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
             line = (cp.stdout.strip().splitlines() or [""])[-1]
             if cp.returncode != 0 or not line.startswith("n "):
                 line = f"failed ({cp.returncode}): {(cp.stdout + cp.stderr).strip()[-600:]}"
             say(f"  ChatAI: {line}")
-            say("  (woke: answered with the post's message; empty: the 25 s wait ended without it; the ordinary GET "
-                "is one request sent while the long-polls wait)")
+            say("  (woke: answered with the post's message, wake ms from the post's start to the whole answer"
+                + (" read" if not node_client else " parsed") + "; empty: the 25 s wait ended without it; the "
+                "ordinary GET is one request on a new connection while the long-polls wait"
+                + ("; client: the time sending them took and the generator's own CPU time" if not node_client else "") + ")")
+            results["capB_client"] = "node" if node_client else "C"
             say("  reference: n/a (no long-poll)")
             results["capB"] = line
 
@@ -530,7 +553,8 @@ def main():
             say(f"| A: visitors polling every {args.poll_period:g} s at p99 < {args.poll_p99:g} ms (cap {args.poll_max}) "
                 f"| {cap_text(args, o)} | {cap_text(args, r)} | {cap_ratio(o, r)} |")
         if "capB" in results:
-            say(f"| B: {args.longpolls} long-polls waiting | {results['capB']} | n/a (no long-poll) | n/a |")
+            say(f"| B: {args.longpolls} long-polls waiting ({results['capB_client']} client) | {results['capB']} "
+                "| n/a (no long-poll) | n/a |")
         failed = False
     finally:
         if ref is not None:
