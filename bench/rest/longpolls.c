@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* longpolls: N operator long-polls held on one dialog, then one post wakes them: how many
  * answer with the post's message and how fast (bench/rest/compare.py, capacity figure B; it
  * prints figures, never pass/fail).

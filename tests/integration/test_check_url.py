@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`chatai-ctl check --url URL`: a live install checked from outside, in plain words.
 A full stack (lighttpd, notifier) passes every check; a shared host (the shipped .htaccess,
 no notifier) passes with "none here" for the streams; a host where chatai.fcgi finds no

@@ -453,7 +453,8 @@ def test_production_steps_of_deploy_md(tmp_path):
         lconf = lconf.replace('"port" => 8081', f'"port" => {notifier_port}')
         lconf = lconf.replace("/run/lighttpd-chatai.pid", str(run / "lighttpd.pid"))
         lconf = lconf.replace("/run/lighttpd/chatai-fcgi.sock", str(run / "chatai-fcgi.sock"))
-        for path in ("/usr/local/share/chatai", "/usr/local/bin", "/etc/chatai.conf", "/var/log/chatai"):
+        for path in ("/usr/local/share/chatai", "/usr/local/bin", "/etc/chatai.conf", "/var/log/chatai",
+                     "/var/lib/chatai"):
             lconf = lconf.replace(f'"{path}', f'"{root}{path}')
         left = re.findall(r'"(?:/usr|/etc|/var)[^"]*"', lconf)
         assert not left, f"paths of the config not moved under the root: {left}"
