@@ -47,7 +47,7 @@ chatai_render = sed -e '/^\#%/d' \
 	-e 's|@ERRORLOG[@]|$(CHATAI_LOG_DIR)/chatai-error.log|g' \
 	-e 's|@ACCESSLOG[@]|$(CHATAI_LOG_DIR)/chatai-access.log|g' \
 	-e 's|@PIDFILE[@]|/run/lighttpd-chatai.pid|g' \
-	-e 's|@FCGI_BACKEND[@]|"socket" => "/run/lighttpd/chatai-fcgi.sock", "bin-path" => "$(bindir)/chatai.fcgi", "bin-environment" => ( "CHATAI_CONFIG" => "$(sysconfdir)/chatai.conf", "CHATAI_FCGI_LONGPOLL_MAX" => "2500" ), "max-procs" => 4, "listen-backlog" => 4096, "check-local" => "disable"|g'
+	-e 's|@FCGI_BACKEND[@]|"socket" => "/run/lighttpd/chatai-fcgi.sock", "bin-path" => "$(bindir)/chatai.fcgi", "bin-environment" => ( "CHATAI_CONFIG" => "$(sysconfdir)/chatai.conf", "CHATAI_FCGI_LONGPOLL_MAX" => "9000" ), "max-procs" => 1, "listen-backlog" => 4096, "check-local" => "disable"|g'
 
 chatai_rendered = \
 	lighttpd-conf/chatai.conf apache-conf/chatai-site.conf apache-conf/chatai-vhost.conf.example \

@@ -292,11 +292,11 @@ def start(args, state, settings):
     # the settings file the web server gives chatai.fcgi.
     env = {"CHATAI_LOG_LEVEL": "info", **settings_env(settings)}
     # Sized for many waiting clients (docs/deploy.md, "Many waiting clients"): lighttpd
-    # admits 8900 connections and spawns 4 chatai.fcgi processes, which park 2500
-    # long-polls each; Apache gives a waiting request a worker thread (MaxRequestWorkers
+    # admits 8900 connections and spawns one chatai.fcgi process, which parks up to 9000
+    # long-polls; Apache gives a waiting request a worker thread (MaxRequestWorkers
     # 10000 in apache-conf/chatai.conf.in) and passes /api/ to one external chatai.fcgi
     # pool, as mod_fcgid would hold a whole process per waiting long-poll.
-    longpoll_max = {"lighttpd": 2500, "apache": 10000}[args.server]
+    longpoll_max = {"lighttpd": 9000, "apache": 10000}[args.server]
     web_env = {"CHATAI_FCGI_LONGPOLL_MAX": longpoll_max, **env}
     programs = ["chatai.fcgi"] + [b for b in ("chatai-notifier", "chatai-ai") if harness.have_binary(b)]
     for k, v in settings.items():

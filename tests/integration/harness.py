@@ -652,7 +652,7 @@ class WebServer(Process):
         self.fcgi_mode = fcgi or os.environ.get("CHATAI_TEST_FCGI_MODE", "spawn")
         # lighttpd hands a spawned worker many requests at once (its threads take them);
         # mod_fcgid gives a process one request at a time, so a long-poll holds a process.
-        self.fcgi_procs = fcgi_procs or (4 if kind == "lighttpd" else 16)
+        self.fcgi_procs = fcgi_procs or (1 if kind == "lighttpd" else 16)
         self.fcgi_env = dict(env or {})
         self.pool = None
         self.bind = bind
@@ -847,7 +847,7 @@ class Stack:
     """
 
     def __init__(self, tmpdir=None, server="lighttpd", notifier=True, ai=False, pg=None, env=None,
-                 fcgi=None, start=True):
+                 fcgi=None, start=True, fcgi_procs=None):
         self.tmpdir = Path(tmpdir) if tmpdir else Path(tempfile.mkdtemp(prefix="chatai-stack-"))
         self.server_kind = server
         self.env = dict(env or {})
@@ -859,6 +859,7 @@ class Stack:
         self._want_notifier = notifier
         self._want_ai = ai
         self._fcgi = fcgi
+        self._fcgi_procs = fcgi_procs
         if start:
             self.start()
 
@@ -877,7 +878,8 @@ class Stack:
                                          lambda: Notifier(self.pg, env=self.env))
             nport = self.notifier.port if isinstance(self.notifier, Notifier) else free_port()
             self.notifier_port = nport
-            self.web = WebServer(self.server_kind, self.pg, nport, env=self.env, fcgi=self._fcgi).start()
+            self.web = WebServer(self.server_kind, self.pg, nport, env=self.env, fcgi=self._fcgi,
+                                 fcgi_procs=self._fcgi_procs).start()
             self.ai = self._daemon(self._want_ai, "chatai-ai", lambda: AiWorker(self.pg, env=self.env))
         except BaseException:
             self.stop()

@@ -2,7 +2,8 @@
 """Fixtures and helpers of the REST / long-poll tests (tests/integration/test_rest*.py,
 test_longpoll*.py). Import with `from rest_fixtures import *`.
 
-rest        session: lighttpd + chatai.fcgi (spawned by lighttpd, 4 processes) on the
+rest        session: lighttpd + chatai.fcgi (spawned by lighttpd, 4 processes, so that
+            what one process learns must reach the others) on the
             shared `pg`, rate limits off (so hundreds of requests from 127.0.0.1 pass),
             no notifier: these tests exercise the REST side only.
 env         session: a RestEnv on `rest`: an admin and a plain operator (logged in),
@@ -30,7 +31,7 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture(scope="session")
 def rest(pg, tmp_path_factory):
-    s = harness.Stack(tmp_path_factory.mktemp("rest"), notifier=False, pg=pg, env=NO_LIMITS)
+    s = harness.Stack(tmp_path_factory.mktemp("rest"), notifier=False, pg=pg, env=NO_LIMITS, fcgi_procs=4)
     yield s
     s.stop()
 
