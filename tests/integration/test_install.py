@@ -517,6 +517,26 @@ def test_production_steps_of_deploy_md(tmp_path):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def test_docs_give_commands_that_work_as_written():
+    """What the sysadmin's review found wrong in README.md and docs/deploy.md stays fixed:
+    no static build promised, the web server joins the daemon's group (not the reverse),
+    PostgreSQL tools run as postgres (root has no role), peer authentication mapped for
+    www-data, sql/*.sql by hand in single transactions, the release notes exist."""
+    docs = {n: (harness.REPO / n).read_text() for n in ("README.md", "docs/deploy.md")}
+    for name, text in docs.items():
+        assert "statically" not in text, name
+        assert "usermod -aG www-data chatai" not in text, name
+        assert "usermod -aG chatai www-data" in text, name
+        for line in re.findall(r"^.*\bpg_(?:dump|restore) .*$", text, re.M):
+            assert "runuser -u postgres --" in line or "-d \"postgresql://" in line, (name, line)
+        assert not re.search(r"^\s*sudo -u postgres", text, re.M), name
+    deploy = docs["docs/deploy.md"]
+    assert "peer map=chatai" in deploy and re.search(r"^chatai\s+www-data\s+chatai$", deploy, re.M)
+    assert "psql -1 -v ON_ERROR_STOP=1 -f" in deploy
+    assert "AppArmor" in deploy and "httpd_can_network_connect_db" in deploy
+    assert (harness.REPO / "NEWS").is_file() and "NEWS" in docs["README.md"]
+
+
 # ---- the licence: one SPDX line in every source file -----------------------------------
 # (the rules below are what added the lines; a new file gets its line the same way)
 
