@@ -74,6 +74,10 @@ static int entry_matches(const char *origin, const char *entry)
 
 int cors_allowed(const char *origin, const char *const *allowed, size_t n)
 {
+	/* An Origin that is not UTF-8 is never allowed, not even by an empty list: 403, as
+	 * the notifier answers it (docs/streams.md), instead of echoing its bytes. */
+	if (origin && !utf8_valid(origin, strlen(origin)))
+		return 0;
 	if (n == 0)
 		return 1;
 	if (!origin)

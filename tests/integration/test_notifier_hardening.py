@@ -409,3 +409,26 @@ def test_typing_is_shed_when_the_query_queue_is_full(pg, world):
         for s in waiting:
             s.close()
         n.stop()
+
+
+def test_rest_refuses_an_origin_not_utf8_too(stack, assistant):
+    """REST compared the Origin in C (it never reached SQL) but allowed it where the list
+    is empty and echoed its bytes in Access-Control-Allow-Origin: now 403 like the
+    streams."""
+    host, _, port = stack.url[len("http://"):].rstrip("/").partition(":")
+
+    def get(origin):
+        s = socket.create_connection((host, int(port)))
+        s.sendall(b"GET /api/widget/assistants/%d HTTP/1.1\r\nHost: x\r\nOrigin: %s\r\n"
+                  b"Connection: close\r\n\r\n" % (assistant, origin))
+        s.settimeout(10)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return data
+    assert get(b"https://x\xff.example").startswith(b"HTTP/1.1 403")
+    assert get(b"https://ok.example").startswith(b"HTTP/1.1 200")

@@ -455,6 +455,11 @@ START_TEST(cors)
 	ck_assert(cors_allowed_json("https://x.example", "[]"));
 	ck_assert(!cors_allowed_json("https://x.example", "[\"https://shop.example\"]"));
 	ck_assert(!cors_allowed_json("https://x.example", "garbage"));
+	/* Not UTF-8: refused whatever the list says (issue 12). */
+	ck_assert(!cors_allowed("https://x\xff.example", NULL, 0));
+	ck_assert(!cors_allowed("https://\xc3\x28.example", list, 3));
+	ck_assert(!cors_allowed_json("https://shop.example\xed\xa0\x80", "[]"));
+	ck_assert(cors_allowed_json("https://caf\xc3\xa9.example", "[]"));
 }
 END_TEST
 
