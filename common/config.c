@@ -168,7 +168,8 @@ static int find_beside_program(char *out, size_t outsz)
 		struct stat ds;
 		if (stat(d, &ds) != 0 || !trusted_dir(&ds, owner))
 			return -1;
-		snprintf(out, outsz, "%s/chatai.conf", *dir ? dir : "");
+		if ((size_t)snprintf(out, outsz, "%s/chatai.conf", *dir ? dir : "") >= outsz)
+			return -1;
 		struct stat fs;
 		if (stat(out, &fs) == 0 && S_ISREG(fs.st_mode) && trusted_dir(&fs, owner))
 			return 0;
@@ -179,7 +180,7 @@ static int find_beside_program(char *out, size_t outsz)
 
 int config_load(const char *path, const char **err)
 {
-	static char errbuf[512];
+	static char errbuf[4096 + 512];
 	static char found[4096];
 	int explicit = 1;
 	if (!path)
@@ -187,8 +188,10 @@ int config_load(const char *path, const char **err)
 	if (!path || !*path) {
 		path = CHATAI_SYSCONFDIR "/chatai.conf";
 		explicit = 0;
-		if (access(path, R_OK) != 0 && find_beside_program(found, sizeof found) == 0)
+		if (access(path, R_OK) != 0 && find_beside_program(found, sizeof found) == 0) {
 			path = found;
+			explicit = 1; /* found but unreadable: say so rather than run without it */
+		}
 	}
 	FILE *f = fopen(path, "r");
 	if (!f) {

@@ -190,7 +190,8 @@ static int check_api(const char *base)
 		line("FAIL", "api", "%s answers 500 Internal Server Error: chatai.fcgi did not start or the server "
 		     "refused the .htaccess. The web server's error log says which: \"database_url is not set\": "
 		     "chatai.fcgi found no settings (put chatai.conf above the web root, e.g. ~/chatai.conf, "
-		     "readable by the user the program runs as); \"... not allowed here\": the host's AllowOverride "
+		     "readable by the user the program runs as; \"chatai.conf: Permission denied\": it is not); "
+		     "\"... not allowed here\": the host's AllowOverride "
 		     "lacks what the .htaccess needs (AuthConfig FileInfo Indexes Options=ExecCGI,Indexes); "
 		     "\"End of script output before headers\" alone: chatai.fcgi cannot run here (built for "
 		     "another system? not mode 755?)", url);

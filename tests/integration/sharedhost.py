@@ -20,9 +20,11 @@ Options SymLinksIfOwnerMatch, mod_rewrite, mod_headers, mod_env, mod_fcgid or mo
 and at most MAX_PROCS chatai.fcgi processes per account (FcgidMaxProcessesPerClass).
 """
 
+import grp
 import os
 import pwd
 import shutil
+import tempfile
 from pathlib import Path
 
 import harness
@@ -33,6 +35,8 @@ HTACCESS = harness.REPO / "apache-conf" / "htaccess"
 # Require; Indexes for DirectoryIndex; Options=ExecCGI,Indexes for its Options lines.
 ALLOW_OVERRIDE = "AuthConfig FileInfo Indexes Options=ExecCGI,Indexes"
 MAX_PROCS = 4
+SUEXEC = "/usr/lib/apache2/suexec"
+SUEXEC_DOCROOT = "/var/www"  # AP_DOC_ROOT of Debian's suexec
 
 CONF = """\
 # A shared host's Apache (written by tests/integration/sharedhost.py)
@@ -58,6 +62,7 @@ LoadModule headers_module {mods}/mod_headers.so
 LoadModule env_module {mods}/mod_env.so
 LoadModule rewrite_module {mods}/mod_rewrite.so
 LoadModule {handler_module} {mods}/{handler_so}
+{suexec}
 
 TypesConfig /etc/mime.types
 LogFormat "%h %l %u %t \\"%r\\" %>s %b %D" chatai
@@ -95,17 +100,26 @@ class SharedHost(harness.Process):
 
     mode: "fcgid" (mod_fcgid, mpm_event) or "cgi" (mod_cgi, mpm_prefork).
     settings: more chatai.conf keys ({"rate_limit_dialogs": "2"}).
+    suexec: an account (user name): chatai.fcgi runs as it through suexec, the account's
+    files are its own (chatai.conf mode 600), and BASE lies under suexec's document root
+    (/var/www on Debian: `/usr/lib/apache2/suexec -V`).
     """
 
     def __init__(self, pg, mode="fcgid", port=None, base=None, logdir=None, settings=None,
-                 allow_override=ALLOW_OVERRIDE, max_procs=MAX_PROCS, bind="127.0.0.1"):
+                 allow_override=ALLOW_OVERRIDE, max_procs=MAX_PROCS, bind="127.0.0.1", suexec=None):
         if mode not in ("fcgid", "cgi"):
             raise ValueError("mode must be fcgid or cgi")
         self.pg = pg
         self.mode = mode
         self.port = port or harness.free_port()
+        self.suexec = suexec
+        if suexec and base is None:
+            base = Path(tempfile.mkdtemp(prefix="chatai-suexec-", dir=SUEXEC_DOCROOT))
+            self._own_base = True
+        else:
+            self._own_base = False
         self.base = Path(base) if base is not None else harness._world_dir("chatai-sharedhost-")
-        self.keep = base is not None
+        self.keep = base is not None and not self._own_base
         if self.keep:
             for sub in ("home", "run"):
                 shutil.rmtree(self.base / sub, ignore_errors=True)
@@ -127,6 +141,18 @@ class SharedHost(harness.Process):
         os.chmod(self.docroot / ".htaccess", 0o644)
         self.conf = harness.settings_file(self.home / "chatai.conf", {
             "database_url": pg.url, "log_level": "info", **(settings or {})})
+        suexec_lines = ""
+        if suexec:
+            # the account owns its files, as suexec demands; its settings only it may read
+            acct = pwd.getpwnam(suexec)
+            for root, dirs, files in os.walk(self.home):
+                os.chown(root, acct.pw_uid, acct.pw_gid)
+                for f in files:
+                    os.chown(os.path.join(root, f), acct.pw_uid, acct.pw_gid)
+            os.chmod(self.conf, 0o600)
+            group = grp.getgrgid(acct.pw_gid).gr_name
+            suexec_lines = (f"LoadModule suexec_module {{mods}}/mod_suexec.so\n"
+                            f"SuexecUserGroup {suexec} {group}")
         run = self.base / "run"
         run.mkdir()
         (run / "fcgid").mkdir()
@@ -144,6 +170,7 @@ class SharedHost(harness.Process):
             "handler_so": "mod_fcgid.so" if mode == "fcgid" else "mod_cgi.so",
             "max_procs": max_procs, "docroot": self.docroot, "allow_override": allow_override,
         }
+        values["suexec"] = suexec_lines.replace("{mods}", values["mods"])
         self.server_conf = self.base / "apache2.conf"
         self.server_conf.write_text(CONF.format(**values))
         # No CHATAI_* in Apache's environment: the program must find its settings alone.

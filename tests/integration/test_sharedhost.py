@@ -68,3 +68,27 @@ def test_shared_host_without_authconfig_is_explained(pg):
         harness.wait_until(lambda: "CGIPassAuth not allowed" in host.log(), timeout=5, message="the error log line")
     finally:
         host.stop()
+
+
+@pytest.mark.parametrize("mode", ["fcgid", "cgi"])
+def test_shared_host_under_suexec(pg, mode):
+    """suexec runs chatai.fcgi as the account (here `nobody`), with a cleaned environment:
+    it still finds ~/chatai.conf, which only the account may read (mode 600)."""
+    if not os.access(sharedhost.SUEXEC, os.X_OK):
+        raise harness.HarnessError(f"{sharedhost.SUEXEC} is missing: apt-get install apache2-suexec-pristine "
+                                   "(scripts/lib.sh lists it)")
+    host = sharedhost.SharedHost(pg, mode, suexec="nobody").start()
+    try:
+        assert oct(host.conf.stat().st_mode & 0o777) == "0o600"
+        _smoke(host)
+        if mode == "fcgid":
+            pids = sharedhost.processes_of(host.program)
+            assert pids
+            nobody = harness.pwd.getpwnam("nobody").pw_uid
+            for pid in pids:
+                uid = int([ln for ln in open(f"/proc/{pid}/status") if ln.startswith("Uid:")][0].split()[1])
+                assert uid == nobody
+        log = host.log()
+        assert "database_url is not set" not in log and "End of script output" not in log, log
+    finally:
+        host.stop()
