@@ -522,7 +522,8 @@ export class Channel {
       if (gen !== this.gen) return;
       const elapsed = this.env.now() - t0;
       let pause = 0;
-      if (this.short && this.pacer) pause = this.pacer.next(this.env.now());
+      // +-10 % keeps clients that started together from polling in step
+      if (this.short && this.pacer) pause = Math.round(this.pacer.next(this.env.now()) * (0.9 + 0.2 * this.env.random()));
       else if (!longpoll) pause = this.cfg.pollInterval;
       else if (usedWait > 0 && events.length === 0 && elapsed < 1000) pause = 1000; // wait was ignored
       if (pause > 0) {
