@@ -207,8 +207,9 @@ def test_apache_graceful_restart_then_stop(pg, tmp_path):
 
 
 def test_from_a_clone_under_a_0700_folder():
-    """git clone into a 0700 folder, build dir there too: the demo with Apache and the
-    shared-host tests run from it (what www-data and postgres read is staged elsewhere)."""
+    """git clone into a 0700 folder, build dir there too: the demo with Apache and with
+    lighttpd, and the shared-host tests, run from it (what www-data and postgres read is
+    staged elsewhere)."""
     if not (harness.REPO / ".git").exists():
         pytest.skip("not a git checkout")
     closed = Path(tempfile.mkdtemp(prefix="chatai-0700-"))
@@ -221,8 +222,9 @@ def test_from_a_clone_under_a_0700_folder():
         assert cp.returncode == 0, cp.stderr
         build = private_build(closed)
         assert subprocess.run(["runuser", "-u", harness.WEB_USER, "--", "test", "-r", str(clone / "web")]).returncode != 0
-        world = _demo_stop_leaves_nothing(clone / "scripts" / "demo", build, clone / "state", "--server", "apache")
-        assert world != clone / "state" and str(world).startswith("/var/tmp/chatai-demo-")
+        for server in ("apache", "lighttpd"):  # lighttpd runs as www-data too (server.username)
+            world = _demo_stop_leaves_nothing(clone / "scripts" / "demo", build, clone / "state", "--server", server)
+            assert world != clone / "state" and str(world).startswith("/var/tmp/chatai-demo-")
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHATAI_")}
         env["CHATAI_BUILD_DIR"] = str(build)
         cp = subprocess.run(["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider",
