@@ -311,16 +311,19 @@ static void check_streams(const char *base, long aid, cJSON *poll)
 	r.stop_at_body = 1;
 	rc = fetch(url, NULL, sh, 4000, &r);
 	int notifier = 0;
+	static const char buffers[] = "something buffers SSE (mod_deflate without no-gzip on /sse/, ProxyPass "
+				      "without flushpackets=on, lighttpd without server.stream-response-body = 2, "
+				      "or a proxy or CDN in front with buffering on)";
 	if (r.status == 200 && r.got_body) {
 		line("OK", "sse", "events come unbuffered (first bytes after %.0f ms)", r.body_ms);
 		notifier = 1;
 	} else if (r.status == 200) {
-		line("FAIL", "sse", "the stream started but nothing came in 4 s: something buffers SSE (mod_deflate "
-		     "without no-gzip on /sse/, ProxyPass without flushpackets=on, lighttpd without "
-		     "server.stream-response-body = 2, or a proxy or CDN in front)");
+		line("FAIL", "sse", "the stream started but nothing came in 4 s: %s", buffers);
 		notifier = 1;
 	} else if (r.status == 0 && rc == CURLE_OPERATION_TIMEDOUT) {
-		line("FAIL", "sse", "no answer in 4 s: something holds the stream's headers (a buffering proxy?)");
+		line("FAIL", "sse", "not even the answer's headers came in 4 s (the notifier sends them at once): %s",
+		     buffers);
+		notifier = 1;
 	} else if (r.status == 404 || r.status == 502 || r.status == 503) {
 		line("OK", "sse", "none here (%ld: no notifier, as on a shared host): the widget and the panel poll",
 		     r.status);
@@ -337,16 +340,15 @@ static void check_streams(const char *base, long aid, cJSON *poll)
 	rc = fetch(url, NULL, wh, 5000, &r);
 	if (r.status == 101)
 		line("OK", "websocket", "the upgrade reaches the notifier (101 Switching Protocols)");
-	else if (notifier)
+	else if (!notifier && (r.status == 404 || r.status == 502 || r.status == 503))
+		line("OK", "websocket", "none here (%ld: no notifier): clients poll", r.status);
+	else if (r.status > 0)
 		line("FAIL", "websocket", "answered %ld instead of 101: the web server does not pass the upgrade on "
 		     "(Apache: ProxyPass \"/ws/\" ... upgrade=websocket with mod_proxy_http 2.4.47+ or "
 		     "mod_proxy_wstunnel; lighttpd: proxy.header = (\"upgrade\" => \"enable\")); clients fall "
-		     "back to SSE", r.status);
-	else if (r.status == 404 || r.status == 502 || r.status == 503)
-		line("OK", "websocket", "none here (%ld: no notifier): clients poll", r.status);
+		     "back to SSE or polling", r.status);
 	else
-		line("FAIL", "websocket", "%s answered %ld%s%s", url, r.status, rc == CURLE_OK ? "" : ": ",
-		     rc == CURLE_OK ? "" : curl_easy_strerror(rc));
+		line("FAIL", "websocket", "%s: no answer: %s", url, curl_easy_strerror(rc));
 	resp_free(&r);
 }
 

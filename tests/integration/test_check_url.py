@@ -88,3 +88,26 @@ def test_nothing_listening():
     bad = subprocess.run([str(harness.binary("chatai-ctl")), "check", "--url", "ftp://x"], capture_output=True,
                          text=True, env=harness.base_env())
     assert bad.returncode == 2 and "http://" in bad.stderr
+
+
+def test_buffered_sse_and_blocked_websocket_are_explained(pg, tmp_path):
+    """lighttpd that buffers responses (stream-response-body 0) and does not pass the
+    upgrade on: the SSE and WebSocket lines fail and name the setting to fix."""
+    notifier = harness.Notifier(pg).start()
+    web = harness.WebServer("lighttpd", pg, notifier.port, logdir=tmp_path)
+    conf = web.server_conf.read_text()
+    assert "server.stream-response-body = 2" in conf and 'proxy.header = ( "upgrade" => "enable" )' in conf
+    web.server_conf.write_text(conf.replace("server.stream-response-body = 2", "server.stream-response-body = 0")
+                               .replace('proxy.header = ( "upgrade" => "enable" )', ""))
+    web.start()
+    try:
+        aid = harness.make_assistant(pg, "Buffered")
+        cp, lines = check(web.url, "--assistant", str(aid))
+        assert cp.returncode == 1, cp.stdout
+        assert lines["api"][0] == "OK" and lines["database"][0] == "OK"
+        assert lines["sse"][0] == "FAIL" and "something buffers SSE" in lines["sse"][1], cp.stdout
+        assert "stream-response-body" in lines["sse"][1]
+        assert lines["websocket"][0] == "FAIL" and "upgrade" in lines["websocket"][1], cp.stdout
+    finally:
+        web.stop()
+        notifier.stop()
