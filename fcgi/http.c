@@ -308,7 +308,11 @@ void http_send(struct req *r)
 
 void http_db_error(struct req *r, const char *what)
 {
-	struct db *db = r->db;
+	http_db_error_of(r, r->db, what);
+}
+
+void http_db_error_of(struct req *r, const struct db *db, const char *what)
+{
 	if (db->status == DB_DOWN) {
 		http_error(r, 503, "unavailable", "the database is unavailable, try again shortly", NULL);
 		return;

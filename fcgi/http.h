@@ -124,6 +124,8 @@ void http_send(struct req *r);
 /* Map a failed db_exec() to an answer: DB_DOWN -> 503, P0002 -> 404, CA409 -> 409,
  * anything else -> 500 (logged). */
 void http_db_error(struct req *r, const char *what);
+/* The same for the outcome recorded in db (which need not be r's link). */
+void http_db_error_of(struct req *r, const struct db *db, const char *what);
 
 /* Drop the link of an idle struct db that the server closed (restart, admin shutdown),
  * so that the next query reconnects at once instead of failing on it. */

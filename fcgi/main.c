@@ -23,6 +23,7 @@
 #include "autoconfig.h"
 #include "app.h"
 #include "dbpool.h"
+#include "postbatch.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
@@ -184,7 +185,10 @@ static void serve(struct conn *c, int *parked)
 	}
 	if (!*parked)
 		http_send(&r);
-	int jobs = !*parked && db && inlineai_take(&r);
+	/* The request may have given its link back meanwhile, or taken another
+	 * (postbatch.h): what it holds now goes back to the pool. */
+	db = r.db;
+	int jobs = !*parked && inlineai_take(&r) && db;
 	req_free(&r);
 	if (jobs) {
 		/* A visitor's message was stored: with no chatai-ai alive, its answer is this
@@ -228,6 +232,22 @@ static int accept_one(void)
 			continue;
 		return -1;
 	}
+}
+
+/* postbatch.h: a request waiting for its batch gives back its place in flight. */
+static void slot_release(void)
+{
+	pthread_mutex_lock(&lf_mu);
+	in_flight--;
+	pthread_cond_signal(&slot_cv);
+	pthread_mutex_unlock(&lf_mu);
+}
+
+static void slot_take(void)
+{
+	pthread_mutex_lock(&lf_mu);
+	in_flight++;
+	pthread_mutex_unlock(&lf_mu);
 }
 
 static void *worker_main(void *arg)
@@ -438,6 +458,7 @@ int main(int argc, char **argv)
 	}
 	dbpool_init(db_url, (int)(pool < threads ? pool : threads), pool_wait);
 	max_in_flight = (int)(pool < threads ? pool : threads);
+	postbatch_init(32, max_in_flight > 2 ? 2 : 1, slot_release, slot_take);
 	/* Every thread inherits this mask: SIGTERM and SIGINT go to the stopper only;
 	 * SIGUSR2 (no SA_RESTART) wakes the leader out of accept(). */
 	static sigset_t stop_set;

@@ -133,13 +133,13 @@ int h_widget_messages_post(struct req *r)
 		return ROUTE_DONE;
 	}
 	struct post_result pr;
-	postbatch_visitor(r->db, r->ids[0], in.text, in.client_id, &pr);
+	postbatch_visitor(r, r->ids[0], in.text, in.client_id, &pr);
 	free(in.text);
 	if (pr.status != DB_OK) {
-		r->db->status = pr.status;
-		memcpy(r->db->sqlstate, pr.sqlstate, sizeof r->db->sqlstate);
-		snprintf(r->db->errmsg, sizeof r->db->errmsg, "%s", pr.errmsg);
-		http_db_error(r, "post message");
+		struct db outcome = { .status = pr.status };
+		memcpy(outcome.sqlstate, pr.sqlstate, sizeof outcome.sqlstate);
+		snprintf(outcome.errmsg, sizeof outcome.errmsg, "%s", pr.errmsg);
+		http_db_error_of(r, &outcome, "post message");
 		return ROUTE_DONE;
 	}
 	/* Its answer job is the worker's, or this request's once the answer is out. */

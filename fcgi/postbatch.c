@@ -2,6 +2,8 @@
 /* postbatch: visitor messages stored in batches (see postbatch.h). */
 #include "autoconfig.h"
 #include "postbatch.h"
+#include "dbpool.h"
+#include "http.h"
 #include "json.h"
 #include "log.h"
 
@@ -23,12 +25,17 @@ struct item {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
 static struct item *queue_head, **queue_tail = &queue_head;
-static int storing;     /* a batch is being stored */
+static int storing;     /* batches being stored now */
+static int max_storing = 2; /* at once: one batch runs on one PostgreSQL core */
 static int max_batch = 32;
+static void (*slot_release)(void), (*slot_take)(void);
 
-void postbatch_init(int n)
+void postbatch_init(int n, int leaders, void (*release)(void), void (*take)(void))
 {
 	max_batch = n < 1 ? 1 : n > 256 ? 256 : n;
+	max_storing = leaders < 1 ? 1 : leaders;
+	slot_release = release;
+	slot_take = take;
 }
 
 static void result_from_db(struct post_result *o, const struct db *db)
@@ -113,21 +120,32 @@ static int store_batch(struct db *db, struct item *list, int n)
 	return 0;
 }
 
-void postbatch_visitor(struct db *db, int64_t dialog_id, const char *text, const char *client_id,
+void postbatch_visitor(struct req *r, int64_t dialog_id, const char *text, const char *client_id,
                        struct post_result *out)
 {
 	memset(out, 0, sizeof *out);
 	struct item me = { .dialog_id = dialog_id, .text = text, .client_id = client_id, .out = out };
+	int gave_back = 0;
 	pthread_mutex_lock(&mu);
 	*queue_tail = &me;
 	queue_tail = &me.next;
 	while (!me.done) {
-		if (storing) {
+		if (storing >= max_storing || !queue_head) {
+			if (!gave_back && slot_release) {
+				/* Waiting needs no link: let the next requests in meanwhile. */
+				gave_back = 1;
+				pthread_mutex_unlock(&mu);
+				dbpool_put(r->db);
+				r->db = NULL;
+				slot_release();
+				pthread_mutex_lock(&mu);
+				continue;
+			}
 			pthread_cond_wait(&done_cv, &mu);
 			continue;
 		}
-		/* Nobody is storing: take the queue (up to max_batch) and store it. */
-		storing = 1;
+		/* A free storing place: take the queue (up to max_batch) and store it. */
+		storing++;
 		struct item *list = queue_head, *last = list;
 		int n = 1;
 		while (last->next && n < max_batch) {
@@ -140,7 +158,15 @@ void postbatch_visitor(struct db *db, int64_t dialog_id, const char *text, const
 		last->next = NULL;
 		pthread_mutex_unlock(&mu);
 
-		if (n == 1) {
+		if (!r->db)
+			r->db = dbpool_get();
+		struct db *db = r->db;
+		if (!db) {
+			for (struct item *it = list; it; it = it->next) {
+				it->out->status = DB_DOWN;
+				snprintf(it->out->errmsg, sizeof it->out->errmsg, "no database link came free");
+			}
+		} else if (n == 1) {
 			store_one(db, list);
 		} else if (store_batch(db, list, n) < 0) {
 			if (db->status == DB_DOWN) {
@@ -159,8 +185,10 @@ void postbatch_visitor(struct db *db, int64_t dialog_id, const char *text, const
 			next = it->next;
 			it->done = 1;
 		}
-		storing = 0;
+		storing--;
 		pthread_cond_broadcast(&done_cv);
 	}
 	pthread_mutex_unlock(&mu);
+	if (gave_back)
+		slot_take();
 }

@@ -29,12 +29,18 @@ struct post_result {
 	int created;           /* 1: stored now; 0: the client_id was known */
 };
 
-/* Store one visitor message (text and client_id are copied as needed; client_id may be
- * NULL). Blocks until stored. */
-void postbatch_visitor(struct db *db, int64_t dialog_id, const char *text, const char *client_id,
+struct req;
+
+/* Store one visitor message for request r (client_id may be NULL). Blocks until stored.
+ * While it waits for another request to store it, r gives its database link back to
+ * the pool and its place among the requests in flight (so that more posts can gather
+ * in the next batch): r->db may be NULL, or another link, on return. */
+void postbatch_visitor(struct req *r, int64_t dialog_id, const char *text, const char *client_id,
                        struct post_result *out);
 
-/* The most items one batch stores (default 32). */
-void postbatch_init(int max_batch);
+/* The most items one batch stores (default 32), how many batches may be stored at once
+ * (one batch keeps one PostgreSQL core busy; default 2), and how a waiting request gives back
+ * and takes again its place in flight (NULL: nothing to give back). */
+void postbatch_init(int max_batch, int leaders, void (*slot_release)(void), void (*slot_take)(void));
 
 #endif
