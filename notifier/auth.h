@@ -3,7 +3,9 @@
  * auth: who may open which stream (API.md, Authentication and Streams).
  *
  *  - operator streams: ?token=T; its SHA-256 must name a session that is neither expired
- *    nor revoked. The dialog must exist (404).
+ *    nor revoked. The dialog must exist (404). The answer gives the seconds the session
+ *    has left (the stream ends then); auth_session_sql asks about a session again when a
+ *    revocation arrives.
  *  - widget streams: ?visitor_token=V&assistant_id=A; the dialog must exist (404), V's
  *    hash must equal the dialog's visitor_token_hash (401, constant-time compare), the
  *    dialog must belong to A (403) and the Origin, when the browser sent one, must be in

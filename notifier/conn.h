@@ -21,7 +21,12 @@
  * reader and is closed (WebSocket 1013, SSE end of stream); it resumes with its cursor.
  *
  * One timer per connection (ev_timer_again): handshake timeout, then WebSocket pings
- * and the dead-peer check, or SSE `: ping` comments, then the closing linger.
+ * and the dead-peer check, or SSE `: ping` comments, never later than the operator
+ * session's expiry (the stream ends there with 4401), then the closing linger.
+ *
+ * Input from a client is bounded too: pings read together get one pong, typing goes
+ * through the REST rules (closed dialog, rate_limit_typing per address) and is shed
+ * when the query queue is long, and new streams are refused when it is full.
  */
 #ifndef CHATAI_CONN_H
 #define CHATAI_CONN_H
