@@ -201,16 +201,53 @@ static int is_trusted(const uint8_t a[16])
 	return 0;
 }
 
-static void ip_release(struct ip_count *e)
+static void ip_free(struct ip_count *e)
 {
-	if (!e || --e->n)
-		return;
 	size_t b = ip_hash(e->addr);
 	struct ip_count **pp = &ip_table[b];
 	while (*pp != e)
 		pp = &(*pp)->next;
 	*pp = e->next;
 	free(e);
+}
+
+static uint32_t typing_minute(void)
+{
+	return (uint32_t)(loop_now() / 60.0);
+}
+
+/* An address whose typing events of this minute are counted stays known when its last
+ * connection closes, so reconnecting does not start its count again; ip_sweep() forgets
+ * it once that minute is over. */
+static void ip_release(struct ip_count *e)
+{
+	if (!e || --e->n)
+		return;
+	if (e->typing_hits && e->typing_win == typing_minute())
+		return;
+	ip_free(e);
+}
+
+static double ip_swept_at;
+
+static void ip_sweep(void)
+{
+	if (loop_now() - ip_swept_at < 60.0)
+		return;
+	ip_swept_at = loop_now();
+	uint32_t win = typing_minute();
+	for (int i = 0; i < IP_BUCKETS; i++) {
+		struct ip_count **pp = &ip_table[i];
+		while (*pp) {
+			struct ip_count *e = *pp;
+			if (e->n == 0 && e->typing_win != win) {
+				*pp = e->next;
+				free(e);
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
 }
 
 /* ---- output ------------------------------------------------------------------- */
@@ -602,7 +639,7 @@ static int typing_hit(struct conn *c)
 {
 	if (!cfg.typing_per_minute || !c->ip)
 		return 0;
-	uint32_t win = (uint32_t)(loop_now() / 60.0);
+	uint32_t win = typing_minute();
 	if (c->ip->typing_win != win) {
 		c->ip->typing_win = win;
 		c->ip->typing_hits = 0;
@@ -1321,6 +1358,7 @@ static void prepare_hook(void)
 		conn_free(c);
 	}
 	trim_maybe();
+	ip_sweep();
 	send_clock_left = 0;
 	if (shutting_down && n_conns == 0)
 		loop_break();

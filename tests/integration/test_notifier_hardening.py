@@ -376,6 +376,14 @@ def test_ws_typing_has_a_per_address_limit(pg, world):
         assert errors == 3
         for v in vs:
             v.close()
+        # Leaving and coming back does not start the count again.
+        harness.wait_until(lambda: metrics_of(n)['chatai_notifier_connections{transport="websocket"}'] == 1,
+                           message="the visitors gone")
+        v = WsClient(ws_site_url(n, did, world.assistant, vt))
+        v.send_json({"type": "typing_stop"})
+        assert recv_type(v, "error")["error"]["code"] == "rate_limited"
+        v.close()
+        a.expect_silence(0.3)
         a.close()
     finally:
         n.stop()
