@@ -41,6 +41,12 @@ tests_unit_test_fcgi_SOURCES = tests/unit/test_fcgi.c
 tests_unit_test_fcgi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
 tests_unit_test_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
 tests_unit_test_fcgi_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
+check_PROGRAMS += tests/unit/test_authcache
+TESTS += tests/unit/test_authcache
+tests_unit_test_authcache_SOURCES = tests/unit/test_authcache.c
+tests_unit_test_authcache_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
+tests_unit_test_authcache_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
+tests_unit_test_authcache_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
 endif
 
 EXTRA_DIST += tests/fuzz/build-fcgi-fuzz.sh tests/fuzz/fuzz_fcgi_body.c tests/fuzz/fuzz_fcgi_query.c \
