@@ -15,14 +15,15 @@ build=$(cd "$build" && pwd)
 command -v clang >/dev/null || { echo "clang not found: apt-get install clang" >&2; exit 1; }
 out=$build/tests/fuzz
 mkdir -p "$out"
-cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$build -I$src/common -I$src/fcgi $(pkg-config --cflags libpq libcjson)"
-libs="$(pkg-config --libs libpq libcjson libcrypto libxcrypt hiredis) -lfcgi -pthread -lm"
+cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$build -I$src/common -I$src/fcgi -I$src/ai $(pkg-config --cflags libpq libcjson libcurl)"
+libs="$(pkg-config --libs libpq libcjson libcrypto libxcrypt hiredis libcurl) -lfcgi -pthread -lm"
 # The library sources are compiled once, then linked into each driver.
 objdir=$out/fcgi-objs
 mkdir -p "$objdir"
 objs=""
-for f in "$src"/common/*.c "$src"/fcgi/*.c; do
-  case $f in */fcgi/main.c) continue ;; esac
+# fcgi/inlineai.c runs the AI worker's job code (ai/, as ai/libchataiai.a in the build)
+for f in "$src"/common/*.c "$src"/fcgi/*.c "$src"/ai/*.c; do
+  case $f in */fcgi/main.c | */ai/main.c) continue ;; esac
   o=$objdir/$(basename "$(dirname "$f")")-$(basename "$f" .c).o
   # shellcheck disable=SC2086
   clang $cflags -c -o "$o" "$f"
