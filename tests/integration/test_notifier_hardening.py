@@ -88,6 +88,8 @@ def test_ping_frames_cost_one_pong_and_memory_stays_flat(pg, world):
     """16 MB of WebSocket pings from a client that never reads: before, one pong per ping
     was queued (two copies each, never checked against the caps) and the notifier's RSS
     grew by about 100 MB for good. Now the pings of one read are answered by one pong."""
+    if b"__asan_init" in harness.binary("chatai-notifier").read_bytes():
+        pytest.skip("resident size is not measurable under AddressSanitizer")
     n = harness.Notifier(pg, env={"CHATAI_NOTIFIER_SNDBUF": 4096}).start()
     try:
         did, _ = world.dialog()
