@@ -39,7 +39,7 @@ static int busy_depth;      /* under mu: the dispatcher is applying notification
 static unsigned bucket_of_hash(const char *h)
 {
 	uint32_t v = 2166136261u;
-	for (int i = 0; i < 16 && h[i]; i++)
+	for (int i = 0; h[i]; i++)
 		v = (v ^ (unsigned char)h[i]) * 16777619u;
 	return v % NBUCKETS;
 }
