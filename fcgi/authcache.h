@@ -10,11 +10,13 @@
  * owns the LISTEN link, drops the entries those notifications name; a lost link turns
  * the cache off until the link is back, then starts it empty.
  *
- * No request trusts an entry while a notification may be on its way: the dispatcher
- * marks itself busy while it reads and applies notifications, and a lookup also misses
- * while the LISTEN socket has unread bytes. PostgreSQL sends the NOTIFY before it
- * answers the COMMIT, so once a logout has been answered, any later request in any
- * process misses (socket readable or dispatcher busy) or finds the entry gone.
+ * No request trusts an entry while a notification is being read: the dispatcher marks
+ * itself busy while it reads and applies notifications, and a lookup also misses while
+ * the LISTEN socket has unread bytes. The bound on staleness is therefore the time
+ * PostgreSQL takes to deliver a notification to its listeners (it signals their
+ * backends at commit; normally well under a millisecond, longer on a saturated host),
+ * and never more than auth_cache_ttl. The process that served a logout forgets the
+ * session before it answers.
  *
  * Entries also age out after `auth_cache_ttl` seconds (default 10; 0 turns the cache
  * off), and a session entry never outlives the session's expires_at. The session
