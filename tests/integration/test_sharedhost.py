@@ -32,6 +32,9 @@ def _smoke(host):
     assert api.s.get("/widget/chatai.js").status_code == 200
     assert api.s.get("/admin/").status_code == 200
     assert api.s.get("/.htaccess").status_code == 403
+    # a settings file in the web space (it belongs in ~, above it) is never served
+    (host.docroot / "api" / "old.conf").write_text("database_url = postgresql://secret@db/x\n")
+    assert api.s.get("/api/old.conf").status_code == 403
     assert api.s.get("/admin/").headers.get("X-Content-Type-Options") == "nosniff"
 
 
