@@ -400,6 +400,11 @@ int check_url_main(int argc, char **argv)
 		base[--bl] = '\0';
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	printf("checking %s from outside\n", base);
+	const char *path = strchr(strstr(base, "://") + 3, '/');
+	if (path && path[1])
+		line("WARN", "address", "%s is a folder of its site: ChatAI answers at the root of a domain or "
+		     "subdomain (the widget and the panel call /api/ there); use e.g. https://chat.example.com/",
+		     base);
 	if (check_api(base) == 0) {
 		cJSON *poll = NULL;
 		if (check_assistant(base, aid, &poll) == 0)

@@ -85,6 +85,8 @@ def test_htaccess_ignored_is_explained(pg, shared):
 def test_nothing_listening():
     cp, lines = check(f"http://127.0.0.1:{harness.free_port()}")
     assert cp.returncode == 1 and lines["api"][0] == "FAIL" and "cannot reach" in lines["api"][1]
+    cp, lines = check(f"http://127.0.0.1:{harness.free_port()}/chat/")
+    assert lines["address"][0] == "WARN" and "root of a domain or subdomain" in lines["address"][1], cp.stdout
     bad = subprocess.run([str(harness.binary("chatai-ctl")), "check", "--url", "ftp://x"], capture_output=True,
                          text=True, env=harness.base_env())
     assert bad.returncode == 2 and "http://" in bad.stderr
