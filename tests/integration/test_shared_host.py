@@ -105,9 +105,11 @@ def new_dialog(cgi, assistant):
 
 
 def widget_sees(cgi, d, vt, after, want, t_sent, first_at_once=True, interval=1.0, timeout=10.0):
-    """Poll like the widget in short mode: at once after sending, then every `interval`.
+    """Poll like the widget in short mode: at once after sending, once more 0.3 s later
+    (web/shared/transport.js followUpMs), then every `interval`.
     Returns (seconds from t_sent until `want` was seen, the messages)."""
     delay = 0.0 if first_at_once else interval
+    follow_up = first_at_once
     while True:
         time.sleep(delay)
         st, msgs, hdrs, _ = cgi.json("GET", f"/api/widget/dialogs/{d}/messages?after={after}&wait=25",
@@ -116,7 +118,8 @@ def widget_sees(cgi, d, vt, after, want, t_sent, first_at_once=True, interval=1.
         if any(m["text"] == want for m in msgs):
             return time.monotonic() - t_sent, msgs
         assert time.monotonic() - t_sent < timeout, f"no answer after {timeout} s: {msgs}"
-        delay = interval
+        delay = min(0.3, interval) if follow_up else interval
+        follow_up = False
 
 
 def jobs_of(pg, d):
@@ -170,7 +173,7 @@ def test_cgi_answers_the_question_itself_when_no_worker(spg, assistant, tmp_path
         lat, msgs = widget_sees(cgi, d, vt, 2, a, t_sent)
         seen.append((took, lat))
         print(f"\nCGI, no worker: POST answered in {1000 * took:.0f} ms; the widget (polling at once, "
-              f"then every 1 s) saw the answer {1000 * lat:.0f} ms after sending")
+              f"0.3 s later, then every 1 s) saw the answer {1000 * lat:.0f} ms after sending")
         assert lat < 2.0, lat
         # exactly once, by a request (the locked_by of chatai.fcgi), done
         harness.wait_until(lambda: jobs_of(spg, d) and jobs_of(spg, d)[0][0] == "done", 5, message="job done")
@@ -288,3 +291,52 @@ def test_inline_off(spg, assistant, tmp_path):
     assert jobs_of(spg, d)[0][0] == "pending"
     assert ai_texts(spg, d) == ["Hello! How can I help?"]
     spg.sql("DELETE FROM answer_jobs WHERE dialog_id = %s", d)
+
+
+# ---- the same through a real Apache, the shipped .htaccess, no daemon (sharedhost.py)
+
+@pytest.mark.parametrize("mode", ["cgi", "fcgid"])
+def test_apache_shared_host_short_polls_and_answers_without_daemon(spg, assistant, mode):
+    """Apache with mod_cgi (plain CGI, mpm_prefork) or mod_fcgid (4 processes at most), in
+    .htaccess mode: the widget is told to short-poll, `wait=` is answered at once, and a
+    visitor's question is answered by the knowledge base within 2 s for a widget polling
+    the way it does (at once after sending, then every second), with no daemon and no cron."""
+    import sharedhost
+
+    spg.sql("DELETE FROM ai_workers")
+    host = sharedhost.SharedHost(spg, mode, settings={"rate_limit_dialogs": "0",
+                                                      "rate_limit_messages": "0"}).start()
+    try:
+        api = harness.Api(host.url)
+        cfg = api.s.get(f"/api/widget/assistants/{assistant}").json()
+        assert cfg["poll"] == {"mode": "short", "active_ms": 1000, "idle_ms": 10000}
+        d, vt, _ = api.create_dialog(assistant)
+        t = time.monotonic()
+        r = api.visitor_messages(d, vt, after=1, wait=20)
+        assert r.status_code == 200 and r.json() == [] and time.monotonic() - t < 1.0
+        assert r.headers["X-Chatai-Poll"] == "short; active=1000; idle=10000"
+        t_sent = time.monotonic()
+        p = api.visitor_post(d, vt, KB[1][0], client_id="q1")
+        assert p.status_code == 201, p.text
+        took = time.monotonic() - t_sent
+        delays = iter([0.0, 0.3])  # the widget: at once after sending, 0.3 s later, then every 1 s
+        while True:
+            time.sleep(next(delays, 1.0))
+            msgs = api.visitor_messages(d, vt, after=2, wait=25).json()
+            if any(m["text"] == A_HOURS for m in msgs):
+                break
+            assert time.monotonic() - t_sent < 10, msgs
+        lat = time.monotonic() - t_sent
+        print(f"\nApache {mode} (.htaccess, no daemon): POST {1000 * took:.0f} ms; the widget saw the answer "
+              f"{1000 * lat:.0f} ms after sending")
+        assert lat < 2.0, lat
+        (state, locked_by, attempts), = jobs_of(spg, d)
+        assert state == "done" and locked_by.endswith(":fcgi")
+        assert ai_texts(spg, d) == ["Hello! How can I help?", A_HOURS]
+        if mode == "cgi":
+            # the detached child is gone once its job is done
+            harness.wait_until(lambda: not sharedhost.processes_of(host.program), 5, message="CGI children gone")
+        log = host.log()
+        assert "End of script output before headers" not in log
+    finally:
+        host.stop()

@@ -90,6 +90,7 @@ class Widget(threading.Thread):
     def run(self):
         self.pacer.activity(ms())
         next_talk = ms() + random.uniform(2000, 6000)
+        follow_up = False
         while not self.stop_ev.is_set():
             try:
                 r = self.s.get(f"{self.url}/api/widget/dialogs/{self.dialog}/messages",
@@ -119,8 +120,12 @@ class Widget(threading.Thread):
                         self.cursor = max(self.cursor, p.json()["user_message"]["seq"])
                     self.pacer.activity(ms())
                     next_talk = ms() + random.uniform(6000, 10000)
+                    follow_up = True
                     continue  # at once after sending
                 d = self.pacer.next(ms()) * random.uniform(0.9, 1.1)  # the channel's jitter
+                if follow_up:  # once more 300 ms after the poll that followed a send
+                    d = min(d, 300)
+                    follow_up = False
                 with self.lock:
                     self.interval_ms = d
             except requests.RequestException as e:

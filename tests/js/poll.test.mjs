@@ -89,13 +89,21 @@ test('short mode from the configuration: no waiting, 1 s while active, easing to
   ch.poke();
   await h.flush();
   assert.equal(h.polls.length, n + 1);
+  // once more soon after (an answer computed right after the send), then every second
   h.polls[n].resolve({ events: [] });
-  await h.advance(1000);
+  await h.advance(299);
+  assert.equal(h.polls.length, n + 1);
+  await h.advance(1);
   assert.equal(h.polls.length, n + 2);
-  // an event (the answer) keeps it active
-  h.polls[n + 1].resolve({ events: [msg(2)] });
-  await h.advance(1000);
+  h.polls[n + 1].resolve({ events: [] });
+  await h.advance(999);
+  assert.equal(h.polls.length, n + 2);
+  await h.advance(1);
   assert.equal(h.polls.length, n + 3);
+  // an event (the answer) keeps it active
+  h.polls[n + 2].resolve({ events: [msg(2)] });
+  await h.advance(1000);
+  assert.equal(h.polls.length, n + 4);
   assert.deepEqual(events.map((e) => e.seq), [1, 2]);
   ch.stop();
 });

@@ -16,7 +16,8 @@
 // in the X-Chatai-Poll header of every long-poll answer (poll functions return it as
 // `poll`). The long-poll level then asks without waiting, about every second while the
 // conversation is active and easing off to 10 s when it is idle (PollPacer), and at once
-// after poke() (the app sent something).
+// after poke() (the app sent something), then once more `followUpMs` later (an answer
+// computed right after the send is not missed by a whole interval).
 //
 // The environment (WebSocket, EventSource, fetch, timers, random) is injectable so that
 // node can test this module without a browser (tests/js/transport.test.mjs).
@@ -35,6 +36,7 @@ const DEFAULTS = {
   backoffBase: 500,
   backoffCap: 15000,
   pollInterval: 3000,
+  followUpMs: 300, // short polling: the poll after the one that follows a send, this soon
   longpollWait: 25,
   upgradeMin: 5000,
   upgradeInterval: 60000,
@@ -112,6 +114,7 @@ export class Channel {
     this.short = false; // the server asked for short polling
     this.pacer = null;
     this.sleeper = null; // {id, resolve} of the pause between two polls
+    this.followUp = false; // poke(): the next pause is short
     if (options.pollMode) this.setPollMode(options.pollMode);
   }
 
@@ -140,6 +143,7 @@ export class Channel {
    * the active pace again. */
   poke() {
     if (this.pacer) this.pacer.activity(this.env.now());
+    this.followUp = true;
     this._wake();
   }
 
@@ -523,7 +527,11 @@ export class Channel {
       const elapsed = this.env.now() - t0;
       let pause = 0;
       // +-10 % keeps clients that started together from polling in step
-      if (this.short && this.pacer) pause = Math.round(this.pacer.next(this.env.now()) * (0.9 + 0.2 * this.env.random()));
+      if (this.short && this.pacer) {
+        pause = Math.round(this.pacer.next(this.env.now()) * (0.9 + 0.2 * this.env.random()));
+        if (this.followUp) pause = Math.min(pause, this.cfg.followUpMs);
+        this.followUp = false;
+      }
       else if (!longpoll) pause = this.cfg.pollInterval;
       else if (usedWait > 0 && events.length === 0 && elapsed < 1000) pause = 1000; // wait was ignored
       if (pause > 0) {
