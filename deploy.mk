@@ -46,7 +46,7 @@ chatai_render = sed -e '/^\#%/d' \
 	-e 's|@FCGI_PROCS[@]|32|g' -e 's|@FCGI_EXTERNAL[@]|$(CHATAI_FCGI_POOL)|g' \
 	-e 's|@ERRORLOG[@]|$(CHATAI_LOG_DIR)/chatai-error.log|g' \
 	-e 's|@ACCESSLOG[@]|$(CHATAI_LOG_DIR)/chatai-access.log|g' \
-	-e 's|@PIDFILE[@]|/run/lighttpd-chatai.pid|g' \
+	-e 's|@PIDFILE[@]|/run/lighttpd-chatai.pid|g' -e 's|@UPLOAD_DIR[@]|/var/tmp|g' \
 	-e 's|@FCGI_BACKEND[@]|"socket" => "/run/lighttpd/chatai-fcgi.sock", "bin-path" => "$(bindir)/chatai.fcgi", "bin-environment" => ( "CHATAI_CONFIG" => "$(sysconfdir)/chatai.conf", "CHATAI_FCGI_LONGPOLL_MAX" => "9000" ), "max-procs" => 1, "listen-backlog" => 4096, "check-local" => "disable"|g'
 
 chatai_rendered = \

@@ -700,6 +700,7 @@ class WebServer(Process):
             "ACCESSLOG": self.logdir / f"{self.kind}-{self.port}-access.log",
             "DOCROOT": self.docroot,
             "STATE_DIR": self.state,
+            "UPLOAD_DIR": self.state,
             "CHATAI_CONFIG": self.conf,
             "NOTIFIER_HOST": "127.0.0.1",
             "NOTIFIER_PORT": self.notifier_port,

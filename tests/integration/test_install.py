@@ -453,6 +453,7 @@ def test_production_steps_of_deploy_md(tmp_path):
         lconf = lconf.replace('"port" => 8081', f'"port" => {notifier_port}')
         lconf = lconf.replace("/run/lighttpd-chatai.pid", str(run / "lighttpd.pid"))
         lconf = lconf.replace("/run/lighttpd/chatai-fcgi.sock", str(run / "chatai-fcgi.sock"))
+        lconf = lconf.replace('server.upload-dirs = ( "/var/tmp" )', f'server.upload-dirs = ( "{run}" )')
         for path in ("/usr/local/share/chatai", "/usr/local/bin", "/etc/chatai.conf", "/var/log/chatai",
                      "/var/lib/chatai"):
             lconf = lconf.replace(f'"{path}', f'"{root}{path}')
