@@ -72,6 +72,9 @@ CustomLog "{accesslog}" chatai
     StartServers 2
     MaxRequestWorkers 150
 </IfModule>
+<IfModule mod_cgid.c>
+    ScriptSock "{run}/cgid.sock"
+</IfModule>
 <IfModule mod_fcgid.c>
     FcgidIPCDir "{run}/fcgid"
     FcgidProcessTableFile "{run}/fcgid/shm"
@@ -98,7 +101,8 @@ DocumentRoot "{docroot}"
 class SharedHost(harness.Process):
     """Apache serving BASE/home/public_html through the shipped .htaccess.
 
-    mode: "fcgid" (mod_fcgid, mpm_event) or "cgi" (mod_cgi, mpm_prefork).
+    mode: "fcgid" (mod_fcgid, mpm_event), "cgi" (mod_cgi, mpm_prefork) or "cgid" (mod_cgid,
+    mpm_event: what `a2enmod cgi` gives under Debian's default MPM).
     settings: more chatai.conf keys ({"rate_limit_dialogs": "2"}).
     suexec: an account (user name): chatai.fcgi runs as it through suexec, the account's
     files are its own (chatai.conf mode 600), and BASE lies under suexec's document root
@@ -107,8 +111,8 @@ class SharedHost(harness.Process):
 
     def __init__(self, pg, mode="fcgid", port=None, base=None, logdir=None, settings=None,
                  allow_override=ALLOW_OVERRIDE, max_procs=MAX_PROCS, bind="127.0.0.1", suexec=None):
-        if mode not in ("fcgid", "cgi"):
-            raise ValueError("mode must be fcgid or cgi")
+        if mode not in ("fcgid", "cgi", "cgid"):
+            raise ValueError("mode must be fcgid, cgi or cgid")
         self.pg = pg
         self.mode = mode
         self.port = port or harness.free_port()
@@ -165,9 +169,9 @@ class SharedHost(harness.Process):
             "bind": bind, "port": self.port, "run": run, "errorlog": self.error_log,
             "accesslog": self.logdir / f"sharedhost-{mode}-{self.port}-access.log",
             "user": harness.WEB_USER, "mods": "/usr/lib/apache2/modules",
-            "mpm": "mpm_event" if mode == "fcgid" else "mpm_prefork",
-            "handler_module": "fcgid_module" if mode == "fcgid" else "cgi_module",
-            "handler_so": "mod_fcgid.so" if mode == "fcgid" else "mod_cgi.so",
+            "mpm": "mpm_prefork" if mode == "cgi" else "mpm_event",
+            "handler_module": f"{mode}_module",
+            "handler_so": f"mod_{mode}.so",
             "max_procs": max_procs, "docroot": self.docroot, "allow_override": allow_override,
         }
         values["suexec"] = suexec_lines.replace("{mods}", values["mods"])

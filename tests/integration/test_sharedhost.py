@@ -39,7 +39,7 @@ def _smoke(host):
 
 
 @pytest.mark.parametrize("mode,allow", [("fcgid", sharedhost.ALLOW_OVERRIDE), ("cgi", sharedhost.ALLOW_OVERRIDE),
-                                        ("fcgid", "All")])
+                                        ("cgid", sharedhost.ALLOW_OVERRIDE), ("fcgid", "All")])
 def test_shared_host_finds_its_settings(pg, mode, allow):
     host = sharedhost.SharedHost(pg, mode, allow_override=allow).start()
     try:
