@@ -333,3 +333,58 @@ test('wsBase maps http to ws and https to wss', () => {
   assert.equal(wsBase('http://a:8080'), 'ws://a:8080');
   assert.equal(wsBase('https://chat.example'), 'wss://chat.example');
 });
+
+test('a stream refusal that confirmRefusal denies (REST still serves the dialog): polling, no onFatal', async () => {
+  for (const via of ['ws', 'sse']) {
+    const h = makeEnv();
+    h.fetchStatus.value = 403;
+    const asked = [];
+    const { ch, fatals } = dialogChannel(h, {
+      ...(via === 'sse' ? { ws: null } : {}),
+      confirmRefusal: async (code) => { asked.push(code); return false; },
+    });
+    ch.start();
+    if (via === 'ws') {
+      h.sockets[0].open();
+      h.sockets[0].drop(4403, 'origin not allowed');
+    } else {
+      h.sources[0].fail();
+    }
+    await h.advance(100);
+    assert.deepEqual(asked, [4403], via);
+    assert.deepEqual(fatals, [], via);
+    assert.equal(ch.transport, 'longpoll', via);
+    assert.equal(h.polls.length, 1, via);
+    h.polls[0].resolve({ events: [msg(1)] });
+    await h.flush();
+    // the streams are not probed again: the refusal stands
+    await h.advance(300000);
+    assert.equal(h.sockets.length, via === 'ws' ? 1 : 0, via);
+    assert.equal(h.sources.length, via === 'sse' ? 1 : 0, via);
+    assert.equal(ch.status.state, 'fallback', via);
+    // a REST refusal while polling is still final
+    h.polls.at(-1).reject(new HttpError(404));
+    await h.advance(100);
+    assert.deepEqual(fatals.map((f) => f.code), [4404], via);
+  }
+});
+
+test('a stream refusal that confirmRefusal confirms is fatal; a failing check keeps polling', async () => {
+  const h = makeEnv();
+  const { ch, fatals } = dialogChannel(h, { confirmRefusal: async () => true });
+  ch.start();
+  h.sockets[0].open();
+  h.sockets[0].drop(4401, 'no');
+  await h.advance(60000);
+  assert.deepEqual(fatals.map((f) => f.code), [4401]);
+  assert.equal(h.polls.length, 0);
+
+  const h2 = makeEnv();
+  const r2 = dialogChannel(h2, { confirmRefusal: async () => { throw new Error('offline'); } });
+  r2.ch.start();
+  h2.sockets[0].drop(4404, 'no');
+  await h2.advance(100);
+  assert.deepEqual(r2.fatals, []);
+  assert.equal(r2.ch.transport, 'longpoll');
+  r2.ch.stop();
+});

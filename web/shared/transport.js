@@ -6,7 +6,11 @@
 // (a connection that opened and later dropped is simply reopened with backoff). Every
 // (re)connection resumes from the cursor: the last seq of the dialog (or the opaque inbox
 // cursor), so nothing is lost or doubled. Close codes 4401/4403/4404 (HTTP 401/403/404 on
-// SSE and long-poll) stop the channel and are reported with onFatal. While on a fallback,
+// SSE and long-poll) stop the channel and are reported with onFatal. When the app gives
+// `confirmRefusal(code)`, a refusal by a stream (WebSocket or SSE, not REST) is only final
+// when that check says so (the widget asks REST for the dialog: a stream can refuse what
+// REST still serves, e.g. an origin rule the two read differently); otherwise the streams
+// are left alone for the rest of the channel's life and polling carries on. While on a fallback,
 // the better transports are probed again: after `upgradeMin` ms, then at doubling intervals
 // up to `upgradeInterval` (so a notifier that restarts is back in use within seconds, and a
 // network that never allows WebSocket costs one probe a minute).
@@ -83,6 +87,9 @@ export class Channel {
    *   strict: seq channel carries every seq (admin) or has holes by design (site)
    *   cursor: initial cursor (seq number or opaque string)
    *   onEvent(ev), onStatus(status), onFatal({code, reason}), onOpen(transport)
+   *   confirmRefusal(code) -> Promise<boolean>: optional; asked when a stream (not a poll)
+   *     is refused with 4401/4403/4404: true = really gone (onFatal), false or a throw = use
+   *     polling and keep going
    *   env, config: see DEFAULTS and defaultEnv()
    */
   constructor(options) {
@@ -115,6 +122,7 @@ export class Channel {
     this.pacer = null;
     this.sleeper = null; // {id, resolve} of the pause between two polls
     this.followUp = false; // poke(): the next pause is short
+    this.streamsRefused = false; // a stream was refused while REST still serves: poll only
     if (options.pollMode) this.setPollMode(options.pollMode);
   }
 
@@ -225,6 +233,7 @@ export class Channel {
   }
 
   _available(name) {
+    if ((name === 'ws' || name === 'sse') && this.streamsRefused) return false;
     if (name === 'ws') return !!(this.o.ws && this.env.WebSocket);
     if (name === 'sse') return !!(this.o.sse && this.env.EventSource);
     return !!this.o.poll;
@@ -333,6 +342,35 @@ export class Channel {
     if (this.o.onFatal) this.o.onFatal({ code, reason: reason || text });
   }
 
+  /** A stream (WebSocket or SSE) refused with 4401/4403/4404: final, or (when the app's
+   * confirmRefusal says the conversation is still served) polling from now on. */
+  _streamRefused(code, reason) {
+    if (!this.o.confirmRefusal) {
+      this._fatal(code, reason);
+      return;
+    }
+    this._teardown();
+    this._cancelUpgrade();
+    const gen = this.gen;
+    this._setStatus('error', `stream refused (${code})`);
+    Promise.resolve()
+      .then(() => this.o.confirmRefusal(code))
+      .then((gone) => !!gone, () => false)
+      .then((gone) => {
+        if (this.stopped || gen !== this.gen) return;
+        if (gone) {
+          this._fatal(code, reason);
+          return;
+        }
+        this.streamsRefused = true;
+        this.level = this._firstLevel(0);
+        this.failures = 0;
+        this.attempt = 0;
+        this.upgradeDelay = this.cfg.upgradeMin;
+        this._connect();
+      });
+  }
+
   _cursorParam() {
     return this.cursor;
   }
@@ -404,7 +442,7 @@ export class Channel {
     this.ws = null;
     this.wsOpen = false;
     if (FATAL_CLOSE_CODES.has(code)) {
-      this._fatal(code, reason);
+      this._streamRefused(code, reason);
       return;
     }
     if (!opened) {
@@ -452,7 +490,7 @@ export class Channel {
         // Only the notifier's own JSON refusal is final; a 404 page from a web server that
         // does not route /sse/ means "use something else".
         const fatal = api ? fatalCodeForStatus(status) : 0;
-        if (fatal) this._fatal(fatal, `HTTP ${status}`);
+        if (fatal) this._streamRefused(fatal, `HTTP ${status}`);
         else this._openFailed(`event stream unavailable (${status || 'no answer'})`, this.cfg.sseFailLimit);
       });
     };

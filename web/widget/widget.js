@@ -263,10 +263,26 @@ class Widget {
       pollMode: this.info && this.info.poll,
       onEvent: (ev) => this._onEvent(ev),
       onStatus: (s) => this._onStatus(s),
+      // A stream's refusal is not the dialog's end: REST may still serve it (an origin rule
+      // the notifier reads differently, a proxy in between). Only REST's own 401/403/404
+      // forgets the dialog; otherwise the channel keeps polling.
+      confirmRefusal: () => this._dialogGone(d),
       onFatal: () => this._forget('This conversation is no longer available. You can start a new one.'),
     });
     for (const m of this.list.list()) if (!m.pending) this.channel.noteMessage(m);
     this.channel.start();
+  }
+
+  /** Asks REST whether dialog d is still ours: true only when REST refuses it (401/403/404
+   * as the API's JSON error); a network error or anything else keeps it. */
+  async _dialogGone(d) {
+    try {
+      await apiFetch(this.base, `/api/widget/dialogs/${d.id}/messages?after=${this.list.lastSeq() || 0}`,
+        { visitorToken: d.token });
+      return false;
+    } catch (e) {
+      return !!(e && e.apiError !== false && (e.status === 401 || e.status === 403 || e.status === 404));
+    }
   }
 
   _forget(notice) {
