@@ -3,6 +3,7 @@
 #include "autoconfig.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -194,4 +195,40 @@ int64_t now_us(void)
 int64_t now_ms(void)
 {
 	return now_us() / 1000;
+}
+
+static int addr_v4mapped(const unsigned char a[16])
+{
+	static const unsigned char pre[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return memcmp(a, pre, 12) == 0;
+}
+
+void addr_prefix64(unsigned char a[16])
+{
+	if (!addr_v4mapped(a))
+		memset(a + 8, 0, 8);
+}
+
+void addr_limit_key(const char *addr, char *out, size_t n)
+{
+	unsigned char a[16];
+	char buf[INET6_ADDRSTRLEN];
+	if (!n)
+		return;
+	out[0] = '\0';
+	if (!addr)
+		return;
+	if (strchr(addr, ':') && inet_pton(AF_INET6, addr, a) == 1) {
+		if (addr_v4mapped(a)) {
+			if (inet_ntop(AF_INET, a + 12, buf, sizeof buf))
+				snprintf(out, n, "%s", buf);
+			return;
+		}
+		addr_prefix64(a);
+		if (inet_ntop(AF_INET6, a, buf, sizeof buf)) {
+			snprintf(out, n, "%s/64", buf);
+			return;
+		}
+	}
+	snprintf(out, n, "%s", addr);
 }

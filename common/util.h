@@ -47,6 +47,18 @@ int text_validate(const char *s, size_t len, char **out, const char **why) CHATA
 /* Parse a decimal int64 in [min, max] filling the whole string; 0 or -1. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out) CHATAI_WUR;
 
+/*
+ * Client addresses as the limits count them (issue 12, item 10): one IPv6 client holds a
+ * whole /64, so IPv6 addresses count per /64; IPv4 (and IPv4-mapped IPv6) per address.
+ * addr_prefix64: a[16] in IPv6 form (IPv4 as ::ffff:a.b.c.d), its last 64 bits zeroed
+ * unless it is IPv4-mapped.
+ * addr_limit_key: the text form of the same key for a textual address ("2001:db8:1:2::/64",
+ * "192.0.2.7"); anything that does not parse as an address is copied as it is. Always
+ * NUL-terminates out (n >= 1).
+ */
+void addr_prefix64(unsigned char a[16]);
+void addr_limit_key(const char *addr, char *out, size_t n);
+
 /* Monotonic clock in microseconds / milliseconds. */
 int64_t now_us(void);
 int64_t now_ms(void);

@@ -851,9 +851,11 @@ static const struct setting {
 	{ "rate_limit_messages", S_INT, 0, INT32_MAX, NULL },
 	{ "rate_limit_typing", S_INT, 0, INT32_MAX, NULL },
 	{ "rate_limit_login", S_INT, 0, INT32_MAX, NULL },
+	{ "rate_limit_reads", S_INT, 0, INT32_MAX, NULL },
 	{ "fcgi_threads", S_INT, 1, 4096, NULL },
 	{ "fcgi_listen", S_FCGI, 0, 0, NULL },
 	{ "fcgi_longpoll_max", S_INT, 1, INT32_MAX, NULL },
+	{ "fcgi_longpoll_max_per_ip", S_INT, 0, INT32_MAX, NULL }, /* 0: no cap */
 	{ "fcgi_db_pool", S_INT, 1, 1024, NULL },
 	{ "fcgi_db_wait", S_INT, 0, INT32_MAX, NULL },
 	{ "auth_cache_ttl", S_INT, 0, INT32_MAX, NULL },

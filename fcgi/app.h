@@ -20,8 +20,10 @@ struct app_settings {
 	int64_t rl_messages;
 	int64_t rl_typing;
 	int64_t rl_login;
+	int64_t rl_reads;          /* widget GET and OPTIONS */
 	int64_t longpoll_max_wait; /* seconds */
 	int64_t longpoll_max;      /* parked long-polls per process */
+	int64_t longpoll_max_per_ip; /* of those, per client address (IPv6 /64); 0: no cap */
 	int64_t auth_cache_ttl;    /* seconds a verified session or widget dialog is remembered */
 };
 extern struct app_settings app_cfg;
@@ -38,6 +40,12 @@ cJSON *app_body(struct req *r);
 
 /* Answer a validation refusal. */
 void app_verr(struct req *r, const struct verr *e);
+
+/* The request's rate limit (the route's class; widget GET and OPTIONS: rate_limit_reads),
+ * keyed on the client address (IPv6 per /64). Widget handlers call it once the resource
+ * is checked (dialog, token, origin), so refused requests count nothing; other routes
+ * get it from the pipeline. 0 to go on, -1 with 429 (or 503) set. */
+int app_rate_check(struct req *r) CHATAI_WUR;
 
 /* auth.c */
 int auth_operator(struct req *r) CHATAI_WUR;     /* 0, or -1 with the answer set */

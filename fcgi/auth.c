@@ -242,7 +242,7 @@ int auth_widget_dialog(struct req *r, int64_t *assistant_id)
 		/* answered */
 	} else if (!token_equal(d.token_hash, hash)) {
 		http_error(r, 403, "forbidden", "this visitor token does not open this dialog", NULL);
-	} else {
+	} else if (app_rate_check(r) == 0) { /* counted once the dialog is ours */
 		*assistant_id = d.assistant_id;
 		rc = 0;
 	}

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -31,7 +32,57 @@ struct waiter {
 	char *pre_json;      /* the answer, fetched for its group by another thread (owned) */
 	int gone;            /* the web server closed the request's link: drop it */
 	char *cors_origin;   /* owned */
+	struct lp_addr *addr; /* its client address's count (NULL: not counted) */
 };
+
+/* Parked long-polls per client address (IPv6 per /64): fcgi_longpoll_max_per_ip.
+ * Under hub.mu. */
+struct lp_addr {
+	struct lp_addr *next;
+	int64_t n;
+	char key[72];
+};
+#define LP_ADDR_BUCKETS 1024
+static struct lp_addr *lp_addrs[LP_ADDR_BUCKETS];
+
+static size_t lp_addr_bucket(const char *key)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (size_t)(h % LP_ADDR_BUCKETS);
+}
+
+/* One more parked request from key; NULL when it has max already (max <= 0: no cap). */
+static struct lp_addr *lp_addr_take(const char *key, int64_t max)
+{
+	size_t b = lp_addr_bucket(key);
+	struct lp_addr *e;
+	for (e = lp_addrs[b]; e; e = e->next)
+		if (strcmp(e->key, key) == 0)
+			break;
+	if (e && max > 0 && e->n >= max)
+		return NULL;
+	if (!e) {
+		e = xcalloc(1, sizeof *e);
+		snprintf(e->key, sizeof e->key, "%s", key);
+		e->next = lp_addrs[b];
+		lp_addrs[b] = e;
+	}
+	e->n++;
+	return e;
+}
+
+static void lp_addr_release(struct lp_addr *e)
+{
+	if (!e || --e->n > 0)
+		return;
+	struct lp_addr **pp = &lp_addrs[lp_addr_bucket(e->key)];
+	while (*pp != e)
+		pp = &(*pp)->next;
+	*pp = e->next;
+	free(e);
+}
 
 /* A remembered notification, to wake requests that parked after it. */
 enum note_kind { NOTE_NONE = 0, NOTE_MSG, NOTE_DIALOG, NOTE_ALL };
@@ -343,8 +394,10 @@ static void waiter_free(struct waiter *w)
 	conn_finish_free(w->conn);
 	free(w->cors_origin);
 	free(w->pre_json);
+	struct lp_addr *addr = w->addr;
 	free(w);
 	pthread_mutex_lock(&hub.mu);
+	lp_addr_release(addr);
 	if (--hub.owned == 0)
 		pthread_cond_broadcast(&hub.idle_cv);
 	pthread_mutex_unlock(&hub.mu);
@@ -591,7 +644,10 @@ uint64_t lp_generation(void)
 	return g;
 }
 
-int lp_park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t deadline_ms, const char *cors_origin)
+/* lp_park, counted against addr_key's cap (NULL: not counted): -3 when addr_key has
+ * fcgi_longpoll_max_per_ip parked already. */
+static int park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t deadline_ms,
+                const char *cors_origin, const char *addr_key)
 {
 	hub_ensure();
 	pthread_mutex_lock(&hub.mu);
@@ -603,8 +659,14 @@ int lp_park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t d
 		pthread_mutex_unlock(&hub.mu);
 		return -1;
 	}
+	struct lp_addr *addr = NULL;
+	if (addr_key && !(addr = lp_addr_take(addr_key, app_cfg.longpoll_max_per_ip))) {
+		pthread_mutex_unlock(&hub.mu);
+		return -3;
+	}
 	hub.owned++;
 	struct waiter *w = xcalloc(1, sizeof *w);
+	w->addr = addr;
 	w->conn = conn;
 	w->q = *q;
 	w->gen = gen;
@@ -620,6 +682,11 @@ int lp_park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t d
 	if (write(hub.efd, &one, sizeof one) < 0)
 		log_warn("longpoll: eventfd write: %s", strerror(errno));
 	return 0;
+}
+
+int lp_park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t deadline_ms, const char *cors_origin)
+{
+	return park(conn, q, gen, deadline_ms, cors_origin, NULL);
 }
 
 void lp_stop(void)
@@ -674,7 +741,9 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 		http_json_take(r, 200, json);
 		return ROUTE_DONE;
 	}
-	int parked = lp_park(r->conn, q, gen, now_ms() + wait_s * 1000, r->cors_origin);
+	char addr[80];
+	addr_limit_key(r->remote_addr ? r->remote_addr : "-", addr, sizeof addr); /* IPv6: its /64 */
+	int parked = park(r->conn, q, gen, now_ms() + wait_s * 1000, r->cors_origin, addr);
 	if (parked == 0) {
 		free(json);
 		return ROUTE_PARKED;
@@ -685,6 +754,12 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 		return ROUTE_DONE;
 	}
 	free(json);
+	if (parked == -3) {
+		/* One address holds fcgi_longpoll_max_per_ip waiting requests already. */
+		http_header(r, "Retry-After", "5");
+		http_error(r, 429, "rate_limited", "too many waiting requests from this address", NULL);
+		return ROUTE_DONE;
+	}
 	http_header(r, "Retry-After", "1");
 	http_error(r, 503, "unavailable", "too many waiting requests, try again shortly", NULL);
 	return ROUTE_DONE;

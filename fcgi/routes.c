@@ -21,8 +21,10 @@ void app_settings_load(void)
 	app_cfg.rl_messages = config_get_int("rate_limit_messages", 60);
 	app_cfg.rl_typing = config_get_int("rate_limit_typing", 120);
 	app_cfg.rl_login = config_get_int("rate_limit_login", 20);
+	app_cfg.rl_reads = config_get_int("rate_limit_reads", 1200);
 	app_cfg.longpoll_max_wait = config_get_int("longpoll_max_wait", 30);
 	app_cfg.longpoll_max = config_get_int("fcgi_longpoll_max", 1000);
+	app_cfg.longpoll_max_per_ip = config_get_int("fcgi_longpoll_max_per_ip", 200);
 	app_cfg.auth_cache_ttl = config_get_int("auth_cache_ttl", 10);
 	if (app_cfg.token_ttl < 60)
 		app_cfg.token_ttl = 60;
@@ -32,6 +34,8 @@ void app_settings_load(void)
 		app_cfg.longpoll_max_wait = 300;
 	if (app_cfg.longpoll_max < 0)
 		app_cfg.longpoll_max = 0;
+	if (app_cfg.longpoll_max_per_ip < 0)
+		app_cfg.longpoll_max_per_ip = 0;
 	if (app_cfg.auth_cache_ttl < 0)
 		app_cfg.auth_cache_ttl = 0;
 	if (app_cfg.auth_cache_ttl > 300)
@@ -86,12 +90,16 @@ void app_verr(struct req *r, const struct verr *e)
 }
 
 /* 0 to go on, -1 with 429 (or 503) set. */
-static int rate_check(struct req *r)
+int app_rate_check(struct req *r)
 {
 	const char *cls = NULL;
 	int64_t limit = 0;
-	unsigned f = r->route->flags;
-	if (f & ROUTE_RATE_DIALOGS) {
+	unsigned f = r->route ? r->route->flags : ROUTE_WIDGET;
+	if ((f & ROUTE_WIDGET) && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "OPTIONS") == 0)) {
+		/* A preflight carries the flags of the route it asks for: it is a read. */
+		cls = "reads";
+		limit = app_cfg.rl_reads;
+	} else if (f & ROUTE_RATE_DIALOGS) {
 		cls = "dialogs";
 		limit = app_cfg.rl_dialogs;
 	} else if (f & ROUTE_RATE_MESSAGES) {
@@ -106,8 +114,9 @@ static int rate_check(struct req *r)
 	}
 	if (!cls || limit <= 0)
 		return 0;
-	char key[160];
-	snprintf(key, sizeof key, "%s:%s", cls, r->remote_addr ? r->remote_addr : "-");
+	char key[160], addr[80];
+	addr_limit_key(r->remote_addr ? r->remote_addr : "-", addr, sizeof addr); /* IPv6: its /64 */
+	snprintf(key, sizeof key, "%s:%s", cls, addr);
 	int64_t retry = 0;
 	int rc = ratelimit_hit(r->db, key, limit, 60, &retry);
 	if (rc == RATELIMIT_OK)
@@ -186,7 +195,10 @@ int app_handle(struct req *r)
 			return ROUTE_DONE;
 		}
 	}
-	if (rate_check(r) < 0)
+	/* Widget routes count their hit once the resource is checked (app_rate_check in
+	 * auth_widget_dialog and the widget handlers): a request for a dialog that does not
+	 * exist, with a wrong token or from an origin not allowed counts nothing. */
+	if (!(rt->flags & ROUTE_WIDGET) && app_rate_check(r) < 0)
 		return ROUTE_DONE;
 	return rt->fn(r);
 }

@@ -57,7 +57,7 @@ int h_widget_assistant(struct req *r)
 		http_error(r, 404, "not_found", "no such assistant", NULL);
 		return ROUTE_DONE;
 	}
-	if (widget_cors(r, PQgetvalue(res, 0, 1)) < 0) {
+	if (widget_cors(r, PQgetvalue(res, 0, 1)) < 0 || app_rate_check(r) < 0) {
 		PQclear(res);
 		return ROUTE_DONE;
 	}
@@ -110,7 +110,7 @@ int h_widget_dialog_create(struct req *r)
 		return ROUTE_DONE;
 	int ok = widget_cors(r, origins) == 0;
 	free(origins);
-	if (!ok)
+	if (!ok || app_rate_check(r) < 0) /* counted once the assistant and origin are checked */
 		return ROUTE_DONE;
 
 	char tok[TOKEN_CHARS + 1], hash[TOKEN_HASH_CHARS + 1], aid[24];
@@ -167,6 +167,8 @@ int h_widget_preflight(struct req *r, const char *allow)
 {
 	if (!r->origin) {
 		/* A plain OPTIONS: say what the path accepts. */
+		if (app_rate_check(r) < 0)
+			return ROUTE_DONE;
 		http_header(r, "Allow", allow);
 		http_no_content(r);
 		return ROUTE_DONE;
@@ -202,6 +204,8 @@ int h_widget_preflight(struct req *r, const char *allow)
 		if (!ok)
 			return ROUTE_DONE;
 	}
+	if (app_rate_check(r) < 0)
+		return ROUTE_DONE;
 	free(r->cors_origin);
 	r->cors_origin = xstrdup(r->origin);
 	http_header(r, "Access-Control-Allow-Methods", allow);

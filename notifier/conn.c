@@ -1010,6 +1010,7 @@ static int conn_forwarded_for(struct conn *c)
 		}
 		return 0;
 	}
+	addr_prefix64(client); /* IPv6 per /64 */
 	struct ip_count *ip = ip_take(client, 1);
 	if (!ip) {
 		metrics.refused_per_ip_total++;
@@ -1266,8 +1267,12 @@ static void conn_new(int fd, const struct sockaddr_storage *ss)
 	uint8_t peer[16];
 	ss_addr(ss, peer);
 	/* A trusted proxy carries many clients: they are counted by X-Forwarded-For once the
-	 * request head is read (conn_forwarded_for). */
-	struct ip_count *ip = ip_take(peer, !is_trusted(peer));
+	 * request head is read (conn_forwarded_for). Others count per /64 (IPv6: one client
+	 * holds a whole /64) or per IPv4 address. */
+	int trusted = is_trusted(peer);
+	if (!trusted)
+		addr_prefix64(peer);
+	struct ip_count *ip = ip_take(peer, !trusted);
 	if (!ip) {
 		static const char busy[] = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json; charset=utf-8\r\n"
 		                           "Content-Length: 87\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"

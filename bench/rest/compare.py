@@ -75,6 +75,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 HIGH_LIMITS = {"CHATAI_RATE_LIMIT_DIALOGS": 100000000, "CHATAI_RATE_LIMIT_MESSAGES": 100000000,
                "CHATAI_RATE_LIMIT_TYPING": 100000000, "CHATAI_RATE_LIMIT_LOGIN": 100000000,
+               "CHATAI_RATE_LIMIT_READS": 0, "CHATAI_FCGI_LONGPOLL_MAX_PER_IP": 0,  # one client address
                "CHATAI_LOG_LEVEL": "warn"}
 
 # What this needs beyond a build: the harness (psycopg2, requests, PostgreSQL, lighttpd),

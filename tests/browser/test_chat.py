@@ -606,7 +606,9 @@ def test_delivery_latency(stack, admin, assistant, browser, artifacts):
     for i in range(10):
         text = f"ping {i}"
         t0 = wd.execute_script("""
-            const w = window.__chatai; w.input.value = arguments[0]; const t = Date.now(); w._submit(); return t;""", text)
+            const root = document.querySelector('chatai-widget').shadowRoot;
+            root.querySelector('.input').value = arguments[0]; const t = Date.now();
+            root.querySelector('form.composer').requestSubmit(); return t;""", text)
         wait_for(lambda: ad.execute_script("return window.__seen[arguments[0]]", text), message=f"{text} in panel")
         up.append(ad.execute_script("return window.__seen[arguments[0]]", text) - t0)
         reply = f"pong {i}"

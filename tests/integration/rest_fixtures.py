@@ -24,7 +24,7 @@ import requests
 import harness
 
 NO_LIMITS = {"CHATAI_RATE_LIMIT_DIALOGS": 0, "CHATAI_RATE_LIMIT_MESSAGES": 0,
-             "CHATAI_RATE_LIMIT_TYPING": 0, "CHATAI_RATE_LIMIT_LOGIN": 0}
+             "CHATAI_RATE_LIMIT_TYPING": 0, "CHATAI_RATE_LIMIT_LOGIN": 0, "CHATAI_RATE_LIMIT_READS": 0}
 
 JSON = {"Content-Type": "application/json"}
 

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.skipif(not have_redis(), reason="redis-server is not in
                                 "(Debian package redis-server; scripts/test installs it)")
 
 HIGH_LIMITS = {"CHATAI_RATE_LIMIT_DIALOGS": 100000, "CHATAI_RATE_LIMIT_MESSAGES": 100000,
-               "CHATAI_RATE_LIMIT_TYPING": 100000, "CHATAI_RATE_LIMIT_LOGIN": 100000}
+               "CHATAI_RATE_LIMIT_TYPING": 100000, "CHATAI_RATE_LIMIT_LOGIN": 100000,
+               "CHATAI_RATE_LIMIT_READS": 100000}
 
 
 class Farm:

@@ -38,6 +38,11 @@ def test_static_files_and_headers(web):
     assert r.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
     csp = r.headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    # WebSockets only to our own origin ('self' covers ws:/wss: of it): issue 12, item 11
+    for page, policy in (("/admin/", csp), ("/demo/", requests.get(web.url + "/demo/", timeout=10)
+                                                         .headers["Content-Security-Policy"])):
+        connect = [d.strip() for d in policy.split(";") if d.strip().startswith("connect-src")]
+        assert connect == ["connect-src 'self'"], (page, policy)
     js = requests.get(web.url + "/widget/chatai.js", timeout=10)
     assert js.status_code == 200
     # ES modules are refused by browsers unless served as JavaScript

@@ -4,6 +4,7 @@
  * Valgrind, see scripts/test). */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -688,6 +689,41 @@ START_TEST(string_helpers)
 }
 END_TEST
 
+/* Issue 12, item 10: IPv6 counts per /64, IPv4 per address. */
+START_TEST(limit_keys_per_64)
+{
+	char k[64];
+	addr_limit_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", k, sizeof k);
+	ck_assert_str_eq(k, "2001:db8:1:2::/64");
+	addr_limit_key("2001:db8:1:2::1", k, sizeof k);
+	ck_assert_str_eq(k, "2001:db8:1:2::/64");
+	addr_limit_key("2001:db8:1:3::1", k, sizeof k);
+	ck_assert_str_eq(k, "2001:db8:1:3::/64");
+	addr_limit_key("::1", k, sizeof k);
+	ck_assert_str_eq(k, "::/64");
+	addr_limit_key("192.0.2.7", k, sizeof k);
+	ck_assert_str_eq(k, "192.0.2.7");
+	addr_limit_key("::ffff:192.0.2.7", k, sizeof k);
+	ck_assert_str_eq(k, "192.0.2.7");
+	addr_limit_key("not an address", k, sizeof k);
+	ck_assert_str_eq(k, "not an address");
+	addr_limit_key(NULL, k, sizeof k);
+	ck_assert_str_eq(k, "");
+	addr_limit_key("2001:db8:1:2::1", k, 5);
+	ck_assert_str_eq(k, "2001");
+
+	unsigned char a[16], b[16];
+	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8:1:2:ffff::9", a), 1);
+	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8:1:2::", b), 1);
+	addr_prefix64(a);
+	ck_assert_mem_eq(a, b, 16);
+	ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:10.1.2.3", a), 1);
+	memcpy(b, a, 16);
+	addr_prefix64(a);
+	ck_assert_mem_eq(a, b, 16); /* IPv4: the whole address */
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -738,6 +774,7 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, log_redaction);
 	tcase_add_test(tc, log_redaction_bounds);
 	tcase_add_test(tc, string_helpers);
+	tcase_add_test(tc, limit_keys_per_64);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -705,5 +705,5 @@ function init() {
   else showLogin('');
 }
 
-window.__chataiAdmin = state; // for debugging and tests
+// No window global: the session token stays in this module (issue 12, item 11).
 init();

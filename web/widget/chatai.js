@@ -19,6 +19,9 @@
     assistantId: String(settings.assistant || script.getAttribute('data-assistant') || '1'),
     apiBase: script.getAttribute('data-api') || src.origin,
     open: settings.open === true || script.getAttribute('data-open') === 'true',
+    // The page address goes to operators without its query and fragment unless the site
+    // opts in: data-full-url="true" (or chataiSettings.fullPageUrl = true).
+    fullPageUrl: settings.fullPageUrl === true || script.getAttribute('data-full-url') === 'true',
   };
   import(new URL('widget.js', src).href).then(function (mod) {
     mod.mount(options);

@@ -14,13 +14,23 @@ export function mount(options) {
   if (document.querySelector('chatai-widget')) return null;
   const w = new Widget(options);
   w.mount();
-  window.__chatai = w; // for debugging and tests
+  // No window global: the visitor token stays in this module (issue 12, item 11).
   return w;
 }
 
+/** The page address operators see: without query and fragment (they may carry a visitor's
+ * tokens or personal data) unless the site asked for the full address (data-full-url). */
+export function pageUrl(href, full) {
+  const s = String(href || '');
+  if (full) return s;
+  const i = s.search(/[?#]/);
+  return i < 0 ? s : s.slice(0, i);
+}
+
 class Widget {
-  constructor({ assistantId, apiBase, open }) {
+  constructor({ assistantId, apiBase, open, fullPageUrl }) {
     this.assistantId = String(assistantId);
+    this.fullPageUrl = !!fullPageUrl;
     this.base = apiBase.replace(/\/$/, '');
     this.startOpen = !!open;
     this.storageKey = `chatai:${this.base}:assistant:${this.assistantId}`;
@@ -308,7 +318,7 @@ class Widget {
     if (!this.creating) {
       this.creating = (async () => {
         const r = await apiFetch(this.base, '/api/widget/dialogs', {
-          body: { assistant_id: Number(this.assistantId), page_url: String(location.href).slice(0, 2000) },
+          body: { assistant_id: Number(this.assistantId), page_url: pageUrl(location.href, this.fullPageUrl).slice(0, 2000) },
         });
         this.dialog = { id: r.dialog_id, token: r.visitor_token };
         try {
