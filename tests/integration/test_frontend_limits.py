@@ -52,6 +52,14 @@ class Client:
             c.close()
 
 
+def _same_window(seconds=15):
+    """The limits count in fixed one-minute windows (floor(now / 60)): start a test that must
+    stay within one window with enough of it left."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        time.sleep(left + 0.2)
+
+
 def _dialog(st, aid):
     did, vt, _ = harness.Api(st.url).create_dialog(aid)
     return did, vt
@@ -75,6 +83,7 @@ def _codes(fn, n):
 
 def test_refused_widget_requests_count_nothing(limited):
     st = limited
+    _same_window()
     aid = harness.make_assistant(st.pg, "Counted")
     did, vt = _dialog(st, aid)  # from 127.0.0.1: the checks below come from 127.0.0.2
     c = Client(st.url, "127.0.0.2")
@@ -102,6 +111,7 @@ def test_refused_widget_requests_count_nothing(limited):
 
 def test_widget_reads_have_a_limit(limited):
     st = limited
+    _same_window()
     aid = harness.make_assistant(st.pg, "Reads")
     did, vt = _dialog(st, aid)
     c = Client(st.url, "127.0.0.3")
@@ -199,3 +209,65 @@ def test_websocket_through_lighttpd_outlives_the_request_size_limit(stack, assis
         assert r.status_code == 201, r.text
         got = ws.recv_until(lambda ev: ev.get("type") == "message" and ev.get("text") == "after 220 KiB")
         assert got["dialog_id"] == did
+
+
+# ---- item 10: IPv6 counts per /64 --------------------------------------------------------
+
+def test_notifier_cap_counts_ipv6_per_64(pg):
+    """Behind the web server (a trusted proxy) the cap counts X-Forwarded-For's address: IPv6
+    per /64, so one client cannot take a new address of its /64 for each connection."""
+    from notifier_fixtures import World
+
+    world = World(pg)
+
+    def sse(n, did, xff):
+        s = socket.create_connection(("127.0.0.1", n.port))
+        s.settimeout(5)
+        s.sendall((f"GET /sse/dialogs/{did}?token={world.token} HTTP/1.1\r\nHost: x\r\n"
+                   f"X-Forwarded-For: {xff}\r\n\r\n").encode())
+        return s, s.recv(200)
+
+    n = harness.Notifier(pg, env={"CHATAI_NOTIFIER_MAX_PER_IP": 2}).start()
+    held = []
+    try:
+        did, _ = world.dialog()
+        for xff in ("2001:db8:1:2::1", "2001:db8:1:2:ffff::2", "2001:db8:1:3::1", "192.0.2.1", "192.0.2.2"):
+            s, head = sse(n, did, xff)
+            assert head.startswith(b"HTTP/1.1 200"), (xff, head)
+            held.append(s)
+        s, head = sse(n, did, "2001:db8:1:2:abcd::99")  # a third one from 2001:db8:1:2::/64
+        s.close()
+        assert head.startswith(b"HTTP/1.1 429"), head
+        s, head = sse(n, did, "2001:db8:1:3::2")  # the other /64 has room for one more
+        held.append(s)
+        assert head.startswith(b"HTTP/1.1 200"), head
+    finally:
+        for s in held:
+            s.close()
+        n.stop()
+
+
+def _cgi(pg, method, uri, remote, body=None, env=None):
+    import subprocess
+    data = json.dumps(body).encode() if body is not None else b""
+    e = harness.base_env({"CHATAI_DATABASE_URL": pg.url, "CHATAI_LOG_LEVEL": "warn",
+                          "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": method, "REQUEST_URI": uri,
+                          "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(data)),
+                          "REMOTE_ADDR": remote, **(env or {})})
+    cp = subprocess.run([str(harness.binary("chatai.fcgi"))], input=data, env=e, capture_output=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    return int(cp.stdout.split(b"\r\n", 1)[0].split()[1])
+
+
+def test_rest_limits_count_ipv6_per_64(pg):
+    """chatai.fcgi keys its rate limits on the /64 of an IPv6 client (CGI: REMOTE_ADDR)."""
+    aid = harness.make_assistant(pg, "Per 64")
+    _same_window()
+    lim = {"CHATAI_RATE_LIMIT_DIALOGS": 2}
+    post = lambda remote: _cgi(pg, "POST", "/api/widget/dialogs", remote, {"assistant_id": aid}, lim)  # noqa: E731
+    # a fresh /64 per run: the counters outlive a test session only in this database
+    base = f"2001:db8:{int(time.time()) % 65536:x}"
+    assert [post(f"{base}:1::1"), post(f"{base}:1:ffff::2")] == [201, 201]
+    assert post(f"{base}:1:1234::3") == 429          # same /64, another address
+    assert post(f"{base}:2::1") == 201               # the next /64 counts on its own
+    assert post(f"::ffff:198.51.100.{int(time.time()) % 250}") == 201  # IPv4(-mapped): per address
