@@ -86,7 +86,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 
 void log_redact(const char *src, char *dst, size_t dstlen)
 {
-	static const char *const secrets[] = { "token=", "visitor_token=", "password=", "key=", NULL };
+	static const char *const secrets[] = { "token=", "visitor_token=", "ticket=", "password=", "key=", NULL };
 	size_t o = 0;
 	if (dstlen == 0)
 		return;

@@ -3,7 +3,7 @@
  * log: leveled logging to stderr or syslog. The format is checked by the compiler.
  * Never pass a token, password or visitor token to these functions: log ids instead.
  * log_redact() helps when a URL or query string must be logged: it replaces the values
- * of token=, visitor_token=, password= and key= with "***".
+ * of token=, visitor_token=, ticket=, password= and key= with "***".
  * Thread-safe (one write(2) per line on stderr; syslog is thread-safe).
  */
 #ifndef CHATAI_LOG_H

@@ -101,4 +101,8 @@ int h_widget_preflight(struct req *r, const char *allow);
 /* inbox.c */
 int h_inbox(struct req *r);
 
+/* streamtickets.c: single-use stream tickets for the notifier (no token in stream URLs). */
+int h_stream_ticket(struct req *r);
+int h_widget_stream_ticket(struct req *r);
+
 #endif

@@ -12,7 +12,7 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/cursor.c fcgi/cursor.h \
 	fcgi/ratelimit.c fcgi/ratelimit.h \
 	fcgi/auth.c fcgi/assistants.c fcgi/dialogs.c fcgi/messages.c \
-	fcgi/widget.c fcgi/inbox.c \
+	fcgi/widget.c fcgi/inbox.c fcgi/streamtickets.c \
 	fcgi/longpoll.c fcgi/longpoll.h \
 	fcgi/authcache.c fcgi/authcache.h \
 	fcgi/dbpool.c fcgi/dbpool.h \
@@ -31,7 +31,7 @@ fcgi_chatai_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(PTHREAD_LIBS)
 fcgi_chatai_fcgi_LDADD = $(CHATAI_FCGI_LIBS)
 
 # The REST functions of the schema (chatai_rest_*): installed with the other migrations.
-dist_sql_DATA += sql/002_rest.sql sql/005_rest_speed.sql
+dist_sql_DATA += sql/002_rest.sql sql/005_rest_speed.sql sql/007_stream_tickets.sql
 
 # Unit tests of the pure parts (routing, validation, query strings, CORS, cursor).
 if HAVE_CHECK

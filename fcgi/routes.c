@@ -70,12 +70,14 @@ const struct route chatai_routes[] = {
 	{ "POST", "/api/dialogs/{id}/typing", h_dialog_typing, OP | B },
 	{ "POST", "/api/dialogs/{id}/read", h_dialog_read, OP | B },
 	{ "GET", "/api/inbox", h_inbox, OP },
+	{ "POST", "/api/stream-tickets", h_stream_ticket, OP },
 	{ "GET", "/api/widget/assistants/{id}", h_widget_assistant, W },
 	{ "POST", "/api/widget/dialogs", h_widget_dialog_create, W | B | ROUTE_RATE_DIALOGS },
 	{ "GET", "/api/widget/dialogs/{id}/messages", h_widget_messages_get, W },
 	{ "POST", "/api/widget/dialogs/{id}/messages", h_widget_messages_post, W | B | ROUTE_RATE_MESSAGES },
 	{ "POST", "/api/widget/dialogs/{id}/typing", h_widget_typing, W | B | ROUTE_RATE_TYPING },
 	{ "POST", "/api/widget/dialogs/{id}/handoff", h_widget_handoff, W | ROUTE_RATE_MESSAGES },
+	{ "POST", "/api/widget/dialogs/{id}/stream-tickets", h_widget_stream_ticket, W | ROUTE_RATE_TYPING },
 };
 const size_t chatai_routes_count = sizeof chatai_routes / sizeof *chatai_routes;
 

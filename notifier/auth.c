@@ -14,6 +14,22 @@ const char auth_operator_sql[] =
 	"extract(epoch FROM s.expires_at - now())::float8 "
 	"FROM sessions s WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()";
 
+const char auth_operator_ticket_sql[] =
+	"WITH t AS (DELETE FROM stream_tickets WHERE ticket_hash = $1 RETURNING session_id, expires_at) "
+	"SELECT s.id, CASE WHEN $2::bigint = 0 THEN 0 "
+	"ELSE (SELECT d.last_seq FROM dialogs d WHERE d.id = $2::bigint) END, "
+	"extract(epoch FROM s.expires_at - now())::float8 "
+	"FROM t JOIN sessions s ON s.id = t.session_id "
+	"WHERE t.expires_at > now() AND s.revoked_at IS NULL AND s.expires_at > now()";
+
+const char auth_visitor_ticket_sql[] =
+	"WITH t AS (DELETE FROM stream_tickets WHERE ticket_hash = $3 RETURNING dialog_id, expires_at) "
+	"SELECT CASE WHEN EXISTS (SELECT 1 FROM t WHERE t.dialog_id = d.id AND t.expires_at > now()) "
+	"THEN $3::text ELSE '' END, d.assistant_id, d.last_seq, "
+	"($2::text IS NULL OR cardinality(a.allowed_origins) = 0 OR $2::text = ANY (a.allowed_origins) "
+	" OR '*' = ANY (a.allowed_origins)) "
+	"FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint";
+
 const char auth_session_sql[] =
 	"SELECT extract(epoch FROM s.expires_at - now())::float8 FROM sessions s "
 	"WHERE s.id = $1::bigint AND s.revoked_at IS NULL AND s.expires_at > now()";

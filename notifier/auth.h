@@ -35,6 +35,14 @@ struct auth_result {
 extern const char auth_operator_sql[];
 /* Visitor: $1 dialog id, $2 Origin or NULL. */
 extern const char auth_visitor_sql[];
+/* The same two with a stream ticket (sql/007_stream_tickets.sql) instead of the token: the
+ * ticket is consumed (deleted) by the query whatever it finds. Operator: $1 ticket hash,
+ * $2 dialog id; same columns as auth_operator_sql. Visitor: $1 dialog id, $2 Origin, $3
+ * ticket hash; same columns as auth_visitor_sql, the first being $3 when the ticket is
+ * valid for this dialog ('' otherwise), so that auth_visitor_decide() with the ticket's
+ * hash as the given hash decides as for a token. */
+extern const char auth_operator_ticket_sql[];
+extern const char auth_visitor_ticket_sql[];
 /* A session again (revocation, expiry moved): $1 session id; one row, the seconds it has
  * left, when it is still valid. */
 extern const char auth_session_sql[];

@@ -1030,6 +1030,12 @@ static void conn_on_request(struct conn *c)
 	struct http_route rt;
 	if (conn_forwarded_for(c) != 0)
 		return;
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		/* Tokens and tickets of the query string never reach the log. */
+		char safe[HTTP_URL_MAX + 32];
+		log_redact(r->url, safe, sizeof(safe));
+		conn_log(c, LOG_LVL_DEBUG, "request %s", safe);
+	}
 	http_route_parse(r->url, &rt);
 
 	if (r->method != HTTP_GET) {
@@ -1096,14 +1102,25 @@ static void conn_on_request(struct conn *c)
 
 	char tok[128];
 	char hash[TOKEN_HASH_CHARS + 1];
-	const char *params[2];
+	const char *params[3];
 	char d[24];
 	snprintf(d, sizeof(d), "%lld", (long long)rt.dialog_id);
+	/* A single-use stream ticket (POST /api/stream-tickets) stands for the token: the
+	 * clients we ship keep their tokens out of URLs; ?token= / ?visitor_token= still work. */
+	tok[0] = '\0';
+	int tr = http_query_param(r->url, "ticket", tok, sizeof(tok));
+	int ticket = tr != -1;
+	if (ticket && (tr < 0 || !token_well_formed(tok))) {
+		memset(tok, 0, sizeof(tok));
+		refuse_early(c, 401, "invalid or expired ticket");
+		return;
+	}
 
 	if (rt.channel == CHAN_SITE) {
 		char aid[32];
 		c->is_visitor = 1;
-		if (http_query_param(r->url, "visitor_token", tok, sizeof(tok)) < 0 || !token_well_formed(tok)) {
+		if (!ticket &&
+		    (http_query_param(r->url, "visitor_token", tok, sizeof(tok)) < 0 || !token_well_formed(tok))) {
 			refuse_early(c, 401, "visitor_token required");
 			return;
 		}
@@ -1115,6 +1132,7 @@ static void conn_on_request(struct conn *c)
 		token_hash(tok, hash);
 		params[0] = d;
 		params[1] = r->origin[0] ? r->origin : NULL;
+		params[2] = hash;
 		if (pgfeed_queue_len() >= QUERY_QUEUE_MAX) {
 			refuse_early(c, 503, "server busy: try again");
 			return;
@@ -1123,9 +1141,10 @@ static void conn_on_request(struct conn *c)
 		hub_sub_join(&c->sub, CHAN_SITE, rt.dialog_id);
 		conn_set_state(c, CS_AUTH);
 		c->pending_jobs++;
-		pgfeed_query(auth_visitor_sql, 2, params, 0, auth_done, c);
+		pgfeed_query(ticket ? auth_visitor_ticket_sql : auth_visitor_sql, ticket ? 3 : 2, params, 0,
+		             auth_done, c);
 	} else {
-		if (http_query_param(r->url, "token", tok, sizeof(tok)) < 0 || !token_well_formed(tok)) {
+		if (!ticket && (http_query_param(r->url, "token", tok, sizeof(tok)) < 0 || !token_well_formed(tok))) {
 			refuse_early(c, 401, "token required");
 			return;
 		}
@@ -1140,7 +1159,7 @@ static void conn_on_request(struct conn *c)
 		hub_sub_join(&c->sub, rt.channel, rt.dialog_id);
 		conn_set_state(c, CS_AUTH);
 		c->pending_jobs++;
-		pgfeed_query(auth_operator_sql, 2, params, 0, auth_done, c);
+		pgfeed_query(ticket ? auth_operator_ticket_sql : auth_operator_sql, 2, params, 0, auth_done, c);
 	}
 	memset(tok, 0, sizeof(tok));
 }

@@ -67,15 +67,17 @@ def test_stream_refused_keeps_the_dialog_and_polls(stack, admin, assistant, brow
     assert widget.saved_dialog() == saved
 
 
-def test_stream_refused_and_rest_refuses_too_forgets_the_dialog(stack, assistant, browser):
-    """The other side: when REST refuses the dialog as well (here: its visitor token no longer matches, so 401), the
-    widget forgets it as before."""
+def test_stream_refused_and_rest_refuses_too_forgets_the_dialog(make_stack, browser):
+    """The other side: when REST refuses the dialog as well (here: its visitor token no
+    longer matches, so 403), the widget forgets it as before."""
+    s = make_stack(env={"CHATAI_AUTH_CACHE_TTL": 0})  # REST sees the change below at once
+    aid = harness.make_assistant(s.pg, "Forgetful assistant", greeting="Hi")
     wd = browser()
-    widget = WidgetPage(wd, stack.url, assistant).load()
+    wd.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": REFUSE_STREAMS_JS})
+    widget = WidgetPage(wd, s.url, aid).load()
     widget.send("soon gone")
     saved = wait_for(widget.saved_dialog, message="dialog saved")
-    wait_for(lambda: widget.state()["connection"] == "connected", timeout=30, message="stream open")
-    stack.pg.sql("UPDATE dialogs SET visitor_token_hash = 'not-a-hash' WHERE id = %s", saved["dialog_id"])
-    wd.execute_script("window.dispatchEvent(new Event('online'))")  # the widget reconnects at once
+    wait_for(lambda: widget.state()["connection"] == "fallback", timeout=30, message="polling", show=widget.state)
+    s.pg.sql("UPDATE dialogs SET visitor_token_hash = repeat('0', 64) WHERE id = %s", saved["dialog_id"])
     wait_for(lambda: widget.saved_dialog() is None, timeout=30, message="the gone dialog is forgotten",
              show=widget.state)

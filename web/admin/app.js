@@ -155,13 +155,19 @@ const notePoll = (h) => {
   return v;
 };
 
+// No token in stream URLs (web servers log URLs): each stream opens with a single-use ticket
+// asked for over REST, where the token travels in the Authorization header.
+async function ticketQuery() {
+  const t = await apiFetch(BASE, '/api/stream-tickets', { method: 'POST', token: state.token });
+  return `ticket=${encodeURIComponent(t && t.ticket)}`;
+}
+
 function connectInbox() {
   if (state.inbox) state.inbox.stop();
-  const tq = () => `token=${encodeURIComponent(state.token)}`;
   state.inbox = new Channel({
     cursorMode: 'opaque',
-    ws: () => `${wsBase(BASE)}/ws/inbox?${tq()}`,
-    sse: () => `${BASE}/sse/inbox?${tq()}`,
+    ws: async () => `${wsBase(BASE)}/ws/inbox?${await ticketQuery()}`,
+    sse: async () => `${BASE}/sse/inbox?${await ticketQuery()}`,
     poll: async (cursor, wait, signal) => {
       const q = cursor ? `cursor=${encodeURIComponent(cursor)}&wait=${wait}` : 'wait=0';
       let poll = null;
@@ -414,13 +420,12 @@ async function openDialog(id) {
 }
 
 function connectDialog(cur) {
-  const tq = () => `token=${encodeURIComponent(state.token)}`;
   cur.channel = new Channel({
     cursorMode: 'seq',
     strict: true,
     cursor: cur.list.lastSeq(),
-    ws: (c) => `${wsBase(BASE)}/ws/dialogs/${cur.id}?${tq()}&since=${c}`,
-    sse: (c) => `${BASE}/sse/dialogs/${cur.id}?${tq()}&since=${c}&last_event_id=${c}`,
+    ws: async (c) => `${wsBase(BASE)}/ws/dialogs/${cur.id}?${await ticketQuery()}&since=${c}`,
+    sse: async (c) => `${BASE}/sse/dialogs/${cur.id}?${await ticketQuery()}&since=${c}&last_event_id=${c}`,
     poll: async (c, wait, signal) => {
       let poll = null;
       const events = await apiFetch(BASE, `/api/dialogs/${cur.id}/messages?after=${c}&wait=${wait}`,

@@ -78,8 +78,11 @@ const SSE_EVENT_NAMES = ['message', 'typing_start', 'typing_stop', 'dialog_creat
 export class Channel {
   /**
    * options:
-   *   ws(cursor) -> URL string, or null when WebSocket is not to be used
-   *   sse(cursor) -> URL string, or null
+   *   ws(cursor) -> URL string (or a Promise of one: e.g. after fetching a single-use
+   *     stream ticket, so that no token goes into the URL), or null when WebSocket is not to
+   *     be used; a rejection with an HttpError of the API (401/403/404) is final, any other
+   *     counts as a failure to open
+   *   sse(cursor) -> the same for Server-Sent Events, or null
    *   poll(cursor, waitSeconds, signal) -> Promise<{events: [...], cursor?, poll?}>; throws
    *     HttpError. poll: the answer's X-Chatai-Poll header, when there is one
    *   pollMode: what the server said about polling (the widget configuration's "poll")
@@ -375,16 +378,43 @@ export class Channel {
     return this.cursor;
   }
 
+  /**
+   * Calls make(cursor) (a URL or a Promise of one) and then onUrl(url), unless the channel
+   * moved on meanwhile; a failure goes to onFail(err), except the API's own refusal of the
+   * ticket request (401/403/404), which is final: REST itself said no.
+   */
+  _withUrl(make, onUrl, onFail) {
+    const gen = this.gen;
+    let u;
+    try {
+      u = make(this._cursorParam());
+    } catch (e) {
+      onFail(e);
+      return;
+    }
+    if (!u || typeof u.then !== 'function') {
+      onUrl(u);
+      return;
+    }
+    u.then((url) => {
+      if (gen === this.gen && !this.stopped) onUrl(url);
+    }, (e) => {
+      if (gen !== this.gen || this.stopped) return;
+      const fatal = e && e.apiError !== false ? fatalCodeForStatus(e.status) : 0;
+      if (fatal) this._fatal(fatal, e.message);
+      else onFail(e);
+    });
+  }
+
   // -- WebSocket --
 
   _openWs() {
+    this._withUrl(this.o.ws, (url) => this._openWsAt(url),
+      () => this._openFailed('WebSocket: no stream ticket', this.cfg.wsFailLimit));
+  }
+
+  _openWsAt(url) {
     const gen = this.gen;
-    let url;
-    try {
-      url = this.o.ws(this._cursorParam());
-    } catch {
-      url = null;
-    }
     let ws;
     try {
       ws = new this.env.WebSocket(url);
@@ -455,8 +485,12 @@ export class Channel {
   // -- Server-Sent Events --
 
   _openSse() {
+    this._withUrl(this.o.sse, (url) => this._openSseAt(url),
+      () => this._openFailed('event stream: no stream ticket', this.cfg.sseFailLimit));
+  }
+
+  _openSseAt(url) {
     const gen = this.gen;
-    const url = this.o.sse(this._cursorParam());
     let es;
     try {
       es = new this.env.EventSource(url);
@@ -485,7 +519,11 @@ export class Channel {
         this._retry('event stream lost');
         return;
       }
-      this._probeSse(url).then(({ status, api }) => {
+      // A stream ticket is good once: the probe asks with a fresh URL (same URL otherwise).
+      const fresh = new Promise((resolve) => {
+        this._withUrl(this.o.sse, resolve, () => resolve(null));
+      });
+      fresh.then((u) => (u ? this._probeSse(u) : { status: 0, api: false })).then(({ status, api }) => {
         if (gen !== this.gen) return;
         // Only the notifier's own JSON refusal is final; a 404 page from a web server that
         // does not route /sse/ means "use something else".
@@ -611,7 +649,11 @@ export class Channel {
       if (!this._available(name)) continue;
       let ok = false;
       if (name === 'ws') ok = await this._probeWs();
-      else if (name === 'sse') ok = (await this._probeSse(this.o.sse(this._cursorParam()))).status === 200;
+      else if (name === 'sse') {
+        let u = null;
+        try { u = await this.o.sse(this._cursorParam()); } catch { u = null; }
+        ok = !!u && (await this._probeSse(u)).status === 200;
+      }
       if (this.stopped || gen !== this.gen) return;
       if (ok) {
         this.level = lvl;
@@ -625,11 +667,18 @@ export class Channel {
     this._scheduleUpgrade();
   }
 
-  _probeWs() {
+  async _probeWs() {
+    let url;
+    try {
+      url = await this.o.ws(this._cursorParam());
+    } catch {
+      return false;
+    }
+    if (this.stopped) return false;
     return new Promise((resolve) => {
       let ws;
       try {
-        ws = new this.env.WebSocket(this.o.ws(this._cursorParam()));
+        ws = new this.env.WebSocket(url);
       } catch {
         resolve(false);
         return;

@@ -254,14 +254,20 @@ class Widget {
   _connect() {
     if (this.channel) this.channel.stop();
     const d = this.dialog;
-    const q = (cursor) => `assistant_id=${encodeURIComponent(this.assistantId)}` +
-      `&visitor_token=${encodeURIComponent(d.token)}&since=${cursor || 0}`;
+    // No token in stream URLs (web servers log URLs): each stream opens with a single-use
+    // ticket asked for over REST, where the token travels in a header (docs/streams.md).
+    const q = async (cursor) => {
+      const t = await apiFetch(this.base, `/api/widget/dialogs/${d.id}/stream-tickets`,
+        { method: 'POST', visitorToken: d.token });
+      return `assistant_id=${encodeURIComponent(this.assistantId)}` +
+        `&ticket=${encodeURIComponent(t && t.ticket)}&since=${cursor || 0}`;
+    };
     this.channel = new Channel({
       cursorMode: 'seq',
       strict: false,
       cursor: this.list.lastSeq(),
-      ws: (c) => `${wsBase(this.base)}/ws/widget/dialogs/${d.id}?${q(c)}`,
-      sse: (c) => `${this.base}/sse/widget/dialogs/${d.id}?${q(c)}&last_event_id=${c || 0}`,
+      ws: async (c) => `${wsBase(this.base)}/ws/widget/dialogs/${d.id}?${await q(c)}`,
+      sse: async (c) => `${this.base}/sse/widget/dialogs/${d.id}?${await q(c)}&last_event_id=${c || 0}`,
       poll: async (c, wait, signal) => {
         let poll = null;
         const events = await apiFetch(this.base,
