@@ -69,6 +69,8 @@ struct conn {
 	uint8_t in_flush;           /* on the flush list */
 	uint8_t peer_closed_ws;     /* the peer's close frame arrived while WS_CLOSING */
 	uint8_t is_visitor;
+	uint8_t ws_accepted;        /* the 101 answer is queued (first-message auth) */
+	uint8_t auth_msg;           /* WebSocket auth by first message: 1 awaited, 2 query sent */
 	uint16_t pending_jobs;      /* queries that will call back with this conn */
 	struct outq out;
 	struct loop_io rio, wio;
@@ -671,12 +673,21 @@ static void conn_typing(struct conn *c, const char *request)
 	pgfeed_query(typing_sql, 3, params, 0, typing_done, tj);
 }
 
+static void auth_message(struct conn *c, cJSON *o);
+
 static void ws_text(void *arg, const uint8_t *data, size_t len)
 {
 	struct conn *c = arg;
 	enum json_parse_err e;
 	metrics.client_msgs_total++;
 	cJSON *o = json_parse_body((const char *)data, len, &e);
+	if (c->auth_msg) {
+		/* First-message auth: the first message must be it; later ones (pings) wait. */
+		if (c->auth_msg == 1)
+			auth_message(c, o);
+		cJSON_Delete(o);
+		return;
+	}
 	if (!o)
 		return; /* anything else is ignored (API.md) */
 	const char *type = NULL;
@@ -890,8 +901,10 @@ static void auth_refuse(struct conn *c, int status, const char *why)
 {
 	metrics.auth_refused_total++;
 	hub_sub_leave(&c->sub);
+	c->auth_msg = 0;
 	if (c->transport == TR_WS) {
-		ws_accept_reply(c);
+		if (!c->ws_accepted)
+			ws_accept_reply(c);
 		ws_session_close(&c->ws, (uint16_t)auth_ws_code(status), why);
 		conn_set_state(c, CS_WS_CLOSING);
 	} else {
@@ -907,7 +920,8 @@ static void auth_allow(struct conn *c, const struct auth_result *ar)
 	if (ar->expires_in > 0)
 		c->expires_at = loop_now() + ar->expires_in;
 	if (c->transport == TR_WS) {
-		ws_accept_reply(c);
+		if (!c->ws_accepted)
+			ws_accept_reply(c);
 		conn_set_state(c, CS_WS);
 	} else {
 		const char *origin = NULL;
@@ -936,11 +950,12 @@ static void auth_done(void *arg, PGresult *res)
 	struct conn *c = arg;
 	struct auth_result ar;
 	c->pending_jobs--;
-	if (c->state != CS_AUTH) {
+	if (c->state != CS_AUTH && !(c->state == CS_WS && c->auth_msg == 2)) {
 		free(c->auth_hash);
 		c->auth_hash = NULL;
 		return; /* closed meanwhile: freed by the reaper */
 	}
+	c->auth_msg = 0;
 	if (c->is_visitor)
 		auth_visitor_decide(res, c->auth_hash, c->assistant_id, &ar);
 	else
@@ -1024,6 +1039,22 @@ static int conn_forwarded_for(struct conn *c)
 	return 0;
 }
 
+/* Seconds a WebSocket opened without credentials has to send its auth message. */
+#define AUTH_MSG_TIMEOUT 10.0
+
+static void auth_start(struct conn *c, const struct http_route *rt, int ticket, const char *tok);
+
+/* The auth query is about to go: CS_AUTH, or (first-message auth, the WebSocket already
+ * open) CS_WS with auth_msg 2. */
+static void auth_wait(struct conn *c)
+{
+	if (c->auth_msg)
+		c->auth_msg = 2;
+	else
+		conn_set_state(c, CS_AUTH);
+	c->pending_jobs++;
+}
+
 static void conn_on_request(struct conn *c)
 {
 	struct http_req *r = c->req;
@@ -1101,13 +1132,9 @@ static void conn_on_request(struct conn *c)
 	}
 
 	char tok[128];
-	char hash[TOKEN_HASH_CHARS + 1];
-	const char *params[3];
-	char d[24];
-	snprintf(d, sizeof(d), "%lld", (long long)rt.dialog_id);
+	tok[0] = '\0';
 	/* A single-use stream ticket (POST /api/stream-tickets) stands for the token: the
 	 * clients we ship keep their tokens out of URLs; ?token= / ?visitor_token= still work. */
-	tok[0] = '\0';
 	int tr = http_query_param(r->url, "ticket", tok, sizeof(tok));
 	int ticket = tr != -1;
 	if (ticket && (tr < 0 || !token_well_formed(tok))) {
@@ -1115,15 +1142,65 @@ static void conn_on_request(struct conn *c)
 		refuse_early(c, 401, "invalid or expired ticket");
 		return;
 	}
+	if (!ticket) {
+		int n = http_query_param(r->url, rt.channel == CHAN_SITE ? "visitor_token" : "token", tok, sizeof(tok));
+		if (n == -1 && c->transport == TR_WS) {
+			/* Nothing in the URL: the WebSocket opens and its first message must be
+			 * {"type":"auth","token"|"visitor_token"|"ticket":...} (auth_message). */
+			ws_accept_reply(c);
+			c->ws_accepted = 1;
+			c->auth_msg = 1;
+			conn_set_state(c, CS_WS);
+			loop_timer_again(&c->timer, AUTH_MSG_TIMEOUT);
+			return;
+		}
+		if (n < 0 || !token_well_formed(tok)) {
+			memset(tok, 0, sizeof(tok));
+			refuse_early(c, 401, rt.channel == CHAN_SITE ? "visitor_token required" : "token required");
+			return;
+		}
+	}
+	auth_start(c, &rt, ticket, tok);
+	memset(tok, 0, sizeof(tok));
+}
 
+/* The first message of a WebSocket opened without credentials in its URL. */
+static void auth_message(struct conn *c, cJSON *o)
+{
+	struct http_route rt;
+	const char *type = NULL, *v = NULL;
+	int ticket = 0;
+	http_route_parse(c->req->url, &rt);
+	if (o && json_get_str(o, "type", &type) == 0 && strcmp(type, "auth") == 0) {
+		if (json_get_str(o, "ticket", &v) == 0)
+			ticket = 1;
+		else if (json_get_str(o, "token", &v) != 0 &&
+		         (rt.channel != CHAN_SITE || json_get_str(o, "visitor_token", &v) != 0))
+			v = NULL;
+	}
+	if (!v || !token_well_formed(v)) {
+		auth_refuse(c, 401, "the first message must be {\"type\":\"auth\",...}");
+		flush_schedule(c);
+		return;
+	}
+	auth_start(c, &rt, ticket, v);
+	flush_schedule(c);
+}
+
+/* Sends the auth query of a stream: tok is a ticket (ticket != 0), a bearer token or a
+ * visitor token, checked well formed. */
+static void auth_start(struct conn *c, const struct http_route *rtp, int ticket, const char *tok)
+{
+	struct http_req *r = c->req;
+	struct http_route rt = *rtp;
+	char hash[TOKEN_HASH_CHARS + 1];
+	const char *params[3];
+	char d[24];
+	snprintf(d, sizeof(d), "%lld", (long long)rt.dialog_id);
+	c->expires_at = 0;
 	if (rt.channel == CHAN_SITE) {
 		char aid[32];
 		c->is_visitor = 1;
-		if (!ticket &&
-		    (http_query_param(r->url, "visitor_token", tok, sizeof(tok)) < 0 || !token_well_formed(tok))) {
-			refuse_early(c, 401, "visitor_token required");
-			return;
-		}
 		if (http_query_param(r->url, "assistant_id", aid, sizeof(aid)) < 0 ||
 		    parse_int64(aid, 1, INT64_MAX, &c->assistant_id) != 0) {
 			refuse_early(c, 403, "assistant_id required");
@@ -1139,17 +1216,11 @@ static void conn_on_request(struct conn *c)
 		}
 		c->auth_hash = xstrdup(hash);
 		hub_sub_join(&c->sub, CHAN_SITE, rt.dialog_id);
-		conn_set_state(c, CS_AUTH);
-		c->pending_jobs++;
+		auth_wait(c);
 		pgfeed_query(ticket ? auth_visitor_ticket_sql : auth_visitor_sql, ticket ? 3 : 2, params, 0,
 		             auth_done, c);
 	} else {
-		if (!ticket && (http_query_param(r->url, "token", tok, sizeof(tok)) < 0 || !token_well_formed(tok))) {
-			refuse_early(c, 401, "token required");
-			return;
-		}
 		if (pgfeed_queue_len() >= QUERY_QUEUE_MAX) {
-			memset(tok, 0, sizeof(tok));
 			refuse_early(c, 503, "server busy: try again");
 			return;
 		}
@@ -1157,11 +1228,9 @@ static void conn_on_request(struct conn *c)
 		params[0] = hash;
 		params[1] = rt.channel == CHAN_INBOX ? "0" : d;
 		hub_sub_join(&c->sub, rt.channel, rt.dialog_id);
-		conn_set_state(c, CS_AUTH);
-		c->pending_jobs++;
+		auth_wait(c);
 		pgfeed_query(ticket ? auth_operator_ticket_sql : auth_operator_sql, 2, params, 0, auth_done, c);
 	}
-	memset(tok, 0, sizeof(tok));
 }
 
 /* ---- I/O callbacks ------------------------------------------------------------ */
@@ -1245,6 +1314,12 @@ static void conn_timer_cb(void *data)
 		conn_close(c, "handshake timeout");
 		break;
 	case CS_WS:
+		if (c->auth_msg) {
+			/* No auth message in time (1), or its query unanswered (2). */
+			auth_refuse(c, c->auth_msg == 1 ? 401 : 503, c->auth_msg == 1 ? "no auth message" : "auth timeout");
+			flush_schedule(c);
+			break;
+		}
 		if (c->expires_at > 0 && now >= c->expires_at - 0.01) {
 			conn_end_session(c, "session expired");
 			break;

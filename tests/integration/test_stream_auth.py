@@ -189,3 +189,57 @@ def test_no_token_in_any_log_after_guide_style_connections(make_stack, server):
     # the notifier logs its requests (debug), redacted
     notifier = [text for p, text in logs.items() if "notifier" in p.name]
     assert any("token=***" in text for text in notifier), f"no redacted request in the notifier log: {[p.name for p in logs]}"
+
+
+def test_websocket_first_message_auth(stack, api, admin, assistant):
+    """A WebSocket opened with no credentials in its URL authenticates with its first
+    message: {"type":"auth","token"|"visitor_token"|"ticket": ...}; a wrong or missing one
+    is refused with 4401, as a wrong ?token= is."""
+    did, vt, _ = api.create_dialog(assistant)
+    base_ws = api.ws_base
+    a = WsClient(f"{base_ws}/ws/dialogs/{did}")
+    a.send_json({"type": "auth", "token": admin["token"]})
+    w = WsClient(f"{base_ws}/ws/widget/dialogs/{did}?{q(assistant_id=assistant)}")
+    w.send_json({"type": "auth", "visitor_token": vt})
+    inbox = WsClient(f"{base_ws}/ws/inbox")
+    inbox.send_json({"type": "auth", "ticket": op_ticket(api, admin["token"])})
+    time.sleep(0.5)
+    assert api.visitor_post(did, vt, "after first-message auth").status_code == 201
+    for c in (a, inbox):
+        ev = c.recv(10)
+        while ev.get("type") != "message":
+            ev = c.recv(10)
+        assert ev["text"] == "after first-message auth"
+    assert api.operator_post(admin["token"], did, "to the visitor").status_code == 201
+    ev = w.recv(10)
+    while ev.get("text") != "to the visitor":
+        ev = w.recv(10)
+    # pings work once authenticated
+    a.send_json({"type": "ping"})
+    ev = a.recv(5)
+    while ev.get("type") == "message":
+        ev = a.recv(5)
+    assert ev == {"type": "pong"}
+    for c in (a, w, inbox):
+        c.close()
+
+    def refused(path, first, code=4401):
+        c = WsClient(f"{base_ws}{path}")
+        if first is not None:
+            c.send_json(first) if isinstance(first, dict) else c.send_text(first)
+        try:
+            while True:
+                c.recv(15)
+        except WsClosed as e:
+            assert e.code == code, (path, first, e.code, e.reason)
+
+    refused(f"/ws/dialogs/{did}", {"type": "auth", "token": harness_token()})            # wrong
+    refused(f"/ws/dialogs/{did}", {"type": "auth", "token": vt})                         # a visitor's
+    refused(f"/ws/dialogs/{did}", {"type": "ping"})                                      # not auth first
+    refused(f"/ws/dialogs/{did}", "not json")
+    refused(f"/ws/dialogs/{did}", {"type": "auth"})                                      # missing
+    refused(f"/ws/widget/dialogs/{did}?{q(assistant_id=assistant)}", {"type": "auth", "visitor_token": "short"})
+    refused(f"/ws/inbox", None)                                                          # nothing in 10 s
+    # SSE cannot send a message: no credentials is 401 at once
+    s = SseClient(f"{api.base_url}/sse/dialogs/{did}")
+    assert s.status == 401
