@@ -200,8 +200,9 @@ def test_twenty_widgets_on_four_fcgid_processes(fpg):
     harness.add_knowledge(fpg, aid, KB)
     email = f"ops-{time.time_ns()}@test.example"
     harness.make_operator(fpg, email, "ops-pw-123", "Olga", "operator")
+    # 20 widgets from one address: the per-address limits would count them as one visitor
     env = {"CHATAI_RATE_LIMIT_DIALOGS": 0, "CHATAI_RATE_LIMIT_MESSAGES": 0, "CHATAI_RATE_LIMIT_LOGIN": 0,
-           "CHATAI_LOG_LEVEL": "info"}
+           "CHATAI_RATE_LIMIT_READS": 0, "CHATAI_FCGI_LONGPOLL_MAX_PER_IP": 0, "CHATAI_LOG_LEVEL": "info"}
     web = harness.WebServer("apache", fpg, harness.free_port(), env=env, fcgi_procs=4).start()
     stop = threading.Event()
     widgets = []
