@@ -47,7 +47,7 @@ Both get the same data: a dialog of 20 messages to read, 50 dialogs to post into
    which one ran. The reference has no long-poll: n/a.
 
   bench/rest/compare.py [--fcgi spawn|external] [--duration 8] [--connections 32]
-      [--threads 1] [--warmup 1] [--rounds 1] [--longpolls 8000] [--poll-period 3]
+      [--fcgi-procs N] [--threads 1] [--warmup 1] [--rounds 1] [--longpolls 8000] [--poll-period 3]
       [--poll-seconds 10] [--poll-start 1000] [--poll-max 15000] [--poll-p99 100]
       [--poll-dialogs 200] [--longpoll-client c|node] [--skip wrk,poll,longpoll] [--ref-dir DIR]
 Binaries from $CHATAI_BUILD_DIR (default <repo>/build: scripts/build). Runs as root (the
@@ -333,6 +333,8 @@ def versions():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fcgi-procs", type=int, default=None,
+                    help="spawn: lighttpd's max-procs (default: the shipped config's, 1)")
     ap.add_argument("--fcgi", choices=("spawn", "external"), default="spawn",
                     help="spawn: lighttpd starts chatai.fcgi (bin-path, max-procs); external: the FcgiPool")
     ap.add_argument("--duration", type=int, default=8, help="seconds per wrk run (8)")
@@ -402,7 +404,7 @@ def main():
         lp_max = installed_longpoll_max() if args.fcgi == "spawn" else None
         if lp_max:
             env["CHATAI_FCGI_LONGPOLL_MAX"] = lp_max
-        st = harness.Stack(tmp, notifier=False, env=env, fcgi=args.fcgi)
+        st = harness.Stack(tmp, notifier=False, env=env, fcgi=args.fcgi, fcgi_procs=args.fcgi_procs)
         api = harness.Api(st.url)
         aid = harness.make_assistant(st.pg, "Bench", greeting="Hello")
         harness.make_operator(st.pg, EMAIL, PASSWORD, "Ben", "operator")
