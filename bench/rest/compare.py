@@ -214,19 +214,20 @@ def capacities(args, gen, servers):
     load of this shared machine drifting over the minutes of the search hits both alike.
     servers: {who: (port, targets_file)}."""
     searches = {who: capacity_search(args) for who in servers}
-    todo = {who: next(s) for who, s in searches.items()}
+    # The N each search asks for next; a search that has found its answer leaves.
+    asking = {who: next(s) for who, s in searches.items()}
     out = {}
-    while todo:
-        for who in list(todo):
+    while asking:
+        for who in list(asking):
             port, targets = servers[who]
-            r = pollers(args, gen, port, targets, todo[who])
+            r = pollers(args, gen, port, targets, asking[who])
             say(poll_line(args, who, r))
             time.sleep(2)
             try:
-                todo[who] = searches[who].send(r)
+                asking[who] = searches[who].send(r)
             except StopIteration as done:
                 out[who] = done.value
-                del todo[who]
+                del asking[who]
     return out
 
 
