@@ -8,7 +8,9 @@ ai_libchataiai_a_SOURCES = \
 	ai/queue.c ai/queue.h \
 	ai/kb.c ai/kb.h \
 	ai/llm.c ai/llm.h \
-	ai/handoff.c ai/handoff.h
+	ai/handoff.c ai/handoff.h \
+	ai/mailsend.c ai/mailsend.h \
+	ai/mailq.c ai/mailq.h
 ai_libchataiai_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS)
 CHATAI_AI_LIBS = ai/libchataiai.a $(CURL_LIBS) -lm
 
@@ -19,7 +21,7 @@ ai_chatai_ai_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) -lm
 
 # The worker's SQL (claim, finish, knowledge search; the workers' heartbeat), applied by
 # chatai-ctl migrate.
-dist_sql_DATA += sql/004_ai.sql sql/006_ai_heartbeat.sql
+dist_sql_DATA += sql/004_ai.sql sql/006_ai_heartbeat.sql sql/010_mail.sql
 
 # Unit tests of the pure parts: handoff word matching, LLM request/response, context.
 if HAVE_CHECK

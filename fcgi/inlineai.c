@@ -7,6 +7,7 @@
 #include "llm.h"
 #include "config.h"
 #include "log.h"
+#include "mailq.h"
 #include "pollmode.h"
 #include "queue.h"
 
@@ -25,6 +26,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int running;           /* a request of this process is answering jobs */
 static uint64_t posts;        /* visitor posts seen while running: look again */
 static int64_t alive_until;   /* a worker was seen alive: trust it until then (ms) */
+static struct mailq_cfg mail;  /* the worker's other duty when none is alive: mail */
 
 void inlineai_init(void)
 {
@@ -50,8 +52,10 @@ void inlineai_init(void)
 	host[sizeof host - 1] = '\0';
 	free(settings.worker_id);
 	settings.worker_id = xasprintf("%s:%ld:fcgi", host, (long)getpid());
-	if (settings.use_llm)
-		llm_global_init();
+	if (mailq_load(&mail) <= 0)
+		mailq_free(&mail); /* off */
+	if (settings.use_llm || mail.smtp_url)
+		llm_global_init(); /* curl_global_init for the LLM and for SMTP */
 	enabled = 1;
 }
 
@@ -127,6 +131,8 @@ void inlineai_run(struct db *db)
 	/* The workers' other duty: dialogs left waiting too long go back to the assistant. */
 	if (queue_release_waiting(db, HANDOFF_RELEASED_TEXT) > 0)
 		log_info("gave timed-out waiting dialogs back to the assistant");
+	if (mail.smtp_url && mailq_run(db, &mail, 5) < 0)
+		log_warn("inline mail: database: %s", db->errmsg);
 	if (answered)
 		log_debug("inline answers: %d job(s) answered by this request (no chatai-ai alive)", answered);
 }

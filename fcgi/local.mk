@@ -18,7 +18,8 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/dbpool.c fcgi/dbpool.h \
 	fcgi/postbatch.c fcgi/postbatch.h \
 	fcgi/pollmode.c fcgi/pollmode.h \
-	fcgi/inlineai.c fcgi/inlineai.h
+	fcgi/inlineai.c fcgi/inlineai.h \
+	fcgi/contact.c fcgi/contact.h
 fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) -I$(top_srcdir)/ai
 
 # ai/libchataiai.a: the worker's job code, run by a request when no worker is alive.

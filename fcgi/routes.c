@@ -4,6 +4,7 @@
 #include "app.h"
 #include "authcache.h"
 #include "config.h"
+#include "contact.h"
 #include "json.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -41,6 +42,7 @@ void app_settings_load(void)
 	if (app_cfg.auth_cache_ttl > 300)
 		app_cfg.auth_cache_ttl = 300;
 	authcache_init(app_cfg.auth_cache_ttl);
+	(void)contact_mail_on(); /* read smtp_url now, before any thread */
 	ratelimit_init(config_get("database_url", ""));
 }
 
@@ -71,6 +73,7 @@ const struct route chatai_routes[] = {
 	{ "POST", "/api/dialogs/{id}/read", h_dialog_read, OP | B },
 	{ "GET", "/api/inbox", h_inbox, OP },
 	{ "POST", "/api/stream-tickets", h_stream_ticket, OP },
+	{ "GET", "/api/dialogs/{id}/mail", h_dialog_mail, OP },
 	{ "GET", "/api/widget/assistants/{id}", h_widget_assistant, W },
 	{ "POST", "/api/widget/dialogs", h_widget_dialog_create, W | B | ROUTE_RATE_DIALOGS },
 	{ "GET", "/api/widget/dialogs/{id}/messages", h_widget_messages_get, W },
@@ -78,6 +81,10 @@ const struct route chatai_routes[] = {
 	{ "POST", "/api/widget/dialogs/{id}/typing", h_widget_typing, W | B | ROUTE_RATE_TYPING },
 	{ "POST", "/api/widget/dialogs/{id}/handoff", h_widget_handoff, W | ROUTE_RATE_MESSAGES },
 	{ "POST", "/api/widget/dialogs/{id}/stream-tickets", h_widget_stream_ticket, W | ROUTE_RATE_TYPING },
+	{ "POST", "/api/widget/dialogs/{id}/contact", h_widget_contact, W | B | ROUTE_RATE_MESSAGES },
+	{ "POST", "/api/widget/dialogs/{id}/read", h_widget_read, W | B | ROUTE_RATE_TYPING },
+	{ "POST", "/api/widget/dialogs/{id}/transcript", h_widget_transcript, W | ROUTE_RATE_MESSAGES },
+	{ "POST", "/api/widget/resume", h_widget_resume, W | B | ROUTE_RATE_DIALOGS },
 };
 const size_t chatai_routes_count = sizeof chatai_routes / sizeof *chatai_routes;
 

@@ -2,6 +2,7 @@
 /* widget: the public routes of the embeddable widget (CORS, rate limited). */
 #include "autoconfig.h"
 #include "app.h"
+#include "contact.h"
 #include "credis.h"
 #include "json.h"
 #include "log.h"
@@ -76,6 +77,7 @@ int h_widget_assistant(struct req *r)
 		cJSON_ReplaceItemInObjectCaseSensitive(o, "operators_online", cJSON_CreateBool(online > 0));
 	/* How this server wants to be polled (pollmode.h). */
 	cJSON_AddItemToObject(o, "poll", pollmode_json(r));
+	cJSON_AddBoolToObject(o, "mail", contact_mail_on()); /* the widget offers its email field */
 	http_json_take(r, 200, json_print(o));
 	cJSON_Delete(o);
 	PQclear(res);
