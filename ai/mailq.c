@@ -242,7 +242,7 @@ static const char *who(PGresult *r, int i, const char *assistant)
 		return assistant;
 	if (!strcmp(s, "manager"))
 		return *PQgetvalue(r, i, 2) ? PQgetvalue(r, i, 2) : "Operator";
-	return "-";
+	return "Notice";
 }
 
 /* Messages seq (lo, hi] shown to the visitor; replies only when only_replies. */
@@ -256,7 +256,8 @@ static PGresult *dialog_lines(struct db *db, const char *dialog, int64_t lo, int
 		"SELECT m.sender, m.text, COALESCE(o.name, ''),"
 		" to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
 		" FROM messages m LEFT JOIN operators o ON o.id = m.operator_id"
-		" WHERE m.dialog_id = $1::bigint AND m.seq > $2::bigint AND m.seq <= $3::bigint AND m.audience = 'all'"
+		" WHERE m.dialog_id = $1::bigint AND m.seq > $2::bigint AND m.seq <= $3::bigint"
+		"   AND (m.audience = 'all' OR m.sender = 'user')"
 		"   AND (NOT $4::boolean OR (m.sender IN ('manager', 'ai') AND m.event IS NULL)) ORDER BY m.seq", 4, p);
 }
 

@@ -3,6 +3,7 @@
 #include "autoconfig.h"
 #include "contact.h"
 #include "app.h"
+#include "authcache.h"
 #include "config.h"
 #include "inlineai.h"
 #include "json.h"
@@ -250,6 +251,9 @@ int h_widget_resume(struct req *r)
 		return ROUTE_DONE;
 	}
 	PQclear(res);
+	/* Other processes forget the old token by the NOTIFY; this one at once, so that the
+	 * visitor's next request here cannot meet the old hash in the cache. */
+	authcache_note("assistant", assistant);
 	char body[160 + TOKEN_CHARS];
 	snprintf(body, sizeof body, "{\"dialog_id\":%lld,\"assistant_id\":%lld,\"visitor_token\":\"%s\"}",
 		 (long long)in.dialog_id, (long long)assistant, tok);
