@@ -9,7 +9,7 @@ import json
 import re
 
 import harness
-from pages import WidgetPage, wait_for
+from pages import AdminPage, WidgetPage, wait_for
 from smtp_fixtures import SmtpSink
 
 PUBLIC = "http://shop.test.example"
@@ -53,6 +53,13 @@ def test_resume_link_continues_the_dialog_in_a_fresh_browser(make_stack, browser
         m = re.search(re.escape(PUBLIC) + r"/(#chatai-resume=\d+\.[A-Za-z0-9_-]+)", text)
         assert m, text
 
+        # the panel shows the contact and the reply's mail state
+        panel = AdminPage(browser(), stack.url).with_token(op, did)
+        wait_for(lambda: "buyer@example.org" in panel.drv.find_element("id", "visitor-contact").text,
+                 message="the contact in the panel")
+        wait_for(lambda: "mailed" in [e.text for e in panel.drv.find_elements("css selector", ".msg.manager .mail-mark")],
+                 message="the reply marked mailed")
+
         # a fresh profile: another device
         second_drv = browser()
         second = WidgetPage(second_drv, stack.url, aid)
@@ -68,6 +75,8 @@ def test_resume_link_continues_the_dialog_in_a_fresh_browser(make_stack, browser
                  message="the operator sees the resumed visitor's message")
         assert api.operator_post(op, did, "You're welcome.").status_code == 201
         second.wait_text("You're welcome.", "manager")
+        wait_for(lambda: "seen" in [e.text for e in panel.drv.find_elements("css selector", ".msg.manager .mail-mark")],
+                 timeout=25, message="the panel marks the read reply seen")
         # the first browser's token was replaced
         tok = json.loads(first.drv.execute_script(
             "for (let i = 0; i < localStorage.length; i++) { const k = localStorage.key(i);"
