@@ -435,3 +435,23 @@ def test_the_ai_worker_sends_mail(m):
     finally:
         ai.stop()
     assert [r[1] for r in m.rows(did)] == ["sent"]
+
+
+def test_notifier_health_and_metrics_show_mail(m):
+    did, tok = m.dialog(email="health@example.org")
+    assert m.widget(did, tok, "transcript").status_code == 202
+    n = harness.Notifier(m.pg, env=mail_env(m.smtp)).start()
+    try:
+        import requests
+        h = harness.wait_until(lambda: (lambda j: j if j["mail"].get("queued") is not None else None)(
+            requests.get(f"{n.url}/health", timeout=5).json()), timeout=15, message="mail in /health")
+        assert h["mail"]["enabled"] is True and h["mail"]["queued"] >= 1
+        m.send()
+        assert len(m.to("health@example.org")) == 1
+        metrics = requests.get(f"{n.url}/metrics", timeout=5).text
+        assert "chatai_notifier_mail_enabled 1" in metrics and "chatai_notifier_mail_queue" in metrics
+    finally:
+        n.stop()
+    cp = harness.run_ctl(m.pg.url, "check", env=mail_env(m.smtp), check=False)
+    line = [x for x in cp.stdout.splitlines() if " mail: " in x]
+    assert line and "last success 20" in line[0], cp.stdout
