@@ -44,7 +44,7 @@ static void put_headers(FILE *f, const struct mail_msg *m)
 	fprintf(f, "Date: %s\r\nFrom: ", date);
 	if (m->from_name && *m->from_name) {
 		mail_put_words(f, m->from_name);
-		fputc(' ', f);
+		fputs("\r\n ", f);
 	}
 	fprintf(f, "<%s>\r\nTo: ", m->from);
 	for (size_t i = 0; i < m->nto; i++)

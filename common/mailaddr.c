@@ -98,16 +98,17 @@ void mail_put_base64(FILE *out, const unsigned char *p, size_t n)
 
 void mail_put_words(FILE *out, const char *s)
 {
-	/* "=?UTF-8?B?" + base64 + "?=" <= 75: at most 45 bytes of text per word. */
+	/* "=?UTF-8?B?" + base64 + "?=": 36 bytes of text make a 60-character word, which
+	 * fits a line after "Subject: " (78 characters a line, RFC 5322). */
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n = strlen(s);
 	int first = 1;
 	while (n > 0) {
-		size_t k = n < 45 ? n : 45;
+		size_t k = n < 36 ? n : 36;
 		while (k < n && k > 0 && (p[k] & 0xC0) == 0x80)
 			k--;
 		if (k == 0)
-			k = n < 45 ? n : 45;
+			k = n < 36 ? n : 36;
 		fputs(first ? "=?UTF-8?B?" : "\r\n =?UTF-8?B?", out);
 		put_b64_chunk(out, p, k);
 		fputs("?=", out);

@@ -28,7 +28,7 @@ int mail_text_clean(const char *s);
 /* 1 when any byte of s is a control character (C0 or DEL): CR, LF, TAB included. */
 int mail_has_ctl(const char *s);
 
-/* Write s as RFC 2047 encoded words (UTF-8, base64, each <= 75 bytes, whole characters),
+/* Write s as RFC 2047 encoded words (UTF-8, base64, each 60 characters at most, whole characters),
  * folded with CRLF SP between words. s must be valid UTF-8. */
 void mail_put_words(FILE *out, const char *s);
 
