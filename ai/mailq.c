@@ -53,10 +53,18 @@ static char *trimmed(const char *s)
 	return n ? xstrndup(s, n) : NULL;
 }
 
+static char problem[160];
+
 static int bad(const char *key, const char *why)
 {
-	log_error("mail is off: setting %s %s", key, why);
+	snprintf(problem, sizeof problem, "setting %s %s", key, why);
+	log_error("mail is off: %s", problem);
 	return -1;
+}
+
+const char *mailq_problem(void)
+{
+	return problem;
 }
 
 static int alert_to_ok(const char *list)

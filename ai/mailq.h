@@ -34,6 +34,8 @@ struct mailq_cfg {
  * -1: a setting is wrong (logged; treat as off). */
 int mailq_load(struct mailq_cfg *c);
 void mailq_free(struct mailq_cfg *c);
+/* Why the last mailq_load() returned -1 (static text). */
+const char *mailq_problem(void);
 
 /* Send what is due, at most max mails. Returns the mails sent, or -1 on a database
  * failure. */

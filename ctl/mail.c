@@ -44,6 +44,13 @@ static int mail_once(void)
 int ctl_mail_check(PGconn *c, char *buf, size_t n)
 {
 	const char *url = config_get("smtp_url", NULL);
+	struct mailq_cfg cfg;
+	int on = mailq_load(&cfg);
+	mailq_free(&cfg);
+	if (on < 0) {
+		snprintf(buf, n, "off: %s", mailq_problem());
+		return 0;
+	}
 	PGresult *r = PQexec(c, "SELECT chatai_mail_health()::text");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		snprintf(buf, n, "%s; no mail state in the database (run chatai-ctl migrate)", url ? "on" : "off");

@@ -84,6 +84,12 @@ class Mail:
     def widget(self, did, tok, what, **kw):
         return self.api.s.post(f"/api/widget/dialogs/{did}/{what}", headers={"X-Visitor-Token": tok}, **kw)
 
+    def asked(self, email):
+        """A dialog with a contact whose transcript is asked for: its id."""
+        did, tok = self.dialog(email=email)
+        assert self.widget(did, tok, "transcript").status_code == 202
+        return did
+
     def reply(self, did, text):
         r = self.api.operator_post(self.people["token"], did, text)
         assert r.status_code in (200, 201), r.text
@@ -314,8 +320,7 @@ def test_transcript_on_request_rate_limited_and_on_close(m):
 
 
 def test_4xx_retries_with_backoff_then_sends(m):
-    did, tok = m.dialog(email="later@example.org")
-    assert m.widget(did, tok, "transcript").status_code == 202
+    did = m.asked("later@example.org")
     m.smtp.mode = "4xx"
     m.send()
     (kind, state, attempts, _, _, err, later), = m.rows(did)
@@ -335,8 +340,7 @@ def test_4xx_retries_with_backoff_then_sends(m):
 
 
 def test_5xx_fails_after_n_tries(m):
-    did, tok = m.dialog(email="gone@example.org")
-    assert m.widget(did, tok, "transcript").status_code == 202
+    did = m.asked("gone@example.org")
     m.smtp.mode = "5xx"
     states = []
     for _ in range(3):
@@ -356,9 +360,7 @@ def test_5xx_fails_after_n_tries(m):
 def test_exactly_once_when_the_sender_is_killed_mid_batch(m):
     dialogs = []
     for i in range(3):
-        did, tok = m.dialog(email=f"batch{i}@example.org")
-        assert m.widget(did, tok, "transcript").status_code == 202
-        dialogs.append(did)
+        dialogs.append(m.asked(f"batch{i}@example.org"))
     m.smtp.hold_nth = 2  # the server takes mail 2, then holds its "250"
     env = harness.base_env({"CHATAI_DATABASE_URL": m.pg.url, **mail_env(m.smtp)})
     p = subprocess.Popen([str(harness.binary("chatai-ctl")), "mail", "--once"], env=env,
@@ -427,8 +429,7 @@ def test_mail_off_when_smtp_url_is_unset(m, stack, assistant):
 
 
 def test_the_ai_worker_sends_mail(m):
-    did, tok = m.dialog(email="daemon@example.org")
-    assert m.widget(did, tok, "transcript").status_code == 202
+    did = m.asked("daemon@example.org")
     ai = harness.AiWorker(m.pg, env=mail_env(m.smtp)).start()
     try:
         harness.wait_until(lambda: m.to("daemon@example.org"), timeout=15, message="the worker's mail")
@@ -438,8 +439,7 @@ def test_the_ai_worker_sends_mail(m):
 
 
 def test_notifier_health_and_metrics_show_mail(m):
-    did, tok = m.dialog(email="health@example.org")
-    assert m.widget(did, tok, "transcript").status_code == 202
+    did = m.asked("health@example.org")
     n = harness.Notifier(m.pg, env=mail_env(m.smtp)).start()
     try:
         import requests
@@ -455,3 +455,14 @@ def test_notifier_health_and_metrics_show_mail(m):
     cp = harness.run_ctl(m.pg.url, "check", env=mail_env(m.smtp), check=False)
     line = [x for x in cp.stdout.splitlines() if " mail: " in x]
     assert line and "last success 20" in line[0], cp.stdout
+
+
+def test_check_and_the_sender_refuse_incomplete_mail_settings(m):
+    for over, key in (({"CHATAI_MAIL_FROM": "not an address"}, "mail_from"),
+                      ({"CHATAI_PUBLIC_URL": "shop.example"}, "public_url"),
+                      ({"CHATAI_SMTP_URL": "http://127.0.0.1:25"}, "smtp_url"),
+                      ({"CHATAI_MAIL_ALERT_TO": "a@example.org, nope"}, "mail_alert_to")):
+        cp = harness.run_ctl(m.pg.url, "check", env=mail_env(m.smtp, **over), check=False)
+        assert cp.returncode == 1 and f"mail: off: setting {key}" in cp.stdout, cp.stdout
+        cp = m.send(check=False, **over)
+        assert cp.returncode == 1 and "a mail setting is wrong" in cp.stderr
