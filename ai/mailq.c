@@ -102,10 +102,11 @@ int mailq_load(struct mailq_cfg *c)
 		return bad("mail_reply_delay/mail_alert_delay", "must be from 0 to 2592000 seconds");
 	c->smtp_url = xstrdup(url);
 	c->from = xstrdup(from);
-	c->public_url = xstrdup(pub);
-	size_t n = strlen(c->public_url);
-	while (n > 0 && c->public_url[n - 1] == '/')
-		c->public_url[--n] = '\0';
+	/* The widget's page as given ("/" added to a bare origin); the panel at its origin. */
+	const char *path = strchr(strstr(pub, "://") + 3, '/'), *query = strchr(pub, '?');
+	size_t origin = path && (!query || path < query) ? (size_t)(path - pub) : query ? (size_t)(query - pub) : strlen(pub);
+	c->public_url = pub[origin] ? xstrdup(pub) : xasprintf("%s/", pub);
+	c->panel_url = xasprintf("%.*s/admin/", (int)origin, pub);
 	c->alert_to = to ? xstrdup(to) : NULL;
 	c->reply_delay = (int)rd;
 	c->alert_delay = (int)ad;
@@ -121,6 +122,7 @@ void mailq_free(struct mailq_cfg *c)
 	free(c->smtp_url);
 	free(c->from);
 	free(c->public_url);
+	free(c->panel_url);
 	free(c->alert_to);
 	memset(c, 0, sizeof *c);
 }
@@ -178,9 +180,9 @@ static int compose_alert(struct db *db, const struct mailq_cfg *c, const struct 
 	int n = PQntuples(r);
 	fprintf(f, "%d conversation%s waiting for an operator, and nobody is online:\n\n", n, n == 1 ? " is" : "s are");
 	for (int i = 0; i < n; i++)
-		fprintf(f, "Dialog %s (%s), waiting since %s\n  Last question: %.300s\n  %s/admin/#dialog-%s\n\n",
+		fprintf(f, "Dialog %s (%s), waiting since %s\n  Last question: %.300s\n  %s#dialog-%s\n\n",
 			PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
-			c->public_url, PQgetvalue(r, i, 0));
+			c->panel_url, PQgetvalue(r, i, 0));
 	fclose(f);
 	d->text = body;
 	d->from_name = clean_name(n ? PQgetvalue(r, 0, 1) : NULL, "ChatAI");
@@ -238,7 +240,7 @@ static char *resume_link(struct db *db, const struct mailq_cfg *c, const char *d
 	if (!r)
 		return NULL;
 	PQclear(r);
-	return xasprintf("%s/#chatai-resume=%s.%s", c->public_url, dialog, tok);
+	return xasprintf("%s#chatai-resume=%s.%s", c->public_url, dialog, tok);
 }
 
 static const char *who(PGresult *r, int i, const char *assistant)

@@ -22,7 +22,8 @@
 struct mailq_cfg {
 	char *smtp_url;      /* NULL: mail is off */
 	char *from;
-	char *public_url;    /* no trailing slash */
+	char *public_url;    /* the widget's page: resume links are it + "#chatai-resume=..." */
+	char *panel_url;     /* its origin + "/admin/" */
 	char *alert_to;      /* comma separated addresses, or NULL: every admin */
 	int reply_delay;     /* seconds */
 	int alert_delay;
