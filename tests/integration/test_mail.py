@@ -466,3 +466,20 @@ def test_check_and_the_sender_refuse_incomplete_mail_settings(m):
         assert cp.returncode == 1 and f"mail: off: setting {key}" in cp.stdout, cp.stdout
         cp = m.send(check=False, **over)
         assert cp.returncode == 1 and "a mail setting is wrong" in cp.stderr
+
+
+def test_inline_path_sends_when_no_worker_runs(m, tmp_path):
+    """With no chatai-ai and no cron, chatai.fcgi sends after the request that asked."""
+    s = harness.Stack(tmp_path / "inline", notifier=False, ai=False, pg=m.pg,
+                      env={**mail_env(m.smtp), "CHATAI_FCGI_INLINE_AI": "on", "CHATAI_RATE_LIMIT_DIALOGS": 0})
+    try:
+        api = harness.Api(s.url)
+        did, tok, _ = api.create_dialog(m.people["assistant"])
+        h = {"X-Visitor-Token": tok}
+        assert api.s.post(f"/api/widget/dialogs/{did}/contact", json={"email": "inline@example.org", "consent": True},
+                          headers=h).status_code == 200
+        assert api.s.post(f"/api/widget/dialogs/{did}/transcript", headers=h).status_code == 202
+        harness.wait_until(lambda: m.to("inline@example.org"), timeout=15, message="the inline mail")
+    finally:
+        s.stop()
+    assert [r[1] for r in m.rows(did)] == ["sent"]
