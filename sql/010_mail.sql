@@ -13,7 +13,7 @@
 -- are applied by the claim (chatai_mail_claim), not here.
 --
 -- Never twice: a sender marks its rows 'sending' and commits BEFORE it talks to the mail
--- server, holding a session advisory lock per row (key pair 1835100524, id) for as long
+-- server, holding a session advisory lock per row (key pair 1835100524, id mod 2^31) as long
 -- as it sends. A row found 'sending' whose lock is free belongs to a sender that died
 -- (its connection closed, and the lock with it); it is marked 'uncertain', never sent
 -- again (docs/internals.md, "Mail").
@@ -139,7 +139,7 @@ DECLARE
     ids bigint[];
 BEGIN
     FOR r IN SELECT * FROM mail_outbox WHERE state = 'sending' FOR UPDATE SKIP LOCKED LOOP
-        IF pg_try_advisory_xact_lock(1835100524, r.id::int) THEN
+        IF pg_try_advisory_xact_lock(1835100524, (r.id % 2147483648)::int) THEN
             UPDATE mail_outbox SET state = 'uncertain',
                    last_error = 'the sender stopped during the send; not resent (it may have arrived)'
              WHERE id = r.id;
@@ -168,7 +168,7 @@ BEGIN
     IF ids IS NULL THEN
         RETURN;
     END IF;
-    PERFORM pg_advisory_lock(1835100524, i::int) FROM unnest(ids) i;
+    PERFORM pg_advisory_lock(1835100524, (i % 2147483648)::int) FROM unnest(ids) i;
     RETURN QUERY UPDATE mail_outbox SET state = 'sending', attempts = attempts + 1, locked_by = p_worker,
                         message_id = '<chatai-mail-' || (SELECT min(x) FROM unnest(ids) x)
                                      || '.' || floor(extract(epoch FROM now()))::bigint || '@' || p_domain || '>'
@@ -190,7 +190,7 @@ BEGIN
     ELSIF p_state <> 'skipped' THEN
         UPDATE mail_health SET last_error_at = now(), last_error = p_error;
     END IF;
-    PERFORM pg_advisory_unlock(1835100524, i::int) FROM unnest(p_ids) i;
+    PERFORM pg_advisory_unlock(1835100524, (i % 2147483648)::int) FROM unnest(p_ids) i;
 END $$;
 
 -- A fresh visitor token for the dialog a resume link names. The dialog's cached token
