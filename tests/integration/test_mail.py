@@ -480,6 +480,11 @@ def test_inline_path_sends_when_no_worker_runs(m, tmp_path):
                           headers=h).status_code == 200
         assert api.s.post(f"/api/widget/dialogs/{did}/transcript", headers=h).status_code == 202
         harness.wait_until(lambda: m.to("inline@example.org"), timeout=15, message="the inline mail")
+        assert [r[1] for r in m.rows(did)] == ["sent"]
+        # a reply mail has no request of its own: any request looks at the outbox (every 30 s)
+        m.reply(did, "Answered while you were away.")
+        harness.wait_until(lambda: api.s.get(f"/api/widget/assistants/{m.people['assistant']}") and
+                           len(m.to("inline@example.org")) == 2, timeout=45, interval=1, message="the reply mail")
     finally:
         s.stop()
-    assert [r[1] for r in m.rows(did)] == ["sent"]
+    assert "Answered while you were away." in text_of(m.smtp, m.to("inline@example.org")[1])
