@@ -175,7 +175,7 @@ static int patch_more(const cJSON *o, cJSON *p, struct verr *e)
 		return -1;
 	if (cfg) {
 		size_t n = strlen(cfg);
-		if (n == 0 || n > 63 || strspn(cfg, "abcdefghijklmnopqrstuvwxyz0123456789_.") != n)
+		if (n == 0 || n > 63 || strspn(cfg, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
 			return invalid(e, "ts_config", "ts_config names a text search configuration (e.g. english)");
 		cJSON_AddStringToObject(p, "ts_config", cfg);
 	}

@@ -48,7 +48,7 @@ int av_email_ok(const char *s);
  * chatai_assistant_update() takes (owned). name, greeting and allowed_origins follow
  * v_assistant() (the rule of POST); handoff_words: up to 50 non-empty strings of at
  * most 100 bytes; waiting_timeout: 1..604800 seconds or null; ts_config: a name of
- * letters, digits, '_' and '.' (the database says whether it exists). At least one.
+ * lower-case letters, digits and '_' (the database says whether it exists). At least one.
  */
 char *av_assistant_patch(const cJSON *o, struct verr *e);
 

@@ -127,7 +127,8 @@ DECLARE
     v_cfg regconfig;
 BEGIN
     IF p ? 'ts_config' THEN
-        v_cfg := to_regconfig(p ->> 'ts_config');
+        SELECT c.oid::regconfig INTO v_cfg FROM pg_ts_config c
+         WHERE c.cfgname = p ->> 'ts_config' AND pg_ts_config_is_visible(c.oid);
         IF v_cfg IS NULL THEN
             RAISE EXCEPTION 'ts_config: no such text search configuration' USING ERRCODE = 'CA400';
         END IF;
