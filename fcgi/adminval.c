@@ -54,37 +54,20 @@ int av_text(const cJSON *o, const char *key, int required, char **out, struct ve
 
 int av_name(const cJSON *o, const char *key, int required, char **out, struct verr *e)
 {
-	if (av_text(o, key, required, out, e) < 0)
-		return -1;
-	if (!*out)
-		return 0;
-	int ok = utf8_count(*out, strlen(*out)) <= 200;
-	for (const char *p = *out; ok && *p; p++)
-		ok = (unsigned char)*p >= ' ' && *p != 0x7f;
-	if (ok)
-		return 0;
-	free(*out);
+	const char *s, *why = NULL;
 	*out = NULL;
-	return invalid(e, key, "a name is 1 to 200 characters without control characters");
-}
-
-int av_email_ok(const char *s)
-{
-	size_t len = strlen(s);
-	const char *at = strchr(s, '@');
-	if (len < 3 || len > 254 || !at || at == s || at[1] == '\0' || strchr(at + 1, '@'))
-		return 0;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return 0;
-	return utf8_valid(s, len);
+	if (str_of(o, key, required, &s, e) < 0)
+		return -1;
+	if (s && name_validate(s, out, &why) < 0)
+		return invalid(e, key, why);
+	return 0;
 }
 
 int av_email(const cJSON *o, const char *key, const char **out, struct verr *e)
 {
 	if (str_of(o, key, 1, out, e) < 0)
 		return -1;
-	if (!av_email_ok(*out))
+	if (!email_valid(*out))
 		return invalid(e, key, "this is not an email address");
 	return 0;
 }

@@ -28,7 +28,7 @@ int av_string(const cJSON *o, const char *key, int required, size_t maxlen, cons
               struct verr *e) CHATAI_WUR;
 /* A display name: trimmed, 1..200 characters, no control characters (owned). */
 int av_name(const cJSON *o, const char *key, int required, char **out, struct verr *e) CHATAI_WUR;
-/* An email: one '@' with text on both sides, no spaces or controls, at most 254 bytes. */
+/* An email (email_valid() of common/util.h). */
 int av_email(const cJSON *o, const char *key, const char **out, struct verr *e) CHATAI_WUR;
 /* A new password: AV_PASSWORD_MIN characters or more, valid UTF-8. */
 int av_password(const cJSON *o, const char *key, int required, const char **out, struct verr *e) CHATAI_WUR;
@@ -40,8 +40,6 @@ int av_bool(const cJSON *o, const char *key, int *val, struct verr *e) CHATAI_WU
 int av_id(const cJSON *o, const char *key, int64_t *out, struct verr *e) CHATAI_WUR;
 /* Message text (owned, trimmed, the message rule); *out NULL when absent and optional. */
 int av_text(const cJSON *o, const char *key, int required, char **out, struct verr *e) CHATAI_WUR;
-/* 1 when the string s is a well-formed email address. */
-int av_email_ok(const char *s);
 
 /*
  * PATCH /api/assistants/{id}: the body checked and turned into the JSON object that
