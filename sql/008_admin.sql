@@ -352,12 +352,11 @@ CREATE FUNCTION chatai_dialog_assign(p_dialog bigint, p_by bigint, p_to bigint) 
 LANGUAGE plpgsql AS $$
 DECLARE
     d      dialogs;
+    l      record;
     v_name text;
 BEGIN
-    SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'dialog % does not exist', p_dialog USING ERRCODE = 'P0002';
-    END IF;
+    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, NULL) l;  -- P0002 when missing
+    d := l.d;
     IF d.status = 'closed' THEN
         RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
     END IF;

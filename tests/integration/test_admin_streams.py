@@ -9,19 +9,12 @@ import uuid
 import pytest
 
 import harness
-from notifier_fixtures import SseClient, WsClient, WsClosed
+from notifier_fixtures import SseClient, WsClient
+from test_notifier_e2e import drain_until as until
 
 pytestmark = pytest.mark.skipif(
     not (harness.have_binary("chatai-notifier") and harness.have_binary("chatai.fcgi")),
     reason="chatai-notifier and chatai.fcgi must be built")
-
-
-def until(client, pred, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        ev = client.recv(max(0.05, deadline - time.monotonic()))
-        if pred(ev):
-            return ev
 
 
 def sse_until(client, pred, timeout=10):
@@ -32,15 +25,14 @@ def sse_until(client, pred, timeout=10):
             return ev
 
 
-def widget_events_until(ws, marker_id, timeout=10):
-    """Every event a widget stream delivers up to the message marker_id."""
+def events_until(client, marker_id, timeout=10):
+    """Every event a stream (WebSocket or SSE) delivers up to the message marker_id."""
     seen = []
+    nxt = (lambda t: client.recv(t)) if isinstance(client, WsClient) else (lambda t: client.next_event(t)[1])
     deadline = time.monotonic() + timeout
-    while True:
-        ev = ws.recv(max(0.05, deadline - time.monotonic()))
-        seen.append(ev)
-        if ev.get("id") == marker_id:
-            return seen
+    while not seen or seen[-1].get("id") != marker_id:
+        seen.append(nxt(max(0.05, deadline - time.monotonic())))
+    return seen
 
 
 def test_note_on_admin_streams_never_on_widget_streams(stack, api, admin, assistant):
@@ -59,31 +51,17 @@ def test_note_on_admin_streams_never_on_widget_streams(stack, api, admin, assist
     assert until(a_ws, lambda e: e.get("id") == note["id"]) == note
     assert sse_until(a_sse, lambda e: e.get("id") == note["id"]) == note
     assert until(a_ws, lambda e: e.get("id") == assigned["id"])["event"] == "operator_assigned"
-    for seen in (widget_events_until(w_ws, marker["id"]),):
+    for client in (w_ws, w_sse, WsClient(api.ws_widget_url(did, assistant, vt, since=0)),
+                   SseClient(api.sse_widget_url(did, assistant, vt) + "&since=0")):
+        # live, then replayed from the start: neither the note nor the operators' event
+        seen = events_until(client, marker["id"])
         ids = [e.get("id") for e in seen]
         assert note["id"] not in ids and assigned["id"] not in ids
         assert all(e.get("type") != "note" for e in seen)
-    seen = []
-    while True:
-        _, ev = w_sse.next_event(10)
-        seen.append(ev)
-        if ev.get("id") == marker["id"]:
-            break
-    assert note["id"] not in [e.get("id") for e in seen] and all(e.get("type") != "note" for e in seen)
-    # replays (a widget stream resuming from 0) leave it out too; an admin replay has it
-    w2 = WsClient(api.ws_widget_url(did, assistant, vt, since=0))
-    assert note["id"] not in [e.get("id") for e in widget_events_until(w2, marker["id"])]
-    w3 = SseClient(api.sse_widget_url(did, assistant, vt) + "&since=0")
-    seen = []
-    while True:
-        _, ev = w3.next_event(10)
-        seen.append(ev)
-        if ev.get("id") == marker["id"]:
-            break
-    assert note["id"] not in [e.get("id") for e in seen]
+        client.close()
     a2 = WsClient(api.ws_dialog_url(did, admin["token"], since=0))
     assert until(a2, lambda e: e.get("id") == note["id"])["type"] == "note"
-    for c in (a_ws, a_sse, w_ws, w_sse, w2, w3, a2):
+    for c in (a_ws, a_sse, a2):
         c.close()
 
 
