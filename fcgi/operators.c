@@ -5,6 +5,7 @@
 #include "adminval.h"
 #include "app.h"
 #include "authcache.h"
+#include "credis.h"
 #include "token.h"
 
 #include <stdio.h>
@@ -69,12 +70,15 @@ static int operator_update(struct req *r, const char *id, const char *name, cons
 		admin_db_error(r, "operator update", "role", last_admin);
 		return ROUTE_DONE;
 	}
+	int64_t oid = strtoll(id, NULL, 10);
 	cJSON *rev = cJSON_Parse(PQgetvalue(res, 0, 1));
 	const cJSON *it;
 	cJSON_ArrayForEach(it, rev)
 		(void)authcache_note("revoke", (int64_t)it->valuedouble);
 	cJSON_Delete(rev);
-	(void)authcache_note("operator", strtoll(id, NULL, 10));
+	(void)authcache_note("operator", oid);
+	if (disabled == 1) /* not online any more (operators_online) */
+		(void)credis_presence_clear(credis_thread(), oid);
 	http_json(r, 200, PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return ROUTE_DONE;
