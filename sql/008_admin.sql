@@ -339,6 +339,25 @@ BEGIN
     created := true;
 END $$;
 
+-- A dialog's last_message is the newest message its visitor's history shows (site
+-- audience, or the visitor's own): never a note or an operators' event, since the dialog
+-- JSON also answers the widget (POST /api/widget/dialogs/{id}/handoff).
+CREATE OR REPLACE FUNCTION chatai_dialog_json(d dialogs) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', d.id, 'assistant_id', d.assistant_id, 'status', d.status,
+        'assigned_to', (SELECT jsonb_build_object('id', o.id, 'name', o.name)
+                        FROM operators o WHERE o.id = d.assigned_to),
+        'last_seq', d.last_seq,
+        'last_message', (SELECT chatai_message_json(m) FROM messages m
+                         WHERE m.dialog_id = d.id AND (m.audience = 'all' OR m.sender = 'user')
+                         ORDER BY m.seq DESC LIMIT 1),
+        'unread', (SELECT count(*) FROM messages m
+                   WHERE m.dialog_id = d.id AND m.seq > d.read_seq AND m.sender = 'user'),
+        'visitor', d.visitor,
+        'created_at', chatai_ts(d.created_at), 'updated_at', chatai_ts(d.updated_at))
+$$;
+
 CREATE FUNCTION chatai_dialog_note(p_dialog bigint, p_operator bigint, p_text text) RETURNS jsonb
 LANGUAGE sql AS $$
     SELECT p.message FROM chatai_post_message(p_dialog, 'manager', p_text, NULL, p_operator,

@@ -86,10 +86,15 @@ def test_assign(env):
     assert r.status_code == 200, r.text
     d = r.json()
     assert d["id"] == did and d["assigned_to"] == {"id": oid, "name": "New One"} and d["status"] == "ai"
-    ev = d["last_message"]
+    ev = env.op().get(f"/api/dialogs/{did}/messages").json()[-1]
     assert ev["sender"] == "system" and ev["event"] == "operator_assigned" and "New One" in ev["text"]
-    admin = env.op().get(f"/api/dialogs/{did}/messages").json()
-    assert admin[-1]["id"] == ev["id"]
+    assert ev["seq"] == d["last_seq"]
+    # last_message is what the visitor could see: never the operators' event, never a note
+    assert d["last_message"] is None or d["last_message"]["id"] != ev["id"]
+    env.op().post(f"/api/dialogs/{did}/notes", json={"text": "note after"})
+    r = env.widget(vt).post(f"/api/widget/dialogs/{did}/handoff")
+    assert r.status_code == 200, r.text
+    assert "note after" not in r.text and "operator_assigned" not in r.text
     wm = env.widget(vt).get(f"/api/widget/dialogs/{did}/messages").json()
     assert ev["id"] not in [m["id"] for m in wm]
     for body, field in (({}, "operator_id"), ({"operator_id": "1"}, "operator_id"), ({"operator_id": 0}, "operator_id"),

@@ -46,7 +46,8 @@ def test_note_on_admin_streams_never_on_widget_streams(stack, api, admin, assist
     note = op.post(f"/api/dialogs/{did}/notes", json={"text": "private: refund approved"})
     assert note.status_code == 201, note.text
     note = note.json()
-    assigned = op.post(f"/api/dialogs/{did}/assign", json={"operator_id": admin["id"]}).json()["last_message"]
+    assert op.post(f"/api/dialogs/{did}/assign", json={"operator_id": admin["id"]}).status_code == 200
+    assigned = op.get(f"/api/dialogs/{did}/messages").json()[-1]
     marker = api.operator_post(admin["token"], did, "public reply").json()
     assert until(a_ws, lambda e: e.get("id") == note["id"]) == note
     assert sse_until(a_sse, lambda e: e.get("id") == note["id"]) == note
