@@ -77,7 +77,8 @@ static int new_password(const char *cmd, char **hash)
 	int rc = -1;
 	*hash = NULL;
 	if (!pw) {
-		errorf("no password on stdin (give it as one line: echo \"$PW\" | chatai-ctl operator %s ...)", cmd);
+		errorf("no password on stdin (give it as one line: echo \"$PW\" | chatai-ctl operator %s ...)",
+		       cmd);
 		return -1;
 	}
 	if (pw[0] == '\0') {
@@ -90,7 +91,7 @@ static int new_password(const char *cmd, char **hash)
 	} else {
 		if (utf8_count(pw, strlen(pw)) < 10)
 			fprintf(stderr, "chatai-ctl: warning: a password of fewer than 10 characters is weak"
-			                " (the REST API refuses them)\n");
+					" (the REST API refuses them)\n");
 		rc = 0;
 	}
 	memset(pw, 0, strlen(pw));
@@ -143,15 +144,17 @@ out:
 
 static int operator_list(PGconn *c)
 {
-	PGresult *r = run(c, "listing the operators",
+	PGresult *r = run(
+		c, "listing the operators",
 		"SELECT id, email, name, role, CASE WHEN disabled_at IS NULL THEN 'active' ELSE 'disabled' END,"
-		" COALESCE(chatai_ts(last_seen_at), '-') FROM operators ORDER BY id", 0, NULL);
+		" COALESCE(chatai_ts(last_seen_at), '-') FROM operators ORDER BY id",
+		0, NULL);
 	if (!r)
 		return EXIT_FAIL;
 	printf("%-6s %-32s %-24s %-8s %-8s %s\n", "ID", "EMAIL", "NAME", "ROLE", "STATE", "LAST SEEN");
 	for (int i = 0; i < PQntuples(r); i++)
-		printf("%-6s %-32s %-24s %-8s %-8s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-		       PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5));
+		printf("%-6s %-32s %-24s %-8s %-8s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+		       PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5));
 	PQclear(r);
 	return 0;
 }
@@ -162,8 +165,10 @@ static int operator_find(PGconn *c, const char *who, char id[24])
 	int64_t n;
 	const char *p[] = { who };
 	PGresult *r = parse_int64(who, 1, INT64_MAX, &n) == 0
-		? run(c, "finding the operator", "SELECT id FROM operators WHERE id = $1::bigint", 1, p)
-		: run(c, "finding the operator", "SELECT id FROM operators WHERE lower(email) = lower($1)", 1, p);
+			      ? run(c, "finding the operator",
+				    "SELECT id FROM operators WHERE id = $1::bigint", 1, p)
+			      : run(c, "finding the operator",
+				    "SELECT id FROM operators WHERE lower(email) = lower($1)", 1, p);
 	if (!r)
 		return -1;
 	int found = PQntuples(r) == 1;
@@ -185,7 +190,8 @@ static int operator_change(PGconn *c, const char *what, const char *who)
 	if (strcmp(what, "passwd") == 0 && new_password("passwd", &hash) < 0)
 		return EXIT_FAIL;
 	const char *p[] = { id, hash ? NULL : disable ? "true" : "false", hash };
-	PGresult *r = db_exec_conn(c,
+	PGresult *r = db_exec_conn(
+		c,
 		"SELECT cardinality(u.revoked) FROM chatai_operator_update($1::bigint, NULL, NULL, $2::boolean, $3) u",
 		3, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -216,8 +222,8 @@ int cmd_operator(int argc, char **argv)
 		return operator_add(argc - 1, argv + 1);
 	const char *pos[1];
 	int want = strcmp(argv[0], "list") == 0 ? 0 : 1;
-	if (strcmp(argv[0], "list") != 0 && strcmp(argv[0], "disable") != 0 && strcmp(argv[0], "enable") != 0 &&
-	    strcmp(argv[0], "passwd") != 0)
+	if (strcmp(argv[0], "list") != 0 && strcmp(argv[0], "disable") != 0 &&
+	    strcmp(argv[0], "enable") != 0 && strcmp(argv[0], "passwd") != 0)
 		die_usage("%s", operator_use);
 	if (parse_args(argc - 1, argv + 1, NULL, pos, 1) != want)
 		die_usage("%s", operator_use);
@@ -251,11 +257,13 @@ static int valid_origin(const char *o)
 
 int cmd_assistant(int argc, char **argv)
 {
-	static const char use[] = "usage: chatai-ctl assistant add NAME [--greeting TEXT] [--origin ORIGIN]...";
+	static const char use[] =
+		"usage: chatai-ctl assistant add NAME [--greeting TEXT] [--origin ORIGIN]...";
 	if (argc < 1 || strcmp(argv[0], "add") != 0)
 		die_usage("%s", use);
 	const char *greeting = "", **origins = NULL, *why = NULL;
-	struct opt opts[] = { { "--greeting", 1, &greeting, NULL, 0 }, { "--origin", 1, NULL, &origins, 0 },
+	struct opt opts[] = { { "--greeting", 1, &greeting, NULL, 0 },
+			      { "--origin", 1, NULL, &origins, 0 },
 			      { NULL, 0, NULL, NULL, 0 } };
 	const char *pos[1];
 	int rc = EXIT_FAIL;
@@ -309,7 +317,8 @@ out:
 
 /* Store kb's rows in assistant id (text), in c's open transaction: each an upsert (the
  * same question replaces its answer), or all at once in place of the whole set. */
-static int knowledge_store(PGconn *c, const char *id, const struct kbfile *kb, const char *file, int replace_all)
+static int knowledge_store(PGconn *c, const char *id, const struct kbfile *kb, const char *file,
+			   int replace_all)
 {
 	if (replace_all) {
 		cJSON *arr = cJSON_CreateArray();
@@ -322,8 +331,8 @@ static int knowledge_store(PGconn *c, const char *id, const struct kbfile *kb, c
 		char *json = json_print(arr);
 		cJSON_Delete(arr);
 		const char *p[] = { id, json };
-		PGresult *r = run(c, "replacing the knowledge", "SELECT chatai_knowledge_replace_all($1::bigint, $2::jsonb)",
-		                  2, p);
+		PGresult *r = run(c, "replacing the knowledge",
+				  "SELECT chatai_knowledge_replace_all($1::bigint, $2::jsonb)", 2, p);
 		free(json);
 		if (!r)
 			return -1;
@@ -332,7 +341,8 @@ static int knowledge_store(PGconn *c, const char *id, const struct kbfile *kb, c
 	}
 	for (size_t i = 0; i < kb->nrows; i++) {
 		const char *p[] = { id, kb->rows[i].question, kb->rows[i].answer };
-		PGresult *r = run(c, "storing an entry", "SELECT chatai_knowledge_put($1::bigint, $2, $3, true)", 3, p);
+		PGresult *r = run(c, "storing an entry",
+				  "SELECT chatai_knowledge_put($1::bigint, $2, $3, true)", 3, p);
 		if (!r) {
 			errorf("%s: line %d could not be stored; nothing imported", file, kb->rows[i].line);
 			return -1;
@@ -346,8 +356,8 @@ static int knowledge_store(PGconn *c, const char *id, const struct kbfile *kb, c
 static long knowledge_count(PGconn *c, const char *id)
 {
 	const char *p[] = { id };
-	PGresult *r = run(c, "counting the entries", "SELECT count(*) FROM knowledge WHERE assistant_id = $1::bigint",
-	                  1, p);
+	PGresult *r = run(c, "counting the entries",
+			  "SELECT count(*) FROM knowledge WHERE assistant_id = $1::bigint", 1, p);
 	if (!r)
 		return -1;
 	long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
@@ -399,7 +409,8 @@ int cmd_knowledge(int argc, char **argv)
 	if (knowledge_read(file, &kb, &buf) < 0 || !(c = ctl_connect()) || run_cmd(c, "BEGIN", "BEGIN") < 0)
 		goto out;
 	in_tx = 1;
-	PGresult *r = run(c, "looking up the assistant", "SELECT 1 FROM assistants WHERE id = $1 FOR SHARE", 1, p1);
+	PGresult *r =
+		run(c, "looking up the assistant", "SELECT 1 FROM assistants WHERE id = $1 FOR SHARE", 1, p1);
 	if (!r)
 		goto out;
 	int found = PQntuples(r) == 1;
@@ -413,10 +424,11 @@ int cmd_knowledge(int argc, char **argv)
 		goto out;
 	in_tx = 0;
 	if (replace)
-		printf("imported %zu entries into assistant %s (replacing all %ld before)\n", kb.nrows, id, before);
+		printf("imported %zu entries into assistant %s (replacing all %ld before)\n", kb.nrows, id,
+		       before);
 	else
-		printf("imported %zu entries into assistant %s (%ld new, %ld replaced)\n", kb.nrows, id, after - before,
-		       (long)kb.nrows - (after - before));
+		printf("imported %zu entries into assistant %s (%ld new, %ld replaced)\n", kb.nrows, id,
+		       after - before, (long)kb.nrows - (after - before));
 	rc = 0;
 out:
 	if (c) {

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include "util.h"
 
-#define EXIT_FAIL 1
+#define EXIT_FAIL  1
 #define EXIT_USAGE 2
 
 /* Largest knowledge file read (bytes). */

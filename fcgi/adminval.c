@@ -126,13 +126,15 @@ static cJSON *handoff_words(const cJSON *v, struct verr *e)
 	}
 	cJSON *arr = cJSON_CreateArray();
 	const cJSON *it;
-	cJSON_ArrayForEach(it, v) {
+	cJSON_ArrayForEach(it, v)
+	{
 		char *t = NULL;
 		const char *why = NULL;
 		if (!cJSON_IsString(it) || strlen(it->valuestring) > 100 ||
 		    text_validate(it->valuestring, strlen(it->valuestring), &t, &why) < 0) {
 			cJSON_Delete(arr);
-			invalid(e, "handoff_words", "each handoff word is a non-empty string of at most 100 bytes");
+			invalid(e, "handoff_words",
+				"each handoff word is a non-empty string of at most 100 bytes");
 			return NULL;
 		}
 		cJSON_AddItemToArray(arr, cJSON_CreateString(t));
@@ -150,7 +152,8 @@ static int patch_more(const cJSON *o, cJSON *p, struct verr *e)
 	} else if (v) {
 		int64_t t = 0;
 		if (json_get_int64(o, "waiting_timeout", &t) < 0 || t < 1 || t > 604800)
-			return invalid(e, "waiting_timeout", "waiting_timeout is 1 to 604800 seconds, or null");
+			return invalid(e, "waiting_timeout",
+				       "waiting_timeout is 1 to 604800 seconds, or null");
 		cJSON_AddNumberToObject(p, "waiting_timeout", (double)t);
 	}
 	const char *cfg = NULL;
@@ -159,7 +162,8 @@ static int patch_more(const cJSON *o, cJSON *p, struct verr *e)
 	if (cfg) {
 		size_t n = strlen(cfg);
 		if (n == 0 || n > 63 || strspn(cfg, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
-			return invalid(e, "ts_config", "ts_config names a text search configuration (e.g. english)");
+			return invalid(e, "ts_config",
+				       "ts_config names a text search configuration (e.g. english)");
 		cJSON_AddStringToObject(p, "ts_config", cfg);
 	}
 	v = cJSON_GetObjectItemCaseSensitive(o, "handoff_words");
@@ -203,8 +207,9 @@ char *av_assistant_patch(const cJSON *o, struct verr *e)
 	if (patch_base(o, p, e) < 0 || patch_more(o, p, e) < 0)
 		goto done;
 	if (!p->child) {
-		invalid(e, NULL, "nothing to change: give name, greeting, allowed_origins, handoff_words,"
-		                 " waiting_timeout or ts_config");
+		invalid(e, NULL,
+			"nothing to change: give name, greeting, allowed_origins, handoff_words,"
+			" waiting_timeout or ts_config");
 		goto done;
 	}
 	out = json_print(p);
@@ -226,7 +231,7 @@ void admin_db_error(struct req *r, const char *what, const char *field400, const
 }
 
 int admin_answer(struct req *r, PGresult *res, int status, const char *what, const char *field400,
-                 const char *msg409)
+		 const char *msg409)
 {
 	if (!res) {
 		admin_db_error(r, what, field400, msg409);

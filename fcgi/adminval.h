@@ -20,12 +20,12 @@
 struct req;
 
 /* Shortest and longest password (characters; bytes for the upper bound: crypt(3)). */
-#define AV_PASSWORD_MIN 10
+#define AV_PASSWORD_MIN       10
 #define AV_PASSWORD_MAX_BYTES 511
 
 /* A string of at most maxlen bytes of valid UTF-8. */
 int av_string(const cJSON *o, const char *key, int required, size_t maxlen, const char **out,
-              struct verr *e) CHATAI_WUR;
+	      struct verr *e) CHATAI_WUR;
 /* A display name: trimmed, 1..200 characters, no control characters (owned). */
 int av_name(const cJSON *o, const char *key, int required, char **out, struct verr *e) CHATAI_WUR;
 /* An email (email_valid() of common/util.h). */
@@ -58,7 +58,7 @@ void admin_db_error(struct req *r, const char *what, const char *field400, const
 /* Answer status with the first column of a one-row result, 404 when there is no row;
  * a NULL res goes to admin_db_error(). Clears res. ROUTE_DONE. */
 int admin_answer(struct req *r, PGresult *res, int status, const char *what, const char *field400,
-                 const char *msg409);
+		 const char *msg409);
 
 /* r->ids[0] as decimal text into buf (24 bytes). */
 const char *admin_id(const struct req *r, char buf[24]);

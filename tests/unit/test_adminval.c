@@ -53,7 +53,7 @@ START_TEST(fields)
 {
 	struct verr e = { 0 };
 	cJSON *o = obj("{\"email\":\"x@y.z\",\"role\":\"root\",\"pw\":\"123456789\",\"pw2\":\"0123456789\","
-	               "\"d\":true,\"n\":1,\"id\":5,\"neg\":-1,\"s\":\"t\",\"name\":\"  Bo \"}");
+		       "\"d\":true,\"n\":1,\"id\":5,\"neg\":-1,\"s\":\"t\",\"name\":\"  Bo \"}");
 	const char *s = NULL;
 	char *own = NULL;
 	int b;
@@ -101,14 +101,17 @@ static char *patch(const char *body, struct verr *e)
 START_TEST(assistant_patch)
 {
 	struct verr e;
-	char *p = patch("{\"name\":\" N \",\"allowed_origins\":[\"https://A.example\"],\"handoff_words\":[\" human \"],"
-	                "\"waiting_timeout\":60,\"ts_config\":\"german\"}", &e);
+	char *p = patch(
+		"{\"name\":\" N \",\"allowed_origins\":[\"https://A.example\"],\"handoff_words\":[\" human \"],"
+		"\"waiting_timeout\":60,\"ts_config\":\"german\"}",
+		&e);
 	ck_assert_ptr_nonnull(p);
 	cJSON *o = obj(p);
 	ck_assert_str_eq(cJSON_GetObjectItem(o, "name")->valuestring, "N");
 	ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "allowed_origins"), 0)->valuestring,
-	                 "https://a.example");
-	ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "handoff_words"), 0)->valuestring, "human");
+			 "https://a.example");
+	ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "handoff_words"), 0)->valuestring,
+			 "human");
 	ck_assert_int_eq(cJSON_GetObjectItem(o, "waiting_timeout")->valueint, 60);
 	ck_assert_str_eq(cJSON_GetObjectItem(o, "ts_config")->valuestring, "german");
 	ck_assert_ptr_null(cJSON_GetObjectItem(o, "greeting"));
@@ -152,13 +155,17 @@ static const struct route *find(const char *m, const char *p)
 	int64_t ids[ROUTE_MAX_IDS];
 	int n = 0, w = 0;
 	char allow[96];
-	ck_assert_int_eq(route_match(chatai_routes, chatai_routes_count, m, p, &rt, ids, &n, allow, 96, &w), ROUTE_FOUND);
+	ck_assert_int_eq(route_match(chatai_routes, chatai_routes_count, m, p, &rt, ids, &n, allow, 96, &w),
+			 ROUTE_FOUND);
 	return rt;
 }
 
 START_TEST(routes)
 {
-	static const struct { const char *m, *p; unsigned want; } t[] = {
+	static const struct {
+		const char *m, *p;
+		unsigned want;
+	} t[] = {
 		{ "GET", "/api/operators", ROUTE_OPERATOR | ROUTE_ADMIN },
 		{ "POST", "/api/operators", ROUTE_OPERATOR | ROUTE_ADMIN | ROUTE_BODY },
 		{ "PATCH", "/api/operators/3", ROUTE_OPERATOR | ROUTE_ADMIN | ROUTE_BODY },
