@@ -21,7 +21,7 @@ ai_chatai_ai_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) -lm
 
 # The worker's SQL (claim, finish, knowledge search; the workers' heartbeat), applied by
 # chatai-ctl migrate.
-dist_sql_DATA += sql/004_ai.sql sql/006_ai_heartbeat.sql sql/010_mail.sql
+dist_sql_DATA += sql/004_ai.sql sql/006_ai_heartbeat.sql
 
 # Unit tests of the pure parts: handoff word matching, LLM request/response, context.
 if HAVE_CHECK

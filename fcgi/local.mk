@@ -19,6 +19,9 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/postbatch.c fcgi/postbatch.h \
 	fcgi/pollmode.c fcgi/pollmode.h \
 	fcgi/inlineai.c fcgi/inlineai.h \
+	fcgi/adminroutes.h fcgi/adminval.c fcgi/adminval.h \
+	fcgi/operators.c fcgi/operators.h fcgi/knowledge.c fcgi/knowledge.h \
+	fcgi/notes.c fcgi/notes.h fcgi/search.c fcgi/search.h \
 	fcgi/contact.c fcgi/contact.h
 fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) -I$(top_srcdir)/ai
 
@@ -42,6 +45,12 @@ tests_unit_test_fcgi_SOURCES = tests/unit/test_fcgi.c
 tests_unit_test_fcgi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
 tests_unit_test_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
 tests_unit_test_fcgi_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
+check_PROGRAMS += tests/unit/test_adminval
+TESTS += tests/unit/test_adminval
+tests_unit_test_adminval_SOURCES = tests/unit/test_adminval.c
+tests_unit_test_adminval_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
+tests_unit_test_adminval_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
+tests_unit_test_adminval_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
 check_PROGRAMS += tests/unit/test_authcache
 TESTS += tests/unit/test_authcache
 tests_unit_test_authcache_SOURCES = tests/unit/test_authcache.c
