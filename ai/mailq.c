@@ -18,9 +18,9 @@
 
 /* One claimed mail: its rows and what they name. */
 struct claim {
-	char ids[1024];  /* {1,2,3}: the rows, as a SQL array */
+	char ids[1024]; /* {1,2,3}: the rows, as a SQL array */
 	const char *kind;
-	PGresult *res;   /* the claimed rows (id, kind, dialog_id, from_seq, upto_seq, attempts, message_id) */
+	PGresult *res; /* the claimed rows (id, kind, dialog_id, from_seq, upto_seq, attempts, message_id) */
 };
 
 /* What a composer fills. Strings are owned. */
@@ -86,13 +86,15 @@ int mailq_load(struct mailq_cfg *c)
 	const char *url = config_get("smtp_url", NULL);
 	if (!url)
 		return 0;
-	if (strcmp(url, "sendmail:") != 0 && strncmp(url, "smtp://", 7) != 0 && strncmp(url, "smtps://", 8) != 0)
+	if (strcmp(url, "sendmail:") != 0 && strncmp(url, "smtp://", 7) != 0 &&
+	    strncmp(url, "smtps://", 8) != 0)
 		return bad("smtp_url", "must be smtp://, smtps:// or sendmail:");
 	const char *from = config_get("mail_from", NULL);
 	if (!from || !mail_addr_valid(from))
 		return bad("mail_from", "must be a plain address (name@example.com)");
 	const char *pub = config_get("public_url", NULL);
-	if (!pub || (strncmp(pub, "http://", 7) && strncmp(pub, "https://", 8)) || strpbrk(pub, "# \t\r\n\"<>"))
+	if (!pub || (strncmp(pub, "http://", 7) && strncmp(pub, "https://", 8)) ||
+	    strpbrk(pub, "# \t\r\n\"<>"))
 		return bad("public_url", "must be an http:// or https:// URL without '#'");
 	const char *to = config_get("mail_alert_to", NULL);
 	if (to && !alert_to_ok(to))
@@ -104,7 +106,9 @@ int mailq_load(struct mailq_cfg *c)
 	c->from = xstrdup(from);
 	/* The widget's page as given ("/" added to a bare origin); the panel at its origin. */
 	const char *path = strchr(strstr(pub, "://") + 3, '/'), *query = strchr(pub, '?');
-	size_t origin = path && (!query || path < query) ? (size_t)(path - pub) : query ? (size_t)(query - pub) : strlen(pub);
+	size_t origin = path && (!query || path < query) ? (size_t)(path - pub)
+			: query                          ? (size_t)(query - pub)
+							 : strlen(pub);
 	c->public_url = pub[origin] ? xstrdup(pub) : xasprintf("%s/", pub);
 	c->panel_url = xasprintf("%.*s/admin/", (int)origin, pub);
 	c->alert_to = to ? xstrdup(to) : NULL;
@@ -147,12 +151,23 @@ static void html_escape(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '&': fputs("&amp;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\n': fputs("<br>", f); break;
-		default: fputc(*s, f);
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\n':
+			fputs("<br>", f);
+			break;
+		default:
+			fputc(*s, f);
 		}
 	}
 }
@@ -166,19 +181,22 @@ static char *clean_name(const char *s, const char *def)
 static int compose_alert(struct db *db, const struct mailq_cfg *c, const struct claim *cl, struct draft *d)
 {
 	const char *p[1] = { cl->ids };
-	PGresult *r = db_exec(db,
+	PGresult *r = db_exec(
+		db,
 		"SELECT d.id, a.name, to_char(d.waiting_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"'),"
 		" COALESCE((SELECT m.text FROM messages m WHERE m.dialog_id = d.id AND m.sender = 'user'"
 		"           ORDER BY m.seq DESC LIMIT 1), '')"
 		" FROM mail_outbox o JOIN dialogs d ON d.id = o.dialog_id JOIN assistants a ON a.id = d.assistant_id"
-		" WHERE o.id = ANY ($1::bigint[]) ORDER BY d.id", 1, p);
+		" WHERE o.id = ANY ($1::bigint[]) ORDER BY d.id",
+		1, p);
 	if (!r)
 		return -1;
 	char *body = NULL;
 	size_t bn = 0;
 	FILE *f = open_memstream(&body, &bn);
 	int n = PQntuples(r);
-	fprintf(f, "%d conversation%s waiting for an operator, and nobody is online:\n\n", n, n == 1 ? " is" : "s are");
+	fprintf(f, "%d conversation%s waiting for an operator, and nobody is online:\n\n", n,
+		n == 1 ? " is" : "s are");
 	for (int i = 0; i < n; i++)
 		fprintf(f, "Dialog %s (%s), waiting since %s\n  Last question: %.300s\n  %s#dialog-%s\n\n",
 			PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
@@ -186,7 +204,8 @@ static int compose_alert(struct db *db, const struct mailq_cfg *c, const struct 
 	fclose(f);
 	d->text = body;
 	d->from_name = clean_name(n ? PQgetvalue(r, 0, 1) : NULL, "ChatAI");
-	d->subject = xasprintf("%s: %d visitor%s waiting for an operator", d->from_name, n, n == 1 ? "" : "s");
+	d->subject =
+		xasprintf("%s: %d visitor%s waiting for an operator", d->from_name, n, n == 1 ? "" : "s");
 	PQclear(r);
 	if (c->alert_to) {
 		char *copy = xstrdup(c->alert_to), *save = NULL;
@@ -212,9 +231,11 @@ static int compose_alert(struct db *db, const struct mailq_cfg *c, const struct 
 static int dialog_head(struct db *db, const char *dialog, struct draft *d, int64_t *read_seq)
 {
 	const char *p[1] = { dialog };
-	PGresult *r = db_exec(db,
+	PGresult *r = db_exec(
+		db,
 		"SELECT a.name, c.email, d.visitor_read_seq FROM dialogs d JOIN assistants a ON a.id = d.assistant_id"
-		" LEFT JOIN dialog_contacts c ON c.dialog_id = d.id WHERE d.id = $1::bigint", 1, p);
+		" LEFT JOIN dialog_contacts c ON c.dialog_id = d.id WHERE d.id = $1::bigint",
+		1, p);
 	if (!r)
 		return -1;
 	int rc = 1;
@@ -236,7 +257,8 @@ static char *resume_link(struct db *db, const struct mailq_cfg *c, const char *d
 		return NULL;
 	token_hash(tok, hash);
 	const char *p[2] = { hash, dialog };
-	PGresult *r = db_exec(db, "INSERT INTO resume_tokens (token_hash, dialog_id) VALUES ($1, $2::bigint)", 2, p);
+	PGresult *r = db_exec(db, "INSERT INTO resume_tokens (token_hash, dialog_id) VALUES ($1, $2::bigint)",
+			      2, p);
 	if (!r)
 		return NULL;
 	PQclear(r);
@@ -262,13 +284,15 @@ static PGresult *dialog_lines(struct db *db, const char *dialog, int64_t lo, int
 	snprintf(a, sizeof a, "%lld", (long long)lo);
 	snprintf(b, sizeof b, "%lld", (long long)hi);
 	const char *p[4] = { dialog, a, b, only_replies ? "t" : "f" };
-	return db_exec(db,
+	return db_exec(
+		db,
 		"SELECT m.sender, m.text, COALESCE(o.name, ''),"
 		" to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
 		" FROM messages m LEFT JOIN operators o ON o.id = m.operator_id"
 		" WHERE m.dialog_id = $1::bigint AND m.seq > $2::bigint AND m.seq <= $3::bigint"
 		"   AND (m.audience = 'all' OR m.sender = 'user')"
-		"   AND (NOT $4::boolean OR (m.sender IN ('manager', 'ai') AND m.event IS NULL)) ORDER BY m.seq", 4, p);
+		"   AND (NOT $4::boolean OR (m.sender IN ('manager', 'ai') AND m.event IS NULL)) ORDER BY m.seq",
+		4, p);
 }
 
 static int compose_reply(struct db *db, const struct mailq_cfg *c, const struct claim *cl, struct draft *d)
@@ -303,7 +327,8 @@ static int compose_reply(struct db *db, const struct mailq_cfg *c, const struct 
 		fputs("</p>\n", fh);
 	}
 	fprintf(ft, "Continue the conversation (the link works for 30 days, in any browser):\n%s\n", link);
-	fprintf(fh, "<p><a href=\"%s\">Continue the conversation</a> (the link works for 30 days, in any browser)</p>\n",
+	fprintf(fh,
+		"<p><a href=\"%s\">Continue the conversation</a> (the link works for 30 days, in any browser)</p>\n",
 		link);
 	fclose(ft);
 	fclose(fh);
@@ -330,7 +355,8 @@ static int compose_transcript(struct db *db, const struct claim *cl, struct draf
 	FILE *ft = open_memstream(&t, &tn);
 	fprintf(ft, "Your conversation with %s:\n\n", d->from_name);
 	for (int i = 0; i < PQntuples(r); i++)
-		fprintf(ft, "[%s] %s:\n%s\n\n", PQgetvalue(r, i, 3), who(r, i, d->from_name), PQgetvalue(r, i, 1));
+		fprintf(ft, "[%s] %s:\n%s\n\n", PQgetvalue(r, i, 3), who(r, i, d->from_name),
+			PQgetvalue(r, i, 1));
 	fclose(ft);
 	PQclear(r);
 	d->text = t;
@@ -359,8 +385,9 @@ static int claim(struct db *db, const struct mailq_cfg *c, struct claim *cl)
 	snprintf(ad, sizeof ad, "%d", c->alert_delay);
 	const char *p[4] = { c->worker, c->domain, rd, ad };
 	cl->res = db_exec(db,
-		"SELECT id, kind, dialog_id, from_seq, upto_seq, attempts, message_id"
-		" FROM chatai_mail_claim($1, $2, $3::int, $4::int) ORDER BY id", 4, p);
+			  "SELECT id, kind, dialog_id, from_seq, upto_seq, attempts, message_id"
+			  " FROM chatai_mail_claim($1, $2, $3::int, $4::int) ORDER BY id",
+			  4, p);
 	if (!cl->res)
 		return -1;
 	int n = PQntuples(cl->res);
@@ -396,9 +423,9 @@ static int step(struct db *db, const struct mailq_cfg *c)
 	if (got <= 0)
 		return got;
 	struct draft d = { 0 };
-	int rc = !strcmp(cl.kind, "alert") ? compose_alert(db, c, &cl, &d)
+	int rc = !strcmp(cl.kind, "alert")   ? compose_alert(db, c, &cl, &d)
 		 : !strcmp(cl.kind, "reply") ? compose_reply(db, c, &cl, &d)
-		 : compose_transcript(db, &cl, &d);
+					     : compose_transcript(db, &cl, &d);
 	int out = 0;
 	if (rc < 0) {
 		out = record(db, &cl, "queued", "could not compose the mail (database)", 60) < 0 ? -1 : 0;
@@ -407,8 +434,8 @@ static int step(struct db *db, const struct mailq_cfg *c)
 	} else if (rc > 0 || d.nto == 0) {
 		out = record(db, &cl, "failed", "no recipient address", 0) < 0 ? -1 : 0;
 	} else {
-		struct mail_msg m = { c->from, d.from_name, (const char *const *)d.to, d.nto, d.subject, d.text, d.html,
-				      PQgetvalue(cl.res, 0, 6) };
+		struct mail_msg m = { c->from, d.from_name, (const char *const *)d.to, d.nto, d.subject,
+				      d.text,  d.html,      PQgetvalue(cl.res, 0, 6) };
 		char err[512];
 		enum mail_outcome o = mail_send(c->smtp_url, &m, err, sizeof err);
 		int attempts = atoi(PQgetvalue(cl.res, 0, 5)), delay = 0;

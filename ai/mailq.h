@@ -17,18 +17,18 @@
 #include "db.h"
 
 #define MAILQ_REJECT_TRIES 3  /* a 5xx marks the mail failed after this many tries */
-#define MAILQ_RETRY_TRIES 10  /* 4xx and connection errors: failed after this many */
+#define MAILQ_RETRY_TRIES  10 /* 4xx and connection errors: failed after this many */
 
 struct mailq_cfg {
-	char *smtp_url;      /* NULL: mail is off */
+	char *smtp_url; /* NULL: mail is off */
 	char *from;
-	char *public_url;    /* the widget's page: resume links are it + "#chatai-resume=..." */
-	char *panel_url;     /* its origin + "/admin/" */
-	char *alert_to;      /* comma separated addresses, or NULL: every admin */
-	int reply_delay;     /* seconds */
+	char *public_url; /* the widget's page: resume links are it + "#chatai-resume=..." */
+	char *panel_url;  /* its origin + "/admin/" */
+	char *alert_to;   /* comma separated addresses, or NULL: every admin */
+	int reply_delay;  /* seconds */
 	int alert_delay;
-	char worker[96];     /* locked_by */
-	const char *domain;  /* of from: Message-IDs */
+	char worker[96];    /* locked_by */
+	const char *domain; /* of from: Message-IDs */
 };
 
 /* Read the mail settings (config_load() done). 1: mail on; 0: off (smtp_url unset);

@@ -51,7 +51,8 @@ static void put_headers(FILE *f, const struct mail_msg *m)
 		fprintf(f, "%s<%s>", i ? ",\r\n " : "", m->to[i]);
 	fputs("\r\nSubject: ", f);
 	mail_put_words(f, m->subject);
-	fprintf(f, "\r\nMessage-ID: %s\r\nMIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n", m->message_id);
+	fprintf(f, "\r\nMessage-ID: %s\r\nMIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n",
+		m->message_id);
 }
 
 char *mail_format(const struct mail_msg *m, size_t *len)
@@ -67,9 +68,10 @@ char *mail_format(const struct mail_msg *m, size_t *len)
 		char boundary[40];
 		if (random_bytes(rnd, sizeof rnd) < 0)
 			memset(rnd, 0x5a, sizeof rnd);
-		snprintf(boundary, sizeof boundary, "=_chatai_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-			 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-		fprintf(f, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n--%s\r\n", boundary, boundary);
+		snprintf(boundary, sizeof boundary, "=_chatai_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
+			 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+		fprintf(f, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n--%s\r\n", boundary,
+			boundary);
 		put_body(f, "text/plain", m->text);
 		fprintf(f, "--%s\r\n", boundary);
 		put_body(f, "text/html", m->html);
@@ -131,7 +133,8 @@ static enum mail_outcome by_curl(const char *url, const struct mail_msg *m, cons
 	curl_easy_cleanup(c);
 	if (rc == CURLE_OK)
 		return MAIL_SENT;
-	snprintf(err, errsz, "%s%s(SMTP %ld)", ebuf[0] ? ebuf : curl_easy_strerror(rc), ebuf[0] ? " " : " ", code);
+	snprintf(err, errsz, "%s%s(SMTP %ld)", ebuf[0] ? ebuf : curl_easy_strerror(rc), ebuf[0] ? " " : " ",
+		 code);
 	if (code >= 500 && code < 600)
 		return MAIL_REJECTED;
 	if (code >= 400 && code < 500)

@@ -14,14 +14,14 @@
 #include <stddef.h>
 
 struct mail_msg {
-	const char *from;        /* checked address */
-	const char *from_name;   /* display name (any UTF-8 without controls) or NULL */
-	const char *const *to;   /* checked addresses */
+	const char *from;      /* checked address */
+	const char *from_name; /* display name (any UTF-8 without controls) or NULL */
+	const char *const *to; /* checked addresses */
 	size_t nto;
-	const char *subject;     /* UTF-8 without controls */
-	const char *text;        /* plain text body, UTF-8, LF line ends */
-	const char *html;        /* HTML alternative or NULL */
-	const char *message_id;  /* "<...>" */
+	const char *subject;    /* UTF-8 without controls */
+	const char *text;       /* plain text body, UTF-8, LF line ends */
+	const char *html;       /* HTML alternative or NULL */
+	const char *message_id; /* "<...>" */
 };
 
 enum mail_outcome {

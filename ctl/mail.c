@@ -24,7 +24,8 @@ static int mail_once(void)
 	struct mailq_cfg c;
 	int on = mailq_load(&c);
 	if (on <= 0) {
-		fprintf(stderr, "chatai-ctl: mail is off (%s)\n", on == 0 ? "smtp_url is not set" : "a mail setting is wrong");
+		fprintf(stderr, "chatai-ctl: mail is off (%s)\n",
+			on == 0 ? "smtp_url is not set" : "a mail setting is wrong");
 		return on == 0 ? 0 : 1;
 	}
 	struct db db;
@@ -53,7 +54,8 @@ int ctl_mail_check(PGconn *c, char *buf, size_t n)
 	}
 	PGresult *r = PQexec(c, "SELECT chatai_mail_health()::text");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-		snprintf(buf, n, "%s; no mail state in the database (run chatai-ctl migrate)", url ? "on" : "off");
+		snprintf(buf, n, "%s; no mail state in the database (run chatai-ctl migrate)",
+			 url ? "on" : "off");
 		PQclear(r);
 		return !url;
 	}
@@ -67,9 +69,9 @@ int ctl_mail_check(PGconn *c, char *buf, size_t n)
 	(void)json_get_int64(j, "queued", &queued);
 	(void)json_get_int64(j, "failed", &failed);
 	int fine = !url || !err_at || (ok && strcmp(ok, err_at) > 0);
-	snprintf(buf, n, "%s; %lld queued, %lld failed; last success %s; last error %s%s%.200s", url ? "on" : "off (smtp_url unset)",
-		 (long long)queued, (long long)failed, ok ? ok : "never", err_at ? err_at : "none", err ? ": " : "",
-		 err ? err : "");
+	snprintf(buf, n, "%s; %lld queued, %lld failed; last success %s; last error %s%s%.200s",
+		 url ? "on" : "off (smtp_url unset)", (long long)queued, (long long)failed, ok ? ok : "never",
+		 err_at ? err_at : "none", err ? ": " : "", err ? err : "");
 	cJSON_Delete(j);
 	return fine;
 }

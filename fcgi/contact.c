@@ -31,7 +31,8 @@ int v_contact(const cJSON *o, struct v_contact *out, struct verr *e)
 	/* CR, LF or any control character, in any field, whatever the field. */
 	for (const cJSON *c = o ? o->child : NULL; c; c = c->next)
 		if (cJSON_IsString(c) && mail_has_ctl(c->valuestring))
-			return refuse(e, c->string ? c->string : "?", "control characters (CR, LF, ...) are not allowed");
+			return refuse(e, c->string ? c->string : "?",
+				      "control characters (CR, LF, ...) are not allowed");
 	const cJSON *email = cJSON_GetObjectItemCaseSensitive(o, "email");
 	if (!cJSON_IsString(email) || !mail_addr_valid(email->valuestring))
 		return refuse(e, "email", "a plain email address is required (name@example.com)");
@@ -39,7 +40,8 @@ int v_contact(const cJSON *o, struct v_contact *out, struct verr *e)
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
 	if (name && !cJSON_IsNull(name)) {
 		if (!cJSON_IsString(name) || (*name->valuestring && !mail_text_clean(name->valuestring)))
-			return refuse(e, "name", "name must be text of at most 200 bytes without control characters");
+			return refuse(e, "name",
+				      "name must be text of at most 200 bytes without control characters");
 		out->name = *name->valuestring ? name->valuestring : NULL;
 	}
 	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "consent")))
@@ -133,10 +135,12 @@ int h_widget_read(struct req *r)
 	snprintf(s, sizeof s, "%lld", (long long)seq);
 	const char *p[2] = { id, s };
 	/* Forward only, never past the last message; operators hear of it when it moved. */
-	PGresult *res = db_exec(r->db,
+	PGresult *res = db_exec(
+		r->db,
 		"WITH u AS (UPDATE dialogs SET visitor_read_seq = LEAST($2::bigint, last_seq)"
 		"  WHERE id = $1::bigint AND visitor_read_seq < LEAST($2::bigint, last_seq) RETURNING id)"
-		" SELECT chatai_notify_dialog(id, 'dialog_updated') FROM u", 2, p);
+		" SELECT chatai_notify_dialog(id, 'dialog_updated') FROM u",
+		2, p);
 	if (!res) {
 		http_db_error(r, "read");
 		return ROUTE_DONE;
@@ -195,14 +199,17 @@ static int resume_check(struct req *r, const struct v_resume *in, int64_t *assis
 	token_hash(in->token, hash);
 	snprintf(id, sizeof id, "%lld", (long long)in->dialog_id);
 	const char *p[2] = { hash, id };
-	PGresult *res = db_exec(r->db,
+	PGresult *res = db_exec(
+		r->db,
 		"SELECT t.token_hash, (t.dialog_id = $2::bigint AND t.expires_at > now()), d.assistant_id,"
 		" to_jsonb(a.allowed_origins)::text FROM resume_tokens t JOIN dialogs d ON d.id = t.dialog_id"
-		" JOIN assistants a ON a.id = d.assistant_id WHERE t.token_hash = $1", 2, p);
+		" JOIN assistants a ON a.id = d.assistant_id WHERE t.token_hash = $1",
+		2, p);
 	if (!res)
 		return -1;
 	int found = PQntuples(res) == 1;
-	const char *stored = found && PQgetlength(res, 0, 0) == TOKEN_HASH_CHARS ? PQgetvalue(res, 0, 0) : dummy;
+	const char *stored =
+		found && PQgetlength(res, 0, 0) == TOKEN_HASH_CHARS ? PQgetvalue(res, 0, 0) : dummy;
 	int ok = token_equal(stored, hash) & found & (found && PQgetvalue(res, 0, 1)[0] == 't');
 	if (ok) {
 		*assistant = strtoll(PQgetvalue(res, 0, 2), NULL, 10);

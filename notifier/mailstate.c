@@ -13,7 +13,7 @@
 static struct loop_timer timer;
 static int enabled;
 static int known;
-static char *json;            /* chatai_mail_health() as text */
+static char *json; /* chatai_mail_health() as text */
 static long long queued, failed;
 static double success_at, error_at; /* Unix seconds, 0: never */
 
@@ -60,19 +60,22 @@ char *mailstate_json(void)
 char *mailstate_metrics(void)
 {
 	if (!known)
-		return xasprintf("# HELP chatai_notifier_mail_enabled Mail is on (smtp_url set).\n"
-				 "# TYPE chatai_notifier_mail_enabled gauge\nchatai_notifier_mail_enabled %d\n", enabled);
-	return xasprintf("# HELP chatai_notifier_mail_enabled Mail is on (smtp_url set).\n"
-			 "# TYPE chatai_notifier_mail_enabled gauge\nchatai_notifier_mail_enabled %d\n"
-			 "# HELP chatai_notifier_mail_queue Mails waiting to be sent.\n"
-			 "# TYPE chatai_notifier_mail_queue gauge\nchatai_notifier_mail_queue %lld\n"
-			 "# HELP chatai_notifier_mail_failed Mails failed or of uncertain delivery.\n"
-			 "# TYPE chatai_notifier_mail_failed gauge\nchatai_notifier_mail_failed %lld\n"
-			 "# HELP chatai_notifier_mail_last_success_timestamp_seconds Last mail sent (0: never).\n"
-			 "# TYPE chatai_notifier_mail_last_success_timestamp_seconds gauge\n"
-			 "chatai_notifier_mail_last_success_timestamp_seconds %.0f\n"
-			 "# HELP chatai_notifier_mail_last_error_timestamp_seconds Last send error (0: never).\n"
-			 "# TYPE chatai_notifier_mail_last_error_timestamp_seconds gauge\n"
-			 "chatai_notifier_mail_last_error_timestamp_seconds %.0f\n",
-			 enabled, queued, failed, success_at, error_at);
+		return xasprintf(
+			"# HELP chatai_notifier_mail_enabled Mail is on (smtp_url set).\n"
+			"# TYPE chatai_notifier_mail_enabled gauge\nchatai_notifier_mail_enabled %d\n",
+			enabled);
+	return xasprintf(
+		"# HELP chatai_notifier_mail_enabled Mail is on (smtp_url set).\n"
+		"# TYPE chatai_notifier_mail_enabled gauge\nchatai_notifier_mail_enabled %d\n"
+		"# HELP chatai_notifier_mail_queue Mails waiting to be sent.\n"
+		"# TYPE chatai_notifier_mail_queue gauge\nchatai_notifier_mail_queue %lld\n"
+		"# HELP chatai_notifier_mail_failed Mails failed or of uncertain delivery.\n"
+		"# TYPE chatai_notifier_mail_failed gauge\nchatai_notifier_mail_failed %lld\n"
+		"# HELP chatai_notifier_mail_last_success_timestamp_seconds Last mail sent (0: never).\n"
+		"# TYPE chatai_notifier_mail_last_success_timestamp_seconds gauge\n"
+		"chatai_notifier_mail_last_success_timestamp_seconds %.0f\n"
+		"# HELP chatai_notifier_mail_last_error_timestamp_seconds Last send error (0: never).\n"
+		"# TYPE chatai_notifier_mail_last_error_timestamp_seconds gauge\n"
+		"chatai_notifier_mail_last_error_timestamp_seconds %.0f\n",
+		enabled, queued, failed, success_at, error_at);
 }

@@ -59,9 +59,15 @@ END_TEST
 START_TEST(test_format_encodes_everything)
 {
 	const char *to[] = { "v@example.org" };
-	struct mail_msg m = { "chat@example.com", "Shop\r\nBcc: evil@example.com", to, 1,
-			      "Subject\r\nBcc: evil@example.com " "and a long tail to force several encoded words here",
-			      "body\n.\nBcc: x\n", "<p>x</p>", "<chatai-mail-1.2@example.com>" };
+	struct mail_msg m = { "chat@example.com",
+			      "Shop\r\nBcc: evil@example.com",
+			      to,
+			      1,
+			      "Subject\r\nBcc: evil@example.com "
+			      "and a long tail to force several encoded words here",
+			      "body\n.\nBcc: x\n",
+			      "<p>x</p>",
+			      "<chatai-mail-1.2@example.com>" };
 	size_t n = 0;
 	char *s = mail_format(&m, &n);
 	ck_assert_uint_eq(strlen(s), n);
@@ -78,9 +84,9 @@ START_TEST(test_format_encodes_everything)
 			next += 2;
 		}
 		int ok = line[0] == ' ' || !strncmp(line, "Date: ", 6) || !strncmp(line, "From: ", 6) ||
-			 !strncmp(line, "To: ", 4) || !strncmp(line, "Subject: ", 9) || !strncmp(line, "Message-ID: ", 12) ||
-			 !strncmp(line, "MIME-Version: ", 14) || !strncmp(line, "Auto-Submitted: ", 16) ||
-			 !strncmp(line, "Content-Type: ", 14);
+			 !strncmp(line, "To: ", 4) || !strncmp(line, "Subject: ", 9) ||
+			 !strncmp(line, "Message-ID: ", 12) || !strncmp(line, "MIME-Version: ", 14) ||
+			 !strncmp(line, "Auto-Submitted: ", 16) || !strncmp(line, "Content-Type: ", 14);
 		ck_assert_msg(ok, "unexpected header line: %s", line);
 		ck_assert_uint_le(strlen(line), 78);
 	}
