@@ -488,3 +488,15 @@ def test_inline_path_sends_when_no_worker_runs(m, tmp_path):
     finally:
         s.stop()
     assert "Answered while you were away." in text_of(m.smtp, m.to("inline@example.org")[1])
+
+
+def test_concurrent_senders_send_each_mail_once(m):
+    dialogs = [m.asked(f"race{i}@example.org") for i in range(8)]
+    env = harness.base_env({"CHATAI_DATABASE_URL": m.pg.url, "CHATAI_LOG_LEVEL": "warn", **mail_env(m.smtp)})
+    procs = [subprocess.Popen([str(harness.binary("chatai-ctl")), "mail", "--once"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(3)]
+    for p in procs:
+        assert p.wait(60) == 0
+    for i, did in enumerate(dialogs):
+        assert len(m.to(f"race{i}@example.org")) == 1, i
+        assert [r[1] for r in m.rows(did)] == ["sent"]
