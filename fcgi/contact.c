@@ -2,6 +2,7 @@
 /* contact: contact, read position, transcript and resume for the widget (contact.h). */
 #include "autoconfig.h"
 #include "contact.h"
+#include "adminval.h"
 #include "app.h"
 #include "authcache.h"
 #include "config.h"
@@ -272,17 +273,7 @@ int h_widget_resume(struct req *r)
 int h_dialog_mail(struct req *r)
 {
 	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-	const char *p[1] = { id };
-	PGresult *res = db_exec(r->db, "SELECT chatai_mail_dialog_json($1::bigint)::text", 1, p);
-	if (!res) {
-		http_db_error(r, "dialog mail");
-		return ROUTE_DONE;
-	}
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-		http_error(r, 404, "not_found", "no such dialog", NULL);
-	else
-		http_json(r, 200, PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return ROUTE_DONE;
+	const char *p[1] = { admin_id(r, id) };
+	return admin_answer(r, db_exec(r->db, "SELECT chatai_mail_dialog_json($1::bigint)::text", 1, p), 200,
+			    "dialog mail", NULL, NULL);
 }

@@ -184,6 +184,8 @@ def test_read_moves_forward_only_and_operators_see_it(m):
     assert m.widget(did, tok, "read", json={"seq": 0}).status_code == 204
     j = m.api.op(m.people["token"]).get(f"/api/dialogs/{did}/mail").json()
     assert j["visitor_read_seq"] == last  # never past the last message, never back
+    assert m.api.op(m.people["token"]).get("/api/dialogs/999999999/mail").status_code == 404
+    assert m.api.s.get(f"/api/dialogs/{did}/mail").status_code == 401
 
 
 # ---- reply mails and resume ----------------------------------------------------------
