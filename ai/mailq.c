@@ -451,12 +451,13 @@ static int step(struct db *db, const struct mailq_cfg *c)
 	return out < 0 ? -1 : out == 1 ? 1 : 2;
 }
 
-int mailq_run(struct db *db, const struct mailq_cfg *c, int max)
+int mailq_run(struct db *db, const struct mailq_cfg *c, int max, int64_t budget_ms)
 {
 	int sent = 0;
+	int64_t until = now_ms() + budget_ms;
 	if (!c->smtp_url)
 		return 0;
-	for (int i = 0; i < max; i++) {
+	for (int i = 0; i < max && now_ms() < until; i++) {
 		int rc = step(db, c);
 		if (rc < 0)
 			return -1;

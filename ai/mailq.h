@@ -14,6 +14,7 @@
 #ifndef CHATAI_AI_MAILQ_H
 #define CHATAI_AI_MAILQ_H
 
+#include <stdint.h>
 #include "db.h"
 
 #define MAILQ_REJECT_TRIES 3  /* a 5xx marks the mail failed after this many tries */
@@ -38,9 +39,10 @@ void mailq_free(struct mailq_cfg *c);
 /* Why the last mailq_load() returned -1 (static text). */
 const char *mailq_problem(void);
 
-/* Send what is due, at most max mails. Returns the mails sent, or -1 on a database
- * failure. */
-int mailq_run(struct db *db, const struct mailq_cfg *c, int max);
+/* Send what is due, at most max mails, starting no mail after budget_ms (a slow mail
+ * server must not hold up the answers of the loop that calls this). Returns the mails
+ * sent, or -1 on a database failure. */
+int mailq_run(struct db *db, const struct mailq_cfg *c, int max, int64_t budget_ms);
 
 /* The backoff before try number `attempts` + 1 (seconds). */
 int mailq_backoff(int attempts);

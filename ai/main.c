@@ -98,7 +98,7 @@ static void mail_tick(struct db *db, int64_t *at)
 {
 	if (!mail.smtp_url || now_ms() < *at)
 		return;
-	if (mailq_run(db, &mail, 50) < 0)
+	if (mailq_run(db, &mail, 50, 5000) < 0)
 		log_warn("mail: database: %s", db->errmsg);
 	*at = now_ms() + MAIL_TICK_MS;
 }

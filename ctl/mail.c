@@ -9,6 +9,7 @@
 #include "mailq.h"
 
 #include <curl/curl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static int mail_once(void)
 	struct db db;
 	db_init(&db, config_get("database_url", ""));
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	int sent = mailq_run(&db, &c, MAIL_ONCE_MAX);
+	int sent = mailq_run(&db, &c, MAIL_ONCE_MAX, INT64_MAX / 2);
 	if (sent < 0)
 		fprintf(stderr, "chatai-ctl: mail: database: %s\n", db.errmsg);
 	else

@@ -150,7 +150,7 @@ void inlineai_run(struct db *db)
 	/* The workers' other duty: dialogs left waiting too long go back to the assistant. */
 	if (queue_release_waiting(db, HANDOFF_RELEASED_TEXT) > 0)
 		log_info("gave timed-out waiting dialogs back to the assistant");
-	if (mail.smtp_url && mailq_run(db, &mail, 5) < 0)
+	if (mail.smtp_url && mailq_run(db, &mail, 5, 5000) < 0)
 		log_warn("inline mail: database: %s", db->errmsg);
 	if (answered)
 		log_debug("inline answers: %d job(s) answered by this request (no chatai-ai alive)", answered);
