@@ -15,7 +15,7 @@ from smtp_fixtures import SmtpSink
 PUBLIC = "http://shop.test.example"
 
 
-def test_resume_link_continues_the_dialog_in_a_fresh_browser(make_stack, browser):
+def test_resume_link_continues_the_dialog_in_a_fresh_browser(make_stack, browser, artifacts):
     smtp = SmtpSink().start()
     try:
         env = {"CHATAI_SMTP_URL": smtp.url, "CHATAI_MAIL_FROM": "chat@shop.test.example",
@@ -34,12 +34,15 @@ def test_resume_link_continues_the_dialog_in_a_fresh_browser(make_stack, browser
         offer = wait_for(lambda: first.shadow().find_elements("css selector", ".mail-offer"),
                          message="the email offer in the conversation")[0]
         assert "agree" in offer.text  # the consent line
+        first.drv.save_screenshot(str(artifacts / "mail-offer.png"))
         offer.find_element("css selector", ".mail-input").send_keys("buyer@example.org")
+        offer.find_element("css selector", ".mail-onclose").click()
         offer.find_element("css selector", ".mail-send").click()
         wait_for(lambda: any("buyer@example.org" in n["text"] for n in first.state()["notices"]),
                  message="we'll email you the answer")
         assert not first.shadow().find_elements("css selector", ".mail-offer")
-        assert stack.pg.sql("SELECT email FROM dialog_contacts WHERE dialog_id = %s", did) == [("buyer@example.org",)]
+        assert stack.pg.sql("SELECT email, transcript_on_close FROM dialog_contacts WHERE dialog_id = %s",
+                            did) == [("buyer@example.org", True)]
 
         # the visitor leaves (panel closed: nothing is read), the operator answers
         first.launcher().click()

@@ -77,19 +77,21 @@ export class Mailbox {
       placeholder: 'you@example.com', 'aria-label': 'Your email address',
     });
     const status = el('p', { class: 'mail-status', role: 'status' });
+    const onClose = el('input', { class: 'mail-onclose', type: 'checkbox' });
     const btn = el('button', { class: 'primary mail-send', type: 'submit' }, 'Email me the answer');
     this.form = el('form', {
       class: 'mail-offer',
-      on: { submit: (e) => { e.preventDefault(); this.leave(input.value.trim(), status, btn); } },
+      on: { submit: (e) => { e.preventDefault(); this.leave(input.value.trim(), onClose.checked, status, btn); } },
     },
     el('p', { class: 'mail-lead', text: 'Nobody can answer right now. Leave your email and we will send you the answer.' }),
     el('div', { class: 'mail-row' }, input, btn),
+    el('label', { class: 'mail-consent' }, onClose, ' Also email me the whole conversation when it ends'),
     el('p', { class: 'mail-consent', text: 'By sending it you agree that we email you about this conversation only.' }),
     status);
     return this.form;
   }
 
-  async leave(email, status, btn) {
+  async leave(email, transcriptOnClose, status, btn) {
     const d = this.w.dialog;
     if (!d || this.sending) return;
     if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
@@ -100,7 +102,7 @@ export class Mailbox {
     btn.disabled = true;
     try {
       await apiFetch(this.w.base, `/api/widget/dialogs/${d.id}/contact`,
-        { body: { email, consent: true }, visitorToken: d.token });
+        { body: { email, consent: true, transcript_on_close: !!transcriptOnClose }, visitorToken: d.token });
       try { localStorage.setItem(this.contactKey, JSON.stringify({ dialog_id: d.id, email })); } catch { /* ignore */ }
       this.w.notice = `Thanks! We'll email you the answer at ${email}.`;
     } catch (e) {
