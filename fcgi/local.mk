@@ -3,22 +3,35 @@
 # chatai.fcgi is built from a library of everything but main.c, which the unit tests
 # and the fuzz drivers link too.
 noinst_LIBRARIES += fcgi/libchataifcgi.a
+# Layers (docs/internals.md, "fcgi/ layers"; scripts/fcgi-layers checks that no call
+# goes up or round): the pipeline and the route table; the resources, one .c/.h each;
+# who is calling, rate limits, long-poll hub and its helpers; the request itself.
 fcgi_libchataifcgi_a_SOURCES = \
-	fcgi/app.h fcgi/routes.c \
-	fcgi/http.c fcgi/http.h \
-	fcgi/router.c fcgi/router.h \
-	fcgi/validate.c fcgi/validate.h \
-	fcgi/cors.c fcgi/cors.h \
-	fcgi/cursor.c fcgi/cursor.h \
+	fcgi/pipeline.c fcgi/pipeline.h \
+	fcgi/routes.c fcgi/routes.h \
+	fcgi/session.c fcgi/session.h \
+	fcgi/assistants.c fcgi/assistants.h \
+	fcgi/dialogs.c fcgi/dialogs.h \
+	fcgi/messages.c fcgi/messages.h \
+	fcgi/widget.c fcgi/widget.h \
+	fcgi/inbox.c fcgi/inbox.h \
+	fcgi/streamtickets.c fcgi/streamtickets.h \
+	fcgi/caller.c fcgi/caller.h \
 	fcgi/ratelimit.c fcgi/ratelimit.h \
-	fcgi/auth.c fcgi/assistants.c fcgi/dialogs.c fcgi/messages.c \
-	fcgi/widget.c fcgi/inbox.c fcgi/streamtickets.c \
 	fcgi/longpoll.c fcgi/longpoll.h \
+	fcgi/lpnote.c fcgi/lpnote.h \
+	fcgi/lpaddr.c fcgi/lpaddr.h \
 	fcgi/authcache.c fcgi/authcache.h \
 	fcgi/dbpool.c fcgi/dbpool.h \
 	fcgi/postbatch.c fcgi/postbatch.h \
 	fcgi/pollmode.c fcgi/pollmode.h \
-	fcgi/inlineai.c fcgi/inlineai.h
+	fcgi/inlineai.c fcgi/inlineai.h \
+	fcgi/request.c fcgi/request.h \
+	fcgi/settings.c fcgi/settings.h \
+	fcgi/router.c fcgi/router.h \
+	fcgi/validate.c fcgi/validate.h \
+	fcgi/cors.c fcgi/cors.h \
+	fcgi/inboxcursor.c fcgi/inboxcursor.h
 fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) -I$(top_srcdir)/ai
 
 # ai/libchataiai.a: the worker's job code, run by a request when no worker is alive.
@@ -33,7 +46,8 @@ fcgi_chatai_fcgi_LDADD = $(CHATAI_FCGI_LIBS)
 # The REST functions of the schema (chatai_rest_*): installed with the other migrations.
 dist_sql_DATA += sql/002_rest.sql sql/005_rest_speed.sql sql/007_stream_tickets.sql
 
-# Unit tests of the pure parts (routing, validation, query strings, CORS, cursor).
+# Unit tests of the pure parts (routing, validation, query strings, CORS, inbox cursor,
+# long-poll wake rule).
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_fcgi
 TESTS += tests/unit/test_fcgi

@@ -21,15 +21,20 @@
  * process exits within 2 s.
  */
 #include "autoconfig.h"
-#include "app.h"
-#include "dbpool.h"
-#include "postbatch.h"
+#include "authcache.h"
 #include "config.h"
+#include "dbpool.h"
 #include "json.h"
 #include "log.h"
 #include "inlineai.h"
 #include "longpoll.h"
+#include "pipeline.h"
 #include "pollmode.h"
+#include "postbatch.h"
+#include "ratelimit.h"
+#include "request.h"
+#include "router.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -171,7 +176,7 @@ static int cgi_fork(void)
 	return 0;
 }
 
-static void serve(struct conn *c, int *parked)
+static void serve(struct transport *c, int *parked)
 {
 	struct req r;
 	struct db *db = dbpool_get();
@@ -181,7 +186,7 @@ static void serve(struct conn *c, int *parked)
 		http_header(&r, "Retry-After", "1");
 		http_error(&r, 503, "unavailable", "the server is busy, try again shortly", NULL);
 	} else {
-		*parked = app_handle(&r) == ROUTE_PARKED;
+		*parked = pipeline_handle(&r) == ROUTE_PARKED;
 	}
 	if (!*parked)
 		http_send(&r);
@@ -256,7 +261,7 @@ static void *worker_main(void *arg)
 	struct follower me;
 	pthread_cond_init(&me.cv, NULL);
 	me.woken = 0;
-	struct conn *c = xcalloc(1, sizeof *c);
+	struct transport *c = xcalloc(1, sizeof *c);
 	c->fcgx = request_new();
 	int errors = 0;
 	for (;;) {
@@ -404,6 +409,8 @@ int main(int argc, char **argv)
 	log_init("chatai.fcgi", config_get("log_target", "stderr"), config_get("log_level", "info"));
 	json_init();
 	app_settings_load();
+	authcache_init(app_cfg.auth_cache_ttl);
+	ratelimit_init(config_get("database_url", ""));
 	signal(SIGPIPE, SIG_IGN);
 	/* Every parked long-poll holds its FastCGI link: take every file the hard limit
 	 * allows (the soft limit is often 1024). */
@@ -446,7 +453,7 @@ int main(int argc, char **argv)
 	} else if (FCGX_IsCGI()) {
 		/* Plain CGI: one request on the environment and stdin/stdout, one link. */
 		dbpool_init(db_url, 1, pool_wait);
-		struct conn *c = xcalloc(1, sizeof *c);
+		struct transport *c = xcalloc(1, sizeof *c);
 		int parked = 0;
 		serve(c, &parked);
 		if (parked)

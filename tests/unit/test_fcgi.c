@@ -5,10 +5,11 @@
  * No database, no sockets.
  */
 #include "autoconfig.h"
-#include "app.h"
+#include "messages.h"
+#include "routes.h"
 #include "cors.h"
-#include "cursor.h"
-#include "http.h"
+#include "inboxcursor.h"
+#include "request.h"
 #include "json.h"
 #include "router.h"
 #include "validate.h"
@@ -467,29 +468,29 @@ END_TEST
 
 START_TEST(cursors)
 {
-	char out[CURSOR_MAX];
+	char out[INBOX_CURSOR_MAX];
 	struct inbox_cursor c = { 741, 741, 0 }, d;
-	cursor_encode(&c, out);
+	inbox_cursor_encode(&c, out);
 	ck_assert_str_eq(out, "djE6NzQx"); /* base64url("v1:741") */
-	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	ck_assert_int_eq(inbox_cursor_decode(out, &d), 0);
 	ck_assert_int_eq(d.lo, 741);
 	ck_assert_int_eq(d.hi, 741);
 	ck_assert_int_eq(d.after_id, 0);
 	c = (struct inbox_cursor){ 10, 25, 99999 };
-	cursor_encode(&c, out);
-	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	inbox_cursor_encode(&c, out);
+	ck_assert_int_eq(inbox_cursor_decode(out, &d), 0);
 	ck_assert_int_eq(d.lo, 10);
 	ck_assert_int_eq(d.hi, 25);
 	ck_assert_int_eq(d.after_id, 99999);
 	c = (struct inbox_cursor){ INT64_MAX, INT64_MAX, 0 };
-	cursor_encode(&c, out);
-	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	inbox_cursor_encode(&c, out);
+	ck_assert_int_eq(inbox_cursor_decode(out, &d), 0);
 	ck_assert_int_eq(d.lo, INT64_MAX);
 	const char *bad[] = { "", "x", "djE6", "djI6NzQx" /* v2:741 */, "djE6LTE" /* v1:-1 */, "djE6NzQxOg" /* v1:741: */,
 		              "djE6OTk5OTk5OTk5OTk5OTk5OTk5OTk", /* 20 digits */ "djE6MTA6NToy" /* hi < lo */, "!!!!",
 		              "djE6NzQx===" };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-		ck_assert_msg(cursor_decode(bad[i], &d) == -1, "%s", bad[i]);
+		ck_assert_msg(inbox_cursor_decode(bad[i], &d) == -1, "%s", bad[i]);
 	unsigned char raw[8];
 	ck_assert_int_eq(b64url_decode("AA", raw, sizeof raw), 1);
 	ck_assert_int_eq(b64url_decode("A", raw, sizeof raw), -1);
