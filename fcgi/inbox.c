@@ -6,7 +6,7 @@
  * returns the events of transactions in [cursor, cur), by id. Every transaction below
  * `cur` has ended, so no event can later appear below a cursor handed out: nothing is
  * skipped even though sequence ids commit out of order. A page is cut at INBOX_PAGE
- * events; its cursor then also remembers the last id read (cursor.h). Within a page,
+ * events; its cursor then also remembers the last id read (inboxcursor.h). Within a page,
  * the dialog_updated events of one dialog are folded into the last one (they all carry
  * the dialog as it is now).
  */
@@ -27,12 +27,12 @@
 
 /* A feed read's parameters (struct lp_query's arg; int64_t only: no padding). */
 struct feed {
-	struct inbox_cursor cursor; /* where to read from; advanced by inbox_fetch */
+	struct inbox_cursor cursor; /* where to read from; advanced by feed_fetch */
 	int64_t has_cursor;         /* 0 on a first call */
 };
 _Static_assert(sizeof(struct feed) <= LP_ARG_MAX, "struct feed fits lp_query.arg");
 
-/* lp_ops.fetch of the inbox: reads from f's cursor and advances it. */
+/* Read the feed from f's cursor and advance it (q->recheck set as lp_ops.fetch says). */
 static int feed_fetch(struct db *db, struct lp_query *q, struct feed *f, char **json, int *empty)
 {
 	PGresult *res = db_exec(db, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text", 0, NULL);
@@ -94,7 +94,8 @@ static int feed_fetch(struct db *db, struct lp_query *q, struct feed *f, char **
 	return 0;
 }
 
-static int inbox_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
+/* lp_ops.fetch of the inbox: the feed in q->arg. */
+static int feed_lp_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 {
 	struct feed f;
 	memcpy(&f, q->arg, sizeof f);
@@ -103,7 +104,7 @@ static int inbox_fetch(struct db *db, struct lp_query *q, char **json, int *empt
 	return rc;
 }
 
-static const struct lp_ops inbox_ops = { inbox_fetch, "no such dialog" };
+static const struct lp_ops inbox_ops = { feed_lp_fetch, "no such dialog" };
 
 int h_inbox(struct req *r)
 {

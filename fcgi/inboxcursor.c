@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* cursor: encoding of the inbox cursor. */
+/* inboxcursor: encoding of the inbox cursor. */
 #include "autoconfig.h"
 #include "inboxcursor.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cursor: the opaque inbox cursor of GET /api/inbox (docs/internals.md, "Inbox cursor").
+ * inboxcursor: the opaque inbox cursor of GET /api/inbox (docs/internals.md, "Inbox cursor").
  *
  * A cursor names what the client has seen: every inbox event of a transaction whose
  * xid is below `lo`, plus those in [lo, hi) with an id up to `after_id` (a page cut

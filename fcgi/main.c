@@ -265,7 +265,7 @@ static void *worker_main(void *arg)
 	c->fcgx = request_new();
 	int errors = 0;
 	for (;;) {
-		/* Finish the previous request before queueing (a plain close: http.h). */
+		/* Finish the previous request before queueing (a plain close: request.h). */
 		fcgx_finish_now(c->fcgx);
 		if (lf_become_leader(&me) < 0)
 			break;

@@ -24,7 +24,7 @@ struct history {
 _Static_assert(sizeof(struct history) <= LP_ARG_MAX, "struct history fits lp_query.arg");
 
 /* lp_ops.fetch of a dialog's messages: q->dialog_id, every audience or only `all`. */
-static int messages_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
+static int history_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 {
 	struct history h;
 	memcpy(&h, q->arg, sizeof h);
@@ -65,7 +65,7 @@ static int messages_fetch(struct db *db, struct lp_query *q, char **json, int *e
 	return 0;
 }
 
-static const struct lp_ops messages_ops = { messages_fetch, "no such dialog" };
+static const struct lp_ops messages_ops = { history_fetch, "no such dialog" };
 
 /* admin: every message (the operator); else the site audience, which for the visitor
  * without a cursor includes their own messages. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* widget: the public routes of the embeddable widget (CORS, rate limited). */
+/* widget: the public routes of the embeddable widget (CORS, rate limited) but its
+ * messages (messages.c) and stream tickets (streamtickets.c). */
 #include "autoconfig.h"
 #include "widget.h"
 #include "caller.h"
