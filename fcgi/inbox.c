@@ -14,7 +14,7 @@
 #include "inbox.h"
 #include "request.h"
 #include "router.h"
-#include "settings.h"
+#include "appcfg.h"
 #include "validate.h"
 #include "inboxcursor.h"
 #include "longpoll.h"

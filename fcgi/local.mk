@@ -27,7 +27,7 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/pollmode.c fcgi/pollmode.h \
 	fcgi/inlineai.c fcgi/inlineai.h \
 	fcgi/request.c fcgi/request.h \
-	fcgi/settings.c fcgi/settings.h \
+	fcgi/appcfg.c fcgi/appcfg.h \
 	fcgi/router.c fcgi/router.h \
 	fcgi/validate.c fcgi/validate.h \
 	fcgi/cors.c fcgi/cors.h \

@@ -11,7 +11,7 @@
 #include "pollmode.h"
 #include "request.h"
 #include "router.h"
-#include "settings.h"
+#include "appcfg.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -439,7 +439,7 @@ static void group_answer(struct waiter *w, const struct fetched *f)
 		next = x->next;
 		x->next = NULL;
 		if (x != w) {
-			/* An inbox query advances its cursor: the group shares the result. */
+			/* A fetch may advance the query (the inbox cursor): the group shares it. */
 			memcpy(x->q.arg, w->q.arg, sizeof x->q.arg);
 			x->q.recheck = w->q.recheck;
 		}
@@ -651,7 +651,7 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 	int empty = 1;
 	int rc = lpq_fetch(r->db, q, &json, &empty);
 	if (rc == -1) {
-		http_db_error(r, "messages");
+		http_db_error(r, "long-poll read");
 		return ROUTE_DONE;
 	}
 	if (rc == -2) {

@@ -34,7 +34,7 @@
 #include "ratelimit.h"
 #include "request.h"
 #include "router.h"
-#include "settings.h"
+#include "appcfg.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -5,7 +5,7 @@
 #include "caller.h"
 #include "request.h"
 #include "router.h"
-#include "settings.h"
+#include "appcfg.h"
 #include "validate.h"
 #include "inlineai.h"
 #include "longpoll.h"

@@ -3,7 +3,7 @@
 #include "autoconfig.h"
 #include "pollmode.h"
 #include "request.h"
-#include "settings.h"
+#include "appcfg.h"
 #include "config.h"
 #include "log.h"
 

@@ -6,7 +6,7 @@
 #include "log.h"
 #include "request.h"
 #include "router.h"
-#include "settings.h"
+#include "appcfg.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "request.h"
 #include "router.h"
-#include "settings.h"
+#include "appcfg.h"
 #include "token.h"
 #include "validate.h"
 

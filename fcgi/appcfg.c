@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* settings: app_cfg, read from the configuration with its defaults and bounds. */
+/* appcfg: app_cfg, read from the configuration with its defaults and bounds. */
 #include "autoconfig.h"
-#include "settings.h"
+#include "appcfg.h"
 #include "config.h"
 
 struct app_settings app_cfg;

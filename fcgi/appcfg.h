@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * settings: the REST worker's settings, read once at start (app_settings_load, after
+ * appcfg: the REST worker's settings, read once at start (app_settings_load, after
  * config_load) before any thread starts, and never changed afterwards (no reload in the
  * FastCGI worker). Part of the request layer: it calls only common/config.
  */
-#ifndef CHATAI_FCGI_SETTINGS_H
-#define CHATAI_FCGI_SETTINGS_H
+#ifndef CHATAI_FCGI_APPCFG_H
+#define CHATAI_FCGI_APPCFG_H
 
 #include <stdint.h>
 
