@@ -15,15 +15,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Who reads a history: what it holds differs, so their waiters never share an answer. */
+enum history_reader {
+	HIST_SITE = 0, /* the visitor with a cursor: the site audience */
+	HIST_VISITOR,  /* the visitor without a cursor: their own messages too */
+	HIST_ADMIN,    /* an operator: every message */
+};
+
 /* A history read's parameters (struct lp_query's arg; int64_t only: no padding). */
 struct history {
 	int64_t has_after; /* after given */
 	int64_t after;     /* seq */
 	int64_t limit;     /* at most this many */
+	int64_t reader;    /* enum history_reader */
 };
 _Static_assert(sizeof(struct history) <= LP_ARG_MAX, "struct history fits lp_query.arg");
 
-/* lp_ops.fetch of a dialog's messages: q->dialog_id, every audience or only `all`. */
+/* lp_ops.fetch of a dialog's messages (q->dialog_id) as h.reader may see them. */
 static int history_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 {
 	struct history h;
@@ -32,7 +40,7 @@ static int history_fetch(struct db *db, struct lp_query *q, char **json, int *em
 	snprintf(id, sizeof id, "%lld", (long long)q->dialog_id);
 	snprintf(after, sizeof after, "%lld", (long long)h.after);
 	snprintf(lim, sizeof lim, "%lld", (long long)h.limit);
-	int all = q->every_audience;
+	int all = h.reader != HIST_SITE;
 	/* With a cursor: the first `limit` messages after it (paging forward never skips);
 	 * without: the latest `limit`, ascending. Stored JSON, joined in SQL. */
 	const char *p[4] = { id, after, lim, all ? "true" : "false" };
@@ -77,14 +85,15 @@ static int messages_get(struct req *r, int admin)
 		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
-	struct history h = { .has_after = mq.has_after, .after = mq.after, .limit = mq.limit };
+	/* A visitor's history (no cursor) shows their own messages too: a page refresh
+	 * must show the whole conversation. With a cursor, the site audience only. */
+	struct history h = { .has_after = mq.has_after, .after = mq.after, .limit = mq.limit,
+		             .reader = admin ? HIST_ADMIN : mq.has_after ? HIST_SITE : HIST_VISITOR };
 	struct lp_query q;
 	memset(&q, 0, sizeof q);
 	q.ops = &messages_ops;
 	q.dialog_id = r->ids[0];
-	/* A visitor's history (no cursor) shows their own messages too: a page refresh
-	 * must show the whole conversation. With a cursor, the site audience only. */
-	q.every_audience = admin || !mq.has_after;
+	q.every_audience = h.reader != HIST_SITE; /* woken by messages of every audience */
 	memcpy(q.arg, &h, sizeof h);
 	return lp_serve(r, &q, mq.wait);
 }
