@@ -3,13 +3,16 @@
 #include "autoconfig.h"
 #include "contact.h"
 #include "adminval.h"
-#include "app.h"
+#include "appcfg.h"
 #include "authcache.h"
-#include "config.h"
+#include "caller.h"
 #include "inlineai.h"
 #include "json.h"
 #include "log.h"
 #include "mailaddr.h"
+#include "ratelimit.h"
+#include "request.h"
+#include "router.h"
 #include "token.h"
 
 #include <stdio.h>
@@ -71,19 +74,10 @@ int v_resume(const cJSON *o, struct v_resume *out, struct verr *e)
 	return 0;
 }
 
-static int mail_on = -1;
-
-int contact_mail_on(void)
-{
-	if (mail_on < 0) /* first called by app_settings_load(), before any thread */
-		mail_on = config_get("smtp_url", NULL) != NULL;
-	return mail_on;
-}
-
 /* 0 when mail is on; -1 with 409 mail_off set otherwise. */
 static int need_mail(struct req *r)
 {
-	if (contact_mail_on())
+	if (app_cfg.mail_on)
 		return 0;
 	http_error(r, 409, "mail_off", "this site sends no mail (smtp_url is not set)", NULL);
 	return -1;
@@ -94,10 +88,10 @@ int h_widget_contact(struct req *r)
 	int64_t assistant;
 	struct v_contact in;
 	struct verr e = { 0 };
-	if (auth_widget_dialog(r, &assistant) < 0 || need_mail(r) < 0)
+	if (caller_widget_dialog(r, &assistant) < 0 || need_mail(r) < 0)
 		return ROUTE_DONE;
-	if (v_contact(app_body(r), &in, &e) < 0) {
-		app_verr(r, &e);
+	if (v_contact(req_body(r), &in, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	char id[24];
@@ -125,10 +119,10 @@ int h_widget_read(struct req *r)
 {
 	int64_t assistant, seq = 0;
 	struct verr e = { 0 };
-	if (auth_widget_dialog(r, &assistant) < 0)
+	if (caller_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
-	if (v_read(app_body(r), &seq, &e) < 0) {
-		app_verr(r, &e);
+	if (v_read(req_body(r), &seq, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	char id[24], s[24];
@@ -154,7 +148,7 @@ int h_widget_read(struct req *r)
 int h_widget_transcript(struct req *r)
 {
 	int64_t assistant;
-	if (auth_widget_dialog(r, &assistant) < 0 || need_mail(r) < 0)
+	if (caller_widget_dialog(r, &assistant) < 0 || need_mail(r) < 0)
 		return ROUTE_DONE;
 	char id[24], key[48];
 	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
@@ -224,11 +218,11 @@ int h_widget_resume(struct req *r)
 {
 	struct v_resume in;
 	struct verr e = { 0 };
-	if (v_resume(app_body(r), &in, &e) < 0) {
-		app_verr(r, &e);
+	if (v_resume(req_body(r), &in, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
-	if (app_rate_check(r) < 0) /* every try counts: guessing is slow */
+	if (ratelimit_request(r) < 0) /* every try counts: guessing is slow */
 		return ROUTE_DONE;
 	int64_t assistant = 0;
 	char *origins = NULL;
@@ -241,7 +235,7 @@ int h_widget_resume(struct req *r)
 		http_error(r, 404, "not_found", "this link is unknown or has expired", NULL);
 		return ROUTE_DONE;
 	}
-	int cors = widget_cors(r, origins);
+	int cors = caller_widget_origin(r, origins);
 	free(origins);
 	if (cors < 0)
 		return ROUTE_DONE;

@@ -38,9 +38,6 @@ struct v_resume {
 };
 int v_resume(const cJSON *o, struct v_resume *out, struct verr *e) CHATAI_WUR;
 
-/* 1 when smtp_url is set (read once at start). */
-int contact_mail_on(void);
-
 int h_widget_contact(struct req *r);
 int h_widget_read(struct req *r);
 int h_widget_transcript(struct req *r);
