@@ -5,3 +5,5 @@ sqldir = $(pkgdatadir)/sql
 dist_sql_DATA = sql/001_schema.sql
 # The admin side (operators, assistants, knowledge, notes, search): REST and chatai-ctl.
 dist_sql_DATA += sql/008_admin.sql
+# A new password ends the operator's other sessions (issue 14).
+dist_sql_DATA += sql/011_password_revoke.sql
