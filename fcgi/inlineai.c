@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 static struct ai_settings settings;
+static int settings_ok;       /* the ai_* settings were read (answer previews use them) */
 static int enabled;
 static int mode_on;           /* fcgi_inline_ai = on (else auto) */
 static __thread int noted;
@@ -28,6 +29,17 @@ static int64_t alive_until;   /* a worker was seen alive: trust it until then (m
 
 void inlineai_init(void)
 {
+	/* Read whatever fcgi_inline_ai says: an answer preview takes the worker's path. */
+	if (answer_settings_load(&settings) < 0) {
+		log_warn("chatai.fcgi: bad ai_* settings: answers are left to chatai-ai, previews use the"
+			 " knowledge base");
+		answer_settings_free(&settings);
+		enabled = 0;
+		return;
+	}
+	settings_ok = 1;
+	if (settings.use_llm)
+		llm_global_init();
 	const char *m = config_get("fcgi_inline_ai", "auto");
 	if (strcmp(m, "off") == 0)
 		return;
@@ -35,12 +47,6 @@ void inlineai_init(void)
 		mode_on = 1;
 	} else if (strcmp(m, "auto") != 0) {
 		log_error("setting fcgi_inline_ai = %s: expected auto, on or off (using auto)", m);
-	}
-	if (answer_settings_load(&settings) < 0) {
-		log_warn("chatai.fcgi: bad ai_* settings: answers are left to chatai-ai");
-		answer_settings_free(&settings);
-		enabled = 0;
-		return;
 	}
 	/* Its own name in answer_jobs.locked_by, even when ai_worker_id is set for the
 	 * worker: a claim is held by exactly one claimant. */
@@ -50,9 +56,12 @@ void inlineai_init(void)
 	host[sizeof host - 1] = '\0';
 	free(settings.worker_id);
 	settings.worker_id = xasprintf("%s:%ld:fcgi", host, (long)getpid());
-	if (settings.use_llm)
-		llm_global_init();
 	enabled = 1;
+}
+
+const struct ai_settings *inlineai_settings(void)
+{
+	return settings_ok ? &settings : NULL;
 }
 
 void inlineai_note_post(void)
