@@ -81,10 +81,11 @@ static int operator_update(struct req *r, const char *id, const char *name, cons
 			   const char *hash, const char *keep)
 {
 	const char *p[6] = { id, name, role, disabled < 0 ? NULL : disabled ? "true" : "false", hash, keep };
-	PGresult *res = db_exec(r->db,
-				"SELECT u.operator::text, array_to_json(u.revoked)::text"
-				" FROM chatai_operator_update($1::bigint, $2, $3, $4::boolean, $5, $6::bigint) u",
-				6, p);
+	PGresult *res =
+		db_exec(r->db,
+			"SELECT u.operator::text, array_to_json(u.revoked)::text"
+			" FROM chatai_operator_update($1::bigint, $2, $3, $4::boolean, $5, $6::bigint) u",
+			6, p);
 	if (!res) {
 		admin_db_error(r, "operator update", "role", last_admin);
 		return ROUTE_DONE;
