@@ -68,30 +68,23 @@ deploy-vars.stamp: chatai-render-force
 chatai-render-force:
 .PHONY: chatai-render-force
 
-lighttpd-conf/chatai.conf: $(srcdir)/lighttpd-conf/chatai.conf.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) lighttpd-conf && $(chatai_render) $(srcdir)/lighttpd-conf/chatai.conf.in >$@-t && mv $@-t $@
-apache-conf/chatai-site.conf: $(srcdir)/apache-conf/chatai-site.conf.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) apache-conf && $(chatai_render) $(srcdir)/apache-conf/chatai-site.conf.in >$@-t && mv $@-t $@
-systemd/chatai-notifier.service: $(srcdir)/systemd/chatai-notifier.service.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) systemd && $(chatai_render) $(srcdir)/systemd/chatai-notifier.service.in >$@-t && mv $@-t $@
-systemd/chatai-ai.service: $(srcdir)/systemd/chatai-ai.service.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) systemd && $(chatai_render) $(srcdir)/systemd/chatai-ai.service.in >$@-t && mv $@-t $@
-systemd/chatai-fcgi.service: $(srcdir)/systemd/chatai-fcgi.service.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) systemd && $(chatai_render) $(srcdir)/systemd/chatai-fcgi.service.in >$@-t && mv $@-t $@
-apache-conf/chatai-vhost.conf.example: $(srcdir)/apache-conf/chatai-vhost.conf.example.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) apache-conf && $(chatai_render) $(srcdir)/apache-conf/chatai-vhost.conf.example.in >$@-t && mv $@-t $@
-man/chatai-ctl.8: $(srcdir)/man/chatai-ctl.8.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) man && $(chatai_render) $(srcdir)/man/chatai-ctl.8.in >$@-t && mv $@-t $@
-man/chatai-notifier.8: $(srcdir)/man/chatai-notifier.8.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) man && $(chatai_render) $(srcdir)/man/chatai-notifier.8.in >$@-t && mv $@-t $@
-man/chatai-ai.8: $(srcdir)/man/chatai-ai.8.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) man && $(chatai_render) $(srcdir)/man/chatai-ai.8.in >$@-t && mv $@-t $@
-man/chatai.conf.5: $(srcdir)/man/chatai.conf.5.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) man && $(chatai_render) $(srcdir)/man/chatai.conf.5.in >$@-t && mv $@-t $@
-man/chatai.fcgi.8: $(srcdir)/man/chatai.fcgi.8.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) man && $(chatai_render) $(srcdir)/man/chatai.fcgi.8.in >$@-t && mv $@-t $@
-logrotate/chatai: $(srcdir)/logrotate/chatai.in $(srcdir)/deploy.mk deploy-vars.stamp
-	$(AM_V_GEN)$(MKDIR_P) logrotate && $(chatai_render) $(srcdir)/logrotate/chatai.in >$@-t && mv $@-t $@
+# One rule renders every file from its template beside it in the source tree ($(srcdir)/X.in
+# makes X); the lines below it only name each file's template, so that editing one renders
+# that file again.
+$(chatai_rendered): $(srcdir)/deploy.mk deploy-vars.stamp
+	$(AM_V_GEN)$(MKDIR_P) $$(dirname $@) && $(chatai_render) $(srcdir)/$@.in >$@-t && mv $@-t $@
+lighttpd-conf/chatai.conf: $(srcdir)/lighttpd-conf/chatai.conf.in
+apache-conf/chatai-site.conf: $(srcdir)/apache-conf/chatai-site.conf.in
+apache-conf/chatai-vhost.conf.example: $(srcdir)/apache-conf/chatai-vhost.conf.example.in
+systemd/chatai-notifier.service: $(srcdir)/systemd/chatai-notifier.service.in
+systemd/chatai-ai.service: $(srcdir)/systemd/chatai-ai.service.in
+systemd/chatai-fcgi.service: $(srcdir)/systemd/chatai-fcgi.service.in
+man/chatai-ctl.8: $(srcdir)/man/chatai-ctl.8.in
+man/chatai-notifier.8: $(srcdir)/man/chatai-notifier.8.in
+man/chatai-ai.8: $(srcdir)/man/chatai-ai.8.in
+man/chatai.conf.5: $(srcdir)/man/chatai.conf.5.in
+man/chatai.fcgi.8: $(srcdir)/man/chatai.fcgi.8.in
+logrotate/chatai: $(srcdir)/logrotate/chatai.in
 
 lighttpddir = $(pkgdatadir)/lighttpd
 nodist_lighttpd_DATA = lighttpd-conf/chatai.conf

@@ -19,10 +19,6 @@ ai_chatai_ai_SOURCES = ai/main.c
 ai_chatai_ai_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS)
 ai_chatai_ai_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) -lm
 
-# The worker's SQL (claim, finish, knowledge search; the workers' heartbeat), applied by
-# chatai-ctl migrate.
-dist_sql_DATA += sql/004_ai.sql sql/006_ai_heartbeat.sql
-
 # Unit tests of the pure parts: handoff word matching, LLM request/response, context.
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_ai_handoff tests/unit/test_ai_llm tests/unit/test_mail

@@ -18,8 +18,14 @@ CHATAI_COMMON_LIBS = common/libchatai.a $(PQ_LIBS) $(CJSON_LIBS) $(SSL_LIBS) $(C
 	$(HIREDIS_LIBS)
 CHATAI_COMMON_CFLAGS = $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) $(HIREDIS_CFLAGS)
 
-# credis and notifier/redis_sub unit tests: start their own redis-server on a free port (skipped without one).
+# Unit tests of common/ (Check). test_credis also covers notifier/redis_sub.c: both start
+# their own redis-server on a free port (the test exits 77, "skipped", without one).
 if HAVE_CHECK
+check_PROGRAMS += tests/unit/test_common
+TESTS += tests/unit/test_common
+tests_unit_test_common_SOURCES = tests/unit/test_common.c
+tests_unit_test_common_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_common_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
 check_PROGRAMS += tests/unit/test_credis
 TESTS += tests/unit/test_credis
 tests_unit_test_credis_SOURCES = tests/unit/test_credis.c notifier/redis_sub.c notifier/redis_sub.h
@@ -27,5 +33,3 @@ tests_unit_test_credis_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/notifier
 tests_unit_test_credis_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_credis_LDADD = $(CHATAI_COMMON_LIBS) $(EV_LIBS) $(CHECK_LIBS)
 endif
-# The scale-out benchmark (docs/scaleout.md); never part of pass/fail.
-EXTRA_DIST += bench/scaleout/bench.py

@@ -5,3 +5,12 @@ ctl_chatai_ctl_SOURCES = ctl/chatai-ctl.c ctl/ctl.h ctl/admin.c ctl/kbfile.c ctl
 	ctl/mail.c ctl/mail.h
 ctl_chatai_ctl_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS) -I$(top_srcdir)/ai
 ctl_chatai_ctl_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) -lm
+
+# Unit test of the knowledge-file reader (Check).
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/test_kbfile
+TESTS += tests/unit/test_kbfile
+tests_unit_test_kbfile_SOURCES = tests/unit/test_kbfile.c ctl/kbfile.c ctl/kbfile.h
+tests_unit_test_kbfile_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ctl $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_kbfile_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
+endif

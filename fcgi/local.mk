@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # fcgi/: rules of this part of the tree (included by Makefile.am).
-# chatai.fcgi is built from a library of everything but main.c, which the unit tests
-# and the fuzz drivers link too.
+# chatai.fcgi is built from a library of everything but main.c, which the unit tests link
+# too (the fuzz drivers compile the same sources with clang: tests/fuzz/build-fcgi-fuzz.sh).
 noinst_LIBRARIES += fcgi/libchataifcgi.a
 # Layers (docs/internals.md, "fcgi/ layers"; scripts/fcgi-layers checks that no call
 # goes up or round): the pipeline and the route table; the resources, one .c/.h each;
@@ -51,9 +51,6 @@ fcgi_chatai_fcgi_SOURCES = fcgi/main.c
 fcgi_chatai_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(PTHREAD_LIBS)
 fcgi_chatai_fcgi_LDADD = $(CHATAI_FCGI_LIBS)
 
-# The REST functions of the schema (chatai_rest_*): installed with the other migrations.
-dist_sql_DATA += sql/002_rest.sql sql/005_rest_speed.sql sql/007_stream_tickets.sql
-
 # Unit tests of the pure parts (routing, validation, query strings, CORS, inbox cursor,
 # long-poll wake rule).
 if HAVE_CHECK
@@ -80,7 +77,4 @@ endif
 # No file of fcgi/ reaches back up the layers, directly or round a loop (nm over the library).
 TESTS += tests/unit/fcgi-layers.sh
 
-EXTRA_DIST += tests/unit/fcgi-layers.sh tests/fuzz/build-fcgi-fuzz.sh tests/fuzz/fuzz_fcgi_body.c tests/fuzz/fuzz_fcgi_query.c \
-	tests/fuzz/fuzz_fcgi_route.c tests/fuzz/fcgi.dict \
-	bench/rest/bench_rest.py bench/rest/get_messages.lua bench/rest/login.lua bench/rest/post_message.lua \
-	bench/rest/compare.py bench/rest/pollers.c bench/rest/longpolls.c bench/rest/visitor_post.lua bench/rest/operator_post.lua
+EXTRA_DIST += tests/unit/fcgi-layers.sh

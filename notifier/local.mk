@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-# notifier/: the streams daemon (WebSocket + SSE), its unit tests, fuzz and bench rules.
+# notifier/: the streams daemon (WebSocket + SSE) and its unit tests. Its fuzz drivers are
+# built by tests/fuzz/run-short.sh (`make fuzz`), its load generator by bench/local.mk.
 NOTIFIER_CORE = \
 	notifier/auth.c notifier/auth.h \
 	notifier/conn.c notifier/conn.h \
@@ -17,15 +18,15 @@ NOTIFIER_CORE = \
 
 NOTIFIER_LIBS = $(CHATAI_COMMON_LIBS) $(EV_LIBS) $(WSLAY_LIBS) $(HTTP_PARSER_LIBS) -lm
 
-sbin_PROGRAMS += notifier/chatai-notifier
-notifier_chatai_notifier_SOURCES = notifier/main.c $(NOTIFIER_CORE)
-notifier_chatai_notifier_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS)
-notifier_chatai_notifier_LDADD = $(NOTIFIER_LIBS)
-
-# The pure parts, linked into the unit tests and the fuzz drivers.
+# Everything but main.c is a library, compiled once: the daemon and the unit tests link it.
 noinst_LIBRARIES += notifier/libnotifier.a
 notifier_libnotifier_a_SOURCES = $(NOTIFIER_CORE)
 notifier_libnotifier_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS)
+
+sbin_PROGRAMS += notifier/chatai-notifier
+notifier_chatai_notifier_SOURCES = notifier/main.c
+notifier_chatai_notifier_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS)
+notifier_chatai_notifier_LDADD = notifier/libnotifier.a $(NOTIFIER_LIBS)
 
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_notifier
@@ -34,16 +35,3 @@ tests_unit_test_notifier_SOURCES = tests/unit/test_notifier.c
 tests_unit_test_notifier_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) -I$(top_srcdir)/notifier
 tests_unit_test_notifier_LDADD = notifier/libnotifier.a $(NOTIFIER_LIBS) $(CHECK_LIBS)
 endif
-
-# Load generator (bench/notifier/README in docs/streams.md); never part of pass/fail.
-
-# Load generator (see docs/streams.md, Benchmarks); never part of pass/fail.
-noinst_PROGRAMS += bench/notifier/loadgen
-bench_notifier_loadgen_SOURCES = bench/notifier/loadgen.c
-bench_notifier_loadgen_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(SSL_CFLAGS)
-bench_notifier_loadgen_LDADD = $(EV_LIBS) $(PQ_LIBS) $(SSL_LIBS) $(PTHREAD_LIBS) -lm
-noinst_PROGRAMS += bench/notifier/wslay_ctx_size
-bench_notifier_wslay_ctx_size_SOURCES = bench/notifier/wslay_ctx_size.c
-bench_notifier_wslay_ctx_size_LDADD = $(WSLAY_LIBS)
-
-EXTRA_DIST += bench/notifier/run.py bench/notifier/rps.sh

@@ -1,17 +1,8 @@
 # SPDX-License-Identifier: MIT
-# tests/: unit tests of common/ and ctl/ (Check), the Valgrind run of every unit test,
-# and what the other test suites need in the tarball.
-
-if HAVE_CHECK
-check_PROGRAMS += tests/unit/test_common tests/unit/test_kbfile
-TESTS += tests/unit/test_common tests/unit/test_kbfile
-tests_unit_test_common_SOURCES = tests/unit/test_common.c
-tests_unit_test_common_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_common_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
-tests_unit_test_kbfile_SOURCES = tests/unit/test_kbfile.c ctl/kbfile.c ctl/kbfile.h
-tests_unit_test_kbfile_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ctl $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_kbfile_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
-endif
+# tests/: what runs every suite's programs, not the tests themselves. The rule that builds
+# a unit test lives in the local.mk of the part it tests (tests/unit/test_fcgi in
+# fcgi/local.mk, test_common in common/local.mk, ...); this file holds the Valgrind run of
+# every unit test, `make fuzz`, and what the other suites need in the tarball.
 
 # `make check-programs check-TESTS`: the unit tests without building the programs (what
 # scripts/test does in the sanitizer build, where only the tests run).
@@ -34,5 +25,11 @@ valgrind-check: $(check_PROGRAMS)
 	done; exit $$fail
 .PHONY: valgrind-check
 CLEANFILES += tests/unit/*.valgrind.log
+
+# `make fuzz`: build every libFuzzer driver of tests/fuzz with clang and run each briefly
+# (FUZZ_SECONDS, default 12); what scripts/test's fuzz suite runs. Never part of `make`.
+fuzz:
+	CHATAI_BUILD_DIR=$(abs_top_builddir) $(SHELL) $(srcdir)/tests/fuzz/run-short.sh
+.PHONY: fuzz
 
 EXTRA_DIST += tests/integration tests/browser tests/js tests/fuzz
