@@ -201,13 +201,6 @@ PGresult *db_exec(struct db *db, const char *sql, int n, const char *const *para
 	return NULL;
 }
 
-char *db_value(PGresult *res, int row, int col)
-{
-	if (!res || row >= PQntuples(res) || col >= PQnfields(res) || PQgetisnull(res, row, col))
-		return NULL;
-	return xstrdup(PQgetvalue(res, row, col));
-}
-
 int db_failed_with(const struct db *db, const char *sqlstate)
 {
 	return db->status == DB_QUERY && strcmp(db->sqlstate, sqlstate) == 0;

@@ -62,9 +62,6 @@ void db_prep_reset(struct db *db);
 /* Same, but a connection other than db's (e.g. a dedicated LISTEN link). */
 PGresult *db_exec_conn(PGconn *conn, const char *sql, int n, const char *const *params);
 
-/* Convenience: the first column of the first row as a fresh string, or NULL. */
-char *db_value(PGresult *res, int row, int col);
-
 /* 1 when the last failure was the given SQLSTATE (e.g. "23505" unique violation). */
 int db_failed_with(const struct db *db, const char *sqlstate);
 

@@ -40,11 +40,6 @@ void log_init(const char *ident, const char *target, const char *level)
 		openlog(L.ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-void log_set_level(enum log_level lvl)
-{
-	L.level = lvl;
-}
-
 int log_enabled(enum log_level lvl)
 {
 	return lvl >= L.level;

@@ -16,7 +16,6 @@ enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
 /* ident: program name. target: "stderr" or "syslog". level: "debug".."error". */
 void log_init(const char *ident, const char *target, const char *level);
-void log_set_level(enum log_level lvl);
 int log_enabled(enum log_level lvl);
 void log_msg(enum log_level lvl, const char *fmt, ...) CHATAI_PRINTF(2, 3);
 

@@ -40,14 +40,6 @@ static int pg_hit(struct db *db, const char *key, int64_t window, int64_t *hits,
 	return rc;
 }
 
-const struct ratelimit_backend ratelimit_pg = { pg_hit };
-static const struct ratelimit_backend *backend = &ratelimit_pg;
-
-void ratelimit_set_backend(const struct ratelimit_backend *b)
-{
-	backend = b ? b : &ratelimit_pg;
-}
-
 /* ---- this host's shared memory ----
  * One segment per (user, database) pair, shared by every chatai.fcgi process of that
  * user on this host, whoever started it (lighttpd, mod_fcgid, CGI): an open-addressed
@@ -219,20 +211,19 @@ int ratelimit_hit(struct db *db, const char *key, int64_t limit, int64_t window,
 	*retry_after = 0;
 	if (limit <= 0)
 		return RATELIMIT_OK;
-	if (backend == &ratelimit_pg) {
-		/* Redis, when redis_url is set and it answers: counters shared by every web host. */
-		int ra = 0;
-		int rc = credis_ratelimit_hit(credis_thread(), key, limit > INT32_MAX ? INT32_MAX : (int)limit,
-		                              (int)window, &ra, NULL);
-		if (rc == CREDIS_OK || rc == CREDIS_LIMITED) {
-			*retry_after = ra;
-			return rc == CREDIS_OK ? RATELIMIT_OK : RATELIMIT_LIMITED;
-		}
-		/* No Redis: this host's shared counters (no database round trip). */
-		if (shm_hit(db, key, window, &hits, retry_after) == 0)
-			return hits > limit ? RATELIMIT_LIMITED : RATELIMIT_OK;
+	/* Redis, when redis_url is set and it answers: counters shared by every web host. */
+	int ra = 0;
+	int rc = credis_ratelimit_hit(credis_thread(), key, limit > INT32_MAX ? INT32_MAX : (int)limit,
+	                              (int)window, &ra, NULL);
+	if (rc == CREDIS_OK || rc == CREDIS_LIMITED) {
+		*retry_after = ra;
+		return rc == CREDIS_OK ? RATELIMIT_OK : RATELIMIT_LIMITED;
 	}
-	if (backend->hit(db, key, window, &hits, retry_after) < 0)
+	/* No Redis: this host's shared counters (no database round trip). */
+	if (shm_hit(db, key, window, &hits, retry_after) == 0)
+		return hits > limit ? RATELIMIT_LIMITED : RATELIMIT_OK;
+	/* No shared memory either: PostgreSQL. */
+	if (pg_hit(db, key, window, &hits, retry_after) < 0)
 		return RATELIMIT_ERROR;
 	return hits > limit ? RATELIMIT_LIMITED : RATELIMIT_OK;
 }

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ratelimit: fixed-window counters for the public routes, behind one small interface
- * so that another store (Redis, when redis_url is set in a later version) can replace
- * the PostgreSQL one without touching the callers.
+ * ratelimit: fixed-window counters for the public routes.
  *
- * Where the counters live, first that works:
+ * Where the counters live, first that works (ratelimit_hit tries them in this order):
  *  1. Redis, when redis_url is set and it answers (common/credis.h): shared by every
  *     web host, exact.
  *  2. This host's shared memory: one segment per (user, database_url) pair, shared by
@@ -27,17 +25,6 @@ enum {
 	RATELIMIT_LIMITED = 1, /* over: answer 429, *retry_after seconds */
 	RATELIMIT_ERROR = -1,  /* the store failed (db->status tells how) */
 };
-
-struct ratelimit_backend {
-	/* Count one hit of key in the current window of `window` seconds: the hits so far
-	 * in *hits and the seconds left in the window in *retry_after. 0 or -1. */
-	int (*hit)(struct db *db, const char *key, int64_t window, int64_t *hits, int64_t *retry_after);
-};
-
-/* The PostgreSQL backend (the default). */
-extern const struct ratelimit_backend ratelimit_pg;
-/* Replace the backend (at start, before any thread runs). */
-void ratelimit_set_backend(const struct ratelimit_backend *b);
 
 /* The shared-memory segment's scope (the database URL): before the first hit. */
 void ratelimit_init(const char *scope);

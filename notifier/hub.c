@@ -144,7 +144,6 @@ static void chan_maybe_free(struct hub_chan *c)
 }
 
 size_t hub_chan_count(void) { return nchans; }
-size_t hub_inbox_count(void) { return ninbox; }
 
 /* ---- subscribers -------------------------------------------------------------- */
 

@@ -96,7 +96,6 @@ struct hub_event *hub_event_new(int kind, int64_t dialog_id, int64_t seq, char *
 void hub_event_unref(struct hub_event *ev);
 
 size_t hub_chan_count(void);
-size_t hub_inbox_count(void);
 
 /* Bytes from a struct sub that a delivery touches (the sub and the connection fields
  * stored right after it): prefetched for the next subscriber of a fan-out. */

@@ -81,11 +81,6 @@ void loop_io_stop(struct loop_io *io)
 		ev_io_stop(the_loop, &io->w);
 }
 
-int loop_io_active(const struct loop_io *io)
-{
-	return ev_is_active(&io->w);
-}
-
 static void timer_trampoline(struct ev_loop *l, ev_timer *w, int revents)
 {
 	struct loop_timer *t = w->data;

@@ -45,7 +45,6 @@ void loop_io_init(struct loop_io *io, int fd, int events, loop_io_cb cb, void *d
 void loop_io_set(struct loop_io *io, int fd, int events);
 void loop_io_start(struct loop_io *io);
 void loop_io_stop(struct loop_io *io);
-int loop_io_active(const struct loop_io *io);
 
 void loop_timer_init(struct loop_timer *t, loop_timer_cb cb, void *data);
 /* (Re)arm to fire after `after` seconds and then every `after` seconds. */
