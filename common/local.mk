@@ -21,7 +21,8 @@ CHATAI_COMMON_CFLAGS = $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_credis
 TESTS += tests/unit/test_credis
-tests_unit_test_credis_SOURCES = tests/unit/test_credis.c notifier/redis_sub.c notifier/redis_sub.h
+tests_unit_test_credis_SOURCES = tests/unit/test_credis.c notifier/redis_sub.c notifier/redis_sub.h \
+	notifier/loop.c notifier/loop.h
 tests_unit_test_credis_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/notifier
 tests_unit_test_credis_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_credis_LDADD = $(CHATAI_COMMON_LIBS) $(EV_LIBS) $(CHECK_LIBS)
