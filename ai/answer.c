@@ -326,6 +326,40 @@ static char *message_text(char *raw)
 	return text;
 }
 
+/*
+ * The answer's text: from the LLM when one is configured, else (or when it gives none)
+ * from the knowledge base, made storable (message_text). *how names its source. NULL:
+ * no answer (the fallback text goes out), or, with *failed set to the step, the
+ * database failed (the job is retried).
+ */
+static char *compose_answer(struct db *db, const struct ai_settings *s, const struct job *j,
+                            const struct job_info *ji, const char **how, const char **failed)
+{
+	char *answer = NULL;
+	int db_failed = 0;
+	*how = "knowledge base";
+	*failed = NULL;
+	if (s->use_llm) {
+		answer = llm_answer(db, s, j, ji, &db_failed);
+		if (db_failed) {
+			free(answer);
+			*failed = "building the LLM context";
+			return NULL;
+		}
+		if (answer)
+			*how = "LLM";
+	}
+	if (!answer) {
+		answer = kb_answer(db, ji->assistant_id, (const char *const *)ji->questions, ji->nquestions, &db_failed);
+		if (db_failed) {
+			free(answer);
+			*failed = "searching the knowledge base";
+			return NULL;
+		}
+	}
+	return answer ? message_text(answer) : NULL;
+}
+
 int answer_job(struct db *db, const struct ai_settings *s, const struct job *j)
 {
 	struct job_info ji = { 0 };
@@ -373,27 +407,12 @@ int answer_job(struct db *db, const struct ai_settings *s, const struct job *j)
 	if (s->debug_delay_ms > 0)
 		sleep_ms(s->debug_delay_ms);
 
-	const char *how = "knowledge base";
-	if (s->use_llm) {
-		int db_failed = 0;
-		answer = llm_answer(db, s, j, &ji, &db_failed);
-		if (db_failed) {
-			rc = job_failed(db, s, j, "building the LLM context");
-			goto out;
-		}
-		if (answer)
-			how = "LLM";
+	const char *how, *failed;
+	answer = compose_answer(db, s, j, &ji, &how, &failed);
+	if (failed) {
+		rc = job_failed(db, s, j, failed);
+		goto out;
 	}
-	if (!answer) {
-		int db_failed = 0;
-		answer = kb_answer(db, ji.assistant_id, (const char *const *)ji.questions, ji.nquestions, &db_failed);
-		if (db_failed) {
-			rc = job_failed(db, s, j, "searching the knowledge base");
-			goto out;
-		}
-	}
-	if (answer)
-		answer = message_text(answer);
 	if (answer) {
 		end.text = answer;
 	} else {

@@ -8,7 +8,8 @@ common_libchatai_a_SOURCES = \
 	common/json.c common/json.h \
 	common/token.c common/token.h \
 	common/util.c common/util.h \
-	common/credis.c common/credis.h
+	common/credis.c common/credis.h \
+	common/credis_url.c
 common_libchatai_a_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) \
 	$(HIREDIS_CFLAGS)
 
@@ -17,7 +18,8 @@ CHATAI_COMMON_LIBS = common/libchatai.a $(PQ_LIBS) $(CJSON_LIBS) $(SSL_LIBS) $(C
 	$(HIREDIS_LIBS)
 CHATAI_COMMON_CFLAGS = $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) $(HIREDIS_CFLAGS)
 
-# credis and notifier/redis_sub unit tests: start their own redis-server on a free port (skipped without one).
+# credis and notifier/redis_sub unit tests (redis_sub runs on notifier/loop.c's loop): start
+# their own redis-server on a free port (skipped without one).
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_credis
 TESTS += tests/unit/test_credis

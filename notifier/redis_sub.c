@@ -306,12 +306,7 @@ struct redis_sub *redis_sub_start(const char *url,
 		free(rs);
 		return NULL;
 	}
-	if (rs->url.path)
-		snprintf(rs->where, sizeof rs->where, "%s", rs->url.path);
-	else if (strchr(rs->url.host, ':'))
-		snprintf(rs->where, sizeof rs->where, "[%s]:%d", rs->url.host, rs->url.port);
-	else
-		snprintf(rs->where, sizeof rs->where, "%s:%d", rs->url.host, rs->url.port);
+	credis_url_where(&rs->url, rs->where, sizeof rs->where);
 	rs->on_event = on_event;
 	rs->on_state = on_state;
 	rs->ctx = ctx;

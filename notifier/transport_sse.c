@@ -12,7 +12,7 @@
 #include "metrics.h"
 #include "sse.h"
 
-static void sse_open(struct client *c)
+static void tr_sse_open(struct client *c)
 {
 	const char *origin = NULL;
 	if (c->is_visitor && c->req->origin[0])
@@ -22,12 +22,12 @@ static void sse_open(struct client *c)
 	conn_queue_copy(c, head, n < sizeof(head) ? n : sizeof(head));
 }
 
-static void sse_bad_cursor(struct client *c)
+static void tr_sse_bad_cursor(struct client *c)
 {
 	tr_http_error(c, 400, "validation_failed", "the cursor must be a non-negative integer", "since");
 }
 
-static void sse_end(struct client *c, uint16_t code, const char *why)
+static void tr_sse_end(struct client *c, uint16_t code, const char *why)
 {
 	(void)code;
 	(void)why;
@@ -35,7 +35,7 @@ static void sse_end(struct client *c, uint16_t code, const char *why)
 }
 
 /* Messages of a dialog carry their seq as the event id; inbox events and typing none. */
-static struct obuf *sse_encode(struct hub_event *ev, int chan_kind)
+static struct obuf *tr_sse_encode(struct hub_event *ev, int chan_kind)
 {
 	int enc = ev->kind == HEV_MSG && chan_kind != CHAN_INBOX ? ENC_SSE_ID : ENC_SSE;
 	if (!ev->enc[enc]) {
@@ -48,14 +48,14 @@ static struct obuf *sse_encode(struct hub_event *ev, int chan_kind)
 	return ev->enc[enc];
 }
 
-static void sse_keepalive(struct client *c)
+static void tr_sse_keepalive(struct client *c)
 {
 	char p[16];
 	size_t n = sse_ping(p, sizeof(p));
 	conn_queue_copy(c, p, n);
 }
 
-static double sse_interval(void)
+static double tr_sse_interval(void)
 {
 	return conn_cfg.sse_ping_interval;
 }
@@ -64,11 +64,11 @@ const struct transport_ops transport_sse = {
 	.name = "sse",
 	.open_count = &metrics.conns_sse,
 	.event_id_cursor = 1,
-	.open = sse_open,
+	.open = tr_sse_open,
 	.refuse = tr_http_refuse,
-	.bad_cursor = sse_bad_cursor,
-	.end = sse_end,
-	.encode = sse_encode,
-	.keepalive = sse_keepalive,
-	.interval = sse_interval,
+	.bad_cursor = tr_sse_bad_cursor,
+	.end = tr_sse_end,
+	.encode = tr_sse_encode,
+	.keepalive = tr_sse_keepalive,
+	.interval = tr_sse_interval,
 };

@@ -27,10 +27,10 @@
 /*
  * What the WebSocket session says on its own: the one pong owed after a feed, close
  * frames. It counts against the caps like everything else, but the caps are checked by
- * ws_input() once the feed has returned (closing the session from here could happen
+ * tr_ws_input() once the feed has returned (closing the session from here could happen
  * inside wslay).
  */
-static void ws_out(void *arg, const uint8_t *data, size_t len)
+static void tr_ws_out(void *arg, const uint8_t *data, size_t len)
 {
 	struct client *c = arg;
 	if (c->state != CS_DEAD) {
@@ -39,7 +39,7 @@ static void ws_out(void *arg, const uint8_t *data, size_t len)
 	}
 }
 
-static struct obuf *ws_text_obuf(const char *json, size_t len, int64_t t)
+static struct obuf *tr_ws_text_obuf(const char *json, size_t len, int64_t t)
 {
 	uint8_t hdr[10];
 	size_t hl = ws_frame_header(hdr, WS_OP_TEXT, len);
@@ -49,9 +49,9 @@ static struct obuf *ws_text_obuf(const char *json, size_t len, int64_t t)
 	return b;
 }
 
-static void ws_send_text(struct client *c, const char *json)
+static void tr_ws_send_text(struct client *c, const char *json)
 {
-	struct obuf *b = ws_text_obuf(json, strlen(json), 0);
+	struct obuf *b = tr_ws_text_obuf(json, strlen(json), 0);
 	conn_queue(c, b);
 	obuf_unref(b);
 }
@@ -63,11 +63,11 @@ static void ws_send_text(struct client *c, const char *json)
  */
 static struct obuf *app_pong;
 
-static void ws_send_pong(struct client *c)
+static void tr_ws_send_pong(struct client *c)
 {
 	if (!app_pong) {
 		static const char pong[] = "{\"type\":\"pong\"}";
-		app_pong = ws_text_obuf(pong, sizeof(pong) - 1, 0);
+		app_pong = tr_ws_text_obuf(pong, sizeof(pong) - 1, 0);
 	}
 	conn_queue(c, app_pong);
 }
@@ -78,11 +78,11 @@ void tr_ws_free_all(void)
 	app_pong = NULL;
 }
 
-static void ws_send_error(struct client *c, const char *code, const char *message, const char *request)
+static void tr_ws_send_error(struct client *c, const char *code, const char *message, const char *request)
 {
 	char *j = xasprintf("{\"type\":\"error\",\"error\":{\"code\":\"%s\",\"message\":\"%s\"},"
 	                    "\"request\":\"%s\"}", code, message, request);
-	ws_send_text(c, j);
+	tr_ws_send_text(c, j);
 	free(j);
 }
 
@@ -114,9 +114,9 @@ static void typing_done(void *arg, PGresult *res)
 		return;
 	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	if (st && strcmp(st, "CA409") == 0)
-		ws_send_error(c, "conflict", "the dialog is closed", request);
+		tr_ws_send_error(c, "conflict", "the dialog is closed", request);
 	else if (st && strcmp(st, "P0002") == 0)
-		ws_send_error(c, "not_found", "no such dialog", request);
+		tr_ws_send_error(c, "not_found", "no such dialog", request);
 	else
 		conn_log(c, LOG_LVL_WARN, "typing: %s", PQresultErrorMessage(res));
 }
@@ -137,14 +137,14 @@ static int typing_hit(struct client *c)
 	return 0;
 }
 
-static void ws_typing(struct client *c, const char *request)
+static void tr_ws_typing(struct client *c, const char *request)
 {
 	if (typing_hit(c) != 0) {
-		ws_send_error(c, "rate_limited", "too many typing events from this address: wait a minute", request);
+		tr_ws_send_error(c, "rate_limited", "too many typing events from this address: wait a minute", request);
 		return;
 	}
 	if (pgfeed_queue_len() >= QUERY_QUEUE_TYPING) {
-		ws_send_error(c, "unavailable", "server busy: typing event dropped", request);
+		tr_ws_send_error(c, "unavailable", "server busy: typing event dropped", request);
 		return;
 	}
 	char d[24];
@@ -161,7 +161,7 @@ static void ws_typing(struct client *c, const char *request)
 /* ---- messages from the client ------------------------------------------------- */
 
 /* The first message of a WebSocket opened without credentials in its URL. */
-static void ws_auth_message(struct client *c, cJSON *o)
+static void tr_ws_auth_message(struct client *c, cJSON *o)
 {
 	struct http_route rt;
 	const char *type = NULL, *v = NULL;
@@ -183,7 +183,7 @@ static void ws_auth_message(struct client *c, cJSON *o)
 	conn_flush_schedule(c);
 }
 
-static void ws_text(void *arg, const uint8_t *data, size_t len)
+static void tr_ws_text(void *arg, const uint8_t *data, size_t len)
 {
 	struct client *c = arg;
 	enum json_parse_err e;
@@ -192,7 +192,7 @@ static void ws_text(void *arg, const uint8_t *data, size_t len)
 	if (c->auth_msg) {
 		/* First-message auth: the first message must be it; later ones (pings) wait. */
 		if (c->auth_msg == 1)
-			ws_auth_message(c, o);
+			tr_ws_auth_message(c, o);
 		cJSON_Delete(o);
 		return;
 	}
@@ -201,24 +201,24 @@ static void ws_text(void *arg, const uint8_t *data, size_t len)
 	const char *type = NULL;
 	if (json_get_str(o, "type", &type) == 0) {
 		if (strcmp(type, "ping") == 0) {
-			ws_send_pong(c);
+			tr_ws_send_pong(c);
 		} else if ((strcmp(type, "typing_start") == 0 || strcmp(type, "typing_stop") == 0) &&
 		           c->sub.kind != CHAN_INBOX && c->sub.active) {
 			double now = loop_now();
 			if (now - c->last_typing >= 0.25) {
 				c->last_typing = now;
-				ws_typing(c, type);
+				tr_ws_typing(c, type);
 			}
 		}
 	}
 	cJSON_Delete(o);
 }
 
-static const struct ws_handler ws_handler = { .out = ws_out, .text = ws_text };
+static const struct ws_handler tr_ws_handler = { .out = tr_ws_out, .text = tr_ws_text };
 
 /* ---- the transport ------------------------------------------------------------ */
 
-static int ws_check(struct client *c)
+static int tr_ws_check(struct client *c)
 {
 	struct http_req *r = c->req;
 	char accept[WS_ACCEPT_LEN + 1];
@@ -240,23 +240,23 @@ static int ws_check(struct client *c)
 }
 
 /* The 101 answer, once (first-message auth sends it before authorising). */
-static void ws_accept_reply(struct client *c)
+static void tr_ws_accept_reply(struct client *c)
 {
 	if (c->ws_accepted)
 		return;
 	c->ws_accepted = 1;
 	char accept[WS_ACCEPT_LEN + 1];
 	if (ws_accept_key(c->req->ws_key, accept) != 0)
-		abort(); /* checked by ws_check() */
+		abort(); /* checked by tr_ws_check() */
 	char *head = xasprintf("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 	                       "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
 	conn_queue_copy(c, head, strlen(head));
 	free(head);
-	ws_session_init(&c->ws, &ws_handler, c);
+	ws_session_init(&c->ws, &tr_ws_handler, c);
 }
 
 /* Send our close frame and wait for the peer's (or the linger timer). */
-static void ws_close(struct client *c, uint16_t code, const char *why)
+static void tr_ws_close(struct client *c, uint16_t code, const char *why)
 {
 	if (c->state != CS_CLOSING)
 		c->ws.scan.saw_close = 0;
@@ -264,37 +264,37 @@ static void ws_close(struct client *c, uint16_t code, const char *why)
 	ws_session_close(&c->ws, code, why);
 }
 
-static void ws_refuse(struct client *c, int status, const char *why)
+static void tr_ws_refuse(struct client *c, int status, const char *why)
 {
-	ws_accept_reply(c);
-	ws_close(c, (uint16_t)auth_ws_code(status), why);
+	tr_ws_accept_reply(c);
+	tr_ws_close(c, (uint16_t)auth_ws_code(status), why);
 }
 
-static void ws_bad_cursor(struct client *c)
+static void tr_ws_bad_cursor(struct client *c)
 {
-	ws_accept_reply(c);
-	ws_close(c, 1008, "bad since");
+	tr_ws_accept_reply(c);
+	tr_ws_close(c, 1008, "bad since");
 }
 
 /* Nothing in the URL: the WebSocket opens and its first message must be
- * {"type":"auth","token"|"visitor_token"|"ticket":...} (ws_auth_message). */
-static void ws_await_credentials(struct client *c)
+ * {"type":"auth","token"|"visitor_token"|"ticket":...} (tr_ws_auth_message). */
+static void tr_ws_await_credentials(struct client *c)
 {
-	ws_accept_reply(c);
+	tr_ws_accept_reply(c);
 	c->auth_msg = 1;
 	conn_set_state(c, CS_OPEN);
 	loop_timer_again(&c->timer, AUTH_MSG_TIMEOUT);
 }
 
-static struct obuf *ws_encode(struct hub_event *ev, int chan_kind)
+static struct obuf *tr_ws_encode(struct hub_event *ev, int chan_kind)
 {
 	(void)chan_kind;
 	if (!ev->enc[ENC_WS])
-		ev->enc[ENC_WS] = ws_text_obuf(ev->json, ev->len, ev->t_recv_us);
+		ev->enc[ENC_WS] = tr_ws_text_obuf(ev->json, ev->len, ev->t_recv_us);
 	return ev->enc[ENC_WS];
 }
 
-static void ws_keepalive(struct client *c)
+static void tr_ws_keepalive(struct client *c)
 {
 	if (loop_now() - c->last_rx >= conn_cfg.peer_timeout) {
 		conn_close(c, "peer silent");
@@ -305,12 +305,12 @@ static void ws_keepalive(struct client *c)
 	conn_queue_copy(c, ping, hl);
 }
 
-static double ws_interval(void)
+static double tr_ws_interval(void)
 {
 	return conn_cfg.ping_interval;
 }
 
-static void ws_input(struct client *c, const uint8_t *data, size_t n)
+static void tr_ws_input(struct client *c, const uint8_t *data, size_t n)
 {
 	if (c->state == CS_CLOSING) {
 		uint16_t code;
@@ -329,21 +329,21 @@ static void ws_input(struct client *c, const uint8_t *data, size_t n)
 		conn_set_state(c, CS_DRAIN);
 		return;
 	}
-	/* The pong of the feed went out through ws_out(): it counts now. */
+	/* The pong of the feed went out through tr_ws_out(): it counts now. */
 	conn_check_caps(c);
 }
 
 const struct transport_ops transport_ws = {
 	.name = "ws",
 	.open_count = &metrics.conns_ws,
-	.check = ws_check,
-	.open = ws_accept_reply,
-	.refuse = ws_refuse,
-	.bad_cursor = ws_bad_cursor,
-	.await_credentials = ws_await_credentials,
-	.end = ws_close,
-	.encode = ws_encode,
-	.keepalive = ws_keepalive,
-	.interval = ws_interval,
-	.input = ws_input,
+	.check = tr_ws_check,
+	.open = tr_ws_accept_reply,
+	.refuse = tr_ws_refuse,
+	.bad_cursor = tr_ws_bad_cursor,
+	.await_credentials = tr_ws_await_credentials,
+	.end = tr_ws_close,
+	.encode = tr_ws_encode,
+	.keepalive = tr_ws_keepalive,
+	.interval = tr_ws_interval,
+	.input = tr_ws_input,
 };
