@@ -216,6 +216,12 @@ static void request_credentials(struct client *c, const struct http_route *rt)
 	memset(tok, 0, sizeof(tok));
 }
 
+/* The transport of each stream route. */
+static const struct transport_ops *const stream_transport[] = {
+	[ROUTE_WS] = &transport_ws,
+	[ROUTE_SSE] = &transport_sse,
+};
+
 void request_route(struct client *c)
 {
 	struct http_req *r = c->req;
@@ -241,7 +247,7 @@ void request_route(struct client *c)
 		request_status(c, &rt);
 		return;
 	}
-	const struct transport_ops *tr = rt.transport == ROUTE_WS ? &transport_ws : &transport_sse;
+	const struct transport_ops *tr = stream_transport[rt.transport];
 	if (tr->check && tr->check(c) != 0)
 		return;
 	conn_set_transport(c, tr);
