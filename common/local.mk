@@ -9,6 +9,7 @@ common_libchatai_a_SOURCES = \
 	common/token.c common/token.h \
 	common/util.c common/util.h \
 	common/credis.c common/credis.h \
+	common/credis_url.c \
 	common/mailaddr.c common/mailaddr.h
 common_libchatai_a_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) \
 	$(HIREDIS_CFLAGS)
@@ -18,8 +19,9 @@ CHATAI_COMMON_LIBS = common/libchatai.a $(PQ_LIBS) $(CJSON_LIBS) $(SSL_LIBS) $(C
 	$(HIREDIS_LIBS)
 CHATAI_COMMON_CFLAGS = $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) $(HIREDIS_CFLAGS)
 
-# Unit tests of common/ (Check). test_credis also covers notifier/redis_sub.c: both start
-# their own redis-server on a free port (the test exits 77, "skipped", without one).
+# Unit tests of common/ (Check). test_credis also covers notifier/redis_sub.c (on
+# notifier/loop.c's loop): it starts its own redis-server on a free port (the test exits
+# 77, "skipped", without one).
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_common
 TESTS += tests/unit/test_common
@@ -28,7 +30,8 @@ tests_unit_test_common_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFL
 tests_unit_test_common_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
 check_PROGRAMS += tests/unit/test_credis
 TESTS += tests/unit/test_credis
-tests_unit_test_credis_SOURCES = tests/unit/test_credis.c notifier/redis_sub.c notifier/redis_sub.h
+tests_unit_test_credis_SOURCES = tests/unit/test_credis.c notifier/redis_sub.c notifier/redis_sub.h \
+	notifier/loop.c notifier/loop.h
 tests_unit_test_credis_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/notifier
 tests_unit_test_credis_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_credis_LDADD = $(CHATAI_COMMON_LIBS) $(EV_LIBS) $(CHECK_LIBS)

@@ -1,19 +1,27 @@
 # SPDX-License-Identifier: MIT
 # notifier/: the streams daemon (WebSocket + SSE) and its unit tests. Its fuzz drivers are
 # built by tests/fuzz/run-short.sh (`make fuzz`), its load generator by bench/local.mk.
+# The file map is in docs/streams.md.
 NOTIFIER_CORE = \
 	notifier/auth.c notifier/auth.h \
+	notifier/client.h \
 	notifier/conn.c notifier/conn.h \
 	notifier/cursor.c notifier/cursor.h \
 	notifier/http.c notifier/http.h \
 	notifier/hub.c notifier/hub.h \
+	notifier/listener.c \
 	notifier/loop.c notifier/loop.h \
 	notifier/mailstate.c notifier/mailstate.h \
 	notifier/metrics.c notifier/metrics.h \
 	notifier/outq.c notifier/outq.h \
 	notifier/pgfeed.c notifier/pgfeed.h \
 	notifier/redis_sub.c notifier/redis_sub.h \
+	notifier/request.c \
+	notifier/revoke.c \
 	notifier/sse.c notifier/sse.h \
+	notifier/transport_http.c \
+	notifier/transport_sse.c \
+	notifier/transport_ws.c \
 	notifier/ws.c notifier/ws.h
 
 NOTIFIER_LIBS = $(CHATAI_COMMON_LIBS) $(EV_LIBS) $(WSLAY_LIBS) $(HTTP_PARSER_LIBS) -lm
