@@ -1217,7 +1217,7 @@ static void auth_start(struct conn *c, const struct http_route *rtp, int ticket,
 		c->auth_hash = xstrdup(hash);
 		hub_sub_join(&c->sub, CHAN_SITE, rt.dialog_id);
 		auth_wait(c);
-		pgfeed_query(ticket ? auth_visitor_ticket_sql : auth_visitor_sql, ticket ? 3 : 2, params, 0,
+		pgfeed_query(ticket ? auth_visitor_ticket_sql : auth_visitor_sql, 3, params, 0,
 		             auth_done, c);
 	} else {
 		if (pgfeed_queue_len() >= QUERY_QUEUE_MAX) {
