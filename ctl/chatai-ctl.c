@@ -39,6 +39,7 @@
 #include "json.h"
 #include "kbfile.h"
 #include "log.h"
+#include "origin.h"
 #include "token.h"
 #include "util.h"
 
@@ -644,24 +645,6 @@ out:
 
 /* ---- assistant add ------------------------------------------------------------------ */
 
-/* An Origin as browsers send it: scheme://host[:port], no path, no trailing slash. */
-static int valid_origin(const char *o)
-{
-	const char *host;
-	if (strncmp(o, "https://", 8) == 0)
-		host = o + 8;
-	else if (strncmp(o, "http://", 7) == 0)
-		host = o + 7;
-	else
-		return 0;
-	if (!*host || strlen(o) > 255)
-		return 0;
-	for (const char *p = host; *p; p++)
-		if (!(isalnum((unsigned char)*p) || strchr(".-:[]_", *p)))
-			return 0;
-	return 1;
-}
-
 static int cmd_assistant(int argc, char **argv)
 {
 	static const char use[] = "usage: chatai-ctl assistant add NAME [--greeting TEXT] [--origin ORIGIN]...";
@@ -688,12 +671,14 @@ static int cmd_assistant(int argc, char **argv)
 	}
 	arr = cJSON_CreateArray();
 	for (size_t i = 0; origins && origins[i]; i++) {
-		if (!valid_origin(origins[i])) {
-			errorf("'%s' is not an origin (write scheme://host[:port], e.g. https://shop.example)",
-			       origins[i]);
+		/* Stored in normal form under the rule REST and the streams apply (common/origin.h). */
+		char norm[ORIGIN_NORMAL_MAX];
+		if (origin_normalize(origins[i], 1, norm, sizeof norm) < 0) {
+			errorf("'%s' is not an origin (write scheme://host[:port], e.g. https://shop.example "
+			       "or https://*.shop.example)", origins[i]);
 			goto out;
 		}
-		cJSON_AddItemToArray(arr, cJSON_CreateString(origins[i]));
+		cJSON_AddItemToArray(arr, cJSON_CreateString(norm));
 	}
 	origins_json = json_print(arr);
 	c = ctl_connect();

@@ -8,7 +8,6 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/http.c fcgi/http.h \
 	fcgi/router.c fcgi/router.h \
 	fcgi/validate.c fcgi/validate.h \
-	fcgi/cors.c fcgi/cors.h \
 	fcgi/cursor.c fcgi/cursor.h \
 	fcgi/ratelimit.c fcgi/ratelimit.h \
 	fcgi/auth.c fcgi/assistants.c fcgi/dialogs.c fcgi/messages.c \

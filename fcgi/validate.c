@@ -4,6 +4,7 @@
 #include "validate.h"
 #include "http.h"
 #include "json.h"
+#include "origin.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -225,47 +226,6 @@ int v_new_dialog(const cJSON *o, struct v_new_dialog *out, struct verr *e)
 	return 0;
 }
 
-int v_origin_well_formed(const char *s)
-{
-	const char *p;
-	if (strncmp(s, "https://", 8) == 0)
-		p = s + 8;
-	else if (strncmp(s, "http://", 7) == 0)
-		p = s + 7;
-	else
-		return 0;
-	/* host: letters, digits, '-', '.', a leading "*." wildcard label, or [IPv6] */
-	if (strncmp(p, "*.", 2) == 0)
-		p += 2;
-	if (*p == '[') {
-		const char *q = strchr(p, ']');
-		if (!q || q == p + 1)
-			return 0;
-		for (const char *c = p + 1; c < q; c++)
-			if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || (*c >= 'A' && *c <= 'F') || *c == ':'))
-				return 0;
-		p = q + 1;
-	} else {
-		const char *h = p;
-		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.')
-			p++;
-		if (p == h || h[0] == '.' || p[-1] == '.')
-			return 0;
-	}
-	if (*p == ':') {
-		int64_t port;
-		char num[8];
-		size_t n = strlen(p + 1);
-		if (n == 0 || n >= sizeof num)
-			return 0;
-		memcpy(num, p + 1, n + 1);
-		if (parse_int64(num, 1, 65535, &port) < 0 || num[0] == '-')
-			return 0;
-		return 1;
-	}
-	return *p == '\0';
-}
-
 int v_assistant(const cJSON *o, int create, struct v_assistant *out, struct verr *e)
 {
 	memset(out, 0, sizeof *out);
@@ -304,20 +264,16 @@ int v_assistant(const cJSON *o, int create, struct v_assistant *out, struct verr
 		cJSON *arr = cJSON_CreateArray();
 		const cJSON *it;
 		cJSON_ArrayForEach(it, v) {
-			if (!cJSON_IsString(it) || !it->valuestring || strlen(it->valuestring) > V_URL_MAX ||
-			    !v_origin_well_formed(it->valuestring)) {
+			/* Stored in normal form (common/origin.h), as chatai-ctl stores them. */
+			char norm[ORIGIN_NORMAL_MAX];
+			if (!cJSON_IsString(it) || !it->valuestring ||
+			    origin_normalize(it->valuestring, 1, norm, sizeof norm) < 0) {
 				cJSON_Delete(arr);
 				invalid(e, "allowed_origins",
 				        "each origin must look like https://shop.example or https://*.example.com[:port]");
 				goto fail;
 			}
-			/* Browsers send origins in lower case (scheme and host). */
-			char *low = xstrdup(it->valuestring);
-			for (char *c = low; *c; c++)
-				if (*c >= 'A' && *c <= 'Z')
-					*c = (char)(*c - 'A' + 'a');
-			cJSON_AddItemToArray(arr, cJSON_CreateString(low));
-			free(low);
+			cJSON_AddItemToArray(arr, cJSON_CreateString(norm));
 		}
 		out->origins = json_print(arr);
 		cJSON_Delete(arr);

@@ -24,7 +24,7 @@ struct verr {
 	char fieldbuf[64];   /* storage for a field name taken from the request */
 };
 
-/* Longest client_id, email, name, page_url, origin (bytes). */
+/* Longest client_id, email, name, page_url (bytes); origins: common/origin.h. */
 #define V_CLIENT_ID_MAX 128
 #define V_EMAIL_MAX 320
 #define V_PASSWORD_MAX 1024
@@ -104,8 +104,5 @@ struct v_dialogs_query {
 	int64_t before;       /* dialog id, 0: from the newest */
 };
 int v_dialogs_query(const char *qs, struct v_dialogs_query *out, struct verr *e) CHATAI_WUR;
-
-/* An origin as browsers send it: scheme "://" host [":" port], no path. 1 when so. */
-int v_origin_well_formed(const char *s);
 
 #endif

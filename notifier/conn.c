@@ -957,7 +957,8 @@ static void auth_done(void *arg, PGresult *res)
 	}
 	c->auth_msg = 0;
 	if (c->is_visitor)
-		auth_visitor_decide(res, c->auth_hash, c->assistant_id, &ar);
+		auth_visitor_decide(res, c->auth_hash, c->assistant_id,
+		                    c->req && c->req->origin[0] ? c->req->origin : NULL, &ar);
 	else
 		auth_operator_decide(res, c->sub.kind != CHAN_INBOX, &ar);
 	free(c->auth_hash);
@@ -1208,8 +1209,7 @@ static void auth_start(struct conn *c, const struct http_route *rtp, int ticket,
 		}
 		token_hash(tok, hash);
 		params[0] = d;
-		params[1] = r->origin[0] ? r->origin : NULL;
-		params[2] = hash;
+		params[1] = hash;
 		if (pgfeed_queue_len() >= QUERY_QUEUE_MAX) {
 			refuse_early(c, 503, "server busy: try again");
 			return;
@@ -1217,7 +1217,7 @@ static void auth_start(struct conn *c, const struct http_route *rtp, int ticket,
 		c->auth_hash = xstrdup(hash);
 		hub_sub_join(&c->sub, CHAN_SITE, rt.dialog_id);
 		auth_wait(c);
-		pgfeed_query(ticket ? auth_visitor_ticket_sql : auth_visitor_sql, ticket ? 3 : 2, params, 0,
+		pgfeed_query(ticket ? auth_visitor_ticket_sql : auth_visitor_sql, ticket ? 2 : 1, params, 0,
 		             auth_done, c);
 	} else {
 		if (pgfeed_queue_len() >= QUERY_QUEUE_MAX) {

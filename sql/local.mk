@@ -3,3 +3,4 @@
 # Each file ends by recording itself in schema_migrations (docs/internals.md, "Database").
 sqldir = $(pkgdatadir)/sql
 dist_sql_DATA = sql/001_schema.sql
+dist_sql_DATA += sql/009_one_rule.sql

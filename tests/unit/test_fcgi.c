@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the pure half of chatai.fcgi: query strings, content types, routing,
- * request-body validation, CORS origin matching, the inbox cursor and answer rendering.
+ * request-body validation, the inbox cursor and answer rendering.
  * No database, no sockets.
  */
 #include "autoconfig.h"
 #include "app.h"
-#include "cors.h"
 #include "cursor.h"
 #include "http.h"
 #include "json.h"
@@ -428,41 +427,6 @@ START_TEST(queries)
 }
 END_TEST
 
-/* ---- CORS ---- */
-
-START_TEST(cors)
-{
-	const char *list[] = { "https://shop.example", "https://*.brand.example", "http://localhost:8080" };
-	ck_assert(cors_allowed("https://shop.example", list, 3));
-	ck_assert(cors_allowed("HTTPS://SHOP.EXAMPLE", list, 3));
-	ck_assert(cors_allowed("https://shop.example:443", list, 3));
-	ck_assert(!cors_allowed("http://shop.example", list, 3));
-	ck_assert(!cors_allowed("https://shop.example:8443", list, 3));
-	ck_assert(!cors_allowed("https://evilshop.example", list, 3));
-	ck_assert(!cors_allowed("https://shop.example.evil.com", list, 3));
-	ck_assert(cors_allowed("https://a.brand.example", list, 3));
-	ck_assert(cors_allowed("https://a.b.brand.example", list, 3));
-	ck_assert(!cors_allowed("https://brand.example", list, 3));
-	ck_assert(!cors_allowed("https://xbrand.example", list, 3));
-	ck_assert(cors_allowed("http://localhost:8080", list, 3));
-	ck_assert(!cors_allowed("http://localhost", list, 3));
-	ck_assert(!cors_allowed("null", list, 3));
-	ck_assert(!cors_allowed("", list, 3));
-	ck_assert(!cors_allowed(NULL, list, 3));
-	ck_assert(cors_allowed("null", NULL, 0));
-	ck_assert(cors_allowed("https://anything.example", NULL, 0));
-	ck_assert(cors_allowed_json("https://shop.example", "[\"https://shop.example\"]"));
-	ck_assert(cors_allowed_json("https://x.example", "[]"));
-	ck_assert(!cors_allowed_json("https://x.example", "[\"https://shop.example\"]"));
-	ck_assert(!cors_allowed_json("https://x.example", "garbage"));
-	/* Not UTF-8: refused whatever the list says (issue 12). */
-	ck_assert(!cors_allowed("https://x\xff.example", NULL, 0));
-	ck_assert(!cors_allowed("https://\xc3\x28.example", list, 3));
-	ck_assert(!cors_allowed_json("https://shop.example\xed\xa0\x80", "[]"));
-	ck_assert(cors_allowed_json("https://caf\xc3\xa9.example", "[]"));
-}
-END_TEST
-
 /* ---- inbox cursor ---- */
 
 START_TEST(cursors)
@@ -544,7 +508,6 @@ static Suite *suite(void)
 	tcase_add_test(t, assistants);
 	tcase_add_test(t, knowledge);
 	tcase_add_test(t, queries);
-	tcase_add_test(t, cors);
 	tcase_add_test(t, cursors);
 	tcase_add_test(t, render);
 	suite_add_tcase(s, t);
