@@ -9,6 +9,7 @@ common_libchatai_a_SOURCES = \
 	common/token.c common/token.h \
 	common/util.c common/util.h \
 	common/origin.c common/origin.h \
+	common/typing.c common/typing.h \
 	common/credis.c common/credis.h
 common_libchatai_a_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) \
 	$(HIREDIS_CFLAGS)

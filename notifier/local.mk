@@ -12,7 +12,8 @@ NOTIFIER_CORE = \
 	notifier/pgfeed.c notifier/pgfeed.h \
 	notifier/redis_sub.c notifier/redis_sub.h \
 	notifier/sse.c notifier/sse.h \
-	notifier/ws.c notifier/ws.h
+	notifier/ws.c notifier/ws.h \
+	notifier/wstyping.c notifier/wstyping.h
 
 NOTIFIER_LIBS = $(CHATAI_COMMON_LIBS) $(EV_LIBS) $(WSLAY_LIBS) $(HTTP_PARSER_LIBS) -lm
 

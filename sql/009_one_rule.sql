@@ -57,6 +57,35 @@ END $$;
 -- The second definition goes: nothing else calls it.
 DROP FUNCTION IF EXISTS chatai_ai_operators_online();
 
+-- Typing has one path for every writer (docs/scaleout.md, "Typing"): REST (fcgi), the
+-- WebSocket streams (notifier) and the assistant worker. The dialog check (missing:
+-- P0002, closed: CA409) lives here only; with redis_url set the writer asks it, then
+-- PUBLISHes on chatai:ephemeral, and falls back to chatai_typing()'s NOTIFY when Redis is
+-- down or nobody listens there. chatai_rest_typing() is the same check and the NOTIFY in
+-- one call, for writers without Redis.
+CREATE OR REPLACE FUNCTION chatai_typing_check(p_dialog bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_status    text;
+    v_assistant bigint;
+BEGIN
+    SELECT status, assistant_id INTO v_status, v_assistant FROM dialogs WHERE id = p_dialog;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'dialog % does not exist', p_dialog USING ERRCODE = 'P0002';
+    END IF;
+    IF v_status = 'closed' THEN
+        RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
+    END IF;
+    RETURN v_assistant;
+END $$;
+
+CREATE OR REPLACE FUNCTION chatai_rest_typing(p_dialog bigint, p_who text, p_state text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM chatai_typing_check(p_dialog);
+    PERFORM chatai_typing(p_dialog, p_who, p_state);
+END $$;
+
 -- Recorded by the file itself (chatai-ctl migrate records it too), so that applying it by
 -- hand (psql -1 -v ON_ERROR_STOP=1 -f) leaves what the next `chatai-ctl migrate` expects.
 CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL,

@@ -202,6 +202,31 @@ def test_every_message_and_typing_exactly_once_across_notifiers(farm):
         assert sorted((p["who"], p["state"]) for p in mon.typing(d)) == \
             [("manager", "start"), ("user", "start")]
         assert all(p["assistant_id"] == farm.assistant for p in mon.typing(d))
+
+        # Typing sent on the sockets takes the same path (common/typing.h): through Redis,
+        # once to each subscriber on either notifier. The widget on notifier 1 stops, the
+        # operator on notifier 0 stops.
+        site[1].send_json({"type": "typing_stop"})
+        admin[0].send_json({"type": "typing_stop"})
+        for c in admin:
+            c.wait(lambda c: typing_counts([c], d, "user", "stop")[0] >= 1, message="visitor stop over WS")
+        for c in site:
+            c.wait(lambda c: typing_counts([c], d, "manager", "stop")[0] >= 1, message="manager stop over WS")
+        time.sleep(0.3)
+        assert typing_counts(admin, d, "user", "stop") == [1, 1]
+        assert typing_counts(site, d, "manager", "stop") == [1, 1]
+        harness.wait_until(lambda: len(mon.typing(d)) >= 4, timeout=5, message="WS typing on Redis")
+        assert sorted((p["who"], p["state"]) for p in mon.typing(d)) == \
+            [("manager", "start"), ("manager", "stop"), ("user", "start"), ("user", "stop")]
+        # The dialog check is SQL's on this path too: closed, the socket's typing is refused.
+        r = farm.apis[0].op(farm.token).post(f"/api/dialogs/{d}/close")
+        assert r.status_code == 200, r.text
+        site[0].send_json({"type": "typing_start"})
+        site[0].wait(lambda c: any(e.get("type") == "error" for e in c.events), message="error frame")
+        err = [e for e in site[0].events if e.get("type") == "error"]
+        assert err == [{"type": "error", "error": {"code": "conflict", "message": "the dialog is closed"},
+                        "request": "typing_start"}]
+        assert len(mon.typing(d)) == 4
     finally:
         mon.close()
         close_all(admin, site)
