@@ -7,6 +7,7 @@
 #include "json.h"
 #include "kb.h"
 #include "log.h"
+#include "text.h"
 #include "typing.h"
 
 #include <errno.h>
@@ -304,11 +305,7 @@ static int job_failed(struct db *db, const struct ai_settings *s, const struct j
  * is left. */
 static char *message_text(char *raw)
 {
-	size_t count = 0, i = 0;
-	for (; raw[i]; i++)
-		if (((unsigned char)raw[i] & 0xC0) != 0x80 && ++count > CHATAI_TEXT_MAX_CHARS)
-			break;
-	raw[i] = '\0';
+	utf8_truncate(raw, CHATAI_TEXT_MAX_CHARS);
 	char *text = NULL;
 	const char *why = NULL;
 	if (text_validate(raw, strlen(raw), &text, &why) < 0)

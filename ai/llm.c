@@ -4,6 +4,7 @@
 #include "llm.h"
 #include "json.h"
 #include "log.h"
+#include "text.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -96,21 +97,6 @@ char *llm_build_request(const struct llm_request *r)
 	char *out = json_print(root);
 	cJSON_Delete(root);
 	return out;
-}
-
-/* Cut s to at most max code points (s is valid UTF-8). */
-static void utf8_truncate(char *s, size_t max)
-{
-	size_t count = 0;
-	for (char *p = s; *p; p++) {
-		if (((unsigned char)*p & 0xC0) != 0x80) {
-			if (count == max) {
-				*p = '\0';
-				return;
-			}
-			count++;
-		}
-	}
 }
 
 int llm_parse_response(const char *body, size_t len, char **text, const char **why)

@@ -8,6 +8,7 @@ common_libchatai_a_SOURCES = \
 	common/json.c common/json.h \
 	common/token.c common/token.h \
 	common/util.c common/util.h \
+	common/text.c common/text.h \
 	common/origin.c common/origin.h \
 	common/typing.c common/typing.h \
 	common/credis.c common/credis.h

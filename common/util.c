@@ -126,43 +126,6 @@ size_t utf8_count(const char *str, size_t len)
 	return n;
 }
 
-static int is_trim_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-int text_validate(const char *s, size_t len, char **out, const char **why)
-{
-	*out = NULL;
-	if (!s) {
-		*why = "text is required";
-		return -1;
-	}
-	if (memchr(s, '\0', len)) {
-		*why = "text must not contain NUL characters";
-		return -1;
-	}
-	if (!utf8_valid(s, len)) {
-		*why = "text must be valid UTF-8";
-		return -1;
-	}
-	size_t b = 0, e = len;
-	while (b < e && is_trim_space(s[b]))
-		b++;
-	while (e > b && is_trim_space(s[e - 1]))
-		e--;
-	if (e == b) {
-		*why = "text must not be empty";
-		return -1;
-	}
-	if (utf8_count(s + b, e - b) > CHATAI_TEXT_MAX_CHARS) {
-		*why = "text must be at most 4000 characters";
-		return -1;
-	}
-	*out = xstrndup(s + b, e - b);
-	return 0;
-}
-
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	if (!s || !*s)

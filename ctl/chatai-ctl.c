@@ -40,6 +40,7 @@
 #include "kbfile.h"
 #include "log.h"
 #include "origin.h"
+#include "text.h"
 #include "token.h"
 #include "util.h"
 
@@ -504,34 +505,6 @@ out:
 
 /* ---- operator add ------------------------------------------------------------------- */
 
-static int valid_email(const char *s)
-{
-	size_t len = strlen(s);
-	const char *at = strchr(s, '@');
-	if (len < 3 || len > 254 || !at || at == s || at[1] == '\0' || strchr(at + 1, '@'))
-		return 0;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return 0;
-	return utf8_valid(s, len);
-}
-
-/* A display name: 1..200 characters of valid UTF-8 without control characters. */
-static int valid_name(const char *s, const char **why)
-{
-	char *t = NULL;
-	if (text_validate(s, strlen(s), &t, why) < 0)
-		return 0;
-	int ok = utf8_count(t, strlen(t)) <= 200;
-	for (const char *p = t; ok && *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f)
-			ok = 0;
-	if (!ok)
-		*why = "must be 1 to 200 characters without control characters";
-	free(t);
-	return ok;
-}
-
 /* One line from stdin, without its line end; echo off when stdin is a terminal. */
 static char *read_password(void)
 {
@@ -582,11 +555,13 @@ static int cmd_operator(int argc, char **argv)
 	const char *email = pos[0], *name = pos[1], *why = NULL;
 	if (strcmp(role, "admin") != 0 && strcmp(role, "operator") != 0)
 		die_usage("--role must be admin or operator, not '%s'", role);
-	if (!valid_email(email)) {
+	/* The limits of common/text.h, which REST applies too. */
+	if (!text_email_valid(email)) {
 		errorf("'%s' is not a valid email address", email);
 		return EXIT_FAIL;
 	}
-	if (!valid_name(name, &why)) {
+	char *nm = NULL;
+	if (text_name(name, &nm, &why) < 0) {
 		errorf("name: %s", why);
 		return EXIT_FAIL;
 	}
@@ -616,7 +591,7 @@ static int cmd_operator(int argc, char **argv)
 	c = ctl_connect();
 	if (!c)
 		goto out;
-	const char *params[] = { email, name, role, hash };
+	const char *params[] = { email, nm, role, hash };
 	PGresult *r = db_exec_conn(c,
 				   "INSERT INTO operators (email, name, role, password_hash) "
 				   "VALUES ($1, $2, $3, $4) RETURNING id",
@@ -640,6 +615,7 @@ out:
 		free(pw);
 	}
 	free(hash);
+	free(nm);
 	return rc;
 }
 
@@ -655,17 +631,17 @@ static int cmd_assistant(int argc, char **argv)
 			      { NULL, 0, NULL, NULL, 0 } };
 	const char *pos[1];
 	int rc = EXIT_FAIL;
-	char *greet = NULL, *origins_json = NULL;
+	char *greet = NULL, *nm = NULL, *origins_json = NULL;
 	cJSON *arr = NULL;
 	PGconn *c = NULL;
 	if (parse_args(argc - 1, argv + 1, opts, pos, 1) != 1)
 		die_usage("%s", use);
-	if (!valid_name(pos[0], &why)) {
+	/* The limits of common/text.h, which REST applies too. */
+	if (text_name(pos[0], &nm, &why) < 0) {
 		errorf("name: %s", why);
 		goto out;
 	}
-	/* The greeting is sent as the first message of each dialog: same rule as messages. */
-	if (*greeting && text_validate(greeting, strlen(greeting), &greet, &why) < 0) {
+	if (text_greeting(greeting, &greet, &why) < 0) {
 		errorf("greeting: %s", why);
 		goto out;
 	}
@@ -684,7 +660,7 @@ static int cmd_assistant(int argc, char **argv)
 	c = ctl_connect();
 	if (!c)
 		goto out;
-	const char *params[] = { pos[0], greet ? greet : "", origins_json };
+	const char *params[] = { nm, greet, origins_json };
 	PGresult *r = run(c, "adding the assistant",
 			  "INSERT INTO assistants (name, greeting, allowed_origins) "
 			  "VALUES ($1, $2, ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) RETURNING id",
@@ -700,6 +676,7 @@ out:
 	cJSON_Delete(arr);
 	free(origins_json);
 	free(greet);
+	free(nm);
 	free(origins);
 	return rc;
 }

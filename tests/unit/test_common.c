@@ -16,6 +16,7 @@
 #include "json.h"
 #include "log.h"
 #include "token.h"
+#include "text.h"
 #include "util.h"
 
 /* ---- utf8_valid / utf8_count ------------------------------------------------------------ */
@@ -199,6 +200,54 @@ START_TEST(text_refuses_nul_and_bad_utf8)
 	ck_assert_int_eq(tv("\xED\xA0\x80", 3, &out, &why), -1);
 	ck_assert_int_eq(tv(NULL, 0, &out, &why), -1);
 	ck_assert_str_eq(why, "text is required");
+}
+END_TEST
+
+/* The other limits of common/text.h: names, greetings, emails, truncation. */
+START_TEST(text_names_greetings_emails)
+{
+	char *out = NULL;
+	const char *why = NULL;
+	char name[512] = "";
+	for (int i = 0; i < 200; i++)
+		strcat(name, "\xC3\xA9"); /* 200 characters, 400 bytes */
+	ck_assert_int_eq(text_name(name, &out, &why), 0);
+	free(out);
+	strcat(name, "e");
+	ck_assert_int_eq(text_name(name, &out, &why), -1);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(text_name("  Shop  ", &out, &why), 0);
+	ck_assert_str_eq(out, "Shop");
+	free(out);
+	ck_assert_int_eq(text_name("a\tb", &out, &why), -1);
+	ck_assert_int_eq(text_name("a\x7f", &out, &why), -1);
+	ck_assert_int_eq(text_name(" ", &out, &why), -1);
+	ck_assert_int_eq(text_greeting("", &out, &why), 0);
+	ck_assert_str_eq(out, "");
+	free(out);
+	ck_assert_int_eq(text_greeting("  Hi  ", &out, &why), 0);
+	ck_assert_str_eq(out, "Hi");
+	free(out);
+	ck_assert_int_eq(text_greeting(" \t ", &out, &why), -1);
+	ck_assert_int_eq(text_greeting(NULL, &out, &why), -1);
+	ck_assert(text_email_valid("a@b"));
+	ck_assert(text_email_valid("ops@shop.example"));
+	const char *bad[] = { "ab", "@b.example", "a@", "a@b@c", "a b@c", "a@b\x7f", "a@\xC3", "" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		ck_assert_msg(!text_email_valid(bad[i]), "%s", bad[i]);
+	char email[300];
+	memset(email, 'a', 250);
+	memcpy(email + 250, "@b.c", 5); /* 254 bytes */
+	ck_assert(text_email_valid(email));
+	memmove(email + 1, email, 255); /* 255 */
+	ck_assert(!text_email_valid(email));
+	char cut[] = "ab\xC3\xA9" "cd";
+	utf8_truncate(cut, 3);
+	ck_assert_str_eq(cut, "ab\xC3\xA9");
+	utf8_truncate(cut, 10);
+	ck_assert_str_eq(cut, "ab\xC3\xA9");
+	utf8_truncate(cut, 0);
+	ck_assert_str_eq(cut, "");
 }
 END_TEST
 
@@ -739,6 +788,7 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, text_length_limits);
 	tcase_add_test(tc, text_trimming);
 	tcase_add_test(tc, text_refuses_nul_and_bad_utf8);
+	tcase_add_test(tc, text_names_greetings_emails);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("int64");
