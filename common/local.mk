@@ -7,7 +7,9 @@ common_libchatai_a_SOURCES = \
 	common/db.c common/db.h \
 	common/json.c common/json.h \
 	common/token.c common/token.h \
+	common/b64url.c common/b64url.h \
 	common/util.c common/util.h \
+	common/url.c common/url.h \
 	common/text.c common/text.h \
 	common/origin.c common/origin.h \
 	common/typing.c common/typing.h \

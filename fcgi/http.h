@@ -19,6 +19,7 @@
 #include <fcgiapp.h>
 #include <cjson/cJSON.h>
 #include "db.h"
+#include "url.h"
 #include "util.h"
 
 /* A growable byte buffer, always NUL-terminated once something was added. */
@@ -131,14 +132,7 @@ void http_db_error_of(struct req *r, const struct db *db, const char *what);
  * so that the next query reconnects at once instead of failing on it. */
 void db_check_idle(struct db *db);
 
-/*
- * Query strings (pure). query_get() finds the first `name=value` pair in qs and
- * returns 1 with *out a fresh percent-decoded copy ('+' is a space), 0 when the name is
- * absent, -1 when the value is malformed (bad %-escape, or an escape decoding to NUL).
- */
-int query_get(const char *qs, const char *name, char **out) CHATAI_WUR;
-/* Percent-decode s[0..n) into a fresh string; -1 on a bad escape or an encoded NUL. */
-int url_decode(const char *s, size_t n, char **out) CHATAI_WUR;
+/* Query strings: query_get() and url_decode() of common/url.h. */
 
 /* 1 when a Content-Type value is application/json (any case, parameters allowed,
  * charset if given must be utf-8). */

@@ -17,6 +17,8 @@
 #include "log.h"
 #include "token.h"
 #include "text.h"
+#include "url.h"
+#include "b64url.h"
 #include "util.h"
 
 /* ---- utf8_valid / utf8_count ------------------------------------------------------------ */
@@ -248,6 +250,63 @@ START_TEST(text_names_greetings_emails)
 	ck_assert_str_eq(cut, "ab\xC3\xA9");
 	utf8_truncate(cut, 0);
 	ck_assert_str_eq(cut, "");
+}
+END_TEST
+
+/* ---- url, b64url: the one percent-decoder and base64url codec ------------------------- */
+
+START_TEST(url_decoding_rule)
+{
+	char out[16], *d = NULL;
+	ck_assert_int_eq(url_pct_decode("a%20b+c", 7, 1, out, sizeof out), 5);
+	ck_assert_str_eq(out, "a b c");
+	ck_assert_int_eq(url_pct_decode("a%20b+c", 7, 0, out, sizeof out), 5);
+	ck_assert_str_eq(out, "a b+c");
+	ck_assert_int_eq(url_pct_decode("%2f%2F", 6, 0, out, sizeof out), 2);
+	ck_assert_str_eq(out, "//");
+	const char *bad[] = { "%", "%4", "%zz", "%00", "a%0", "%g1" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		ck_assert_msg(url_pct_decode(bad[i], strlen(bad[i]), 1, out, sizeof out) == -1, "%s", bad[i]);
+	ck_assert_int_eq(url_pct_decode("0123456789abcdef", 16, 1, out, sizeof out), -1); /* no room */
+	ck_assert_ptr_null(url_decode_part("p%zz", 4));
+	d = url_decode_part("p%40ss+w", 8);
+	ck_assert_str_eq(d, "p@ss+w");
+	free(d);
+	ck_assert_int_eq(query_get("a=1&b=x%2By+z&b=2&c", "b", &d), 1);
+	ck_assert_str_eq(d, "x+y z");
+	free(d);
+	ck_assert_int_eq(query_get("a=1&c", "c", &d), 1);
+	ck_assert_str_eq(d, "");
+	free(d);
+	ck_assert_int_eq(query_get("a=1", "b", &d), 0);
+	ck_assert_ptr_null(d);
+	ck_assert_int_eq(query_get(NULL, "b", &d), 0);
+	ck_assert_int_eq(query_get("b=%00", "b", &d), -1);
+	ck_assert_int_eq(query_copy("t=abc&u=1", "t", out, sizeof out), 3);
+	ck_assert_str_eq(out, "abc");
+	ck_assert_int_eq(query_copy("t=abc", "u", out, sizeof out), -1);
+	ck_assert_int_eq(query_copy("t=%zz", "t", out, sizeof out), -2);
+	ck_assert_int_eq(query_copy("t=abc", "t", out, 3), -2);
+}
+END_TEST
+
+START_TEST(b64url_codec)
+{
+	const unsigned char in[] = { 0xfb, 0xff, 0x00, 'v', '1' };
+	char enc[16];
+	unsigned char dec[8];
+	for (size_t n = 0; n <= sizeof in; n++) {
+		size_t m = b64url_encode(in, n, enc, sizeof enc);
+		ck_assert_uint_eq(m, (n * 4 + 2) / 3);
+		ck_assert_int_eq(b64url_decode(enc, dec, sizeof dec), (long)n);
+		ck_assert(memcmp(in, dec, n) == 0);
+	}
+	b64url_encode(in, 2, enc, sizeof enc);
+	ck_assert_str_eq(enc, "-_8");
+	ck_assert_int_eq(b64url_decode("A", dec, sizeof dec), -1);
+	ck_assert_int_eq(b64url_decode("A+==", dec, sizeof dec), -1);
+	ck_assert_int_eq(b64url_decode("AAAAAAAAAAAA", dec, 8), -1);
+	ck_assert(b64url_is_char('-') && b64url_is_char('_') && !b64url_is_char('+') && !b64url_is_char('\0'));
 }
 END_TEST
 
@@ -789,6 +848,8 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, text_trimming);
 	tcase_add_test(tc, text_refuses_nul_and_bad_utf8);
 	tcase_add_test(tc, text_names_greetings_emails);
+	tcase_add_test(tc, url_decoding_rule);
+	tcase_add_test(tc, b64url_codec);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("int64");

@@ -6,6 +6,7 @@
  */
 #include "autoconfig.h"
 #include "app.h"
+#include "b64url.h"
 #include "cursor.h"
 #include "http.h"
 #include "json.h"
