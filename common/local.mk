@@ -9,6 +9,7 @@ common_libchatai_a_SOURCES = \
 	common/token.c common/token.h \
 	common/b64url.c common/b64url.h \
 	common/util.c common/util.h \
+	common/buf.c common/buf.h \
 	common/url.c common/url.h \
 	common/text.c common/text.h \
 	common/origin.c common/origin.h \

@@ -18,21 +18,10 @@
 #include <stdint.h>
 #include <fcgiapp.h>
 #include <cjson/cJSON.h>
+#include "buf.h"
 #include "db.h"
 #include "url.h"
 #include "util.h"
-
-/* A growable byte buffer, always NUL-terminated once something was added. */
-struct buf {
-	char *p;    /* xmalloc'd or NULL */
-	size_t len; /* bytes used, excluding the terminating NUL */
-	size_t cap; /* bytes allocated */
-};
-
-void buf_add(struct buf *b, const char *s, size_t n);
-void buf_adds(struct buf *b, const char *s);
-void buf_printf(struct buf *b, const char *fmt, ...) CHATAI_PRINTF(2, 3);
-void buf_free(struct buf *b);
 
 /* The transport of one request. */
 struct conn {
