@@ -3,14 +3,11 @@
 # and what the other test suites need in the tarball.
 
 if HAVE_CHECK
-check_PROGRAMS += tests/unit/test_common tests/unit/test_kbfile tests/unit/test_origin
-TESTS += tests/unit/test_common tests/unit/test_kbfile tests/unit/test_origin
+check_PROGRAMS += tests/unit/test_common tests/unit/test_kbfile
+TESTS += tests/unit/test_common tests/unit/test_kbfile
 tests_unit_test_common_SOURCES = tests/unit/test_common.c
 tests_unit_test_common_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_common_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
-tests_unit_test_origin_SOURCES = tests/unit/test_origin.c
-tests_unit_test_origin_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_origin_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
 tests_unit_test_kbfile_SOURCES = tests/unit/test_kbfile.c ctl/kbfile.c ctl/kbfile.h
 tests_unit_test_kbfile_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ctl $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_kbfile_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the pure half of chatai.fcgi: query strings, content types, routing,
+ * Unit tests of the pure half of chatai.fcgi: content types, routing,
  * request-body validation, the inbox cursor and answer rendering.
  * No database, no sockets.
  */
@@ -16,45 +16,6 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- query strings ---- */
-
-START_TEST(query_basic)
-{
-	char *v = NULL;
-	ck_assert_int_eq(query_get("after=5&wait=10", "wait", &v), 1);
-	ck_assert_str_eq(v, "10");
-	free(v);
-	ck_assert_int_eq(query_get("after=5&wait=10", "after", &v), 1);
-	ck_assert_str_eq(v, "5");
-	free(v);
-	ck_assert_int_eq(query_get("after=5", "limit", &v), 0);
-	ck_assert_ptr_null(v);
-	ck_assert_int_eq(query_get("", "x", &v), 0);
-	ck_assert_int_eq(query_get("waiter=1&wait=2", "wait", &v), 1);
-	ck_assert_str_eq(v, "2");
-	free(v);
-	ck_assert_int_eq(query_get("flag&x=1", "flag", &v), 1);
-	ck_assert_str_eq(v, "");
-	free(v);
-}
-END_TEST
-
-START_TEST(query_decoding)
-{
-	char *v = NULL;
-	ck_assert_int_eq(query_get("t=a%2Bb+c%20d", "t", &v), 1);
-	ck_assert_str_eq(v, "a+b c d");
-	free(v);
-	ck_assert_int_eq(query_get("t=%zz", "t", &v), -1);
-	ck_assert_int_eq(query_get("t=%4", "t", &v), -1);
-	ck_assert_int_eq(query_get("t=%", "t", &v), -1);
-	ck_assert_int_eq(query_get("t=a%00b", "t", &v), -1);
-	ck_assert_int_eq(query_get("visitor_token=abc%5F-x", "visitor_token", &v), 1);
-	ck_assert_str_eq(v, "abc_-x");
-	free(v);
-}
-END_TEST
 
 START_TEST(content_types)
 {
@@ -495,8 +456,6 @@ static Suite *suite(void)
 {
 	Suite *s = suite_create("fcgi");
 	TCase *t = tcase_create("pure");
-	tcase_add_test(t, query_basic);
-	tcase_add_test(t, query_decoding);
 	tcase_add_test(t, content_types);
 	tcase_add_test(t, bearer);
 	tcase_add_test(t, routing_found);
