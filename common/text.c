@@ -57,7 +57,7 @@ int text_greeting(const char *s, char **out, const char **why)
 	return text_message(s, out, why);
 }
 
-int text_name(const char *s, char **out, const char **why)
+int name_validate(const char *s, char **out, const char **why)
 {
 	if (text_message(s, out, why) < 0)
 		return -1;
@@ -74,7 +74,7 @@ int text_name(const char *s, char **out, const char **why)
 	return 0;
 }
 
-int text_email_valid(const char *s)
+int email_valid(const char *s)
 {
 	size_t len = strlen(s);
 	const char *at = strchr(s, '@');

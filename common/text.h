@@ -47,10 +47,10 @@ int text_greeting(const char *s, char **out, const char **why) CHATAI_WUR;
 
 /* A display name: the message rule, then at most TEXT_NAME_MAX_CHARS characters and no
  * control characters. *out trimmed (caller frees). 0 or -1 (*why). */
-int text_name(const char *s, char **out, const char **why) CHATAI_WUR;
+int name_validate(const char *s, char **out, const char **why) CHATAI_WUR;
 
 /* An operator's e-mail address as stored. 1 when well formed. */
-int text_email_valid(const char *s);
+int email_valid(const char *s);
 
 /* Cut valid UTF-8 s to at most max characters, in place. */
 void utf8_truncate(char *s, size_t max);

@@ -2,7 +2,7 @@
 /* validate: request bodies and query strings, checked before any database work. */
 #include "autoconfig.h"
 #include "validate.h"
-#include "http.h"
+#include "request.h"
 #include "json.h"
 #include "origin.h"
 
@@ -235,7 +235,7 @@ int v_assistant(const cJSON *o, int create, struct v_assistant *out, struct verr
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "name");
 	if (v || create) {
 		if (create || !cJSON_IsNull(v)) {
-			if (text_rule_field(o, "name", text_name, &out->name, e) < 0)
+			if (text_rule_field(o, "name", name_validate, &out->name, e) < 0)
 				goto fail;
 			any = 1;
 		}

@@ -71,7 +71,7 @@ int v_new_dialog(const cJSON *o, struct v_new_dialog *out, struct verr *e) CHATA
 
 /* Assistant create (all fields; name required) or patch (any subset, at least one). */
 struct v_assistant {
-	char *name;            /* owned, trimmed (text_name); NULL when absent */
+	char *name;            /* owned, trimmed (name_validate); NULL when absent */
 	char *greeting;        /* owned, trimmed (text_greeting); NULL when absent; "" allowed */
 	char *origins;         /* owned: JSON array of origin strings; NULL when absent */
 };

@@ -3,4 +3,7 @@
 # Each file ends by recording itself in schema_migrations (docs/internals.md, "Database").
 sqldir = $(pkgdatadir)/sql
 dist_sql_DATA = sql/001_schema.sql
+# The admin side (operators, assistants, knowledge, notes, search): REST and chatai-ctl.
+dist_sql_DATA += sql/008_admin.sql
+# One home per rule (issue 13): operators online, the typing check.
 dist_sql_DATA += sql/009_one_rule.sql

@@ -214,17 +214,17 @@ START_TEST(text_names_greetings_emails)
 	char name[512] = "";
 	for (int i = 0; i < 200; i++)
 		strcat(name, "\xC3\xA9"); /* 200 characters, 400 bytes */
-	ck_assert_int_eq(text_name(name, &out, &why), 0);
+	ck_assert_int_eq(name_validate(name, &out, &why), 0);
 	free(out);
 	strcat(name, "e");
-	ck_assert_int_eq(text_name(name, &out, &why), -1);
+	ck_assert_int_eq(name_validate(name, &out, &why), -1);
 	ck_assert_ptr_null(out);
-	ck_assert_int_eq(text_name("  Shop  ", &out, &why), 0);
+	ck_assert_int_eq(name_validate("  Shop  ", &out, &why), 0);
 	ck_assert_str_eq(out, "Shop");
 	free(out);
-	ck_assert_int_eq(text_name("a\tb", &out, &why), -1);
-	ck_assert_int_eq(text_name("a\x7f", &out, &why), -1);
-	ck_assert_int_eq(text_name(" ", &out, &why), -1);
+	ck_assert_int_eq(name_validate("a\tb", &out, &why), -1);
+	ck_assert_int_eq(name_validate("a\x7f", &out, &why), -1);
+	ck_assert_int_eq(name_validate(" ", &out, &why), -1);
 	ck_assert_int_eq(text_greeting("", &out, &why), 0);
 	ck_assert_str_eq(out, "");
 	free(out);
@@ -233,17 +233,17 @@ START_TEST(text_names_greetings_emails)
 	free(out);
 	ck_assert_int_eq(text_greeting(" \t ", &out, &why), -1);
 	ck_assert_int_eq(text_greeting(NULL, &out, &why), -1);
-	ck_assert(text_email_valid("a@b"));
-	ck_assert(text_email_valid("ops@shop.example"));
+	ck_assert(email_valid("a@b"));
+	ck_assert(email_valid("ops@shop.example"));
 	const char *bad[] = { "ab", "@b.example", "a@", "a@b@c", "a b@c", "a@b\x7f", "a@\xC3", "" };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-		ck_assert_msg(!text_email_valid(bad[i]), "%s", bad[i]);
+		ck_assert_msg(!email_valid(bad[i]), "%s", bad[i]);
 	char email[300];
 	memset(email, 'a', 250);
 	memcpy(email + 250, "@b.c", 5); /* 254 bytes */
-	ck_assert(text_email_valid(email));
+	ck_assert(email_valid(email));
 	memmove(email + 1, email, 255); /* 255 */
-	ck_assert(!text_email_valid(email));
+	ck_assert(!email_valid(email));
 	char cut[] = "ab\xC3\xA9" "cd";
 	utf8_truncate(cut, 3);
 	ck_assert_str_eq(cut, "ab\xC3\xA9");
