@@ -9,7 +9,8 @@
 -- as online and skipped the offline notice.
 --
 -- The one definition: an operator is online when operators.last_seen_at is less than
--- 120 seconds old AND the operator holds a session that is neither revoked nor expired.
+-- 120 seconds old AND the operator holds a session that is neither revoked nor expired
+-- (and is not disabled, 008; disabling revokes every session anyway).
 -- last_seen_at moves on authenticated requests (at most once a minute, fcgi/auth.c), so an
 -- operator with the panel open (it polls or holds a stream) stays online; a logout ends
 -- the session, hence the presence, at once.
@@ -27,7 +28,7 @@ CREATE OR REPLACE FUNCTION chatai_operators_online() RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT EXISTS (
         SELECT 1 FROM operators o
-         WHERE o.last_seen_at > now() - interval '120 seconds'
+         WHERE o.last_seen_at > now() - interval '120 seconds' AND o.disabled_at IS NULL
            AND EXISTS (SELECT 1 FROM sessions s
                         WHERE s.operator_id = o.id AND s.revoked_at IS NULL AND s.expires_at > now()))
 $$;
