@@ -28,11 +28,22 @@ REFUSED = ["https://shop.example.evil", "http://a.shop.example", "https://shop.e
 
 
 @pytest.fixture(scope="module")
-def site(stack):
+def site(pg):
     """An assistant stored by chatai-ctl with origins written the way people type them."""
-    aid = harness.make_assistant(stack.pg, "Origin rule", allowed_origins=(
+    aid = harness.make_assistant(pg, "Origin rule", allowed_origins=(
         "https://*.Shop.Example", "HTTPS://plain.example:443"))
     return aid
+
+
+@pytest.fixture
+def api(unlimited):
+    # Many dialogs from one address: a stack without rate limits (conftest.unlimited).
+    return unlimited["api"]
+
+
+@pytest.fixture
+def admin(unlimited):
+    return {"token": unlimited["token"]}
 
 
 def widget_q(aid, vt):
@@ -54,8 +65,8 @@ def ws_outcome(url, origin):
     return "open"
 
 
-def test_ctl_stores_the_normal_form(stack, site):
-    row = stack.pg.sql("SELECT allowed_origins FROM assistants WHERE id = %s", site)[0][0]
+def test_ctl_stores_the_normal_form(pg, site):
+    row = pg.sql("SELECT allowed_origins FROM assistants WHERE id = %s", site)[0][0]
     assert row == ["https://*.shop.example", "https://plain.example"]
 
 
@@ -71,8 +82,8 @@ def test_rest_stores_the_same_normal_form(api, admin):
 
 @pytest.mark.parametrize("bad", ["https://shop.example/", "https://*.[::1]", "shop.example", "https://a..b",
                                  "https://shop.example:0", "*"])
-def test_ctl_refuses_what_rest_refuses(stack, bad):
-    cp = harness.run_ctl(stack.pg.url, "assistant", "add", "x", "--origin", bad, check=False)
+def test_ctl_refuses_what_rest_refuses(pg, bad):
+    cp = harness.run_ctl(pg.url, "assistant", "add", "x", "--origin", bad, check=False)
     assert cp.returncode != 0 and "is not an origin" in cp.stderr, (bad, cp.stderr)
 
 
@@ -101,13 +112,13 @@ def test_allowed_everywhere(api, site, origin):
     assert ws_outcome(f"{api.ws_base}/ws/widget/dialogs/{did}?{q}", origin) == "open"
 
 
-def test_a_stream_delivers_to_a_wildcard_origin(stack, api, site):
+def test_a_stream_delivers_to_a_wildcard_origin(pg, api, site):
     h = {"Origin": "https://a.shop.example"}
     did, vt, _ = api.create_dialog(site, headers=h)
     # since=0: the message is replayed if it is stored before the subscription is live
     w = WsClient(f"{api.ws_base}/ws/widget/dialogs/{did}?{widget_q(site, vt)}&since=0", origin=h["Origin"])
     try:
-        stack.pg.sql("SELECT 1 FROM chatai_post_message(%s, 'manager', %s)", did, "over the socket")
+        pg.sql("SELECT 1 FROM chatai_post_message(%s, 'manager', %s)", did, "over the socket")
         ev = w.recv(10)
         while ev.get("type") != "message":
             ev = w.recv(10)
