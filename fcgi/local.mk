@@ -22,9 +22,11 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/search.c fcgi/search.h \
 	fcgi/caller.c fcgi/caller.h \
 	fcgi/ratelimit.c fcgi/ratelimit.h \
-	fcgi/longpoll.c fcgi/longpoll.h \
+	fcgi/longpoll.c fcgi/longpoll.h fcgi/lphub.h \
+	fcgi/lpdispatch.c \
 	fcgi/lpnote.c fcgi/lpnote.h \
 	fcgi/lpaddr.c fcgi/lpaddr.h \
+	fcgi/lpheap.c fcgi/lpheap.h \
 	fcgi/authcache.c fcgi/authcache.h \
 	fcgi/dbpool.c fcgi/dbpool.h \
 	fcgi/postbatch.c fcgi/postbatch.h \
