@@ -14,7 +14,8 @@ common_libchatai_a_SOURCES = \
 	common/text.c common/text.h \
 	common/origin.c common/origin.h \
 	common/typing.c common/typing.h \
-	common/credis.c common/credis.h
+	common/credis.c common/credis.h \
+	common/mailaddr.c common/mailaddr.h
 common_libchatai_a_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) \
 	$(HIREDIS_CFLAGS)
 

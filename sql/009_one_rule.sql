@@ -15,8 +15,9 @@
 -- operator with the panel open (it polls or holds a stream) stays online; a logout ends
 -- the session, hence the presence, at once.
 --
--- Who uses it: GET /api/widget/assistants/{id} (operators_online, fcgi/widget.c) and the
--- offline notice of a handoff (chatai_ai_offline_notice() below). Redis's chatai:presence
+-- Who uses it: GET /api/widget/assistants/{id} (operators_online, fcgi/widget.c), the
+-- offline notice of a handoff (chatai_ai_offline_notice() below) and, through 004's name,
+-- the mail pass of 010 (an operator alert waits while one is online). Redis's chatai:presence
 -- (redis_url set; common/credis.h) is a cache of it, not a second rule: an entry is
 -- written on every authenticated request with a lifetime of the same 120 s
 -- (CREDIS_PRESENCE_TTL) and removed at logout; the widget answers "online" when either
@@ -55,8 +56,12 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- The second definition goes: nothing else calls it.
-DROP FUNCTION IF EXISTS chatai_ai_operators_online();
+-- The second definition goes: 004's name now asks the one rule, for callers written
+-- against it (010's mail pass, which holds an operator alert while one is online).
+CREATE OR REPLACE FUNCTION chatai_ai_operators_online() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT chatai_operators_online()
+$$;
 
 -- Typing has one path for every writer (docs/scaleout.md, "Typing"): REST (fcgi), the
 -- WebSocket streams (notifier) and the assistant worker. The dialog check (missing:
