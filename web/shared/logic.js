@@ -33,10 +33,11 @@ export function parseEvent(data) {
   return v;
 }
 
-/** True for a stored message object (it has an integer id and seq). */
+/** True for a stored message object (it has an integer id and seq). Private notes
+ * (`"type": "note"`, admin channel only) hold a seq of the dialog like messages. */
 export function isMessage(ev) {
   return !!ev && Number.isInteger(ev.id) && Number.isInteger(ev.seq) &&
-    typeof ev.sender === 'string' && (ev.type === undefined || ev.type === 'message');
+    typeof ev.sender === 'string' && (ev.type === undefined || ev.type === 'message' || ev.type === 'note');
 }
 
 /**
@@ -140,6 +141,17 @@ export class MessageList {
     e.failed = failed;
     this.version += 1;
     return true;
+  }
+
+  /** The words shown under a failed entry. */
+  setError(clientId, error) {
+    const e = this.pending.get(clientId);
+    if (e) e.error = error;
+  }
+
+  /** Forgets an optimistic entry (its stored copy is already in the list). */
+  dropPending(clientId) {
+    if (this.pending.delete(clientId)) this.version += 1;
   }
 
   getPending(clientId) {
