@@ -67,7 +67,6 @@ int h_me(struct req *r);
 int h_assistants_list(struct req *r);
 int h_assistants_create(struct req *r);
 int h_assistant_get(struct req *r);
-int h_assistant_patch(struct req *r);
 int h_knowledge_list(struct req *r);
 int h_knowledge_create(struct req *r);
 int h_knowledge_delete(struct req *r);

@@ -50,32 +50,9 @@ int h_assistants_create(struct req *r)
 		return ROUTE_DONE;
 	}
 	const char *p[3] = { in.name, in.greeting ? in.greeting : "", in.origins ? in.origins : "[]" };
-	PGresult *res = db_exec(r->db,
-		"INSERT INTO assistants AS a (name, greeting, allowed_origins)"
-		" VALUES ($1, $2, ARRAY(SELECT jsonb_array_elements_text($3::jsonb)))"
-		" RETURNING chatai_assistant_json(a)::text", 3, p);
+	PGresult *res = db_exec(r->db, "SELECT chatai_assistant_create($1, $2, $3::jsonb)::text", 3, p);
 	v_assistant_free(&in);
 	return one_json(r, res, 201, "assistant create");
-}
-
-int h_assistant_patch(struct req *r)
-{
-	struct v_assistant in;
-	struct verr e = { 0 };
-	if (v_assistant(app_body(r), 0, &in, &e) < 0) {
-		app_verr(r, &e);
-		return ROUTE_DONE;
-	}
-	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-	const char *p[4] = { id, in.name, in.greeting, in.origins };
-	PGresult *res = db_exec(r->db,
-		"UPDATE assistants AS a SET name = COALESCE($2, name), greeting = COALESCE($3, greeting),"
-		" allowed_origins = CASE WHEN $4::jsonb IS NULL THEN allowed_origins"
-		"   ELSE ARRAY(SELECT jsonb_array_elements_text($4::jsonb)) END,"
-		" updated_at = now() WHERE a.id = $1::bigint RETURNING chatai_assistant_json(a)::text", 4, p);
-	v_assistant_free(&in);
-	return one_json(r, res, 200, "assistant patch");
 }
 
 int h_knowledge_list(struct req *r)
@@ -101,10 +78,7 @@ int h_knowledge_create(struct req *r)
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
 	const char *p[3] = { id, in.question, in.answer };
-	PGresult *res = db_exec(r->db,
-		"INSERT INTO knowledge AS k (assistant_id, question, answer, ts_config)"
-		" SELECT a.id, $2, $3, a.ts_config FROM assistants a WHERE a.id = $1::bigint"
-		" RETURNING chatai_knowledge_json(k)::text", 3, p);
+	PGresult *res = db_exec(r->db, "SELECT chatai_knowledge_put($1::bigint, $2, $3)::text", 3, p);
 	v_knowledge_free(&in);
 	return one_json(r, res, 201, "knowledge create");
 }

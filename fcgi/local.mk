@@ -18,7 +18,10 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/dbpool.c fcgi/dbpool.h \
 	fcgi/postbatch.c fcgi/postbatch.h \
 	fcgi/pollmode.c fcgi/pollmode.h \
-	fcgi/inlineai.c fcgi/inlineai.h
+	fcgi/inlineai.c fcgi/inlineai.h \
+	fcgi/adminroutes.h fcgi/adminval.c fcgi/adminval.h \
+	fcgi/operators.c fcgi/operators.h fcgi/knowledge.c fcgi/knowledge.h \
+	fcgi/notes.c fcgi/notes.h fcgi/search.c fcgi/search.h
 fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) -I$(top_srcdir)/ai
 
 # ai/libchataiai.a: the worker's job code, run by a request when no worker is alive.
@@ -31,7 +34,7 @@ fcgi_chatai_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(PTHREAD_LIBS)
 fcgi_chatai_fcgi_LDADD = $(CHATAI_FCGI_LIBS)
 
 # The REST functions of the schema (chatai_rest_*): installed with the other migrations.
-dist_sql_DATA += sql/002_rest.sql sql/005_rest_speed.sql sql/007_stream_tickets.sql
+dist_sql_DATA += sql/002_rest.sql sql/005_rest_speed.sql sql/007_stream_tickets.sql sql/008_admin.sql
 
 # Unit tests of the pure parts (routing, validation, query strings, CORS, cursor).
 if HAVE_CHECK

@@ -16,10 +16,13 @@ int messages_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 	snprintf(id, sizeof id, "%lld", (long long)q->dialog_id);
 	snprintf(after, sizeof after, "%lld", (long long)q->after);
 	snprintf(lim, sizeof lim, "%lld", (long long)q->limit);
-	int all = q->kind == LPQ_ADMIN || q->all_audience;
+	/* What is read: admin history everything; a visitor's history ('visitor') the site
+	 * audience and the visitor's own messages; 'site' the site audience only. Notes
+	 * and operators' events (audiences 'note', 'admin') never reach a widget. */
+	const char *aud = q->kind == LPQ_ADMIN ? "admin" : q->all_audience ? "visitor" : "site";
 	/* With a cursor: the first `limit` messages after it (paging forward never skips);
 	 * without: the latest `limit`, ascending. Stored JSON, joined in SQL. */
-	const char *p[4] = { id, after, lim, all ? "true" : "false" };
+	const char *p[4] = { id, after, lim, aud };
 	/* One prepared statement each; an empty dialog gives one row with NULL, a missing
 	 * one no row. The array text is what jsonb_agg() of the same objects prints. */
 	PGresult *res;
@@ -27,14 +30,16 @@ int messages_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 		res = db_exec(db,
 			"SELECT (SELECT '[' || string_agg(x.json, ', ' ORDER BY x.seq) || ']' FROM"
 			" (SELECT m.seq, m.json FROM messages m"
-			"   WHERE m.dialog_id = d.id AND m.seq > $2::bigint AND ($4::bool OR m.audience = 'all')"
+			"   WHERE m.dialog_id = d.id AND m.seq > $2::bigint "
+			"   AND (m.audience = 'all' OR $4 = 'admin' OR ($4 = 'visitor' AND m.sender = 'user'))"
 			"   ORDER BY m.seq LIMIT $3::bigint) x)"
 			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
 	else
 		res = db_exec(db,
 			"SELECT (SELECT '[' || string_agg(x.json, ', ' ORDER BY x.seq) || ']' FROM"
 			" (SELECT m.seq, m.json FROM messages m"
-			"   WHERE m.dialog_id = d.id AND ($4::bool OR m.audience = 'all') AND $2::bigint >= 0"
+			"   WHERE m.dialog_id = d.id "
+			"   AND (m.audience = 'all' OR $4 = 'admin' OR ($4 = 'visitor' AND m.sender = 'user')) AND $2::bigint >= 0"
 			"   ORDER BY m.seq DESC LIMIT $3::bigint) x)"
 			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
 	if (!res)

@@ -2,6 +2,7 @@
 /* routes: the route table of API.md and the request pipeline in front of the handlers. */
 #include "autoconfig.h"
 #include "app.h"
+#include "adminroutes.h"
 #include "authcache.h"
 #include "config.h"
 #include "json.h"
@@ -53,12 +54,18 @@ const struct route chatai_routes[] = {
 	{ "POST", "/api/auth/login", h_login, B | ROUTE_RATE_LOGIN },
 	{ "POST", "/api/auth/logout", h_logout, OP },
 	{ "GET", "/api/me", h_me, OP },
+	{ "PATCH", "/api/me", h_me_patch, OP | B },
+	{ "GET", "/api/operators", h_operators_list, ADM },
+	{ "POST", "/api/operators", h_operators_create, ADM | B },
+	{ "PATCH", "/api/operators/{id}", h_operator_patch, ADM | B },
 	{ "GET", "/api/assistants", h_assistants_list, OP },
 	{ "POST", "/api/assistants", h_assistants_create, ADM | B },
 	{ "GET", "/api/assistants/{id}", h_assistant_get, OP },
-	{ "PATCH", "/api/assistants/{id}", h_assistant_patch, ADM | B },
-	{ "GET", "/api/assistants/{id}/knowledge", h_knowledge_list, OP },
+	{ "PATCH", "/api/assistants/{id}", h_assistant_update, ADM | B },
+	{ "GET", "/api/assistants/{id}/knowledge", h_knowledge_query, OP },
+	{ "POST", "/api/assistants/{id}/answer-preview", h_answer_preview, OP | B },
 	{ "POST", "/api/assistants/{id}/knowledge", h_knowledge_create, ADM | B },
+	{ "PATCH", "/api/knowledge/{id}", h_knowledge_patch, ADM | B },
 	{ "DELETE", "/api/knowledge/{id}", h_knowledge_delete, ADM },
 	{ "GET", "/api/dialogs", h_dialogs_list, OP },
 	{ "GET", "/api/dialogs/{id}", h_dialog_get, OP },
@@ -69,6 +76,10 @@ const struct route chatai_routes[] = {
 	{ "POST", "/api/dialogs/{id}/close", h_dialog_close, OP },
 	{ "POST", "/api/dialogs/{id}/typing", h_dialog_typing, OP | B },
 	{ "POST", "/api/dialogs/{id}/read", h_dialog_read, OP | B },
+	{ "POST", "/api/dialogs/{id}/notes", h_dialog_note, OP | B },
+	{ "POST", "/api/dialogs/{id}/assign", h_dialog_assign, OP | B },
+	{ "GET", "/api/dialogs/{id}/suggestions", h_dialog_suggestions, OP },
+	{ "GET", "/api/search", h_search, OP },
 	{ "GET", "/api/inbox", h_inbox, OP },
 	{ "POST", "/api/stream-tickets", h_stream_ticket, OP },
 	{ "GET", "/api/widget/assistants/{id}", h_widget_assistant, W },
