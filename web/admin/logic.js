@@ -248,16 +248,29 @@ export function parseHash(hash) {
 }
 
 /**
- * A search snippet in parts: ts_headline marks the matched words with <b>...</b>; the parts
- * are put in the page as text (matches in <mark>), so nothing in a message becomes markup.
+ * A search snippet in parts, the query's words marked: [{text, mark}]. The page puts each
+ * part in as text (matches in <mark>), so nothing in a message becomes markup.
  */
-export function snippetParts(snippet) {
+export function highlightParts(text, query) {
+  const s = String(text || '');
+  const words = String(query || '').toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 1);
+  if (!words.length || !s) return s ? [{ text: s, mark: false }] : [];
+  const low = s.toLowerCase();
   const parts = [];
-  let mark = false;
-  for (const piece of String(snippet || '').split(/(<\/?b>)/)) {
-    if (piece === '<b>') mark = true;
-    else if (piece === '</b>') mark = false;
-    else if (piece) parts.push({ text: piece, mark });
+  let i = 0;
+  let plain = '';
+  while (i < s.length) {
+    const w = words.find((x) => low.startsWith(x, i));
+    if (w) {
+      if (plain) parts.push({ text: plain, mark: false });
+      plain = '';
+      parts.push({ text: s.slice(i, i + w.length), mark: true });
+      i += w.length;
+    } else {
+      plain += s[i];
+      i += 1;
+    }
   }
+  if (plain) parts.push({ text: plain, mark: false });
   return parts;
 }

@@ -3,7 +3,7 @@
 
 import { el, formatTime } from '../shared/dom.js';
 import { $, api, registerView, showView, errorMessage } from './core.js';
-import { STATUS_LABEL, snippetParts } from './logic.js';
+import { STATUS_LABEL, highlightParts, pageHost } from './logic.js';
 import { openDialog } from './dialog.js';
 
 let last = '';
@@ -31,8 +31,9 @@ async function run(q) {
 
 function resultItem(res) {
   const m = res.message || {};
-  const status = res.status || (res.dialog && res.dialog.status) || '';
-  const site = res.site || (res.dialog && res.dialog.site) || '';
+  const status = res.status || '';
+  const host = pageHost({ visitor: { page_url: res.page_url } });
+  const site = [res.assistant && res.assistant.name, host].filter(Boolean).join(' · ');
   return el('li', {},
     el('button', {
       class: 'result', type: 'button', 'data-dialog-id': String(res.dialog_id), 'data-seq': String(m.seq || ''),
@@ -44,7 +45,7 @@ function resultItem(res) {
       site ? el('span', { class: 'result-site', text: String(site) }) : null,
       el('span', { class: 'result-time', text: m.timestamp ? formatTime(m.timestamp) : '' })),
     el('span', { class: 'result-snippet' },
-      snippetParts(res.snippet || m.text || '').map((p) => (p.mark ? el('mark', { text: p.text }) : p.text)))));
+      highlightParts(res.snippet || m.text || '', last).map((p) => (p.mark ? el('mark', { text: p.text }) : p.text)))));
 }
 
 function open(dialogId, seq) {
