@@ -149,8 +149,7 @@ async function onProfile(e) {
     showProfile();
     flash('profile-status', 'Saved.');
   } catch (ex) {
-    showError('profile-error', ex.status === 401 || ex.status === 403
-      ? `Not saved: ${ex.message || 'the current password is wrong.'}` : errorMessage(ex));
+    showError('profile-error', `Not saved: ${errorMessage(ex)}`);
   }
 }
 
