@@ -49,7 +49,9 @@ def text(drv, i):
 
 
 def screenshot(drv, artifacts, name, size):
-    drv.set_window_size(*size)
+    # Chromium's window cannot be narrower than 500 px: emulate the viewport (as test_chat does).
+    drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": size[0] < 500})
     drv.execute_script("return new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
     path = Path(artifacts) / f"{name}-{size[0]}x{size[1]}.png"
     drv.save_screenshot(str(path))
@@ -57,10 +59,14 @@ def screenshot(drv, artifacts, name, size):
 
 
 def overflowing(drv):
-    """Elements wider than the viewport (a phone layout problem), as short descriptions."""
+    """Elements wider than the viewport (a phone layout problem), and the page itself taller
+    than the screen (the panel scrolls inside its sections, never the whole page)."""
     return drv.execute_script("""
         const w = document.documentElement.clientWidth;
         const out = [];
+        const de = document.documentElement;
+        if (de.scrollHeight > de.clientHeight + 1) out.push(`page ${de.scrollHeight} > ${de.clientHeight}`);
+        if (de.scrollWidth > de.clientWidth + 1) out.push(`page ${de.scrollWidth} wide > ${de.clientWidth}`);
         for (const n of document.querySelectorAll('body *')) {
           const r = n.getBoundingClientRect();
           if (r.width === 0 || n.closest('[hidden]')) continue;

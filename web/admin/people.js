@@ -63,10 +63,10 @@ function operatorRow(o) {
   }, o.disabled ? 'Enable' : 'Disable');
   return el('tr', { 'data-operator-id': String(o.id), class: o.disabled ? 'disabled' : '' },
     el('th', { scope: 'row', text: `${o.name || '—'}${me ? ' (me)' : ''}` }),
-    el('td', { text: o.email }),
-    el('td', {}, role),
-    el('td', {}, el('span', { class: `pill ${o.disabled ? 'closed' : 'operator'}`, text: o.disabled ? 'Disabled' : 'Active' })),
-    el('td', { class: 'op-seen', text: timeAgo(o.last_seen_at), title: o.last_seen_at || '' }),
+    el('td', { 'data-label': 'Email', text: o.email }),
+    el('td', { 'data-label': 'Role' }, role),
+    el('td', { 'data-label': 'Status' }, el('span', { class: `pill ${o.disabled ? 'closed' : 'operator'}`, text: o.disabled ? 'Disabled' : 'Active' })),
+    el('td', { class: 'op-seen', 'data-label': 'Last seen', text: timeAgo(o.last_seen_at), title: o.last_seen_at || '' }),
     el('td', { class: 'op-actions' }, toggle, pwBtn, pw));
 }
 
