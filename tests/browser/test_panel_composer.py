@@ -6,6 +6,7 @@ styled apart and never shown to the visitor; assignment to a named operator; the
 whose results open the dialog at the message. Everything people typed stays text."""
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 import harness
 from pages import AdminPage, wait_for
@@ -105,7 +106,7 @@ def test_canned_replies_save_as_knowledge_notes_and_assign(stack, admin, browser
     # assign to a named operator
     wait_for(lambda: any(o.text.startswith("Bob Named") for o in csss(drv, "#assign-select option")),
              message="operators listed")
-    css(drv, f'#assign-select option[value="{bob_id}"]').click()
+    Select(by_id(drv, "assign-select")).select_by_value(str(bob_id))
     by_id(drv, "assign-btn").click()
     wait_for(lambda: by_id(drv, "dialog-assigned").text == "Assigned to Bob Named", message="assigned",
              show=lambda: by_id(drv, "dialog-assigned").text)
@@ -145,7 +146,7 @@ def test_canned_replies_for_an_operator_and_assign_to_self(stack, admin, browser
     # an operator cannot list operators: the list offers themselves
     opts = [o.get_attribute("value") for o in csss(drv, "#assign-select option")]
     assert opts == ["", str(oid)]
-    css(drv, f'#assign-select option[value="{oid}"]').click()
+    Select(by_id(drv, "assign-select")).select_by_value(str(oid))
     by_id(drv, "assign-btn").click()
     wait_for(lambda: by_id(drv, "dialog-assigned").text == f"Assigned to {XSS}", message="assigned to self",
              show=lambda: (by_id(drv, "dialog-assigned").text, by_id(drv, "dialog-error").text))

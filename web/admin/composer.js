@@ -217,7 +217,7 @@ async function onAssign() {
   $('assign-btn').disabled = true;
   try {
     const d = await api(`/api/dialogs/${cur.id}/assign`, { body: { operator_id: id } });
-    upsertDialog(d, false);
+    upsertDialog(d, false, true);
     if (d && d.status) cur.status = d.status;
     renderList();
     renderDialogHead();

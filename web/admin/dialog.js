@@ -82,7 +82,7 @@ export async function openDialog(id, seq = null) {
   try {
     const [dlg, msgs] = await Promise.all([api(`/api/dialogs/${id}`), api(`/api/dialogs/${id}/messages?limit=1000`)]);
     if (state.current !== cur) return;
-    upsertDialog(dlg, false);
+    upsertDialog(dlg, false, true);
     for (const m of Array.isArray(msgs) ? msgs : []) cur.list.upsert(m);
   } catch (e) {
     if (state.current !== cur) return;
@@ -158,7 +158,7 @@ export async function refreshDialog(cur) {
   try {
     const d = await api(`/api/dialogs/${cur.id}`);
     if (state.current === cur) {
-      upsertDialog(d, false);
+      upsertDialog(d, false, true);
       renderList();
       renderDialogHead();
     }
@@ -311,7 +311,7 @@ export async function dialogAction(action) {
   for (const b of btns) b.disabled = true;
   try {
     const d = await api(`/api/dialogs/${cur.id}/${action}`, { method: 'POST', body: {} });
-    upsertDialog(d, false);
+    upsertDialog(d, false, true);
     cur.status = d.status;
     renderList();
     renderDialogHead();

@@ -65,10 +65,13 @@ export async function loadDialogs() {
   } catch { /* the status indicator shows connection trouble */ }
 }
 
-export function upsertDialog(d, notify) {
+/** Merges a dialog object into the inbox. fresh: it is REST's answer about this very dialog
+ * (its GET or an action's answer), newer than whatever the inbox heard, whose updated_at may
+ * be a message's time, later than the dialog's own for the same change. */
+export function upsertDialog(d, notify, fresh = false) {
   if (!d || !Number.isInteger(d.id)) return;
   const prev = state.dialogs.get(d.id);
-  if (prev && prev.updated_at && d.updated_at && d.updated_at < prev.updated_at) return;
+  if (!fresh && prev && prev.updated_at && d.updated_at && d.updated_at < prev.updated_at) return;
   const merged = prev ? { ...prev, ...d } : d;
   if (state.current && state.current.id === d.id) merged.unread = 0;
   state.dialogs.set(d.id, merged);
