@@ -265,3 +265,55 @@ def test_profile_screen(stack, browser, artifacts):
     assert by_id(drv, "me").text == "Pat Renamed"
     assert harness.Api(stack.url).login(email, "profile-password-2")
     _shots(drv, artifacts, "panel-profile")
+
+
+UNLABELLED_JS = """
+const bad = [];
+const nameOf = (n) => {
+  if (n.getAttribute('aria-label')) return n.getAttribute('aria-label');
+  const by = n.getAttribute('aria-labelledby');
+  if (by) return by.split(' ').map((i) => (document.getElementById(i) || {}).textContent || '').join(' ').trim();
+  if (n.labels && n.labels.length) return [...n.labels].map((l) => l.textContent).join(' ').trim();
+  if (!['INPUT', 'SELECT', 'TEXTAREA'].includes(n.tagName)) return n.textContent.trim();
+  return n.getAttribute('title') || '';
+};
+for (const n of document.querySelectorAll('button, input, select, textarea, a[href], [role=option]')) {
+  if (!n.checkVisibility() || n.closest('[hidden]')) continue;
+  const what = n.tagName + (n.id ? '#' + n.id : '') + '.' + n.className;
+  if (!nameOf(n)) bad.push('no name: ' + what);
+  if (n.tabIndex < 0 && n.getAttribute('role') !== 'option') bad.push('not reachable: ' + what);
+}
+return bad;
+"""
+
+
+def test_every_control_is_labelled_and_reachable_by_keyboard(stack, admin, browser):
+    from selenium.webdriver.common.keys import Keys
+    aid = harness.make_assistant(stack.pg, "Labels bot")
+    harness.add_knowledge(stack.pg, aid, [("Label question?", "Label answer.")])
+    api = harness.Api(stack.url)
+    did, vtok, _ = api.create_dialog(aid)
+    api.visitor_post(did, vtok, "hello labels")
+    drv = browser(*DESKTOP)
+    panel = _panel(drv, stack, admin["token"], did)
+    panel.wait_text("hello labels", "user")
+    problems = {"inbox": drv.execute_script(UNLABELLED_JS)}
+    for view in ("assistants", "knowledge", "operators", "profile"):
+        go(drv, view)
+        time.sleep(0.5)
+        problems[view] = drv.execute_script(UNLABELLED_JS)
+    assert all(v == [] for v in problems.values()), problems
+
+    # the keyboard alone: Tab from the top reaches the sections, Enter opens one
+    drv.find_element("tag name", "body").click()
+    drv.execute_script("document.activeElement.blur()")
+    seen = []
+    for _ in range(12):
+        drv.switch_to.active_element.send_keys(Keys.TAB)
+        a = drv.switch_to.active_element
+        seen.append(a.get_attribute("data-view") or a.get_attribute("id") or a.tag_name)
+    assert seen.index("inbox") < seen.index("knowledge") < seen.index("search-input"), seen
+    while drv.switch_to.active_element.get_attribute("data-view") != "knowledge":
+        drv.switch_to.active_element.send_keys(Keys.SHIFT, Keys.TAB)
+    drv.switch_to.active_element.send_keys(Keys.ENTER)
+    wait_for(lambda: by_id(drv, "knowledge-view").is_displayed(), message="knowledge opened by keyboard")
