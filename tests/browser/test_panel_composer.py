@@ -73,8 +73,8 @@ def test_canned_replies_save_as_knowledge_notes_and_assign(stack, admin, browser
              show=lambda: by_id(drv, "reply-input").get_attribute("value"))
     composer_key(drv, ENTER)
     panel.wait_text(filled, "manager")
-    seen = harness.Api(stack.url).visitor_messages(did, vtok).json()
-    assert filled in [m["text"] for m in seen]
+    wait_for(lambda: filled in [m["text"] for m in harness.Api(stack.url).visitor_messages(did, vtok).json()],
+             message="the visitor has the reply")
 
     # save as knowledge, pre-filled with the visitor question that led to the reply
     btn = wait_for(lambda: csss(drv, "#messages .msg.manager .save-kb"), message="save-as-knowledge action")[0]

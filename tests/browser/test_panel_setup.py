@@ -4,36 +4,12 @@ own: a new admin signs in, creates an assistant, sets its allowed origins, adds 
 copies the embed snippet into a page served from another origin, and the widget there
 answers from the new entry."""
 
-import pytest
-
 import harness
 from pages import AdminPage, WidgetPage, wait_for
 from panel_pages import DESKTOP, PHONE, by_id, css, csss, fill, go, screenshot, overflowing
 
 QUESTION = "Do you deliver to Iceland?"
 ANSWER = "Yes: we deliver to Iceland in 6 business days, free above 50 EUR."
-
-
-@pytest.fixture
-def blank_site(tmp_path):
-    """A static server for a customer site on another origin; its page is written later."""
-    procs = []
-
-    def start():
-        site = tmp_path / "site"
-        site.mkdir(exist_ok=True)
-        port = harness.free_port()
-        p = harness.Process(["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                            cwd=str(site), log_path=tmp_path / "site.log", name="site")
-        p.start()
-        p.wait_port(port)
-        procs.append(p)
-        # "localhost" is another origin than the chat server's 127.0.0.1
-        return site, f"http://localhost:{port}"
-
-    yield start
-    for p in procs:
-        p.stop()
 
 
 def test_new_admin_sets_up_a_site_in_the_browser(make_stack, browser, blank_site, artifacts):
