@@ -54,37 +54,20 @@ int av_text(const cJSON *o, const char *key, int required, char **out, struct ve
 
 int av_name(const cJSON *o, const char *key, int required, char **out, struct verr *e)
 {
-	if (av_text(o, key, required, out, e) < 0)
-		return -1;
-	if (!*out)
-		return 0;
-	int ok = utf8_count(*out, strlen(*out)) <= 200;
-	for (const char *p = *out; ok && *p; p++)
-		ok = (unsigned char)*p >= ' ' && *p != 0x7f;
-	if (ok)
-		return 0;
-	free(*out);
+	const char *s, *why = NULL;
 	*out = NULL;
-	return invalid(e, key, "a name is 1 to 200 characters without control characters");
-}
-
-int av_email_ok(const char *s)
-{
-	size_t len = strlen(s);
-	const char *at = strchr(s, '@');
-	if (len < 3 || len > 254 || !at || at == s || at[1] == '\0' || strchr(at + 1, '@'))
-		return 0;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return 0;
-	return utf8_valid(s, len);
+	if (str_of(o, key, required, &s, e) < 0)
+		return -1;
+	if (s && name_validate(s, out, &why) < 0)
+		return invalid(e, key, why);
+	return 0;
 }
 
 int av_email(const cJSON *o, const char *key, const char **out, struct verr *e)
 {
 	if (str_of(o, key, 1, out, e) < 0)
 		return -1;
-	if (!av_email_ok(*out))
+	if (!email_valid(*out))
 		return invalid(e, key, "this is not an email address");
 	return 0;
 }
@@ -143,13 +126,15 @@ static cJSON *handoff_words(const cJSON *v, struct verr *e)
 	}
 	cJSON *arr = cJSON_CreateArray();
 	const cJSON *it;
-	cJSON_ArrayForEach(it, v) {
+	cJSON_ArrayForEach(it, v)
+	{
 		char *t = NULL;
 		const char *why = NULL;
 		if (!cJSON_IsString(it) || strlen(it->valuestring) > 100 ||
 		    text_validate(it->valuestring, strlen(it->valuestring), &t, &why) < 0) {
 			cJSON_Delete(arr);
-			invalid(e, "handoff_words", "each handoff word is a non-empty string of at most 100 bytes");
+			invalid(e, "handoff_words",
+				"each handoff word is a non-empty string of at most 100 bytes");
 			return NULL;
 		}
 		cJSON_AddItemToArray(arr, cJSON_CreateString(t));
@@ -167,7 +152,8 @@ static int patch_more(const cJSON *o, cJSON *p, struct verr *e)
 	} else if (v) {
 		int64_t t = 0;
 		if (json_get_int64(o, "waiting_timeout", &t) < 0 || t < 1 || t > 604800)
-			return invalid(e, "waiting_timeout", "waiting_timeout is 1 to 604800 seconds, or null");
+			return invalid(e, "waiting_timeout",
+				       "waiting_timeout is 1 to 604800 seconds, or null");
 		cJSON_AddNumberToObject(p, "waiting_timeout", (double)t);
 	}
 	const char *cfg = NULL;
@@ -175,8 +161,9 @@ static int patch_more(const cJSON *o, cJSON *p, struct verr *e)
 		return -1;
 	if (cfg) {
 		size_t n = strlen(cfg);
-		if (n == 0 || n > 63 || strspn(cfg, "abcdefghijklmnopqrstuvwxyz0123456789_.") != n)
-			return invalid(e, "ts_config", "ts_config names a text search configuration (e.g. english)");
+		if (n == 0 || n > 63 || strspn(cfg, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
+			return invalid(e, "ts_config",
+				       "ts_config names a text search configuration (e.g. english)");
 		cJSON_AddStringToObject(p, "ts_config", cfg);
 	}
 	v = cJSON_GetObjectItemCaseSensitive(o, "handoff_words");
@@ -220,8 +207,9 @@ char *av_assistant_patch(const cJSON *o, struct verr *e)
 	if (patch_base(o, p, e) < 0 || patch_more(o, p, e) < 0)
 		goto done;
 	if (!p->child) {
-		invalid(e, NULL, "nothing to change: give name, greeting, allowed_origins, handoff_words,"
-		                 " waiting_timeout or ts_config");
+		invalid(e, NULL,
+			"nothing to change: give name, greeting, allowed_origins, handoff_words,"
+			" waiting_timeout or ts_config");
 		goto done;
 	}
 	out = json_print(p);
@@ -243,7 +231,7 @@ void admin_db_error(struct req *r, const char *what, const char *field400, const
 }
 
 int admin_answer(struct req *r, PGresult *res, int status, const char *what, const char *field400,
-                 const char *msg409)
+		 const char *msg409)
 {
 	if (!res) {
 		admin_db_error(r, what, field400, msg409);

@@ -20,15 +20,15 @@
 struct req;
 
 /* Shortest and longest password (characters; bytes for the upper bound: crypt(3)). */
-#define AV_PASSWORD_MIN 10
+#define AV_PASSWORD_MIN       10
 #define AV_PASSWORD_MAX_BYTES 511
 
 /* A string of at most maxlen bytes of valid UTF-8. */
 int av_string(const cJSON *o, const char *key, int required, size_t maxlen, const char **out,
-              struct verr *e) CHATAI_WUR;
+	      struct verr *e) CHATAI_WUR;
 /* A display name: trimmed, 1..200 characters, no control characters (owned). */
 int av_name(const cJSON *o, const char *key, int required, char **out, struct verr *e) CHATAI_WUR;
-/* An email: one '@' with text on both sides, no spaces or controls, at most 254 bytes. */
+/* An email (email_valid() of common/util.h). */
 int av_email(const cJSON *o, const char *key, const char **out, struct verr *e) CHATAI_WUR;
 /* A new password: AV_PASSWORD_MIN characters or more, valid UTF-8. */
 int av_password(const cJSON *o, const char *key, int required, const char **out, struct verr *e) CHATAI_WUR;
@@ -40,15 +40,13 @@ int av_bool(const cJSON *o, const char *key, int *val, struct verr *e) CHATAI_WU
 int av_id(const cJSON *o, const char *key, int64_t *out, struct verr *e) CHATAI_WUR;
 /* Message text (owned, trimmed, the message rule); *out NULL when absent and optional. */
 int av_text(const cJSON *o, const char *key, int required, char **out, struct verr *e) CHATAI_WUR;
-/* 1 when the string s is a well-formed email address. */
-int av_email_ok(const char *s);
 
 /*
  * PATCH /api/assistants/{id}: the body checked and turned into the JSON object that
  * chatai_assistant_update() takes (owned). name, greeting and allowed_origins follow
  * v_assistant() (the rule of POST); handoff_words: up to 50 non-empty strings of at
  * most 100 bytes; waiting_timeout: 1..604800 seconds or null; ts_config: a name of
- * letters, digits, '_' and '.' (the database says whether it exists). At least one.
+ * lower-case letters, digits and '_' (the database says whether it exists). At least one.
  */
 char *av_assistant_patch(const cJSON *o, struct verr *e);
 
@@ -60,7 +58,7 @@ void admin_db_error(struct req *r, const char *what, const char *field400, const
 /* Answer status with the first column of a one-row result, 404 when there is no row;
  * a NULL res goes to admin_db_error(). Clears res. ROUTE_DONE. */
 int admin_answer(struct req *r, PGresult *res, int status, const char *what, const char *field400,
-                 const char *msg409);
+		 const char *msg409);
 
 /* r->ids[0] as decimal text into buf (24 bytes). */
 const char *admin_id(const struct req *r, char buf[24]);

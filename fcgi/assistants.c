@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* assistants: the operator side's assistants and their knowledge entries. */
 #include "autoconfig.h"
+#include "adminval.h"
 #include "app.h"
 #include "log.h"
 
@@ -8,27 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Answer 200 with the first column of a one-row result, or 404. */
-static int one_json(struct req *r, PGresult *res, int status, const char *what)
-{
-	if (!res) {
-		http_db_error(r, what);
-		return ROUTE_DONE;
-	}
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-		http_error(r, 404, "not_found", "no such resource", NULL);
-	else
-		http_json(r, status, PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return ROUTE_DONE;
-}
-
 int h_assistants_list(struct req *r)
 {
 	PGresult *res = db_exec(r->db,
 		"SELECT jsonb_build_object('assistants', COALESCE(jsonb_agg(chatai_assistant_json(a) ORDER BY a.id),"
 		" '[]'::jsonb))::text FROM assistants a", 0, NULL);
-	return one_json(r, res, 200, "assistants list");
+	return admin_answer(r, res, 200, "assistants list", NULL, NULL);
 }
 
 int h_assistant_get(struct req *r)
@@ -38,7 +24,7 @@ int h_assistant_get(struct req *r)
 	const char *p[1] = { id };
 	PGresult *res = db_exec(r->db, "SELECT chatai_assistant_json(a)::text FROM assistants a WHERE a.id = $1::bigint",
 	                        1, p);
-	return one_json(r, res, 200, "assistant");
+	return admin_answer(r, res, 200, "assistant", NULL, NULL);
 }
 
 int h_assistants_create(struct req *r)
@@ -52,7 +38,7 @@ int h_assistants_create(struct req *r)
 	const char *p[3] = { in.name, in.greeting ? in.greeting : "", in.origins ? in.origins : "[]" };
 	PGresult *res = db_exec(r->db, "SELECT chatai_assistant_create($1, $2, $3::jsonb)::text", 3, p);
 	v_assistant_free(&in);
-	return one_json(r, res, 201, "assistant create");
+	return admin_answer(r, res, 201, "assistant create", NULL, NULL);
 }
 
 int h_knowledge_list(struct req *r)
@@ -64,7 +50,7 @@ int h_knowledge_list(struct req *r)
 		"SELECT jsonb_build_object('knowledge', COALESCE((SELECT jsonb_agg(chatai_knowledge_json(k) ORDER BY k.id)"
 		" FROM knowledge k WHERE k.assistant_id = a.id), '[]'::jsonb))::text"
 		" FROM assistants a WHERE a.id = $1::bigint", 1, p);
-	return one_json(r, res, 200, "knowledge list");
+	return admin_answer(r, res, 200, "knowledge list", NULL, NULL);
 }
 
 int h_knowledge_create(struct req *r)
@@ -80,7 +66,7 @@ int h_knowledge_create(struct req *r)
 	const char *p[3] = { id, in.question, in.answer };
 	PGresult *res = db_exec(r->db, "SELECT chatai_knowledge_put($1::bigint, $2, $3)::text", 3, p);
 	v_knowledge_free(&in);
-	return one_json(r, res, 201, "knowledge create");
+	return admin_answer(r, res, 201, "knowledge create", NULL, NULL);
 }
 
 int h_knowledge_delete(struct req *r)

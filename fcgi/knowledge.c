@@ -14,8 +14,8 @@
 #include <string.h>
 
 /* Longest search text (bytes) and most entries a ranked list or suggestions return. */
-#define KN_QUERY_MAX 1000
-#define KN_RANKED_MAX 50
+#define KN_QUERY_MAX       1000
+#define KN_RANKED_MAX      50
 #define KN_SUGGESTIONS_MAX 5
 
 int h_assistant_update(struct req *r)
@@ -46,7 +46,8 @@ int h_knowledge_patch(struct req *r)
 		http_error(r, 400, "validation_failed", "nothing to change: give question or answer", NULL);
 	} else {
 		const char *p[3] = { admin_id(r, id), q, a };
-		PGresult *res = db_exec(r->db, "SELECT chatai_knowledge_update($1::bigint, $2, $3)::text", 3, p);
+		PGresult *res =
+			db_exec(r->db, "SELECT chatai_knowledge_update($1::bigint, $2, $3)::text", 3, p);
 		admin_answer(r, res, 200, "knowledge update", NULL, NULL);
 	}
 	free(q);
@@ -72,7 +73,8 @@ static cJSON *entries_json(const struct kb_entry *k, size_t n, const char *id_ke
 }
 
 /* Answer {key: [ranked entries]} for the text q against assistant. */
-static int ranked(struct req *r, int64_t assistant, const char *q, int limit, const char *key, const char *id_key)
+static int ranked(struct req *r, int64_t assistant, const char *q, int limit, const char *key,
+		  const char *id_key)
 {
 	struct kb_entry *k = NULL;
 	size_t n = 0;
@@ -115,7 +117,8 @@ int h_knowledge_query(struct req *r)
 	}
 	if (rc < 0 || strlen(q) > KN_QUERY_MAX || !utf8_valid(q, strlen(q))) {
 		free(q);
-		http_error(r, 400, "validation_failed", "q must be valid UTF-8 text of at most 1000 bytes", "q");
+		http_error(r, 400, "validation_failed", "q must be valid UTF-8 text of at most 1000 bytes",
+			   "q");
 		return ROUTE_DONE;
 	}
 	if (assistant_exists(r) == 1)
@@ -157,9 +160,11 @@ int h_dialog_suggestions(struct req *r)
 {
 	char id[24];
 	const char *p[1] = { admin_id(r, id) };
-	PGresult *res = db_exec(r->db,
+	PGresult *res = db_exec(
+		r->db,
 		"SELECT d.assistant_id, (SELECT m.text FROM messages m WHERE m.dialog_id = d.id AND m.sender = 'user'"
-		" ORDER BY m.seq DESC LIMIT 1) FROM dialogs d WHERE d.id = $1::bigint", 1, p);
+		" ORDER BY m.seq DESC LIMIT 1) FROM dialogs d WHERE d.id = $1::bigint",
+		1, p);
 	if (!res) {
 		http_db_error(r, "suggestions");
 		return ROUTE_DONE;

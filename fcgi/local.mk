@@ -34,7 +34,7 @@ fcgi_chatai_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(PTHREAD_LIBS)
 fcgi_chatai_fcgi_LDADD = $(CHATAI_FCGI_LIBS)
 
 # The REST functions of the schema (chatai_rest_*): installed with the other migrations.
-dist_sql_DATA += sql/002_rest.sql sql/005_rest_speed.sql sql/007_stream_tickets.sql sql/008_admin.sql
+dist_sql_DATA += sql/002_rest.sql sql/005_rest_speed.sql sql/007_stream_tickets.sql
 
 # Unit tests of the pure parts (routing, validation, query strings, CORS, cursor).
 if HAVE_CHECK
@@ -44,6 +44,12 @@ tests_unit_test_fcgi_SOURCES = tests/unit/test_fcgi.c
 tests_unit_test_fcgi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
 tests_unit_test_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
 tests_unit_test_fcgi_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
+check_PROGRAMS += tests/unit/test_adminval
+TESTS += tests/unit/test_adminval
+tests_unit_test_adminval_SOURCES = tests/unit/test_adminval.c
+tests_unit_test_adminval_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
+tests_unit_test_adminval_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
+tests_unit_test_adminval_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
 check_PROGRAMS += tests/unit/test_authcache
 TESTS += tests/unit/test_authcache
 tests_unit_test_authcache_SOURCES = tests/unit/test_authcache.c

@@ -39,7 +39,8 @@ int messages_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 			"SELECT (SELECT '[' || string_agg(x.json, ', ' ORDER BY x.seq) || ']' FROM"
 			" (SELECT m.seq, m.json FROM messages m"
 			"   WHERE m.dialog_id = d.id "
-			"   AND (m.audience = 'all' OR $4 = 'admin' OR ($4 = 'visitor' AND m.sender = 'user')) AND $2::bigint >= 0"
+			"   AND (m.audience = 'all' OR $4 = 'admin' OR ($4 = 'visitor' AND m.sender = 'user'))"
+			"   AND $2::bigint >= 0"
 			"   ORDER BY m.seq DESC LIMIT $3::bigint) x)"
 			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
 	if (!res)

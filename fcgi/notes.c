@@ -35,6 +35,7 @@ int h_dialog_assign(struct req *r)
 	snprintf(op, sizeof op, "%lld", (long long)r->op.id);
 	snprintf(tos, sizeof tos, "%lld", (long long)to);
 	const char *p[3] = { admin_id(r, id), op, tos };
-	PGresult *res = db_exec(r->db, "SELECT chatai_dialog_assign($1::bigint, $2::bigint, $3::bigint)::text", 3, p);
+	PGresult *res =
+		db_exec(r->db, "SELECT chatai_dialog_assign($1::bigint, $2::bigint, $3::bigint)::text", 3, p);
 	return admin_answer(r, res, 200, "assign", "operator_id", "the dialog is closed");
 }

@@ -5,6 +5,7 @@
 #include "adminval.h"
 #include "app.h"
 #include "authcache.h"
+#include "credis.h"
 #include "token.h"
 
 #include <stdio.h>
@@ -15,9 +16,11 @@ static const char last_admin[] = "the last active admin cannot be disabled or de
 
 int h_operators_list(struct req *r)
 {
-	PGresult *res = db_exec(r->db,
+	PGresult *res = db_exec(
+		r->db,
 		"SELECT jsonb_build_object('operators', COALESCE(jsonb_agg(chatai_operator_json(o) ORDER BY o.id),"
-		" '[]'::jsonb))::text FROM operators o", 0, NULL);
+		" '[]'::jsonb))::text FROM operators o",
+		0, NULL);
 	return admin_answer(r, res, 200, "operators list", NULL, NULL);
 }
 
@@ -59,22 +62,25 @@ done:
 /* Run chatai_operator_update() and answer; the revoked sessions and the operator's
  * cached entries are forgotten here at once. */
 static int operator_update(struct req *r, const char *id, const char *name, const char *role, int disabled,
-                           const char *hash)
+			   const char *hash)
 {
 	const char *p[5] = { id, name, role, disabled < 0 ? NULL : disabled ? "true" : "false", hash };
 	PGresult *res = db_exec(r->db,
-		"SELECT u.operator::text, array_to_json(u.revoked)::text"
-		" FROM chatai_operator_update($1::bigint, $2, $3, $4::boolean, $5) u", 5, p);
+				"SELECT u.operator::text, array_to_json(u.revoked)::text"
+				" FROM chatai_operator_update($1::bigint, $2, $3, $4::boolean, $5) u",
+				5, p);
 	if (!res) {
 		admin_db_error(r, "operator update", "role", last_admin);
 		return ROUTE_DONE;
 	}
+	int64_t oid = strtoll(id, NULL, 10);
 	cJSON *rev = cJSON_Parse(PQgetvalue(res, 0, 1));
 	const cJSON *it;
-	cJSON_ArrayForEach(it, rev)
-		(void)authcache_note("revoke", (int64_t)it->valuedouble);
+	cJSON_ArrayForEach(it, rev)(void) authcache_note("revoke", (int64_t)it->valuedouble);
 	cJSON_Delete(rev);
-	(void)authcache_note("operator", strtoll(id, NULL, 10));
+	(void)authcache_note("operator", oid);
+	if (disabled == 1) /* not online any more (operators_online) */
+		(void)credis_presence_clear(credis_thread(), oid);
 	http_json(r, 200, PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return ROUTE_DONE;
@@ -93,7 +99,8 @@ int h_operator_patch(struct req *r)
 		goto done;
 	}
 	if (!name && !role && disabled < 0 && !pw) {
-		http_error(r, 400, "validation_failed", "nothing to change: give name, role, disabled or password", NULL);
+		http_error(r, 400, "validation_failed",
+			   "nothing to change: give name, role, disabled or password", NULL);
 		goto done;
 	}
 	if (hash_password(r, pw, &hash) < 0)
@@ -141,7 +148,8 @@ int h_me_patch(struct req *r)
 		if (ok < 0)
 			goto done;
 		if (!ok) {
-			http_error(r, 400, "validation_failed", "the current password is wrong", "current_password");
+			http_error(r, 400, "validation_failed", "the current password is wrong",
+				   "current_password");
 			goto done;
 		}
 	}

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEARCH_QUERY_MAX 1000
+#define SEARCH_QUERY_MAX     1000
 #define SEARCH_LIMIT_DEFAULT 20
-#define SEARCH_LIMIT_MAX 100
+#define SEARCH_LIMIT_MAX     100
 
 int h_search(struct req *r)
 {
@@ -19,7 +19,8 @@ int h_search(struct req *r)
 	int64_t limit = SEARCH_LIMIT_DEFAULT;
 	int rc = query_get(r->query, "q", &q);
 	if (rc <= 0 || !q[0] || strlen(q) > SEARCH_QUERY_MAX || !utf8_valid(q, strlen(q))) {
-		http_error(r, 400, "validation_failed", "q is required: valid UTF-8 text of at most 1000 bytes", "q");
+		http_error(r, 400, "validation_failed",
+			   "q is required: valid UTF-8 text of at most 1000 bytes", "q");
 		goto done;
 	}
 	rc = query_get(r->query, "limit", &l);
@@ -29,7 +30,8 @@ int h_search(struct req *r)
 	}
 	snprintf(lim, sizeof lim, "%lld", (long long)limit);
 	const char *p[2] = { q, lim };
-	PGresult *res = db_exec(r->db, "SELECT jsonb_build_object('results', chatai_search($1, $2::int))::text", 2, p);
+	PGresult *res = db_exec(
+		r->db, "SELECT jsonb_build_object('results', chatai_search($1, $2::int))::text", 2, p);
 	admin_answer(r, res, 200, "search", NULL, NULL);
 done:
 	free(q);

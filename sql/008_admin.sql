@@ -127,7 +127,8 @@ DECLARE
     v_cfg regconfig;
 BEGIN
     IF p ? 'ts_config' THEN
-        v_cfg := to_regconfig(p ->> 'ts_config');
+        SELECT c.oid::regconfig INTO v_cfg FROM pg_ts_config c
+         WHERE c.cfgname = p ->> 'ts_config' AND pg_ts_config_is_visible(c.oid);
         IF v_cfg IS NULL THEN
             RAISE EXCEPTION 'ts_config: no such text search configuration' USING ERRCODE = 'CA400';
         END IF;
@@ -338,6 +339,25 @@ BEGIN
     created := true;
 END $$;
 
+-- A dialog's last_message is the newest message its visitor's history shows (site
+-- audience, or the visitor's own): never a note or an operators' event, since the dialog
+-- JSON also answers the widget (POST /api/widget/dialogs/{id}/handoff).
+CREATE OR REPLACE FUNCTION chatai_dialog_json(d dialogs) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', d.id, 'assistant_id', d.assistant_id, 'status', d.status,
+        'assigned_to', (SELECT jsonb_build_object('id', o.id, 'name', o.name)
+                        FROM operators o WHERE o.id = d.assigned_to),
+        'last_seq', d.last_seq,
+        'last_message', (SELECT chatai_message_json(m) FROM messages m
+                         WHERE m.dialog_id = d.id AND (m.audience = 'all' OR m.sender = 'user')
+                         ORDER BY m.seq DESC LIMIT 1),
+        'unread', (SELECT count(*) FROM messages m
+                   WHERE m.dialog_id = d.id AND m.seq > d.read_seq AND m.sender = 'user'),
+        'visitor', d.visitor,
+        'created_at', chatai_ts(d.created_at), 'updated_at', chatai_ts(d.updated_at))
+$$;
+
 CREATE FUNCTION chatai_dialog_note(p_dialog bigint, p_operator bigint, p_text text) RETURNS jsonb
 LANGUAGE sql AS $$
     SELECT p.message FROM chatai_post_message(p_dialog, 'manager', p_text, NULL, p_operator,
@@ -351,12 +371,11 @@ CREATE FUNCTION chatai_dialog_assign(p_dialog bigint, p_by bigint, p_to bigint) 
 LANGUAGE plpgsql AS $$
 DECLARE
     d      dialogs;
+    l      record;
     v_name text;
 BEGIN
-    SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'dialog % does not exist', p_dialog USING ERRCODE = 'P0002';
-    END IF;
+    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, NULL) l;  -- P0002 when missing
+    d := l.d;
     IF d.status = 'closed' THEN
         RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
     END IF;
