@@ -36,7 +36,8 @@ test('handoff words and the waiting timeout', () => {
   assert.deepEqual(parseWords(''), []);
   assert.equal(parseTimeout(''), null);
   assert.equal(parseTimeout(' 90 '), 90);
-  for (const bad of ['0', '-5', '1.5', 'soon', '99999999999', '1e3']) assert.equal(parseTimeout(bad), undefined, bad);
+  assert.equal(parseTimeout('604800'), 604800);
+  for (const bad of ['0', '-5', '1.5', 'soon', '604801', '99999999999', '1e3']) assert.equal(parseTimeout(bad), undefined, bad);
 });
 
 test('the embed snippet', () => {

@@ -82,7 +82,7 @@ function checkTimeout() {
   const bad = v === undefined;
   $('as-timeout').setAttribute('aria-invalid', bad ? 'true' : 'false');
   const msg = $('as-timeout-msg');
-  msg.textContent = bad ? 'A whole number of seconds, 1 or more (or empty).' : '';
+  msg.textContent = bad ? 'A whole number of seconds from 1 to 604800 (a week), or empty.' : '';
   msg.classList.toggle('bad', bad);
   return v;
 }

@@ -53,14 +53,14 @@ export function parseWords(text) {
   return String(text || '').split(',').map((w) => w.trim()).filter((w) => w !== '');
 }
 
-/** The waiting timeout field: '' -> null (wait forever), a positive integer -> seconds,
- * anything else -> undefined (invalid). */
+/** The waiting timeout field: '' -> null (wait forever), 1 to 604800 (a week) -> seconds
+ * (REST's range), anything else -> undefined (invalid). */
 export function parseTimeout(text) {
   const t = String(text ?? '').trim();
   if (t === '') return null;
   if (!/^[0-9]+$/.test(t)) return undefined;
   const n = Number(t);
-  return n >= 1 && n <= 2147483647 ? n : undefined;
+  return n >= 1 && n <= 604800 ? n : undefined;
 }
 
 /** The one tag a site pastes to embed the widget of assistant id served from base. */

@@ -139,7 +139,7 @@ async function onProfile(e) {
     return;
   }
   const body = { current_password: current };
-  if (name && name !== (state.me && state.me.name)) body.name = name;
+  if (name) body.name = name;
   if (password) body.password = password;
   try {
     // Not api(): a wrong current password may answer 401, which must not sign out.
