@@ -110,3 +110,16 @@ test('private notes hold a seq of the dialog like messages (the admin stream cou
   assert.equal(list.upsert(stored(2, 2, { type: 'note', sender: 'manager' })), 'added');
   assert.equal(list.lastSeq(), 2);
 });
+
+test('pendingState and missingSeqs: what the widget asks instead of reading the internals', () => {
+  const list = new MessageList();
+  list.upsert(stored(1, 1));
+  list.upsert(stored(4, 4));
+  assert.deepEqual(list.missingSeqs(), [2, 3]);
+  list.addPending('c-1', 'a');
+  list.addPending('c-2', 'b');
+  list.setFailed('c-2', true);
+  assert.deepEqual(list.pendingState(), { count: 2, sending: 1 });
+  list.dropPending('c-1');
+  assert.deepEqual(list.pendingState(), { count: 1, sending: 0 });
+});

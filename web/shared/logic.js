@@ -158,6 +158,21 @@ export class MessageList {
     return this.pending.get(clientId) || null;
   }
 
+  /** {count, sending}: the optimistic entries, and how many of them are not failed. */
+  pendingState() {
+    let sending = 0;
+    for (const p of this.pending.values()) if (!p.failed) sending += 1;
+    return { count: this.pending.size, sending };
+  }
+
+  /** The seqs between 1 and the highest stored one that are missing. */
+  missingSeqs() {
+    const out = [];
+    const top = this.lastSeq();
+    for (let s = 1; s <= top; s++) if (!this.seqs.has(s)) out.push(s);
+    return out;
+  }
+
   hasId(id) {
     return this.byId.has(id);
   }

@@ -311,6 +311,7 @@ class Widget {
     try { localStorage.removeItem(this.storageKey); } catch { /* ignore */ }
     this.list = new MessageList();
     this.sender = this._makeSender();
+    this.gapsRead = null;
     this.notice = notice || '';
     this._setTyping(null);
     this._onStatus(null);
@@ -446,20 +447,21 @@ class Widget {
     if (this.holeTimer) return;
     this.holeTimer = setTimeout(async () => {
       this.holeTimer = null;
-      if (!this.dialog || this.list.pending.size > 0) {
-        if (this.dialog && [...this.list.pending.values()].some((p) => !p.failed)) this._checkHoles();
+      const pend = this.list.pendingState();
+      if (!this.dialog || pend.count > 0) {
+        if (this.dialog && pend.sending > 0) this._checkHoles();
         return;
       }
-      const seqs = this.list.seqs;
-      const top = this.list.lastSeq();
-      let missing = false;
-      for (let s = 1; s <= top && !missing; s++) missing = !seqs.has(s);
-      if (!missing) return;
+      // A hole the history did not fill is not the visitor's (an operators' note or event):
+      // read the history once for each new hole only.
+      const known = this.gapsRead || (this.gapsRead = new Set());
+      if (!this.list.missingSeqs().some((s) => !known.has(s))) return;
       const d = this.dialog;
       try {
         const msgs = await apiFetch(this.base, `/api/widget/dialogs/${d.id}/messages`, { visitorToken: d.token });
         if (this.dialog !== d) return;
         for (const m of Array.isArray(msgs) ? msgs : []) this._addMessage(m, false);
+        for (const s of this.list.missingSeqs()) known.add(s);
         this.render();
       } catch { /* the next message tries again */ }
     }, 700);
