@@ -266,6 +266,21 @@ def test_profile_screen(stack, browser, artifacts):
     assert harness.Api(stack.url).login(email, "profile-password-2")
     _shots(drv, artifacts, "panel-profile")
 
+    # an operator reads and tries the knowledge; writing it is for admins
+    aid = harness.make_assistant(stack.pg, "Read-only bot")
+    harness.add_knowledge(stack.pg, aid, [("Opening hours?", "9 to 5.")])
+    go(drv, "knowledge")
+    _choose_assistant(drv, aid)
+    wait_for(lambda: _entries(drv) == [("Opening hours?", "9 to 5.")], message="entries for an operator",
+             show=lambda: _entries(drv))
+    assert not by_id(drv, "kb-form").is_displayed()
+    assert not csss(drv, "#kb-list button") and not by_id(drv, "kb-import").is_displayed()
+    fill(drv, "kb-try", "what are your opening hours?")
+    css(drv, "#kb-try-form button").click()
+    wait_for(lambda: "9 to 5." in by_id(drv, "kb-try-result").text, message="an operator tries a question")
+    drv.get(f"{stack.url}/admin/#operators")
+    wait_for(lambda: by_id(drv, "inbox-view").is_displayed(), message="admin sections refused: the inbox")
+
 
 UNLABELLED_JS = """
 const bad = [];
