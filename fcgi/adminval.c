@@ -2,7 +2,9 @@
 /* adminval: fields of the admin routes, and the answers to refused admin writes. */
 #include "autoconfig.h"
 #include "adminval.h"
-#include "app.h"
+#include "request.h"
+#include "router.h"
+#include "validate.h"
 #include "json.h"
 
 #include <stdio.h>

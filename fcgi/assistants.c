@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* assistants: the operator side's assistants and their knowledge entries. */
 #include "autoconfig.h"
+#include "assistants.h"
 #include "adminval.h"
-#include "app.h"
+#include "request.h"
+#include "router.h"
+#include "validate.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -31,8 +34,8 @@ int h_assistants_create(struct req *r)
 {
 	struct v_assistant in;
 	struct verr e = { 0 };
-	if (v_assistant(app_body(r), 1, &in, &e) < 0) {
-		app_verr(r, &e);
+	if (v_assistant(req_body(r), 1, &in, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	const char *p[3] = { in.name, in.greeting ? in.greeting : "", in.origins ? in.origins : "[]" };
@@ -57,8 +60,8 @@ int h_knowledge_create(struct req *r)
 {
 	struct v_knowledge in;
 	struct verr e = { 0 };
-	if (v_knowledge(app_body(r), &in, &e) < 0) {
-		app_verr(r, &e);
+	if (v_knowledge(req_body(r), &in, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	char id[24];

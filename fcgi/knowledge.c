@@ -2,9 +2,12 @@
 /* knowledge: assistant and knowledge changes, ranked search, preview, suggestions. */
 #include "autoconfig.h"
 #include "knowledge.h"
+#include "assistants.h"
 #include "adminval.h"
 #include "answer.h"
-#include "app.h"
+#include "request.h"
+#include "router.h"
+#include "validate.h"
 #include "authcache.h"
 #include "json.h"
 #include "kb.h"
@@ -21,9 +24,9 @@
 int h_assistant_update(struct req *r)
 {
 	struct verr e = { 0 };
-	char *patch = av_assistant_patch(app_body(r), &e);
+	char *patch = av_assistant_patch(req_body(r), &e);
 	if (!patch) {
-		app_verr(r, &e);
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	char id[24];
@@ -37,11 +40,11 @@ int h_assistant_update(struct req *r)
 
 int h_knowledge_patch(struct req *r)
 {
-	const cJSON *o = app_body(r);
+	const cJSON *o = req_body(r);
 	char *q = NULL, *a = NULL, id[24];
 	struct verr e = { 0 };
 	if (av_text(o, "question", 0, &q, &e) < 0 || av_text(o, "answer", 0, &a, &e) < 0) {
-		app_verr(r, &e);
+		http_verr(r, &e);
 	} else if (!q && !a) {
 		http_error(r, 400, "validation_failed", "nothing to change: give question or answer", NULL);
 	} else {
@@ -132,8 +135,8 @@ int h_answer_preview(struct req *r)
 	char *q = NULL, *text = NULL;
 	int64_t kid = 0;
 	struct verr e = { 0 };
-	if (av_text(app_body(r), "question", 1, &q, &e) < 0) {
-		app_verr(r, &e);
+	if (av_text(req_body(r), "question", 1, &q, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	int rc = answer_preview(r->db, r->ids[0], q, &text, &kid);

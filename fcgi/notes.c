@@ -3,7 +3,9 @@
 #include "autoconfig.h"
 #include "notes.h"
 #include "adminval.h"
-#include "app.h"
+#include "request.h"
+#include "router.h"
+#include "validate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +14,8 @@ int h_dialog_note(struct req *r)
 {
 	char *text = NULL, id[24], op[24];
 	struct verr e = { 0 };
-	if (av_text(app_body(r), "text", 1, &text, &e) < 0) {
-		app_verr(r, &e);
+	if (av_text(req_body(r), "text", 1, &text, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	snprintf(op, sizeof op, "%lld", (long long)r->op.id);
@@ -28,8 +30,8 @@ int h_dialog_assign(struct req *r)
 	int64_t to;
 	char id[24], op[24], tos[24];
 	struct verr e = { 0 };
-	if (av_id(app_body(r), "operator_id", &to, &e) < 0) {
-		app_verr(r, &e);
+	if (av_id(req_body(r), "operator_id", &to, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	snprintf(op, sizeof op, "%lld", (long long)r->op.id);

@@ -3,7 +3,9 @@
 #include "autoconfig.h"
 #include "operators.h"
 #include "adminval.h"
-#include "app.h"
+#include "request.h"
+#include "router.h"
+#include "validate.h"
 #include "authcache.h"
 #include "credis.h"
 #include "token.h"
@@ -39,13 +41,13 @@ static int hash_password(struct req *r, const char *pw, char **hash)
 
 int h_operators_create(struct req *r)
 {
-	const cJSON *o = app_body(r);
+	const cJSON *o = req_body(r);
 	const char *email, *role, *pw;
 	char *name = NULL, *hash = NULL;
 	struct verr e = { 0 };
 	if (av_email(o, "email", &email, &e) < 0 || av_name(o, "name", 1, &name, &e) < 0 ||
 	    av_role(o, "role", 1, &role, &e) < 0 || av_password(o, "password", 1, &pw, &e) < 0) {
-		app_verr(r, &e);
+		http_verr(r, &e);
 		goto done;
 	}
 	if (hash_password(r, pw, &hash) < 0)
@@ -88,14 +90,14 @@ static int operator_update(struct req *r, const char *id, const char *name, cons
 
 int h_operator_patch(struct req *r)
 {
-	const cJSON *o = app_body(r);
+	const cJSON *o = req_body(r);
 	const char *role, *pw;
 	char *name = NULL, *hash = NULL, id[24];
 	int disabled;
 	struct verr e = { 0 };
 	if (av_name(o, "name", 0, &name, &e) < 0 || av_role(o, "role", 0, &role, &e) < 0 ||
 	    av_bool(o, "disabled", &disabled, &e) < 0 || av_password(o, "password", 0, &pw, &e) < 0) {
-		app_verr(r, &e);
+		http_verr(r, &e);
 		goto done;
 	}
 	if (!name && !role && disabled < 0 && !pw) {
@@ -130,13 +132,13 @@ static int current_password_ok(struct req *r, const char *pw)
 
 int h_me_patch(struct req *r)
 {
-	const cJSON *o = app_body(r);
+	const cJSON *o = req_body(r);
 	const char *pw, *cur;
 	char *name = NULL, *hash = NULL, id[24];
 	struct verr e = { 0 };
 	if (av_name(o, "name", 0, &name, &e) < 0 || av_password(o, "password", 0, &pw, &e) < 0 ||
 	    av_string(o, "current_password", pw != NULL, V_PASSWORD_MAX, &cur, &e) < 0) {
-		app_verr(r, &e);
+		http_verr(r, &e);
 		goto done;
 	}
 	if (!name && !pw) {

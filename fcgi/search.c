@@ -3,7 +3,9 @@
 #include "autoconfig.h"
 #include "search.h"
 #include "adminval.h"
-#include "app.h"
+#include "request.h"
+#include "router.h"
+#include "validate.h"
 
 #include <stdio.h>
 #include <stdlib.h>

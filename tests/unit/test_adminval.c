@@ -6,7 +6,7 @@
  */
 #include "autoconfig.h"
 #include "adminval.h"
-#include "app.h"
+#include "routes.h"
 #include "json.h"
 #include "router.h"
 
