@@ -89,8 +89,11 @@ async function onLogout() {
   stopAll();
   clearToken();
   state.token = null;
+  // The form shows once the server has ended the session (the token is gone from storage
+  // already): signing out is over when it looks over.
   if (token) {
-    apiFetch(BASE, '/api/auth/logout', { method: 'POST', token }).catch(() => {});
+    const signal = AbortSignal.timeout ? AbortSignal.timeout(3000) : undefined; // never stuck
+    await apiFetch(BASE, '/api/auth/logout', { method: 'POST', token, signal }).catch(() => {});
   }
   showLogin('');
 }

@@ -91,7 +91,9 @@ function showCanned(items, message) {
   empty.hidden = items.length > 0;
   empty.textContent = message || 'No canned reply matches.';
   box.hidden = false;
-  $('reply-input').setAttribute('aria-expanded', 'true');
+  $('canned-status').textContent = items.length
+    ? `${items.length} canned repl${items.length === 1 ? 'y' : 'ies'}: arrow keys choose, Enter inserts.`
+    : empty.textContent;
   setActive(items.length ? 0 : -1);
 }
 
@@ -117,7 +119,7 @@ export function closeCanned() {
   clearTimeout(canned.timer);
   canned.seq += 1;
   $('canned').hidden = true;
-  $('reply-input').setAttribute('aria-expanded', 'false');
+  $('canned-status').textContent = '';
   $('reply-input').removeAttribute('aria-activedescendant');
 }
 
