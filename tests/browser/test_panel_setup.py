@@ -57,6 +57,7 @@ def test_new_admin_sets_up_a_site_in_the_browser(make_stack, browser, blank_site
     # 4. the site pastes the snippet; the widget on the other origin answers from the entry
     (site_dir / "index.html").write_text(
         "<!doctype html><html><head><meta charset=utf-8><title>Iceland shop</title>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"{snippet}</head><body><h1>Iceland shop</h1></body></html>")
     wd = browser(*DESKTOP)
     wd.get(f"{site}/index.html")
@@ -66,5 +67,6 @@ def test_new_admin_sets_up_a_site_in_the_browser(make_stack, browser, blank_site
     w.wait_text("Hi! Ask me about delivery.", "ai")
     w.send(QUESTION)
     w.wait_text(ANSWER, "ai", timeout=30)
+    screenshot(wd, artifacts, "site-widget-answer", DESKTOP)
     screenshot(wd, artifacts, "site-widget-answer", PHONE)
     assert overflowing(drv) == []
