@@ -5,6 +5,8 @@ knowledge" on an operator's reply, pre-filled with the visitor's question; priva
 styled apart and never shown to the visitor; assignment to a named operator; the search box
 whose results open the dialog at the message. Everything people typed stays text."""
 
+import time
+
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -190,3 +192,30 @@ def test_search_opens_the_dialog_at_the_message(stack, admin, browser, artifacts
     # a reload comes back to the same message
     drv.refresh()
     wait_for(lambda: csss(drv, "#messages > .msg.found"), message="found again after a reload")
+
+
+def test_widget_never_shows_a_note_and_reads_its_gap_once(stack, admin, assistant, browser):
+    from pages import WidgetPage
+    wd = browser(*DESKTOP)
+    w = WidgetPage(wd, stack.url, assistant).load()
+    w.send("is anyone there?")
+    did = wait_for(w.saved_dialog, message="dialog saved")["dialog_id"]
+    wait_for(lambda: w.state()["connection"] == "connected", message="widget connected")
+    before = _history_reads(wd)
+    op = harness.Api(stack.url).op(admin["token"])
+    assert op.post(f"/api/dialogs/{did}/notes", json={"text": "secret note " + XSS}).status_code == 201
+    for i in range(3):
+        assert harness.Api(stack.url).operator_post(admin["token"], did, f"reply {i}").status_code == 201
+        w.wait_text(f"reply {i}", "manager")
+        time.sleep(1.2)  # the hole check runs 700 ms after a message: one check per reply
+    texts = w.texts()
+    assert not any("secret note" in t for t in texts) and inert(wd)
+    history_reads = _history_reads(wd) - before
+    assert history_reads <= 1, f"the note's gap was read {history_reads} times"
+
+
+def _history_reads(wd):
+    """Requests to the widget's history URL so far (its POSTs too: count differences)."""
+    return wd.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter((e) => /\\/api\\/widget\\/dialogs\\/\\d+\\/messages$/.test(e.name)).length")
