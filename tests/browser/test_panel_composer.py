@@ -164,6 +164,10 @@ def test_search_opens_the_dialog_at_the_message(stack, admin, browser, artifacts
         assert api.visitor_post(did, vtok, text).status_code in (200, 201)
     drv = browser(*DESKTOP)
     panel = AdminPage(drv, stack.url).with_token(admin["token"])
+    wait_for(lambda: any(d["id"] == did for d in panel.state()["dialogs"]), message="the inbox lists the dialog")
+    for size in (PHONE, DESKTOP):
+        screenshot(drv, artifacts, "panel-inbox", size)
+        assert overflowing(drv) == [], size
     box = by_id(drv, "search-input")
     box.send_keys(f"zebracorn-{did}")
     box.send_keys(ENTER)
