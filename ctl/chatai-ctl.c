@@ -39,6 +39,7 @@
 #include "db.h"
 #include "json.h"
 #include "log.h"
+#include "mail.h"
 #include "util.h"
 
 #ifndef CHATAI_DATADIR
@@ -72,6 +73,8 @@ static const char usage_text[] =
 	"                                      check settings (unknown keys, values, file mode),\n"
 	"                                      web files, the notifier's /health, database and\n"
 	"                                      schema version; --list-keys prints the known keys\n"
+	"  mail --once | --status              send the mails that are due (for cron), or show\n"
+	"                                      the mail queue, last success and last error\n"
 	"  check --url URL [--assistant ID] [--origin ORIGIN]\n"
 	"                                      check a live install from outside: API, settings,\n"
 	"                                      long-poll or short-poll, SSE, WebSocket\n"
@@ -576,6 +579,13 @@ static const struct setting {
 	{ "ai_sweep_interval", S_INT, 1, INT32_MAX, NULL },
 	{ "ai_worker_id", S_TEXT, 0, 0, NULL },
 	{ "ai_debug_delay_ms", S_INT, 0, 600000, NULL },
+	/* mail (ai/mailq.c checks the same at start) */
+	{ "smtp_url", S_TEXT, 0, 0, NULL },
+	{ "mail_from", S_TEXT, 0, 0, NULL },
+	{ "public_url", S_HTTPURL, 0, 0, NULL },
+	{ "mail_reply_delay", S_INT, 0, 2592000, NULL },
+	{ "mail_alert_delay", S_INT, 0, 2592000, NULL },
+	{ "mail_alert_to", S_TEXT, 0, 0, NULL },
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -1033,6 +1043,9 @@ static int cmd_check(int argc, char **argv)
 			check_line(1, "database", "PostgreSQL %d.%d, database %s on %s", v / 10000, v % 10000,
 				   PQdb(c), PQhost(c) && *PQhost(c) ? PQhost(c) : "local socket");
 			check_schema(c, sql_dir(dir_flag));
+			char mail[512];
+			int mail_ok = ctl_mail_check(c, mail, sizeof mail);
+			check_line(mail_ok, "mail", "%s", mail);
 		}
 		PQfinish(c);
 	}
@@ -1097,6 +1110,8 @@ int main(int argc, char **argv)
 		rc = cmd_knowledge(sub_argc, sub_argv);
 	else if (!strcmp(cmd, "check"))
 		rc = cmd_check(sub_argc, sub_argv);
+	else if (!strcmp(cmd, "mail"))
+		rc = ctl_mail_main(sub_argc, sub_argv);
 	else if (!strcmp(cmd, "help")) {
 		fputs(usage_text, stdout);
 		rc = 0;

@@ -20,6 +20,7 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/knowledge.c fcgi/knowledge.h \
 	fcgi/notes.c fcgi/notes.h \
 	fcgi/search.c fcgi/search.h \
+	fcgi/contact.c fcgi/contact.h \
 	fcgi/caller.c fcgi/caller.h \
 	fcgi/ratelimit.c fcgi/ratelimit.h \
 	fcgi/longpoll.c fcgi/longpoll.h fcgi/lphub.h \

@@ -13,8 +13,10 @@ import {
   upsertDialog, renderList, renderConnection, ticketQuery, notePoll, poll,
 } from './inbox.js';
 import { openSaveAsKnowledge, closeCanned, fillAssignees } from './composer.js';
+import { MailInfo } from './mail.js';
 
 const WHO = { user: 'Visitor', ai: 'Assistant', manager: 'Operator' };
+const mailInfo = new MailInfo(BASE, () => state.token);
 
 const hooks = { unauthorized: () => {} };
 export function onDialogUnauthorized(fn) {
@@ -32,6 +34,7 @@ export function closeDialog() {
   $('inbox-view').classList.remove('has-dialog');
   setTyping(false);
   closeCanned();
+  mailInfo.show(null);
   renderConnection();
 }
 
@@ -91,6 +94,7 @@ export async function openDialog(id, seq = null) {
   }
   renderDialogHead();
   renderMessages(!cur.focusSeq);
+  mailInfo.show(id);
   connectDialog(cur);
   markRead(cur);
   if (cur.focusSeq) focusMessage(cur.focusSeq);
@@ -151,6 +155,7 @@ function onDialogEvent(cur, ev) {
   if (ev.event) refreshDialog(cur);
   renderMessages(false);
   renderDialogHead();
+  mailInfo.refresh();
   if (ev.sender === 'user') markRead(cur);
 }
 
@@ -258,6 +263,7 @@ export function renderMessages(jump) {
     onRetry: (m) => (m.type === 'note' ? sendNote(m.text) : cur.sender.retry(m.client_id)),
     decorate: (node, m) => decorateMessage(node, m, cur),
   });
+  mailInfo.decorate();
   if (jump || nearBottom) box.scrollTop = box.scrollHeight;
 }
 

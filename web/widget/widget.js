@@ -8,6 +8,7 @@ import { apiFetch } from '../shared/api.js';
 import { Channel, wsBase } from '../shared/transport.js';
 import { MessageList, typingThrottle, connectionLabel } from '../shared/logic.js';
 import { renderRows, OptimisticSender } from '../shared/messages.js';
+import { Mailbox } from './mailbox.js';
 
 const WHO = { ai: 'Assistant', manager: 'Support agent', user: 'You' };
 
@@ -47,6 +48,7 @@ class Widget {
     this.typingTimer = null;
     this.creating = null;
     this.connStatus = null;
+    this.mail = new Mailbox(this);
     this.typing = typingThrottle({
       start: () => this._sendTyping('start'),
       stop: () => this._sendTyping('stop'),
@@ -81,8 +83,12 @@ class Widget {
     });
 
     this._loadInfo();
-    this._restore();
-    if (this.startOpen) this.open();
+    document.addEventListener('visibilitychange', () => this.mail.noteShown());
+    // A reply mail's link (docs/api.md, "Mail") opens its dialog here, then shows it.
+    this.mail.resumeFromLocation().then((resumed) => {
+      this._restore();
+      if (this.startOpen || resumed) this.open();
+    });
   }
 
   unmount() {
@@ -124,6 +130,7 @@ class Widget {
       class: 'chip handoff', type: 'button', on: { click: () => this.requestHuman() },
     }, icon(ICONS.person), 'Talk to a human');
     this.actions = el('div', { class: 'actions' }, this.handoffBtn);
+    this.mailActions = el('div', { class: 'actions mail-actions' }, this.mail.renderTranscriptButton());
 
     this.input = el('textarea', {
       class: 'input', rows: '1', placeholder: 'Type your message…', 'aria-label': 'Message',
@@ -164,7 +171,8 @@ class Widget {
           }
         },
       },
-    }, header, this.connEl, this.messagesEl, this.typingEl, this.actions, this.composer, this.closedBar,
+    }, header, this.connEl, this.messagesEl, this.typingEl, this.actions, this.mailActions, this.composer,
+    this.closedBar,
     el('div', { class: 'footer', text: 'Powered by ChatAI' }));
 
     this.root = el('div', { class: 'root' }, this.panel, this.launcher);
@@ -187,6 +195,7 @@ class Widget {
     this._renderBadge();
     this._scrollToEnd();
     this.input.focus();
+    this.mail.noteShown();
   }
 
   close() {
@@ -522,21 +531,29 @@ class Widget {
       rows.push({ key: 'intro', intro: true });
     }
     for (const m of items) rows.push(m);
+    rows.push(...this.mail.rows());
     if (this.notice) rows.push({ key: 'notice', sender: 'system', text: this.notice, localNotice: true });
 
     renderRows(this.messagesEl, rows, {
       who: (m) => (m.sender === 'user' ? ''
         : m.sender === 'manager' && m.operator && m.operator.name ? String(m.operator.name) : WHO[m.sender] || ''),
       onRetry: (m) => this.retry(m.client_id),
-      special: (m) => (m.intro ? el('div', { class: 'intro' }, el('strong', { text: 'Hi there!' }),
-        'Ask us anything — we usually answer right away.') : null),
+      special: (m) => {
+        if (m.intro) {
+          return el('div', { class: 'intro' }, el('strong', { text: 'Hi there!' }),
+            'Ask us anything — we usually answer right away.');
+        }
+        return m.mailOffer ? this.mail.renderOffer() : null;
+      },
     });
 
     const closed = this.status === 'closed';
     this.composer.hidden = closed;
     this.closedBar.hidden = !closed;
     this.actions.hidden = closed || this.status === 'waiting' || this.status === 'operator';
+    this.mailActions.hidden = this.mail.renderTranscriptButton().hidden;
     this._renderBadge();
+    this.mail.noteShown();
   }
 
   _scrollToEnd() {
