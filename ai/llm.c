@@ -102,7 +102,7 @@ int llm_parse_response(const char *body, size_t len, char **text, const char **w
 	root = json_parse_body(body, len, &perr);
 	if (!root) {
 		*why = perr == JSON_HAS_NUL ? "response holds a NUL character" : "response is not a JSON object";
-		goto fail;
+		goto out;
 	}
 	cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
 	cJSON *first = cJSON_IsArray(choices) ? cJSON_GetArrayItem(choices, 0) : NULL;
@@ -110,11 +110,11 @@ int llm_parse_response(const char *body, size_t len, char **text, const char **w
 	const char *content = NULL;
 	if (!cJSON_IsObject(message) || json_get_str(message, "content", &content) != 0) {
 		*why = "response has no choices[0].message.content string";
-		goto fail;
+		goto out;
 	}
 	if (!utf8_valid(content, strlen(content))) {
 		*why = "response content is not valid UTF-8";
-		goto fail;
+		goto out;
 	}
 	/* Leading white space goes before the cut, which counts characters: an answer padded
 	 * with thousands of blanks would otherwise be cut down to blanks and refused. */
@@ -124,10 +124,10 @@ int llm_parse_response(const char *body, size_t len, char **text, const char **w
 	const char *bad = NULL;
 	if (text_validate(copy, strlen(copy), text, &bad) < 0) {
 		*why = "response content is empty";
-		goto fail;
+		goto out;
 	}
 	rc = 0;
-fail:
+out:
 	free(copy);
 	cJSON_Delete(root);
 	return rc;
@@ -171,14 +171,14 @@ int llm_complete(const struct llm_config *cfg, const char *body, char **text, ch
 	*text = NULL;
 	if (!cfg->base_url || !*cfg->base_url) {
 		snprintf(err, errlen, "ai_base_url is not set");
-		goto fail;
+		goto out;
 	}
 	size_t bl = strlen(cfg->base_url);
 	url = xasprintf("%.*s/chat/completions", (int)(cfg->base_url[bl - 1] == '/' ? bl - 1 : bl), cfg->base_url);
 	curl = curl_easy_init();
 	if (!curl) {
 		snprintf(err, errlen, "curl_easy_init failed");
-		goto fail;
+		goto out;
 	}
 	headers = curl_slist_append(headers, "Content-Type: application/json");
 	headers = curl_slist_append(headers, "Accept: application/json");
@@ -205,21 +205,21 @@ int llm_complete(const struct llm_config *cfg, const char *body, char **text, ch
 			snprintf(err, errlen, "response larger than %d bytes", LLM_MAX_RESPONSE);
 		else
 			snprintf(err, errlen, "%s", curl_easy_strerror(cc));
-		goto fail;
+		goto out;
 	}
 	long status = 0;
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
 		snprintf(err, errlen, "HTTP status %ld", status);
-		goto fail;
+		goto out;
 	}
 	const char *why = NULL;
 	if (llm_parse_response(resp.b.p ? resp.b.p : "", resp.b.len, text, &why) < 0) {
 		snprintf(err, errlen, "%s", why);
-		goto fail;
+		goto out;
 	}
 	rc = 0;
-fail:
+out:
 	if (curl)
 		curl_easy_cleanup(curl);
 	curl_slist_free_all(headers);

@@ -207,15 +207,15 @@ char *av_assistant_patch(const cJSON *o, struct verr *e)
 	cJSON *p = cJSON_CreateObject();
 	char *out = NULL;
 	if (patch_base(o, p, e) < 0 || patch_more(o, p, e) < 0)
-		goto done;
+		goto out;
 	if (!p->child) {
 		invalid(e, NULL,
 			"nothing to change: give name, greeting, allowed_origins, handoff_words,"
 			" waiting_timeout or ts_config");
-		goto done;
+		goto out;
 	}
 	out = json_print(p);
-done:
+out:
 	cJSON_Delete(p);
 	return out;
 }

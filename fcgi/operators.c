@@ -61,14 +61,14 @@ int h_operators_create(struct req *r)
 	if (av_email(o, "email", &email, &e) < 0 || av_name(o, "name", 1, &name, &e) < 0 ||
 	    av_role(o, "role", 1, &role, &e) < 0 || av_password(o, "password", 1, &pw, &e) < 0) {
 		http_verr(r, &e);
-		goto done;
+		goto out;
 	}
 	if (hash_password(r, pw, &hash) < 0)
-		goto done;
+		goto out;
 	const char *p[4] = { email, name, role, hash };
 	PGresult *res = db_exec(r->db, "SELECT chatai_operator_create($1, $2, $3, $4)::text", 4, p);
 	admin_answer(r, res, 201, "operator create", "role", NULL);
-done:
+out:
 	free(name);
 	free(hash);
 	return ROUTE_DONE;
@@ -113,17 +113,17 @@ int h_operator_patch(struct req *r)
 	if (av_name(o, "name", 0, &name, &e) < 0 || av_role(o, "role", 0, &role, &e) < 0 ||
 	    av_bool(o, "disabled", &disabled, &e) < 0 || av_password(o, "password", 0, &pw, &e) < 0) {
 		http_verr(r, &e);
-		goto done;
+		goto out;
 	}
 	if (!name && !role && disabled < 0 && !pw) {
 		http_error(r, 400, "validation_failed",
 			   "nothing to change: give name, role, disabled or password", NULL);
-		goto done;
+		goto out;
 	}
 	if (hash_password(r, pw, &hash) < 0)
-		goto done;
+		goto out;
 	operator_update(r, admin_id(r, id), name, role, disabled, hash, NULL);
-done:
+out:
 	free(name);
 	free(hash);
 	return ROUTE_DONE;
@@ -154,29 +154,29 @@ int h_me_patch(struct req *r)
 	if (av_name(o, "name", 0, &name, &e) < 0 || av_password(o, "password", 0, &pw, &e) < 0 ||
 	    av_string(o, "current_password", pw != NULL, TEXT_PASSWORD_MAX, &cur, &e) < 0) {
 		http_verr(r, &e);
-		goto done;
+		goto out;
 	}
 	if (!name && !pw) {
 		http_error(r, 400, "validation_failed", "nothing to change: give name or password", NULL);
-		goto done;
+		goto out;
 	}
 	if (cur) {
 		int ok = current_password_ok(r, cur);
 		if (ok < 0)
-			goto done;
+			goto out;
 		if (!ok) {
 			http_error(r, 400, "validation_failed", "the current password is wrong",
 				   "current_password");
-			goto done;
+			goto out;
 		}
 	}
 	if (hash_password(r, pw, &hash) < 0)
-		goto done;
+		goto out;
 	char keep[24];
 	snprintf(id, sizeof id, "%lld", (long long)r->op.id);
 	snprintf(keep, sizeof keep, "%lld", (long long)r->op.session_id);
 	operator_update(r, id, name, NULL, -1, hash, keep);
-done:
+out:
 	free(name);
 	free(hash);
 	return ROUTE_DONE;

@@ -587,7 +587,7 @@ void hub_notify(const char *payload, size_t len, int64_t t_recv_us)
 	int64_t dialog = 0;
 	if (!k) {
 		metrics.notifications_bad_total++;
-		goto done;
+		goto out;
 	}
 	if (strcmp(k, "revoke") == 0) {
 		int64_t sid;
@@ -595,11 +595,11 @@ void hub_notify(const char *payload, size_t len, int64_t t_recv_us)
 			hops->revoke(sid);
 		else
 			metrics.notifications_bad_total++;
-		goto done;
+		goto out;
 	}
 	if (get_i64(o, "dialog_id", &dialog) != 0 || dialog < 1) {
 		metrics.notifications_bad_total++;
-		goto done;
+		goto out;
 	}
 	if (strcmp(k, "msg") == 0) {
 		on_msg(o, dialog, t_recv_us);
@@ -616,7 +616,7 @@ void hub_notify(const char *payload, size_t len, int64_t t_recv_us)
 	} else {
 		metrics.notifications_bad_total++;
 	}
-done:
+out:
 	cJSON_Delete(o);
 }
 
