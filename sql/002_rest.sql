@@ -1,10 +1,11 @@
 -- SPDX-License-Identifier: MIT
 -- ChatAI schema 002: what the REST workers (chatai.fcgi) need on top of 001.
 --
--- Every REST write is one statement calling one of these functions, so that a request
--- never leaves a transaction open across round trips (a lost link mid-request cannot
--- leave half a takeover behind) and every message still goes through
--- chatai_post_message(). Refusals use their own SQLSTATEs, mapped to HTTP by fcgi/:
+-- Every REST write is one statement, so that a request never leaves a transaction open
+-- across round trips (a lost link mid-request cannot leave half a takeover behind). A
+-- write of more than one row calls one of these functions (or 008's admin functions) and
+-- every message goes through chatai_post_message(); single-row writes (a read position,
+-- a session, a knowledge row deleted) are one plain statement in their fcgi/ handler. Refusals use their own SQLSTATEs, mapped to HTTP by fcgi/:
 --   P0002  no such dialog (the same code chatai_post_message() raises)    -> 404
 --   CA409  the action makes no sense in the dialog's state (e.g. closed)   -> 409
 
