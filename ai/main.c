@@ -21,6 +21,7 @@
 #include "llm.h"
 #include "log.h"
 #include "queue.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -142,7 +143,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chatai-ai: %s\n", err ? err : "cannot read the configuration");
 		return 1;
 	}
-	log_init("chatai-ai", config_get("log_target", "stderr"), config_get("log_level", "info"));
+	log_init("chatai-ai", settings_str(SET_log_target), settings_str(SET_log_level));
 	json_init();
 	const char *url = config_get("database_url", NULL);
 	if (!url) {
@@ -153,11 +154,9 @@ int main(int argc, char **argv)
 	int sweep_s = 0;
 	if (answer_settings_load(&settings) < 0)
 		return 1;
-	int64_t sweep = config_get_int("ai_sweep_interval", 5);
-	if (sweep < 1 || sweep > 3600) {
-		log_error("setting ai_sweep_interval = %lld is out of range [1, 3600]", (long long)sweep);
+	int64_t sweep = 0;
+	if (settings_int(SET_ai_sweep_interval, &sweep) < 0)
 		return 1;
-	}
 	sweep_s = (int)sweep;
 	if (setup_signals() < 0) {
 		log_error("cannot set up signal handling: %s", strerror(errno));

@@ -6,6 +6,7 @@
 #include "handoff.h"
 #include "llm.h"
 #include "config.h"
+#include "settings.h"
 #include "log.h"
 #include "pollmode.h"
 #include "queue.h"
@@ -28,7 +29,7 @@ static int64_t alive_until;   /* a worker was seen alive: trust it until then (m
 
 void inlineai_init(void)
 {
-	const char *m = config_get("fcgi_inline_ai", "auto");
+	const char *m = settings_str(SET_fcgi_inline_ai);
 	if (strcmp(m, "off") == 0)
 		return;
 	if (strcmp(m, "on") == 0) {

@@ -30,6 +30,7 @@
 #include "inlineai.h"
 #include "longpoll.h"
 #include "pollmode.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -401,7 +402,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chatai.fcgi: %s\n", err ? err : "cannot read the configuration");
 		return 1;
 	}
-	log_init("chatai.fcgi", config_get("log_target", "stderr"), config_get("log_level", "info"));
+	log_init("chatai.fcgi", settings_str(SET_log_target), settings_str(SET_log_level));
 	json_init();
 	app_settings_load();
 	signal(SIGPIPE, SIG_IGN);
@@ -419,17 +420,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (threads < 0)
-		threads = config_get_int("fcgi_threads", 32);
-	if (threads < 1)
-		threads = 1;
+		(void)settings_int(SET_fcgi_threads, &threads); /* 1..4096, as --threads */
 	if (!listen_addr)
-		listen_addr = config_get("fcgi_listen", NULL);
+		listen_addr = settings_str(SET_fcgi_listen);
 	lp_start(db_url, 2, app_cfg.longpoll_max);
-	int64_t pool = config_get_int("fcgi_db_pool", 4), pool_wait = config_get_int("fcgi_db_wait", 2000);
-	if (pool < 1)
-		pool = 1;
-	if (pool > 1024)
-		pool = 1024;
+	int64_t pool = 0, pool_wait = 0;
+	(void)settings_int(SET_fcgi_db_pool, &pool);
+	(void)settings_int(SET_fcgi_db_wait, &pool_wait);
 
 	if (FCGX_Init() != 0) {
 		log_error("FCGX_Init failed");
