@@ -69,7 +69,7 @@ def known_settings():
     m = re.search(r"^## Settings\n(.*?)(?=^## )", text, re.M | re.S)
     keys = {}
     for line in (m.group(1) if m else "").splitlines():
-        row = re.match(r"^\| (`[a-z0-9_.]+`(?:, `[a-z0-9_.]+`)*) \|[^|]*\| ([^|]*?) \|$", line)
+        row = re.match(r"^\| (`[a-z0-9_.]+`(?:, `[a-z0-9_.]+`)*) \|.*\| ([^|]*?) \|$", line)  # last column
         if row:
             for k in re.findall(r"`([a-z0-9_.]+)`", row.group(1)):
                 keys[k] = re.split(r"[:(]", row.group(2))[0].strip()  # "fcgi", "notifier", ...
