@@ -71,9 +71,7 @@ int cmd_assistant(int argc, char **argv)
 			  3, params);
 	if (!r)
 		goto out;
-	printf("%s\n", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	rc = 0;
+	rc = print_new_id(r);
 out:
 	if (c)
 		PQfinish(c);

@@ -138,6 +138,13 @@ int sqlstate_is(PGresult *r, const char *state)
 	return s && strcmp(s, state) == 0;
 }
 
+int print_new_id(PGresult *r)
+{
+	printf("%s\n", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
 /* Read a whole file (at most max bytes) as a NUL-terminated buffer. "-" is stdin. */
 char *read_file(const char *path, size_t max, size_t *len)
 {

@@ -57,6 +57,9 @@ int run_cmd(PGconn *c, const char *what, const char *sql);
 /* 1 when r failed with SQLSTATE state. */
 int sqlstate_is(PGresult *r, const char *state);
 
+/* Print the id an INSERT ... RETURNING id gave (what `add` commands print), free r; 0. */
+int print_new_id(PGresult *r);
+
 /* A whole file (at most max bytes; "-" is stdin) as a NUL-terminated buffer the caller
  * frees, or NULL after saying why. */
 char *read_file(const char *path, size_t max, size_t *len);

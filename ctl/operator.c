@@ -109,9 +109,7 @@ int cmd_operator(int argc, char **argv)
 		PQclear(r);
 		goto out;
 	}
-	printf("%s\n", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	rc = 0;
+	rc = print_new_id(r);
 out:
 	if (c)
 		PQfinish(c);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "json.h"
 #include "log.h"
+#include "settings.h"
 #include "token.h"
 #include "util.h"
 
@@ -440,6 +441,100 @@ START_TEST(config_typed_getters)
 }
 END_TEST
 
+/* ---- settings: the table of settings.def, its rules and getters ------------------------- */
+
+START_TEST(settings_table_is_whole)
+{
+	ck_assert_int_eq(SET_COUNT, 49);
+	ck_assert_str_eq(settings_table[SET_ai_timeout].key, "ai_timeout");
+	ck_assert_ptr_eq(settings_find("ai_timeout"), &settings_table[SET_ai_timeout]);
+	ck_assert_ptr_null(settings_find("ai_timeouts"));
+	ck_assert_str_eq(settings_nearest("ai_timeuot"), "ai_timeout"); /* transposition */
+	ck_assert_str_eq(settings_nearest("log_levle"), "log_level");
+	ck_assert_ptr_null(settings_nearest("frobnicate"));
+	for (size_t i = 0; i < SET_COUNT; i++) {
+		const struct setting *t = &settings_table[i];
+		char buf[256];
+		ck_assert_msg(t->users != 0 && t->doc[0], "%s", t->key);
+		/* every default obeys its own rule */
+		if (t->def)
+			ck_assert_msg(settings_problem(t, t->def, buf, sizeof buf) == NULL, "%s = %s", t->key, t->def);
+	}
+}
+END_TEST
+
+static const char *problem(enum setting_id id, const char *v)
+{
+	static char buf[512];
+	return settings_problem(&settings_table[id], v, buf, sizeof buf);
+}
+
+START_TEST(settings_rules)
+{
+	ck_assert_ptr_null(problem(SET_ai_timeout, "600"));
+	ck_assert_str_eq(problem(SET_ai_timeout, "601"), "expected an integer from 1 to 600");
+	ck_assert_str_eq(problem(SET_token_ttl, "59"), "expected an integer >= 60");
+	ck_assert_ptr_nonnull(problem(SET_token_ttl, "1h"));
+	ck_assert_ptr_null(problem(SET_log_level, "WARNING")); /* log_* in any case, as log_init */
+	ck_assert_str_eq(problem(SET_fcgi_poll_mode, "Long"), "expected one of auto long short");
+	ck_assert_ptr_null(problem(SET_database_url, "postgresql://u@h/db"));
+	ck_assert_ptr_nonnull(problem(SET_database_url, "host='unterminated"));
+	ck_assert_ptr_nonnull(problem(SET_redis_url, "http://x"));
+	ck_assert_ptr_null(problem(SET_ai_base_url, "https://api.example/v1"));
+	ck_assert_ptr_nonnull(problem(SET_ai_base_url, "api.example"));
+	ck_assert_ptr_nonnull(problem(SET_public_url, "https://"));
+	ck_assert_ptr_null(problem(SET_smtp_url, "sendmail:"));
+	ck_assert_ptr_null(problem(SET_smtp_url, "smtps://user:pw@mail.example:465"));
+	ck_assert_ptr_nonnull(problem(SET_smtp_url, "sendmail"));
+	ck_assert_ptr_nonnull(problem(SET_smtp_url, "smtp://mail example"));
+	ck_assert_ptr_null(problem(SET_mail_from, "chat@shop.example"));
+	ck_assert_ptr_nonnull(problem(SET_mail_from, "Chat <chat@shop.example>\r\nBcc: x@y"));
+	ck_assert_ptr_null(problem(SET_mail_alert_to, "a@b.example, c@d.example"));
+	ck_assert_str_eq(problem(SET_mail_alert_to, "a@b.example,nobody"), "'nobody': not an email address");
+	ck_assert_ptr_nonnull(problem(SET_mail_alert_to, " , "));
+	ck_assert_ptr_null(problem(SET_notifier_listen, "127.0.0.1:8081, [::1]:8081"));
+	ck_assert_ptr_nonnull(problem(SET_notifier_listen, "localhost:8081"));
+	ck_assert_ptr_nonnull(problem(SET_notifier_listen, "127.0.0.1:0"));
+	ck_assert_ptr_null(problem(SET_notifier_trusted_proxies, "none"));
+	ck_assert_ptr_nonnull(problem(SET_notifier_trusted_proxies, "10.0.0.1,proxy"));
+	ck_assert_ptr_null(problem(SET_fcgi_listen, "/tmp/chatai.sock"));
+	ck_assert_ptr_nonnull(problem(SET_fcgi_listen, "/no/such/dir/chatai.sock"));
+}
+END_TEST
+
+START_TEST(settings_getters_apply_the_policy)
+{
+	int64_t v = -1;
+	ck_assert_int_eq(settings_int(SET_ai_timeout, &v), 0);
+	ck_assert_int_eq(v, 20); /* unset: the table's default */
+	v = 77;
+	ck_assert_int_eq(settings_int(SET_ai_lease, &v), 0);
+	ck_assert_int_eq(v, 77); /* no default in the table: the caller's */
+	config_set("ai_timeout", "900");
+	ck_assert_int_eq(settings_int(SET_ai_timeout, &v), -1); /* SP_REFUSE */
+	config_set("ai_timeout", "soon");
+	ck_assert_int_eq(settings_int(SET_ai_timeout, &v), 0);
+	ck_assert_int_eq(v, 20); /* not a number: the default, for every key */
+	config_set("auth_cache_ttl", "600");
+	ck_assert_int_eq(settings_int(SET_auth_cache_ttl, &v), 0);
+	ck_assert_int_eq(v, 300); /* SP_FALLBACK: the nearest bound */
+	config_set("notifier_max_queue", "10");
+	ck_assert_int_eq(settings_int(SET_notifier_max_queue, &v), 0);
+	ck_assert_int_eq(v, 4096);
+	ck_assert_str_eq(settings_str(SET_fcgi_poll_mode), "auto");
+	ck_assert_ptr_null(settings_str(SET_smtp_url));
+	char buf[160];
+	settings_consequence(&settings_table[SET_auth_cache_ttl], "600", buf, sizeof buf);
+	ck_assert_str_eq(buf, "chatai.fcgi uses 300 instead");
+	settings_consequence(&settings_table[SET_ai_timeout], "900", buf, sizeof buf);
+	ck_assert_str_eq(buf, "chatai-ai refuses to start");
+	settings_consequence(&settings_table[SET_notifier_ping_interval], "x", buf, sizeof buf);
+	ck_assert_str_eq(buf, "chatai-notifier uses the default, 25");
+	settings_consequence(&settings_table[SET_notifier_trusted_proxies], "proxy", buf, sizeof buf);
+	ck_assert_str_eq(buf, "chatai-notifier ignores it");
+}
+END_TEST
+
 /* ---- json_parse_body and accessors ------------------------------------------------------ */
 
 static enum json_parse_err parse_err(const char *s, size_t len)
@@ -755,6 +850,13 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, config_bad_lines);
 	tcase_add_test(tc, config_long_line_is_an_error_not_a_split);
 	tcase_add_test(tc, config_typed_getters);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("settings");
+	tcase_add_checked_fixture(tc, NULL, conf_teardown);
+	tcase_add_test(tc, settings_table_is_whole);
+	tcase_add_test(tc, settings_rules);
+	tcase_add_test(tc, settings_getters_apply_the_policy);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("json");
