@@ -14,8 +14,8 @@ lives in the state dir:
 
 --set KEY=VALUE (repeatable) gives every program it starts the setting KEY (as the
 environment variable CHATAI_KEY, which wins over any settings file, and in the settings file
-chatai.fcgi reads). KEY must be one of the keys of the table "Settings" in
-docs/internals.md, the project's list of the keys in use (`scripts/demo --list-settings`
+chatai.fcgi reads). KEY must be one of the keys of common/settings.def, the project's list
+of the keys in use (the table "Settings" of docs/internals.md; `scripts/demo --list-settings`
 prints it).
 """
 
@@ -40,10 +40,9 @@ import sharedhost  # noqa: E402
 
 ADMIN_EMAIL = "admin@demo.example"
 KNOWLEDGE = REPO / "scripts" / "demo-knowledge.csv"
-# The list of settings keys: docs/internals.md, table "Settings" (the contract between our
-# processes; chatai.conf(5), chatai.conf.example and the README follow it, and
-# tests/integration/test_install.py checks the example against it).
-SETTINGS_DOC = REPO / "docs" / "internals.md"
+# The list of settings keys is common/settings.def (the contract between our processes);
+# scripts/settings-doc reads it and writes the README and docs/internals.md tables from it.
+SETTINGS_DOC = REPO / "scripts" / "settings-doc"
 # Keys the demo sets itself for its processes: another value would cut them apart.
 DEMO_OWNS = {
     "database_url": "the demo runs its own PostgreSQL cluster under the state dir",
@@ -61,20 +60,19 @@ class UsageError(Exception):
 
 
 def known_settings():
-    """{key: used by} from the table under "## Settings" in docs/internals.md."""
+    """{key: used by} from common/settings.def (through scripts/settings-doc's reader)."""
+    import importlib.machinery
+    import importlib.util
     try:
-        text = SETTINGS_DOC.read_text()
-    except OSError as e:
+        loader = importlib.machinery.SourceFileLoader("settings_doc", str(SETTINGS_DOC))
+        spec = importlib.util.spec_from_loader("settings_doc", loader)
+        doc = importlib.util.module_from_spec(spec)
+        loader.exec_module(doc)
+        keys = {s["key"]: doc.users(s) for s in doc.load()}
+    except (OSError, ValueError) as e:
         raise UsageError(f"cannot read the list of settings keys: {e}")
-    m = re.search(r"^## Settings\n(.*?)(?=^## )", text, re.M | re.S)
-    keys = {}
-    for line in (m.group(1) if m else "").splitlines():
-        row = re.match(r"^\| (`[a-z0-9_.]+`(?:, `[a-z0-9_.]+`)*) \|.*\| ([^|]*?) \|$", line)  # last column
-        if row:
-            for k in re.findall(r"`([a-z0-9_.]+)`", row.group(1)):
-                keys[k] = re.split(r"[:(]", row.group(2))[0].strip()  # "fcgi", "notifier", ...
     if not keys:
-        raise UsageError(f"found no settings table under '## Settings' in {SETTINGS_DOC}")
+        raise UsageError("found no settings keys in common/settings.def")
     return keys
 
 
@@ -98,8 +96,8 @@ def parse_settings(items):
             near = difflib.get_close_matches(key, known, n=3, cutoff=0.7)
             hint = f" (did you mean {' or '.join(near)}?)" if near else ""
             raise UsageError(f'--set "{item}": unknown settings key "{key}"{hint}; '
-                             f"scripts/demo --list-settings prints the valid ones (the table "
-                             f"\"Settings\" of docs/internals.md; chatai.conf(5) explains each)")
+                             f"scripts/demo --list-settings prints the valid ones (common/settings.def; "
+                             f"chatai.conf(5) explains each)")
         if key in DEMO_OWNS:
             raise UsageError(f'--set "{item}": {key} is not settable here: {DEMO_OWNS[key]}')
         out[key] = value

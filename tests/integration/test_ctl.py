@@ -317,20 +317,8 @@ def test_check_ok_and_failures(pg, blank_pg, tmp_path):
     assert cp.returncode == 1 and "FAIL database: cannot connect" in cp.stdout
 
 
-def test_check_knows_every_key_of_the_settings_table():
-    """chatai-ctl's list of keys and docs/internals.md's table "Settings" (which scripts/demo
-    --set and chatai.conf.example follow) name the same keys."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("demo", harness.REPO / "scripts" / "demo.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    documented = set(demo.known_settings())
-    cp = subprocess.run([str(harness.binary("chatai-ctl")), "check", "--list-keys"], capture_output=True,
-                        text=True, env=harness.base_env())
-    assert cp.returncode == 0, cp.stderr
-    known = set(cp.stdout.split())
-    assert known == documented, (f"only in chatai-ctl: {sorted(known - documented)}; "
-                                 f"only in docs/internals.md: {sorted(documented - known)}")
+# That chatai-ctl knows exactly the keys of common/settings.def, and that the docs follow
+# it: tests/integration/test_settings_table.py.
 
 
 def test_check_knows_every_key_the_programs_read():
