@@ -290,7 +290,7 @@ def start(args, state, settings):
     # the settings file the web server gives chatai.fcgi.
     env = {"CHATAI_LOG_LEVEL": "info", **settings_env(settings)}
     # Sized for many waiting clients (docs/deploy.md, "Many waiting clients"): lighttpd
-    # admits 8900 connections and spawns one chatai.fcgi process, which parks up to 9000
+    # admits 8900 connections (two workers of 4450) and spawns one chatai.fcgi process, which parks up to 9000
     # long-polls; Apache gives a waiting request a worker thread (MaxRequestWorkers
     # 10000 in apache-conf/chatai.conf.in) and passes /api/ to one external chatai.fcgi
     # pool, as mod_fcgid would hold a whole process per waiting long-poll.
