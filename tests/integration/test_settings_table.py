@@ -144,3 +144,18 @@ def test_check_says_what_the_programs_do_with_a_corrected_value():
     assert "'nobody': not an email address" in out
     for ok in ("sendmail:", "smtps://u:p@mail.example:465", "smtp://mail.example"):
         assert "smtp_url" not in ctl_check({"CHATAI_SMTP_URL": ok}).stdout, ok
+
+
+def test_check_hides_and_guards_an_smtp_password(tmp_path):
+    conf = tmp_path / "chatai.conf"
+    conf.write_text("smtp_url = smtps://chat:s3cret@mail.example:465\nmail_from = chat@shop.example\n")
+    conf.chmod(0o644)
+    e = harness.base_env({"CHATAI_DATABASE_URL": "postgresql://chatai@127.0.0.1:1/chatai?connect_timeout=1"})
+    cp = subprocess.run([str(harness.binary("chatai-ctl")), "--config", str(conf), "check"],
+                        capture_output=True, text=True, env=e, timeout=60)
+    assert "holds a password and every user may read it" in cp.stdout, cp.stdout
+    assert "s3cret" not in cp.stdout + cp.stderr
+    conf.chmod(0o640)
+    cp = subprocess.run([str(harness.binary("chatai-ctl")), "--config", str(conf), "check"],
+                        capture_output=True, text=True, env=e, timeout=60)
+    assert cp.stdout.startswith(f"OK   settings: {conf}"), cp.stdout
