@@ -17,10 +17,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#define FCGI SU_FCGI
+#define FCGI     SU_FCGI
 #define NOTIFIER SU_NOTIFIER
-#define AI SU_AI
-#define CTL SU_CTL
+#define AI       SU_AI
+#define CTL      SU_CTL
 
 const struct setting settings_table[SET_COUNT] = {
 #define SETTING(key, kind, policy, def, min, max, choices, users, shown, doc) \
@@ -58,7 +58,8 @@ static size_t edit_distance(const char *a, const char *b)
 			size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
 			size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
 			d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < d[i][j])
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < d[i][j])
 				d[i][j] = d[i - 2][j - 2] + 1;
 		}
 	return d[la][lb];
@@ -123,7 +124,8 @@ static const char *int_problem(const struct setting *s, const char *v, char *buf
 	if (s->max == INT32_MAX)
 		snprintf(buf, bufsz, "expected an integer >= %lld", (long long)s->min);
 	else
-		snprintf(buf, bufsz, "expected an integer from %lld to %lld", (long long)s->min, (long long)s->max);
+		snprintf(buf, bufsz, "expected an integer from %lld to %lld", (long long)s->min,
+			 (long long)s->max);
 	return buf;
 }
 
@@ -300,7 +302,9 @@ static void users_text(unsigned users, char *buf, size_t bufsz)
 	static const struct {
 		unsigned bit;
 		const char *name;
-	} progs[] = { { SU_AI, "chatai-ai" }, { SU_FCGI, "chatai.fcgi" }, { SU_NOTIFIER, "chatai-notifier" } };
+	} progs[] = { { SU_AI, "chatai-ai" },
+		      { SU_FCGI, "chatai.fcgi" },
+		      { SU_NOTIFIER, "chatai-notifier" } };
 	size_t o = 0;
 	int n = 0;
 	buf[0] = '\0';
@@ -311,6 +315,15 @@ static void users_text(unsigned users, char *buf, size_t bufsz)
 		snprintf(buf, bufsz, "chatai-ctl");
 }
 
+/* The daemon that refuses to start on a bad SP_REFUSE value (chatai.fcgi reads the ai_*
+ * keys too, but only stops answering inline). */
+static const char *owner(unsigned users)
+{
+	if (users & SU_AI)
+		return "chatai-ai";
+	return users & SU_FCGI ? "chatai.fcgi" : "chatai-notifier";
+}
+
 void settings_consequence(const struct setting *s, const char *v, char *buf, size_t bufsz)
 {
 	char who[96];
@@ -319,9 +332,8 @@ void settings_consequence(const struct setting *s, const char *v, char *buf, siz
 	if (s->kind == SK_INT && parse_int64(v, INT64_MIN, INT64_MAX, &used) < 0)
 		snprintf(buf, bufsz, "%s use%s the default, %s", who, strchr(who, ' ') ? "" : "s",
 			 s->def ? s->def : s->shown);
-	else if (s->policy == SP_REFUSE) /* the daemon that owns the key; chatai.fcgi only skips inline answers */
-		snprintf(buf, bufsz, "%s refuses to start",
-			 s->users & SU_AI ? "chatai-ai" : s->users & SU_FCGI ? "chatai.fcgi" : "chatai-notifier");
+	else if (s->policy == SP_REFUSE)
+		snprintf(buf, bufsz, "%s refuses to start", owner(s->users));
 	else if (s->kind == SK_INT && settings_fallback_int(s, v, &used))
 		snprintf(buf, bufsz, "%s use%s %" PRId64 " instead", who, strchr(who, ' ') ? "" : "s", used);
 	else
@@ -351,12 +363,12 @@ int settings_int(enum setting_id id, int64_t *v)
 		return 0;
 	}
 	if (s->policy == SP_REFUSE) {
-		log_error("setting %s = %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]", s->key, n, s->min,
-			  s->max);
+		log_error("setting %s = %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]", s->key, n,
+			  s->min, s->max);
 		return -1;
 	}
 	*v = n < s->min ? s->min : s->max;
-	log_warn("setting %s = %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]; using %" PRId64, s->key, n,
-		 s->min, s->max, *v);
+	log_warn("setting %s = %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]; using %" PRId64,
+		 s->key, n, s->min, s->max, *v);
 	return 0;
 }

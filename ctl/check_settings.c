@@ -61,10 +61,11 @@ static void check_file_key(const char *key, const char *value, void *arg)
 	if (!settings_find(key)) {
 		const char *best = settings_nearest(key);
 		if (best)
-			check_line(0, "settings", "%s: unknown key '%s' (did you mean %s?)", config_path(), key, best);
+			check_line(0, "settings", "%s: unknown key '%s' (did you mean %s?)", config_path(),
+				   key, best);
 		else
-			check_line(0, "settings", "%s: unknown key '%s' (chatai.conf(5) lists the keys)", config_path(),
-				   key);
+			check_line(0, "settings", "%s: unknown key '%s' (chatai.conf(5) lists the keys)",
+				   config_path(), key);
 		ks->bad = 1;
 		return;
 	}
@@ -85,7 +86,8 @@ static int check_values(void)
 		if (!why)
 			continue;
 		settings_consequence(s, v, then, sizeof then);
-		check_line(0, "settings", "%s = \"%s\": %s (%s)", s->key, secret_key(s->key) ? "..." : v, why, then);
+		check_line(0, "settings", "%s = \"%s\": %s (%s)", s->key, secret_key(s->key) ? "..." : v, why,
+			   then);
 		bad = 1;
 	}
 	return bad;
@@ -97,7 +99,9 @@ static int check_combinations(void)
 	int bad = 0;
 	if (!strcmp(settings_str(SET_ai_provider), "openai") &&
 	    (!settings_str(SET_ai_base_url) || !settings_str(SET_ai_model))) {
-		check_line(0, "settings", "ai_provider = openai needs ai_base_url and ai_model (chatai-ai refuses to start)");
+		check_line(
+			0, "settings",
+			"ai_provider = openai needs ai_base_url and ai_model (chatai-ai refuses to start)");
 		bad = 1;
 	}
 	const char *timeout = settings_str(SET_ai_timeout), *lease = config_get("ai_lease", NULL);
@@ -107,8 +111,10 @@ static int check_combinations(void)
 	    strtoll(lease, NULL, 10) <= strtoll(timeout, NULL, 10))
 		printf("warn settings: ai_lease is not longer than ai_timeout: slow answers may be retried\n");
 	if (!settings_str(SET_database_url)) {
-		check_line(0, "settings", "database_url is not set (CHATAI_DATABASE_URL or database_url in %s)",
-			   config_path() ? config_path() : CHATAI_SYSCONFDIR "/chatai.conf, which does not exist");
+		check_line(0, "settings",
+			   "database_url is not set (CHATAI_DATABASE_URL or database_url in %s)",
+			   config_path() ? config_path()
+					 : CHATAI_SYSCONFDIR "/chatai.conf, which does not exist");
 		bad = 1;
 	}
 	return bad;
@@ -124,15 +130,17 @@ void check_settings(void)
 		bad |= ks.bad;
 		struct stat st;
 		if (ks.secret && stat(config_path(), &st) == 0 && (st.st_mode & S_IROTH)) {
-			check_line(0, "settings",
-				   "%s holds a password and every user may read it (mode %03o): chmod 640 it, "
-				   "group chatai (or the web server's group)",
-				   config_path(), (unsigned)(st.st_mode & 0777));
+			check_line(
+				0, "settings",
+				"%s holds a password and every user may read it (mode %03o): chmod 640 it, "
+				"group chatai (or the web server's group)",
+				config_path(), (unsigned)(st.st_mode & 0777));
 			bad = 1;
 		}
 	}
 	bad |= check_values();
 	bad |= check_combinations();
 	if (!bad)
-		check_line(1, "settings", "%s", config_path() ? config_path() : "no settings file (environment only)");
+		check_line(1, "settings", "%s",
+			   config_path() ? config_path() : "no settings file (environment only)");
 }

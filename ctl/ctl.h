@@ -17,7 +17,7 @@
 #define CHATAI_DATADIR "/usr/local/share/chatai"
 #endif
 
-#define EXIT_FAIL 1
+#define EXIT_FAIL  1
 #define EXIT_USAGE 2
 
 /* The commands (argv: the words after the command's name). */

@@ -54,7 +54,8 @@ static const char usage_text[] =
 	"" CHATAI_DATADIR "/web.\n"
 	"Exit status: 0 success, 1 failure, 2 usage error. See chatai-ctl(8).\n";
 
-/* The commands: name and entry point. */
+/* The commands: name and entry point, one line each (a new command: its file and a line). */
+/* clang-format off */
 static const struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -65,6 +66,7 @@ static const struct command {
 	{ "knowledge", cmd_knowledge },
 	{ "check", cmd_check },
 };
+/* clang-format on */
 
 /* The options before the command: --config FILE (into *config_file), --help, --version.
  * The index of the command, or -1 when main should exit 0 now. */
