@@ -178,12 +178,7 @@ static void check_schema(PGconn *c, const char *dir)
 
 static const char *web_dir(const char *flag)
 {
-	if (flag && *flag)
-		return flag;
-	const char *env = getenv("CHATAI_WEB_DIR");
-	if (env && *env)
-		return env;
-	return CHATAI_DATADIR "/web";
+	return data_dir(flag, "CHATAI_WEB_DIR", CHATAI_DATADIR "/web");
 }
 
 int cmd_check(int argc, char **argv)

@@ -11,12 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "chatai-ctl: " and the message on stderr (no line end). */
+static void say(const char *fmt, va_list ap)
+{
+	fputs("chatai-ctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
 void die_usage(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("chatai-ctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
 	fputs("\nTry 'chatai-ctl --help'.\n", stderr);
 	exit(EXIT_USAGE);
@@ -25,11 +31,18 @@ void die_usage(const char *fmt, ...)
 void errorf(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("chatai-ctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+const char *data_dir(const char *flag, const char *env, const char *def)
+{
+	const char *e = getenv(env);
+	if (flag && *flag)
+		return flag;
+	return e && *e ? e : def;
 }
 
 /* libpq messages end with a newline (and may carry LINE/context lines): keep them whole

@@ -31,6 +31,8 @@ int cmd_check(int argc, char **argv);
 void die_usage(const char *fmt, ...) CHATAI_PRINTF(1, 2) __attribute__((noreturn));
 /* "chatai-ctl: ..." on stderr. */
 void errorf(const char *fmt, ...) CHATAI_PRINTF(1, 2);
+/* A directory given by flag (--sql-dir DIR), else by the environment variable env, else def. */
+const char *data_dir(const char *flag, const char *env, const char *def);
 /* A libpq message without its trailing newline (static storage: use it at once). */
 const char *pq_msg(const char *m);
 

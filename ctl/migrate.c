@@ -17,12 +17,7 @@
 
 const char *sql_dir(const char *flag)
 {
-	if (flag && *flag)
-		return flag;
-	const char *env = getenv("CHATAI_SQL_DIR");
-	if (env && *env)
-		return env;
-	return CHATAI_DATADIR "/sql";
+	return data_dir(flag, "CHATAI_SQL_DIR", CHATAI_DATADIR "/sql");
 }
 
 static int migration_cmp(const void *a, const void *b)
