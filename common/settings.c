@@ -181,8 +181,8 @@ static const char *url_problem(const char *v, const char *const *schemes, const 
 		ok = strncasecmp(v, *schemes, strlen(*schemes)) == 0 && v[strlen(*schemes)];
 	if (!ok)
 		return expected;
-	if (strpbrk(v, " \t"))
-		return "a URL has no spaces";
+	if (strpbrk(v, " \t\r\n\"<>#"))
+		return "a URL here has no spaces, quotes, <, > or #";
 	return NULL;
 }
 
@@ -334,6 +334,8 @@ void settings_consequence(const struct setting *s, const char *v, char *buf, siz
 			 s->def ? s->def : s->shown);
 	else if (s->policy == SP_REFUSE)
 		snprintf(buf, bufsz, "%s refuses to start", owner(s->users));
+	else if (s->policy == SP_MAIL_OFF)
+		snprintf(buf, bufsz, "no mail is sent");
 	else if (s->kind == SK_INT && settings_fallback_int(s, v, &used))
 		snprintf(buf, bufsz, "%s use%s %" PRId64 " instead", who, strchr(who, ' ') ? "" : "s", used);
 	else
@@ -362,7 +364,7 @@ int settings_int(enum setting_id id, int64_t *v)
 		*v = n;
 		return 0;
 	}
-	if (s->policy == SP_REFUSE) {
+	if (s->policy != SP_FALLBACK) {
 		log_error("setting %s = %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]", s->key, n,
 			  s->min, s->max);
 		return -1;

@@ -7,8 +7,9 @@
  *
  * What a bad value does (the key's policy in settings.def):
  *   - an integer that is not a number: the default is used, with a warning (every key);
- *   - an integer out of [min, max]: SP_REFUSE, settings_int() logs an error and returns
- *     -1 (the program refuses to start); SP_FALLBACK, the nearest bound, with a warning.
+ *   - an integer out of [min, max]: SP_REFUSE and SP_MAIL_OFF, settings_int() logs an
+ *     error and returns -1 (the program refuses to start, or sends no mail); SP_FALLBACK,
+ *     the nearest bound, with a warning.
  * The strings returned are config.h's (valid until the next config_load()).
  */
 #ifndef CHATAI_SETTINGS_H
@@ -35,6 +36,7 @@ enum setting_kind {
 enum setting_policy {
 	SP_REFUSE,   /* the programs do not start on a value outside the rule */
 	SP_FALLBACK, /* they warn and use the nearest bound or the default */
+	SP_MAIL_OFF, /* they log an error and send no mail */
 };
 
 /* The programs that read a key (settings.def's users). */
@@ -84,7 +86,7 @@ const char *settings_str(enum setting_id id);
 
 /* An integer key into *v. Unset: the default; when the table has none, *v is left as
  * the caller set it (a default worked out from other keys). 0, or -1 (logged) when the
- * key's policy is SP_REFUSE and the value is out of range. */
+ * key's policy is SP_REFUSE or SP_MAIL_OFF and the value is out of range. */
 int settings_int(enum setting_id id, int64_t *v);
 
 /* A numeric address and port, 127.0.0.1:8081 or [::1]:8081 (numeric_host: the host must

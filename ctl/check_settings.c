@@ -110,6 +110,10 @@ static int check_combinations(void)
 	    !settings_problem(&settings_table[SET_ai_timeout], timeout, buf, sizeof buf) &&
 	    strtoll(lease, NULL, 10) <= strtoll(timeout, NULL, 10))
 		printf("warn settings: ai_lease is not longer than ai_timeout: slow answers may be retried\n");
+	if (settings_str(SET_smtp_url) && (!settings_str(SET_mail_from) || !settings_str(SET_public_url))) {
+		check_line(0, "settings", "smtp_url needs mail_from and public_url (no mail is sent)");
+		bad = 1;
+	}
 	if (!settings_str(SET_database_url)) {
 		check_line(0, "settings",
 			   "database_url is not set (CHATAI_DATABASE_URL or database_url in %s)",

@@ -31,7 +31,7 @@ def test_the_table_parses_into_every_key_once():
     for s in TABLE:
         assert s["kind"] in ("TEXT", "INT", "ENUM", "PGURL", "REDISURL", "HTTPURL", "SMTPURL", "LISTEN",
                              "FCGI", "ADDRS", "EMAIL", "EMAILS"), s
-        assert s["policy"] in ("REFUSE", "FALLBACK") and s["users"] and s["doc"] and "|" not in s["doc"], s
+        assert s["policy"] in ("REFUSE", "FALLBACK", "MAIL_OFF") and s["users"] and s["doc"] and "|" not in s["doc"], s
         if s["kind"] == "INT" and s["default"] is not None:
             hi = 2**31 - 1 if s["max"] == "INT32_MAX" else int(s["max"])
             assert int(s["min"]) <= int(s["default"]) <= hi, s
@@ -142,13 +142,22 @@ def test_check_says_what_the_programs_do_with_a_corrected_value():
     assert 'fcgi_threads = "many": expected an integer from 1 to 4096 (chatai.fcgi uses the default, 32)' in out
     assert 'smtp_url = "...": expected smtp://host[:port], smtps://host[:port] or sendmail:' in out
     assert "'nobody': not an email address" in out
+    assert "(no mail is sent)" in out
+    assert "smtp_url needs mail_from and public_url (no mail is sent)" in out
+    mail = {"CHATAI_MAIL_FROM": "chat@shop.example", "CHATAI_PUBLIC_URL": "https://shop.example/help"}
     for ok in ("sendmail:", "smtps://u:p@mail.example:465", "smtp://mail.example"):
-        assert "smtp_url" not in ctl_check({"CHATAI_SMTP_URL": ok}).stdout, ok
+        out = ctl_check({"CHATAI_SMTP_URL": ok, **mail}).stdout
+        assert "smtp_url" not in out and "mail_from" not in out and "public_url" not in out, (ok, out)
+    out = ctl_check({"CHATAI_SMTP_URL": "sendmail:", **mail, "CHATAI_PUBLIC_URL": "https://shop.example/#x",
+                     "CHATAI_MAIL_REPLY_DELAY": "2592001"}).stdout
+    assert 'public_url = "https://shop.example/#x": a URL here has no spaces, quotes, <, > or #' in out
+    assert 'mail_reply_delay = "2592001": expected an integer from 0 to 2592000 (no mail is sent)' in out
 
 
 def test_check_hides_and_guards_an_smtp_password(tmp_path):
     conf = tmp_path / "chatai.conf"
-    conf.write_text("smtp_url = smtps://chat:s3cret@mail.example:465\nmail_from = chat@shop.example\n")
+    conf.write_text("smtp_url = smtps://chat:s3cret@mail.example:465\nmail_from = chat@shop.example\n"
+                    "public_url = https://shop.example\n")
     conf.chmod(0o644)
     e = harness.base_env({"CHATAI_DATABASE_URL": "postgresql://chatai@127.0.0.1:1/chatai?connect_timeout=1"})
     cp = subprocess.run([str(harness.binary("chatai-ctl")), "--config", str(conf), "check"],

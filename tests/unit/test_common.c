@@ -530,6 +530,10 @@ START_TEST(settings_getters_apply_the_policy)
 	ck_assert_str_eq(buf, "chatai-ai refuses to start");
 	settings_consequence(&settings_table[SET_notifier_ping_interval], "x", buf, sizeof buf);
 	ck_assert_str_eq(buf, "chatai-notifier uses the default, 25");
+	settings_consequence(&settings_table[SET_mail_alert_delay], "-1", buf, sizeof buf);
+	ck_assert_str_eq(buf, "no mail is sent");
+	config_set("mail_alert_delay", "-1");
+	ck_assert_int_eq(settings_int(SET_mail_alert_delay, &v), -1); /* SP_MAIL_OFF */
 	settings_consequence(&settings_table[SET_notifier_trusted_proxies], "proxy", buf, sizeof buf);
 	ck_assert_str_eq(buf, "chatai-notifier ignores it");
 }
