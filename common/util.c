@@ -244,3 +244,18 @@ int email_valid(const char *s)
 			return 0;
 	return utf8_valid(s, len);
 }
+
+int name_validate(const char *s, char **out, const char **why)
+{
+	if (text_validate(s, strlen(s), out, why) < 0)
+		return -1;
+	int ok = utf8_count(*out, strlen(*out)) <= 200;
+	for (const char *p = *out; ok && *p; p++)
+		ok = (unsigned char)*p >= ' ' && *p != 0x7f;
+	if (ok)
+		return 0;
+	free(*out);
+	*out = NULL;
+	*why = "must be 1 to 200 characters without control characters";
+	return -1;
+}

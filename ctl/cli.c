@@ -151,13 +151,6 @@ int sqlstate_is(PGresult *r, const char *state)
 	return s && strcmp(s, state) == 0;
 }
 
-int print_new_id(PGresult *r)
-{
-	printf("%s\n", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return 0;
-}
-
 /* Read a whole file (at most max bytes) as a NUL-terminated buffer. "-" is stdin. */
 char *read_file(const char *path, size_t max, size_t *len)
 {
@@ -196,20 +189,4 @@ fail:
 		fclose(f);
 	free(buf);
 	return NULL;
-}
-
-/* A display name: 1..200 characters of valid UTF-8 without control characters. */
-int valid_name(const char *s, const char **why)
-{
-	char *t = NULL;
-	if (text_validate(s, strlen(s), &t, why) < 0)
-		return 0;
-	int ok = utf8_count(t, strlen(t)) <= 200;
-	for (const char *p = t; ok && *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f)
-			ok = 0;
-	if (!ok)
-		*why = "must be 1 to 200 characters without control characters";
-	free(t);
-	return ok;
 }

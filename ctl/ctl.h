@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ctl: what chatai-ctl's commands share. Each command is one file (migrate.c, operator.c,
- * assistant.c, knowledge.c, check_host.c...) with one entry point, int cmd_NAME(argc, argv),
- * listed in main.c's command table. A command returns 0, EXIT_FAIL after printing why, or
- * exits with EXIT_USAGE through die_usage().
+ * ctl: what chatai-ctl's files share. Each command has one entry point,
+ * int cmd_NAME(argc, argv), listed in main.c's command table (a new command: its file and
+ * one line there). A command returns 0, EXIT_FAIL after printing why, or exits with
+ * EXIT_USAGE through die_usage(). cli.c holds the helpers below.
  */
 #ifndef CHATAI_CTL_H
 #define CHATAI_CTL_H
@@ -20,12 +20,15 @@
 #define EXIT_FAIL  1
 #define EXIT_USAGE 2
 
+/* Largest knowledge file read (bytes). */
+#define KB_FILE_MAX (64 * 1024 * 1024)
+
 /* The commands (argv: the words after the command's name). */
-int cmd_migrate(int argc, char **argv);
-int cmd_operator(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);   /* migrate.c */
+int cmd_operator(int argc, char **argv);  /* admin.c: operators, assistants, knowledge */
 int cmd_assistant(int argc, char **argv);
 int cmd_knowledge(int argc, char **argv);
-int cmd_check(int argc, char **argv);
+int cmd_check(int argc, char **argv);     /* check_host.c (check --url: check_url.c) */
 
 /* "chatai-ctl: ..." and the --help hint on stderr, then exit(EXIT_USAGE). */
 void die_usage(const char *fmt, ...) CHATAI_PRINTF(1, 2) __attribute__((noreturn));
@@ -59,14 +62,8 @@ int run_cmd(PGconn *c, const char *what, const char *sql);
 /* 1 when r failed with SQLSTATE state. */
 int sqlstate_is(PGresult *r, const char *state);
 
-/* Print the id an INSERT ... RETURNING id gave (what `add` commands print), free r; 0. */
-int print_new_id(PGresult *r);
-
 /* A whole file (at most max bytes; "-" is stdin) as a NUL-terminated buffer the caller
  * frees, or NULL after saying why. */
 char *read_file(const char *path, size_t max, size_t *len);
-
-/* A display name: 1..200 characters of valid UTF-8 without control characters. */
-int valid_name(const char *s, const char **why);
 
 #endif

@@ -1,10 +1,9 @@
 # SPDX-License-Identifier: MIT
 # ctl/: chatai-ctl, the sysadmin's tool (migrations, operators, assistants, knowledge).
 bin_PROGRAMS += ctl/chatai-ctl
-# One file per command (ctl.h); main.c holds the command table.
+# main.c holds the command table; one file per command or group (ctl.h), cli.c the helpers.
 ctl_chatai_ctl_SOURCES = ctl/main.c ctl/ctl.h ctl/cli.c \
-	ctl/migrate.c ctl/migrate.h ctl/operator.c ctl/assistant.c ctl/knowledge.c \
-	ctl/kbfile.c ctl/kbfile.h \
+	ctl/migrate.c ctl/migrate.h ctl/admin.c ctl/kbfile.c ctl/kbfile.h \
 	ctl/check_host.c ctl/check_host.h ctl/check_settings.c ctl/check_url.c ctl/check_url.h
 ctl_chatai_ctl_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS)
 ctl_chatai_ctl_LDADD = $(CHATAI_COMMON_LIBS) $(CURL_LIBS)

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chatai-ctl: the sysadmin's tool. Applies the database migrations, adds operators and
- * assistants, imports a knowledge base and checks an installation.
+ * chatai-ctl: the sysadmin's tool. Applies the database migrations, manages operators,
+ * adds assistants, imports a knowledge base (ctl/admin.c) and checks an installation.
  *
  *   chatai-ctl [--config FILE] migrate [--sql-dir DIR]
  *   chatai-ctl [--config FILE] operator add EMAIL NAME [--role admin|operator]  (password on stdin)
+ *   chatai-ctl [--config FILE] operator list | disable OPERATOR | enable OPERATOR | passwd OPERATOR
  *   chatai-ctl [--config FILE] assistant add NAME [--greeting TEXT] [--origin ORIGIN]...
- *   chatai-ctl [--config FILE] knowledge import ASSISTANT_ID FILE
+ *   chatai-ctl [--config FILE] knowledge import [--replace-all] ASSISTANT_ID FILE
  *   chatai-ctl [--config FILE] check [--sql-dir DIR] [--web-dir DIR] [--list-keys]
  *
  * Exit status: 0 success, 1 failure (database, bad input, failed check), 2 usage error.
@@ -31,10 +32,18 @@ static const char usage_text[] =
 	"  migrate [--sql-dir DIR]             apply the pending sql/NNN_*.sql migrations\n"
 	"  operator add EMAIL NAME [--role admin|operator]\n"
 	"                                      add an operator; the password is read from stdin\n"
+	"  operator list                       list the operators (role, state, last seen)\n"
+	"  operator disable|enable OPERATOR    disable (every session ends at once) or enable an\n"
+	"                                      operator, given by id or email; the last active\n"
+	"                                      admin cannot be disabled\n"
+	"  operator passwd OPERATOR            set a new password, read from stdin\n"
 	"  assistant add NAME [--greeting TEXT] [--origin ORIGIN]...\n"
 	"                                      add an assistant and print its id\n"
-	"  knowledge import ASSISTANT_ID FILE  import question/answer pairs (CSV with header\n"
-	"                                      question,answer, or a JSON array); all or nothing\n"
+	"  knowledge import [--replace-all] ASSISTANT_ID FILE\n"
+	"                                      import question/answer pairs (CSV with header\n"
+	"                                      question,answer, or a JSON array); all or nothing;\n"
+	"                                      the same question replaces its answer;\n"
+	"                                      --replace-all swaps the whole set at once\n"
 	"  check [--sql-dir DIR] [--web-dir DIR] [--list-keys]\n"
 	"                                      check settings (unknown keys, values, file mode),\n"
 	"                                      web files, the notifier's /health, database and\n"

@@ -2,12 +2,16 @@
 /* longpoll: the hub of waiting requests (see longpoll.h for the design). */
 #include "autoconfig.h"
 #include "longpoll.h"
-#include "app.h"
 #include "authcache.h"
 #include "dbpool.h"
 #include "json.h"
 #include "log.h"
+#include "lpaddr.h"
+#include "lpnote.h"
 #include "pollmode.h"
+#include "request.h"
+#include "router.h"
+#include "appcfg.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -23,7 +27,7 @@
  * waiting list, then the ready queue, then a completion thread. */
 struct waiter {
 	struct waiter *next, *prev;
-	struct conn *conn;
+	struct transport *transport;
 	struct lp_query q;
 	uint64_t gen;        /* hub generation read before its last query */
 	int64_t deadline_ms; /* the wait ends (monotonic ms) */
@@ -34,65 +38,6 @@ struct waiter {
 	char *cors_origin;   /* owned */
 	struct lp_addr *addr; /* its client address's count (NULL: not counted) */
 };
-
-/* Parked long-polls per client address (IPv6 per /64): fcgi_longpoll_max_per_ip.
- * Under hub.mu. */
-struct lp_addr {
-	struct lp_addr *next;
-	int64_t n;
-	char key[72];
-};
-#define LP_ADDR_BUCKETS 1024
-static struct lp_addr *lp_addrs[LP_ADDR_BUCKETS];
-
-static size_t lp_addr_bucket(const char *key)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	return (size_t)(h % LP_ADDR_BUCKETS);
-}
-
-/* One more parked request from key; NULL when it has max already (max <= 0: no cap). */
-static struct lp_addr *lp_addr_take(const char *key, int64_t max)
-{
-	size_t b = lp_addr_bucket(key);
-	struct lp_addr *e;
-	for (e = lp_addrs[b]; e; e = e->next)
-		if (strcmp(e->key, key) == 0)
-			break;
-	if (e && max > 0 && e->n >= max)
-		return NULL;
-	if (!e) {
-		e = xcalloc(1, sizeof *e);
-		snprintf(e->key, sizeof e->key, "%s", key);
-		e->next = lp_addrs[b];
-		lp_addrs[b] = e;
-	}
-	e->n++;
-	return e;
-}
-
-static void lp_addr_release(struct lp_addr *e)
-{
-	if (!e || --e->n > 0)
-		return;
-	struct lp_addr **pp = &lp_addrs[lp_addr_bucket(e->key)];
-	while (*pp != e)
-		pp = &(*pp)->next;
-	*pp = e->next;
-	free(e);
-}
-
-/* A remembered notification, to wake requests that parked after it. */
-enum note_kind { NOTE_NONE = 0, NOTE_MSG, NOTE_DIALOG, NOTE_ALL };
-struct note {
-	uint64_t gen;
-	int64_t dialog_id;
-	unsigned char kind;   /* enum note_kind */
-	unsigned char aud_all;
-};
-#define RING 1024
 
 static struct {
 	pthread_mutex_t mu;
@@ -116,71 +61,22 @@ static pthread_once_t hub_once = PTHREAD_ONCE_INIT;
 /* Dispatcher-only state. */
 static struct waiter *waiting;
 static size_t nwaiting;
-static struct note ring[RING];
-static uint64_t gen_local;
+static struct lp_ring ring;
 
-int lpq_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
+/* Run q's query (its resource's fetch). */
+static int lpq_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 {
 	*json = NULL;
 	*empty = 1;
-	if (q->kind == LPQ_INBOX)
-		return inbox_fetch(db, q, json, empty);
-	return messages_fetch(db, q, json, empty);
+	return q->ops->fetch(db, q, json, empty);
 }
 
-char *lpq_empty_answer(const struct lp_query *q)
+static void note_add(const struct lp_note *in)
 {
-	if (q->kind != LPQ_INBOX)
-		return xstrdup("[]");
-	char c[CURSOR_MAX];
-	cursor_encode(&q->cursor, c);
-	return xasprintf("{\"cursor\":\"%s\",\"events\":[]}", c);
-}
-
-void conn_finish_free(struct conn *c)
-{
-	if (!c)
-		return;
-	if (c->fcgx) {
-		/* Nobody reads a next request on this link: let it close. */
-		c->fcgx->keepConnection = 0;
-		fcgx_finish_now(c->fcgx);
-		free(c->fcgx);
-	}
-	free(c);
-}
-
-static int note_matches(const struct lp_query *q, const struct note *n)
-{
-	if (n->kind == NOTE_ALL)
-		return 1;
-	if (q->kind == LPQ_INBOX)
-		return n->kind == NOTE_MSG || n->kind == NOTE_DIALOG;
-	if (n->kind != NOTE_MSG || n->dialog_id != q->dialog_id)
-		return 0;
-	return q->kind == LPQ_ADMIN || q->all_audience || n->aud_all;
-}
-
-/* Did w miss a matching notification since its generation? */
-static int missed(const struct waiter *w)
-{
-	if (gen_local - w->gen >= RING)
-		return 1;
-	for (uint64_t g = w->gen + 1; g <= gen_local; g++) {
-		const struct note *n = &ring[g % RING];
-		if (n->gen == g && note_matches(&w->q, n))
-			return 1;
-	}
-	return 0;
-}
-
-static void note_add(const struct note *in)
-{
-	struct note n = *in;
-	n.gen = ++gen_local;
-	ring[n.gen % RING] = n;
+	struct lp_note n = *in;
+	lp_ring_add(&ring, &n);
 	for (struct waiter *w = waiting; w; w = w->next)
-		if (!w->fired && note_matches(&w->q, &n))
+		if (!w->fired && lp_note_matches(&w->q, &n))
 			w->fired = 1;
 }
 
@@ -206,45 +102,17 @@ static void waiting_push(struct waiter *w)
 	waiting = w;
 }
 
-/* Parse one payload of channel `chatai` into a note; 0, or -1 for events that wake
- * nobody (typing, revoke). */
-static int parse_note(const char *payload, struct note *n)
+/* One payload of channel `chatai`: tell the cache, wake whom it concerns. */
+static void payload_note(const char *payload)
 {
-	memset(n, 0, sizeof *n);
 	cJSON *o = cJSON_Parse(payload);
 	if (!o)
-		return -1;
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "k");
-	const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "dialog_id");
-	const cJSON *aud = cJSON_GetObjectItemCaseSensitive(o, "aud");
-	int rc = -1;
-	if (cJSON_IsString(k)) {
-		/* Cache events (authcache.h) wake nobody. */
-		static const char *const idkey[][2] = {
-			{ "revoke", "session_id" }, { "operator", "operator_id" }, { "assistant", "assistant_id" } };
-		for (size_t i = 0; i < sizeof idkey / sizeof *idkey; i++) {
-			if (strcmp(k->valuestring, idkey[i][0]) != 0)
-				continue;
-			const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, idkey[i][1]);
-			if (cJSON_IsNumber(id))
-				(void)authcache_note(k->valuestring, (int64_t)id->valuedouble);
-			else
-				authcache_flush();
-		}
-	}
-	if (cJSON_IsString(k) && cJSON_IsNumber(d)) {
-		n->dialog_id = (int64_t)d->valuedouble;
-		if (strcmp(k->valuestring, "msg") == 0) {
-			n->kind = NOTE_MSG;
-			n->aud_all = cJSON_IsString(aud) && strcmp(aud->valuestring, "all") == 0;
-			rc = 0;
-		} else if (strcmp(k->valuestring, "dialog") == 0) {
-			n->kind = NOTE_DIALOG;
-			rc = 0;
-		}
-	}
+		return;
+	authcache_event(o);
+	struct lp_note n;
+	if (lp_note_from_json(o, &n) == 0)
+		note_add(&n);
 	cJSON_Delete(o);
-	return rc;
 }
 
 static PGconn *listen_connect(void)
@@ -263,135 +131,173 @@ static PGconn *listen_connect(void)
 	return c;
 }
 
+/* The dispatcher's LISTEN link, and when to try again while there is none. */
+struct listen_link {
+	PGconn *pg;
+	int64_t next_try;
+};
+
+static void listen_ensure(struct listen_link *l, int64_t now)
+{
+	if (l->pg || now < l->next_try)
+		return;
+	l->pg = listen_connect();
+	if (!l->pg) {
+		l->next_try = now + 500;
+		return;
+	}
+	authcache_listening(PQsocket(l->pg));
+	/* Whatever was committed while we were not listening: everyone looks. */
+	struct lp_note all = { .kind = LP_NOTE_ALL };
+	note_add(&all);
+	log_debug("longpoll: listening on channel chatai"); /* per request under CGI */
+}
+
+/* The poll timeout: the first waiter to look at, or the next reconnect (at most 1 s). */
+static int dispatch_timeout(const struct listen_link *l, int64_t now)
+{
+	int timeout = 1000;
+	for (struct waiter *w = waiting; w; w = w->next) {
+		int64_t t = w->fired ? 0 : w->wake_ms - now;
+		if (t < timeout)
+			timeout = t < 0 ? 0 : (int)t;
+	}
+	if (!l->pg && l->next_try - now < timeout)
+		timeout = l->next_try - now < 0 ? 0 : (int)(l->next_try - now);
+	return timeout;
+}
+
+/*
+ * Wait on the event fd, the LISTEN link, and every parked FastCGI link: a web server
+ * that gives up on a request (its client left) closes that link, and the request is
+ * dropped at once instead of holding its socket until the deadline. The revents of the
+ * first two go to *ev_efd and *ev_pg.
+ */
+static void dispatch_poll(const struct listen_link *l, int timeout, short *ev_efd, short *ev_pg)
+{
+	size_t nfds = 2 + nwaiting;
+	struct pollfd *fds = xcalloc(nfds, sizeof *fds);
+	struct waiter **by_fd = xcalloc(nfds, sizeof *by_fd);
+	fds[0] = (struct pollfd){ hub.efd, POLLIN, 0 };
+	fds[1] = (struct pollfd){ l->pg ? PQsocket(l->pg) : -1, POLLIN, 0 };
+	size_t k = 2;
+	for (struct waiter *w = waiting; w && k < nfds; w = w->next) {
+		if (!w->transport->fcgx || w->transport->fcgx->ipcFd < 0)
+			continue;
+		fds[k] = (struct pollfd){ w->transport->fcgx->ipcFd, POLLRDHUP, 0 };
+		by_fd[k++] = w;
+	}
+	int n = poll(fds, k, timeout);
+	if (n < 0 && errno != EINTR)
+		log_warn("longpoll: poll: %s", strerror(errno));
+	for (size_t i = 2; n > 0 && i < k; i++)
+		if (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+			by_fd[i]->gone = 1;
+			by_fd[i]->fired = 1;
+		}
+	*ev_efd = n > 0 ? fds[0].revents : 0;
+	*ev_pg = n > 0 ? fds[1].revents : 0;
+	free(fds);
+	free(by_fd);
+}
+
+/* Read what the LISTEN link has: notifications, or its loss. */
+static void listen_read(struct listen_link *l)
+{
+	authcache_busy(1);
+	if (!PQconsumeInput(l->pg) || PQstatus(l->pg) != CONNECTION_OK) {
+		log_warn("longpoll: LISTEN link lost: %s", PQerrorMessage(l->pg));
+		authcache_listening(-1);
+		PQfinish(l->pg);
+		l->pg = NULL;
+		l->next_try = now_ms() + 250;
+	} else {
+		PGnotify *nt;
+		while ((nt = PQnotifies(l->pg))) {
+			payload_note(nt->extra);
+			PQfreemem(nt);
+		}
+	}
+	authcache_busy(0);
+}
+
+/* Publish the generation; take the newly parked requests into the waiting list (woken
+ * at once when they missed their news). When stopping, every wait ends now. */
+static void dispatch_take_pending(void)
+{
+	pthread_mutex_lock(&hub.mu);
+	hub.gen = ring.gen;
+	struct waiter *p = hub.pending;
+	hub.pending = NULL;
+	int stop = hub.stopping;
+	pthread_mutex_unlock(&hub.mu);
+	while (p) {
+		struct waiter *next = p->next;
+		if (lp_ring_missed(&ring, &p->q, p->gen))
+			p->fired = 1;
+		waiting_push(p);
+		p = next;
+	}
+	if (stop) {
+		int64_t t = now_ms();
+		for (struct waiter *w = waiting; w; w = w->next)
+			w->deadline_ms = w->wake_ms = t;
+	}
+}
+
+/* Move what must be looked at (woken, or its time came) to the completion threads. */
+static void dispatch_ready(void)
+{
+	int64_t now = now_ms();
+	struct waiter *rh = NULL, *rt = NULL;
+	for (struct waiter *w = waiting, *next; w; w = next) {
+		next = w->next;
+		if (!w->fired && w->wake_ms > now)
+			continue;
+		waiting_unlink(w);
+		if (rt)
+			rt->next = w;
+		else
+			rh = w;
+		rt = w;
+	}
+	if (!rh)
+		return;
+	pthread_mutex_lock(&hub.mu);
+	if (hub.ready_tail)
+		hub.ready_tail->next = rh;
+	else
+		hub.ready_head = rh;
+	hub.ready_tail = rt;
+	pthread_cond_broadcast(&hub.ready_cv);
+	pthread_mutex_unlock(&hub.mu);
+}
+
 static void *dispatcher_main(void *arg)
 {
 	(void)arg;
-	PGconn *pg = NULL;
-	int64_t next_try = 0;
+	struct listen_link l = { NULL, 0 };
 	for (;;) {
 		int64_t now = now_ms();
-		if (!pg && now >= next_try) {
-			pg = listen_connect();
-			if (pg) {
-				authcache_listening(PQsocket(pg));
-				/* Whatever was committed while we were not listening: everyone looks. */
-				struct note all = { .kind = NOTE_ALL };
-				note_add(&all);
-				log_debug("longpoll: listening on channel chatai"); /* per request under CGI */
-			} else {
-				next_try = now + 500;
-			}
-		}
-		int timeout = 1000;
-		for (struct waiter *w = waiting; w; w = w->next) {
-			int64_t t = w->fired ? 0 : w->wake_ms - now;
-			if (t < timeout)
-				timeout = t < 0 ? 0 : (int)t;
-		}
-		if (!pg && next_try - now < timeout)
-			timeout = next_try - now < 0 ? 0 : (int)(next_try - now);
-		/* The event fd, the LISTEN link, and every parked FastCGI link: a web server
-		 * that gives up on a request (its client left) closes that link, and the
-		 * request is dropped at once instead of holding its socket until the deadline. */
-		size_t nfds = 2 + nwaiting;
-		struct pollfd *fds = xcalloc(nfds, sizeof *fds);
-		struct waiter **by_fd = xcalloc(nfds, sizeof *by_fd);
-		fds[0] = (struct pollfd){ hub.efd, POLLIN, 0 };
-		fds[1] = (struct pollfd){ pg ? PQsocket(pg) : -1, POLLIN, 0 };
-		size_t k = 2;
-		for (struct waiter *w = waiting; w && k < nfds; w = w->next) {
-			if (!w->conn->fcgx || w->conn->fcgx->ipcFd < 0)
-				continue;
-			fds[k] = (struct pollfd){ w->conn->fcgx->ipcFd, POLLRDHUP, 0 };
-			by_fd[k++] = w;
-		}
-		int n = poll(fds, k, timeout);
-		if (n < 0 && errno != EINTR)
-			log_warn("longpoll: poll: %s", strerror(errno));
-		for (size_t i = 2; n > 0 && i < k; i++)
-			if (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
-				by_fd[i]->gone = 1;
-				by_fd[i]->fired = 1;
-			}
-		short ev_efd = n > 0 ? fds[0].revents : 0, ev_pg = n > 0 ? fds[1].revents : 0;
-		free(fds);
-		free(by_fd);
+		listen_ensure(&l, now);
+		short ev_efd, ev_pg;
+		dispatch_poll(&l, dispatch_timeout(&l, now), &ev_efd, &ev_pg);
 		if (ev_efd & POLLIN) {
 			uint64_t v;
 			if (read(hub.efd, &v, sizeof v) < 0 && errno != EAGAIN)
 				log_warn("longpoll: eventfd read: %s", strerror(errno));
 		}
-		if (pg && ev_pg) {
-			authcache_busy(1);
-			if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
-				log_warn("longpoll: LISTEN link lost: %s", PQerrorMessage(pg));
-				authcache_listening(-1);
-				PQfinish(pg);
-				pg = NULL;
-				next_try = now_ms() + 250;
-			} else {
-				PGnotify *nt;
-				while ((nt = PQnotifies(pg))) {
-					struct note note;
-					if (parse_note(nt->extra, &note) == 0)
-						note_add(&note);
-					PQfreemem(nt);
-				}
-			}
-			authcache_busy(0);
-		}
-
-		pthread_mutex_lock(&hub.mu);
-		hub.gen = gen_local;
-		struct waiter *p = hub.pending;
-		hub.pending = NULL;
-		int stop = hub.stopping;
-		pthread_mutex_unlock(&hub.mu);
-		while (p) {
-			struct waiter *next = p->next;
-			if (missed(p))
-				p->fired = 1;
-			waiting_push(p);
-			p = next;
-		}
-		if (stop) {
-			/* Stopping: every wait ends now. */
-			int64_t t = now_ms();
-			for (struct waiter *w = waiting; w; w = w->next)
-				w->deadline_ms = w->wake_ms = t;
-		}
-
-		/* Move what must be looked at to the completion threads. */
-		now = now_ms();
-		struct waiter *rh = NULL, *rt = NULL;
-		for (struct waiter *w = waiting, *next; w; w = next) {
-			next = w->next;
-			if (!w->fired && w->wake_ms > now)
-				continue;
-			waiting_unlink(w);
-			if (rt)
-				rt->next = w;
-			else
-				rh = w;
-			rt = w;
-		}
-		if (rh) {
-			pthread_mutex_lock(&hub.mu);
-			if (hub.ready_tail)
-				hub.ready_tail->next = rh;
-			else
-				hub.ready_head = rh;
-			hub.ready_tail = rt;
-			pthread_cond_broadcast(&hub.ready_cv);
-			pthread_mutex_unlock(&hub.mu);
-		}
+		if (l.pg && ev_pg)
+			listen_read(&l);
+		dispatch_take_pending();
+		dispatch_ready();
 	}
 	return NULL;
 }
 
 static void waiter_free(struct waiter *w)
 {
-	conn_finish_free(w->conn);
+	transport_finish_free(w->transport);
 	free(w->cors_origin);
 	free(w->pre_json);
 	struct lp_addr *addr = w->addr;
@@ -408,7 +314,7 @@ static void waiter_answer(struct waiter *w, struct db *db, int status, char *bod
 {
 	struct req r;
 	memset(&r, 0, sizeof r);
-	r.conn = w->conn;
+	r.transport = w->transport;
 	r.db = db;
 	r.cors_origin = w->cors_origin;
 	w->cors_origin = NULL;
@@ -437,13 +343,8 @@ static void repark(struct waiter *w)
 /* Do a and b ask the same question (so one query answers both)? */
 static int same_query(const struct lp_query *a, const struct lp_query *b)
 {
-	if (a->kind != b->kind)
-		return 0;
-	if (a->kind == LPQ_INBOX)
-		return a->has_cursor == b->has_cursor && a->cursor.lo == b->cursor.lo && a->cursor.hi == b->cursor.hi &&
-		       a->cursor.after_id == b->cursor.after_id;
-	return a->dialog_id == b->dialog_id && a->has_after == b->has_after && a->after == b->after &&
-	       a->limit == b->limit && a->all_audience == b->all_audience;
+	return a->ops == b->ops && a->dialog_id == b->dialog_id && a->every_audience == b->every_audience &&
+	       memcmp(a->arg, b->arg, sizeof a->arg) == 0;
 }
 
 /* Take from the ready queue (mu held) every waiter asking what w asks. */
@@ -472,25 +373,98 @@ static struct waiter *take_same_locked(const struct waiter *w)
 /* A link that is never connected: the answer for "no link came free". */
 static struct db db_busy = { .status = DB_DOWN };
 
+/* Take the next ready waiter (blocks) with, unless it is gone or answered already,
+ * every other ready waiter asking the same: when a dialog changes, every waiter on it
+ * with the same cursor and audience gets the answer of ONE query. */
+static struct waiter *ready_take_group(void)
+{
+	pthread_mutex_lock(&hub.mu);
+	while (!hub.ready_head)
+		pthread_cond_wait(&hub.ready_cv, &hub.mu);
+	struct waiter *w = hub.ready_head;
+	hub.ready_head = w->next;
+	if (!hub.ready_head)
+		hub.ready_tail = NULL;
+	w->next = NULL;
+	if (!w->gone && !w->pre_json)
+		w->next = take_same_locked(w);
+	pthread_mutex_unlock(&hub.mu);
+	return w;
+}
+
+/* A big group (many screens on one dialog) of n waiters: the other completion threads
+ * answer part of it at the same time, with the same bytes (json). */
+static void group_share(struct waiter *w, size_t n, const char *json)
+{
+	size_t keep = n / (size_t)hub.workers, i = 0;
+	struct waiter *x = w, *rest = NULL;
+	for (; x && i + 1 < keep; x = x->next, i++)
+		;
+	if (x) {
+		rest = x->next;
+		x->next = NULL;
+	}
+	struct waiter *rh = NULL, *rt = NULL;
+	for (struct waiter *y = rest; y; y = y->next) {
+		y->pre_json = xstrdup(json);
+		rt = y;
+		if (!rh)
+			rh = y;
+	}
+	if (!rh)
+		return;
+	pthread_mutex_lock(&hub.mu);
+	rt->next = hub.ready_head;
+	hub.ready_head = rh;
+	if (!hub.ready_tail)
+		hub.ready_tail = rt;
+	pthread_cond_broadcast(&hub.ready_cv);
+	pthread_mutex_unlock(&hub.mu);
+}
+
+/* The outcome of one fetch for a group of waiters. */
+struct fetched {
+	int rc;           /* lpq_fetch's */
+	char *json;
+	int empty;
+	uint64_t gen;     /* the generation read before the fetch */
+	int64_t now;      /* when the group was taken */
+	struct db *db;    /* for the answer: db_busy once the link went back */
+};
+
+/* Answer every waiter of the group w (or park it again when there is nothing yet). */
+static void group_answer(struct waiter *w, const struct fetched *f)
+{
+	for (struct waiter *x = w, *next; x; x = next) {
+		next = x->next;
+		x->next = NULL;
+		if (x != w) {
+			/* A fetch may advance the query (the inbox cursor): the group shares it. */
+			memcpy(x->q.arg, w->q.arg, sizeof x->q.arg);
+			x->q.recheck = w->q.recheck;
+		}
+		if (f->rc == -1) {
+			waiter_answer(x, f->db, 0, NULL, 1);
+		} else if (f->rc == -2) {
+			waiter_answer(x, f->db, 404, json_error("not_found", x->q.ops->missing, NULL), 0);
+		} else if (!f->empty || now_ms() >= x->deadline_ms) {
+			waiter_answer(x, f->db, 200, xstrdup(f->json), 0);
+		} else {
+			x->gen = f->gen;
+			x->fired = 0;
+			x->wake_ms = x->deadline_ms;
+			if (x->q.recheck && f->now + 100 < x->wake_ms)
+				x->wake_ms = f->now + 100;
+			repark(x);
+		}
+	}
+}
+
 static void *completion_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		pthread_mutex_lock(&hub.mu);
-		while (!hub.ready_head)
-			pthread_cond_wait(&hub.ready_cv, &hub.mu);
-		struct waiter *w = hub.ready_head;
-		hub.ready_head = w->next;
-		if (!hub.ready_head)
-			hub.ready_tail = NULL;
-		w->next = NULL;
-		/* When a dialog changes, every waiter on it with the same cursor and audience
-		 * gets the answer of ONE query. */
-		if (!w->gone && !w->pre_json)
-			w->next = take_same_locked(w);
-		pthread_mutex_unlock(&hub.mu);
-
-		int64_t now = now_ms();
+		struct waiter *w = ready_take_group();
 		if (w->gone) {
 			log_debug("longpoll: the web server closed a waiting request (client gone)");
 			free(w->pre_json);
@@ -505,78 +479,28 @@ static void *completion_main(void *arg)
 			waiter_answer(w, &db_busy, 200, body, 0);
 			continue;
 		}
-		uint64_t g = lp_generation();
+		struct fetched f = { .rc = -1, .empty = 1, .now = now_ms(), .gen = lp_generation() };
 		struct db *db = dbpool_get();
-		char *json = NULL;
-		int empty = 1, rc = -1;
 		if (db)
-			rc = lpq_fetch(db, &w->q, &json, &empty);
-		struct db *adb = db ? db : &db_busy;
-		if (db && rc != -1) {
+			f.rc = lpq_fetch(db, &w->q, &f.json, &f.empty);
+		f.db = db ? db : &db_busy;
+		if (db && f.rc != -1) {
 			/* Answering needs no link: give it back before the (long) answering. */
 			dbpool_put(db);
 			db = NULL;
-			adb = &db_busy;
+			f.db = &db_busy;
 		}
 		size_t n = 0;
 		for (struct waiter *x = w; x; x = x->next)
 			n++;
-		if (rc == 0 && !empty && n > 64 && hub.workers > 1) {
-			/* A big group (many screens on one dialog): the other completion threads
-			 * answer part of it at the same time, with the same bytes. */
-			size_t keep = n / (size_t)hub.workers, i = 0;
-			struct waiter *x = w, *rest = NULL;
-			for (; x && i + 1 < keep; x = x->next, i++)
-				;
-			if (x) {
-				rest = x->next;
-				x->next = NULL;
-			}
-			struct waiter *rh = NULL, *rt = NULL;
-			for (struct waiter *y = rest; y; y = y->next) {
-				y->pre_json = xstrdup(json);
-				rt = y;
-				if (!rh)
-					rh = y;
-			}
-			if (rh) {
-				pthread_mutex_lock(&hub.mu);
-				rt->next = hub.ready_head;
-				hub.ready_head = rh;
-				if (!hub.ready_tail)
-					hub.ready_tail = rt;
-				pthread_cond_broadcast(&hub.ready_cv);
-				pthread_mutex_unlock(&hub.mu);
-			}
-		}
+		if (f.rc == 0 && !f.empty && n > 64 && hub.workers > 1)
+			group_share(w, n, f.json);
 		int64_t t0 = now_ms();
-		for (struct waiter *x = w, *next; x; x = next) {
-			next = x->next;
-			x->next = NULL;
-			if (x != w) {
-				/* An inbox query advances its cursor: the group shares the result. */
-				x->q.cursor = w->q.cursor;
-				x->q.recheck = w->q.recheck;
-			}
-			if (rc == -1) {
-				waiter_answer(x, adb, 0, NULL, 1);
-			} else if (rc == -2) {
-				waiter_answer(x, adb, 404, json_error("not_found", "no such dialog", NULL), 0);
-			} else if (!empty || now_ms() >= x->deadline_ms) {
-				waiter_answer(x, adb, 200, xstrdup(json), 0);
-			} else {
-				x->gen = g;
-				x->fired = 0;
-				x->wake_ms = x->deadline_ms;
-				if (x->q.recheck && now + 100 < x->wake_ms)
-					x->wake_ms = now + 100;
-				repark(x);
-			}
-		}
+		group_answer(w, &f);
 		if (n > 64)
 			log_debug("longpoll: %zu waiters with one question: one query, answered in %lld ms", n,
 			          (long long)(now_ms() - t0));
-		free(json);
+		free(f.json);
 		dbpool_put(db);
 	}
 	return NULL;
@@ -644,9 +568,11 @@ uint64_t lp_generation(void)
 	return g;
 }
 
-/* lp_park, counted against addr_key's cap (NULL: not counted): -3 when addr_key has
- * fcgi_longpoll_max_per_ip parked already. */
-static int park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t deadline_ms,
+/* Hand a request over: tr (heap allocated, with its FCGX_Request) and q are the hub's
+ * from now on; cors_origin (may be NULL) is copied. 0; -1 when the hub is full or not
+ * started, -2 when the process is stopping, -3 when addr_key (NULL: not counted) has
+ * fcgi_longpoll_max_per_ip parked already (nothing taken: the caller answers). */
+static int park(struct transport *tr, const struct lp_query *q, uint64_t gen, int64_t deadline_ms,
                 const char *cors_origin, const char *addr_key)
 {
 	hub_ensure();
@@ -667,7 +593,7 @@ static int park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64
 	hub.owned++;
 	struct waiter *w = xcalloc(1, sizeof *w);
 	w->addr = addr;
-	w->conn = conn;
+	w->transport = tr;
 	w->q = *q;
 	w->gen = gen;
 	w->deadline_ms = deadline_ms;
@@ -682,11 +608,6 @@ static int park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64
 	if (write(hub.efd, &one, sizeof one) < 0)
 		log_warn("longpoll: eventfd write: %s", strerror(errno));
 	return 0;
-}
-
-int lp_park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t deadline_ms, const char *cors_origin)
-{
-	return park(conn, q, gen, deadline_ms, cors_origin, NULL);
 }
 
 void lp_stop(void)
@@ -730,11 +651,11 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 	int empty = 1;
 	int rc = lpq_fetch(r->db, q, &json, &empty);
 	if (rc == -1) {
-		http_db_error(r, "messages");
+		http_db_error(r, "long-poll read");
 		return ROUTE_DONE;
 	}
 	if (rc == -2) {
-		http_error(r, 404, "not_found", "no such dialog", NULL);
+		http_error(r, 404, "not_found", q->ops->missing, NULL);
 		return ROUTE_DONE;
 	}
 	if (!empty || wait_s <= 0) {
@@ -743,7 +664,7 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 	}
 	char addr[80];
 	addr_limit_key(r->remote_addr ? r->remote_addr : "-", addr, sizeof addr); /* IPv6: its /64 */
-	int parked = park(r->conn, q, gen, now_ms() + wait_s * 1000, r->cors_origin, addr);
+	int parked = park(r->transport, q, gen, now_ms() + wait_s * 1000, r->cors_origin, addr);
 	if (parked == 0) {
 		free(json);
 		return ROUTE_PARKED;

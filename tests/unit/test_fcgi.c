@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the pure half of chatai.fcgi: query strings, content types, routing,
- * request-body validation, CORS origin matching, the inbox cursor and answer rendering.
+ * request-body validation, CORS origin matching, the inbox cursor, answer rendering and
+ * which notification wakes which long-poll (lpnote).
  * No database, no sockets.
  */
 #include "autoconfig.h"
-#include "app.h"
+#include "messages.h"
+#include "routes.h"
 #include "cors.h"
-#include "cursor.h"
-#include "http.h"
+#include "inboxcursor.h"
+#include "request.h"
 #include "json.h"
+#include "lpnote.h"
 #include "router.h"
 #include "validate.h"
 
@@ -467,32 +470,85 @@ END_TEST
 
 START_TEST(cursors)
 {
-	char out[CURSOR_MAX];
+	char out[INBOX_CURSOR_MAX];
 	struct inbox_cursor c = { 741, 741, 0 }, d;
-	cursor_encode(&c, out);
+	inbox_cursor_encode(&c, out);
 	ck_assert_str_eq(out, "djE6NzQx"); /* base64url("v1:741") */
-	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	ck_assert_int_eq(inbox_cursor_decode(out, &d), 0);
 	ck_assert_int_eq(d.lo, 741);
 	ck_assert_int_eq(d.hi, 741);
 	ck_assert_int_eq(d.after_id, 0);
 	c = (struct inbox_cursor){ 10, 25, 99999 };
-	cursor_encode(&c, out);
-	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	inbox_cursor_encode(&c, out);
+	ck_assert_int_eq(inbox_cursor_decode(out, &d), 0);
 	ck_assert_int_eq(d.lo, 10);
 	ck_assert_int_eq(d.hi, 25);
 	ck_assert_int_eq(d.after_id, 99999);
 	c = (struct inbox_cursor){ INT64_MAX, INT64_MAX, 0 };
-	cursor_encode(&c, out);
-	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	inbox_cursor_encode(&c, out);
+	ck_assert_int_eq(inbox_cursor_decode(out, &d), 0);
 	ck_assert_int_eq(d.lo, INT64_MAX);
 	const char *bad[] = { "", "x", "djE6", "djI6NzQx" /* v2:741 */, "djE6LTE" /* v1:-1 */, "djE6NzQxOg" /* v1:741: */,
 		              "djE6OTk5OTk5OTk5OTk5OTk5OTk5OTk", /* 20 digits */ "djE6MTA6NToy" /* hi < lo */, "!!!!",
 		              "djE6NzQx===" };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-		ck_assert_msg(cursor_decode(bad[i], &d) == -1, "%s", bad[i]);
+		ck_assert_msg(inbox_cursor_decode(bad[i], &d) == -1, "%s", bad[i]);
 	unsigned char raw[8];
 	ck_assert_int_eq(b64url_decode("AA", raw, sizeof raw), 1);
 	ck_assert_int_eq(b64url_decode("A", raw, sizeof raw), -1);
+}
+END_TEST
+
+/* ---- long-poll wake rule ---- */
+
+static int wakes(const struct lp_query *q, const char *payload)
+{
+	cJSON *o = cJSON_Parse(payload);
+	ck_assert_ptr_nonnull(o);
+	struct lp_note n;
+	int rc = lp_note_from_json(o, &n);
+	cJSON_Delete(o);
+	return rc == 0 && lp_note_matches(q, &n);
+}
+
+START_TEST(longpoll_wake)
+{
+	struct lp_query site = { .dialog_id = 7 }, every = { .dialog_id = 7, .every_audience = 1 }, inbox = { 0 };
+	/* A dialog's reader: its own dialog's messages; the site audience only those for all. */
+	ck_assert(wakes(&site, "{\"k\":\"msg\",\"dialog_id\":7,\"aud\":\"all\"}"));
+	ck_assert(!wakes(&site, "{\"k\":\"msg\",\"dialog_id\":7,\"aud\":\"admin\"}"));
+	ck_assert(wakes(&every, "{\"k\":\"msg\",\"dialog_id\":7,\"aud\":\"admin\"}"));
+	ck_assert(!wakes(&every, "{\"k\":\"msg\",\"dialog_id\":8,\"aud\":\"all\"}"));
+	ck_assert(!wakes(&every, "{\"k\":\"dialog\",\"dialog_id\":7}"));
+	/* The inbox (dialog 0): every message and dialog event; typing and cache events wake nobody. */
+	ck_assert(wakes(&inbox, "{\"k\":\"msg\",\"dialog_id\":8,\"aud\":\"admin\"}"));
+	ck_assert(wakes(&inbox, "{\"k\":\"dialog\",\"dialog_id\":9}"));
+	ck_assert(!wakes(&inbox, "{\"k\":\"typing\",\"dialog_id\":9}"));
+	ck_assert(!wakes(&inbox, "{\"k\":\"revoke\",\"session_id\":3}"));
+	ck_assert(!wakes(&inbox, "{\"k\":\"msg\",\"dialog_id\":\"9\"}"));
+	/* A reconnect of the LISTEN link wakes everyone. */
+	struct lp_note all = { .kind = LP_NOTE_ALL };
+	ck_assert(lp_note_matches(&site, &all) && lp_note_matches(&inbox, &all));
+}
+END_TEST
+
+START_TEST(longpoll_ring)
+{
+	static struct lp_ring ring; /* zeroed: empty */
+	struct lp_query q = { .dialog_id = 7, .every_audience = 1 };
+	struct lp_note other = { .kind = LP_NOTE_MSG, .dialog_id = 8 }, mine = { .kind = LP_NOTE_MSG, .dialog_id = 7 };
+	lp_ring_add(&ring, &other);
+	ck_assert_uint_eq(other.gen, 1);
+	ck_assert(!lp_ring_missed(&ring, &q, 0));
+	lp_ring_add(&ring, &mine);
+	ck_assert(lp_ring_missed(&ring, &q, 0));  /* parked after reading generation 0 */
+	ck_assert(lp_ring_missed(&ring, &q, 1));
+	ck_assert(!lp_ring_missed(&ring, &q, 2)); /* read after it: nothing missed */
+	for (int i = 0; i < LP_RING; i++)
+		lp_ring_add(&ring, &other);
+	/* The ring no longer reaches back to generation 2: assume the worst. */
+	ck_assert(lp_ring_missed(&ring, &q, 2));
+	ck_assert(!lp_ring_missed(&ring, &q, ring.gen - 10));
 }
 END_TEST
 
@@ -547,6 +603,8 @@ static Suite *suite(void)
 	tcase_add_test(t, cors);
 	tcase_add_test(t, cursors);
 	tcase_add_test(t, render);
+	tcase_add_test(t, longpoll_wake);
+	tcase_add_test(t, longpoll_ring);
 	suite_add_tcase(s, t);
 	return s;
 }
