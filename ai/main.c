@@ -20,6 +20,7 @@
 #include "json.h"
 #include "llm.h"
 #include "log.h"
+#include "mailq.h"
 #include "queue.h"
 #include "settings.h"
 
@@ -82,6 +83,27 @@ static void on_notice(void *arg, const char *message)
  * another model or provider). The database link is kept: a worker moves to another
  * database by a restart. Bad new settings are refused and the old ones stay.
  */
+/* Mail (ai/mailq.h): sent from this loop every MAIL_TICK_MS when smtp_url is set. */
+#define MAIL_TICK_MS 2000
+static struct mailq_cfg mail;
+
+static void mail_reload(void)
+{
+	mailq_free(&mail);
+	if (mailq_load(&mail) <= 0)
+		mailq_free(&mail); /* off */
+}
+
+/* Send what is due when the tick has come; the next tick in *at. */
+static void mail_tick(struct db *db, int64_t *at)
+{
+	if (!mail.smtp_url || now_ms() < *at)
+		return;
+	if (mailq_run(db, &mail, 50, 5000) < 0)
+		log_warn("mail: database: %s", db->errmsg);
+	*at = now_ms() + MAIL_TICK_MS;
+}
+
 static void reload(const char *config_file, struct ai_settings *settings)
 {
 	const char *err = NULL;
@@ -97,7 +119,9 @@ static void reload(const char *config_file, struct ai_settings *settings)
 	}
 	answer_settings_free(settings);
 	*settings = fresh;
-	log_info("settings reloaded (provider %s)", settings->use_llm ? "openai" : "kb");
+	mail_reload();
+	log_info("settings reloaded (provider %s, mail %s)", settings->use_llm ? "openai" : "kb",
+	         mail.smtp_url ? "on" : "off");
 }
 
 static void usage(FILE *f)
@@ -171,6 +195,8 @@ int main(int argc, char **argv)
 	int db_down_logged = 0;   /* "database unavailable" said once per outage */
 	int64_t sweep_at = 0;     /* next look at waiting timeouts (monotonic ms) */
 	int64_t beat_at = 0;      /* next check-in in ai_workers (monotonic ms) */
+	int64_t mail_at = 0;      /* next look at the mail outbox (monotonic ms) */
+	mail_reload();
 	int exit_code = 0;
 	log_info("worker %s started (provider %s%s)", settings.worker_id,
 	         settings.use_llm ? "openai" : "kb", once ? ", once" : "");
@@ -231,6 +257,7 @@ int main(int argc, char **argv)
 		}
 		if (reload_requested && !stop_requested)
 			continue;
+		mail_tick(&db, &mail_at);
 		if (once || stop_requested)
 			break;
 
@@ -248,6 +275,8 @@ int main(int argc, char **argv)
 		int64_t beat_in = beat_at - now_ms();
 		if (timeout > beat_in)
 			timeout = beat_in < 50 ? 50 : beat_in;
+		if (mail.smtp_url && timeout > mail_at - now_ms())
+			timeout = mail_at - now_ms() < 50 ? 50 : mail_at - now_ms();
 		/* A notification read while the last claim ran is already in libpq's queue:
 		 * poll() would not see it. */
 		int pending = queue_drain(&db);
@@ -266,6 +295,7 @@ int main(int argc, char **argv)
 		log_debug("goodbye failed: %s", db.errmsg);
 	db_close(&db);
 	answer_settings_free(&settings);
+	mailq_free(&mail);
 	llm_global_cleanup();
 	config_free();
 	return exit_code;

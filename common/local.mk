@@ -9,7 +9,8 @@ common_libchatai_a_SOURCES = \
 	common/json.c common/json.h \
 	common/token.c common/token.h \
 	common/util.c common/util.h \
-	common/credis.c common/credis.h
+	common/credis.c common/credis.h \
+	common/mailaddr.c common/mailaddr.h
 common_libchatai_a_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) \
 	$(HIREDIS_CFLAGS)
 

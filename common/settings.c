@@ -5,6 +5,7 @@
 #include "config.h"
 #include "credis.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -204,6 +205,8 @@ static const char *list_problem(const char *v, const char *seps, int (*ok)(const
 	for (char *t = strtok_r(copy, seps, &save); t; t = strtok_r(NULL, seps, &save)) {
 		while (*t == ' ')
 			t++;
+		for (char *e = t + strlen(t); e > t && e[-1] == ' ';)
+			*--e = '\0';
 		if (!*t)
 			continue;
 		n++;
@@ -232,7 +235,7 @@ static int addr_ok(const char *t, const char **why)
 static int email_ok(const char *t, const char **why)
 {
 	*why = "not an email address";
-	return email_valid(t);
+	return mail_addr_valid(t);
 }
 
 static const char *fcgi_problem(const char *v, char *buf, size_t bufsz)
@@ -278,9 +281,9 @@ const char *settings_problem(const struct setting *s, const char *v, char *buf, 
 	case SK_ADDRS:
 		return list_problem(v, ", ", addr_ok, "expected addresses or none", buf, bufsz);
 	case SK_EMAIL:
-		return email_valid(v) ? NULL : "expected an email address";
+		return mail_addr_valid(v) ? NULL : "expected a plain email address (name@example.com)";
 	case SK_EMAILS:
-		return list_problem(v, ", ", email_ok, "expected email addresses", buf, bufsz);
+		return list_problem(v, ",", email_ok, "expected email addresses", buf, bufsz);
 	}
 	return NULL;
 }

@@ -5,6 +5,7 @@
 #include "check_host.h"
 #include "config.h"
 #include "ctl.h"
+#include "mail.h"
 #include "migrate.h"
 #include "settings.h"
 
@@ -209,6 +210,9 @@ int cmd_check(int argc, char **argv)
 			check_line(1, "database", "PostgreSQL %d.%d, database %s on %s", v / 10000, v % 10000,
 				   PQdb(c), PQhost(c) && *PQhost(c) ? PQhost(c) : "local socket");
 			check_schema(c, sql_dir(dir_flag));
+			char mail[512];
+			int mail_ok = ctl_mail_check(c, mail, sizeof mail);
+			check_line(mail_ok, "mail", "%s", mail);
 		}
 		PQfinish(c);
 	}

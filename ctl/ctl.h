@@ -29,6 +29,7 @@ int cmd_operator(int argc, char **argv);  /* admin.c: operators, assistants, kno
 int cmd_assistant(int argc, char **argv);
 int cmd_knowledge(int argc, char **argv);
 int cmd_check(int argc, char **argv);     /* check_host.c (check --url: check_url.c) */
+/* mail.c: ctl_mail_main (mail.h) */
 
 /* "chatai-ctl: ..." and the --help hint on stderr, then exit(EXIT_USAGE). */
 void die_usage(const char *fmt, ...) CHATAI_PRINTF(1, 2) __attribute__((noreturn));

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
-# ctl/: chatai-ctl, the sysadmin's tool (migrations, operators, assistants, knowledge).
+# ctl/: chatai-ctl, the sysadmin's tool (migrations, operators, assistants, knowledge, mail).
 bin_PROGRAMS += ctl/chatai-ctl
 # main.c holds the command table; one file per command or group (ctl.h), cli.c the helpers.
 ctl_chatai_ctl_SOURCES = ctl/main.c ctl/ctl.h ctl/cli.c \
-	ctl/migrate.c ctl/migrate.h ctl/admin.c ctl/kbfile.c ctl/kbfile.h \
+	ctl/migrate.c ctl/migrate.h ctl/admin.c ctl/kbfile.c ctl/kbfile.h ctl/mail.c ctl/mail.h \
 	ctl/check_host.c ctl/check_host.h ctl/check_settings.c ctl/check_url.c ctl/check_url.h
-ctl_chatai_ctl_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS)
-ctl_chatai_ctl_LDADD = $(CHATAI_COMMON_LIBS) $(CURL_LIBS)
+ctl_chatai_ctl_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS) -I$(top_srcdir)/ai
+ctl_chatai_ctl_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) -lm

@@ -9,6 +9,7 @@
  *   chatai-ctl [--config FILE] assistant add NAME [--greeting TEXT] [--origin ORIGIN]...
  *   chatai-ctl [--config FILE] knowledge import [--replace-all] ASSISTANT_ID FILE
  *   chatai-ctl [--config FILE] check [--sql-dir DIR] [--web-dir DIR] [--list-keys]
+ *   chatai-ctl [--config FILE] mail --once | --status
  *
  * Exit status: 0 success, 1 failure (database, bad input, failed check), 2 usage error.
  * Everything a user typed reaches SQL as a bound parameter. Each command lives in its own
@@ -20,6 +21,7 @@
 #include "ctl.h"
 #include "json.h"
 #include "log.h"
+#include "mail.h"
 #include "settings.h"
 
 #include <stdio.h>
@@ -48,6 +50,8 @@ static const char usage_text[] =
 	"                                      check settings (unknown keys, values, file mode),\n"
 	"                                      web files, the notifier's /health, database and\n"
 	"                                      schema version; --list-keys prints the known keys\n"
+	"  mail --once | --status              send the mails that are due (for cron), or show\n"
+	"                                      the mail queue, last success and last error\n"
 	"  check --url URL [--assistant ID] [--origin ORIGIN]\n"
 	"                                      check a live install from outside: API, settings,\n"
 	"                                      long-poll or short-poll, SSE, WebSocket\n"
@@ -74,6 +78,7 @@ static const struct command {
 	{ "assistant", cmd_assistant },
 	{ "knowledge", cmd_knowledge },
 	{ "check", cmd_check },
+	{ "mail", ctl_mail_main },
 };
 /* clang-format on */
 

@@ -28,4 +28,5 @@ void app_settings_load(void)
 	};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		(void)settings_int(keys[i].id, keys[i].v);
+	app_cfg.mail_on = settings_str(SET_smtp_url) != NULL;
 }

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "settings.h"
 #include "log.h"
+#include "mailq.h"
 #include "pollmode.h"
 #include "queue.h"
 
@@ -26,6 +27,12 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int running;           /* a request of this process is answering jobs */
 static uint64_t posts;        /* visitor posts seen while running: look again */
 static int64_t alive_until;   /* a worker was seen alive: trust it until then (ms) */
+static struct mailq_cfg mail;  /* the worker's other duty when none is alive: mail */
+/* Due mails (a reply unseen for mail_reply_delay) have no request of their own: any
+ * request of a lasting process looks at the outbox at most every INLINE_MAIL_MS. A plain
+ * CGI process never lives that long; its mails go with visitor posts and transcripts. */
+#define INLINE_MAIL_MS 30000
+static int64_t mail_next;      /* monotonic ms */
 
 void inlineai_init(void)
 {
@@ -51,8 +58,11 @@ void inlineai_init(void)
 	host[sizeof host - 1] = '\0';
 	free(settings.worker_id);
 	settings.worker_id = xasprintf("%s:%ld:fcgi", host, (long)getpid());
-	if (settings.use_llm)
-		llm_global_init();
+	if (mailq_load(&mail) <= 0)
+		mailq_free(&mail); /* off */
+	mail_next = now_ms() + INLINE_MAIL_MS;
+	if (settings.use_llm || mail.smtp_url)
+		llm_global_init(); /* curl_global_init for the LLM and for SMTP */
 	enabled = 1;
 }
 
@@ -64,9 +74,22 @@ void inlineai_note_post(void)
 	pthread_mutex_unlock(&mu);
 }
 
+/* 1 when this process should look at the outbox now (and not again for a while). */
+static int mail_due(void)
+{
+	if (!mail.smtp_url)
+		return 0;
+	pthread_mutex_lock(&mu);
+	int due = now_ms() >= mail_next;
+	if (due)
+		mail_next = now_ms() + INLINE_MAIL_MS;
+	pthread_mutex_unlock(&mu);
+	return due;
+}
+
 int inlineai_take(struct req *r)
 {
-	int n = noted;
+	int n = noted || mail_due();
 	noted = 0;
 	return n && enabled && (mode_on || pollmode_short(r));
 }
@@ -128,6 +151,8 @@ void inlineai_run(struct db *db)
 	/* The workers' other duty: dialogs left waiting too long go back to the assistant. */
 	if (queue_release_waiting(db, HANDOFF_RELEASED_TEXT) > 0)
 		log_info("gave timed-out waiting dialogs back to the assistant");
+	if (mail.smtp_url && mailq_run(db, &mail, 5, 5000) < 0)
+		log_warn("inline mail: database: %s", db->errmsg);
 	if (answered)
 		log_debug("inline answers: %d job(s) answered by this request (no chatai-ai alive)", answered);
 }

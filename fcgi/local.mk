@@ -20,11 +20,14 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/knowledge.c fcgi/knowledge.h \
 	fcgi/notes.c fcgi/notes.h \
 	fcgi/search.c fcgi/search.h \
+	fcgi/contact.c fcgi/contact.h \
 	fcgi/caller.c fcgi/caller.h \
 	fcgi/ratelimit.c fcgi/ratelimit.h \
-	fcgi/longpoll.c fcgi/longpoll.h \
+	fcgi/longpoll.c fcgi/longpoll.h fcgi/lphub.h \
+	fcgi/lpdispatch.c \
 	fcgi/lpnote.c fcgi/lpnote.h \
 	fcgi/lpaddr.c fcgi/lpaddr.h \
+	fcgi/lpheap.c fcgi/lpheap.h \
 	fcgi/authcache.c fcgi/authcache.h \
 	fcgi/dbpool.c fcgi/dbpool.h \
 	fcgi/postbatch.c fcgi/postbatch.h \

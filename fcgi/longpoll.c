@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* longpoll: the hub of waiting requests (see longpoll.h for the design). */
+/* longpoll: the hub of waiting requests (see longpoll.h for the design): parking a
+ * request, and the completion threads that query and answer (the dispatcher thread is
+ * lpdispatch.c). */
 #include "autoconfig.h"
 #include "longpoll.h"
+#include "lphub.h"
 #include "authcache.h"
 #include "dbpool.h"
 #include "json.h"
@@ -15,7 +18,6 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,45 +25,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/* One parked request. Owned by the hub: on the pending list, then the dispatcher's
- * waiting list, then the ready queue, then a completion thread. */
-struct waiter {
-	struct waiter *next, *prev;
-	struct transport *transport;
-	struct lp_query q;
-	uint64_t gen;        /* hub generation read before its last query */
-	int64_t deadline_ms; /* the wait ends (monotonic ms) */
-	int64_t wake_ms;     /* look again at this time (deadline or an earlier recheck) */
-	int fired;           /* a matching notification arrived */
-	char *pre_json;      /* the answer, fetched for its group by another thread (owned) */
-	int gone;            /* the web server closed the request's link: drop it */
-	char *cors_origin;   /* owned */
-	struct lp_addr *addr; /* its client address's count (NULL: not counted) */
-};
-
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t ready_cv;  /* completion threads wait on it */
-	pthread_cond_t idle_cv;   /* lp_drain waits on it */
-	struct waiter *pending;   /* parked, not yet taken by the dispatcher */
-	struct waiter *ready_head, *ready_tail;
-	uint64_t gen;             /* published generation */
-	int64_t owned;            /* requests the hub holds */
-	int64_t max;
-	int workers;
-	int efd;
-	int started;
-	int stopping;             /* lp_stop() was called */
-	char *url;
-} hub = { .mu = PTHREAD_MUTEX_INITIALIZER, .ready_cv = PTHREAD_COND_INITIALIZER,
-          .idle_cv = PTHREAD_COND_INITIALIZER, .efd = -1 };
-
 static pthread_once_t hub_once = PTHREAD_ONCE_INIT;
-
-/* Dispatcher-only state. */
-static struct waiter *waiting;
-static size_t nwaiting;
-static struct lp_ring ring;
 
 /* Run q's query (its resource's fetch). */
 static int lpq_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
@@ -71,230 +35,6 @@ static int lpq_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 	return q->ops->fetch(db, q, json, empty);
 }
 
-static void note_add(const struct lp_note *in)
-{
-	struct lp_note n = *in;
-	lp_ring_add(&ring, &n);
-	for (struct waiter *w = waiting; w; w = w->next)
-		if (!w->fired && lp_note_matches(&w->q, &n))
-			w->fired = 1;
-}
-
-static void waiting_unlink(struct waiter *w)
-{
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		waiting = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	w->next = w->prev = NULL;
-	nwaiting--;
-}
-
-static void waiting_push(struct waiter *w)
-{
-	nwaiting++;
-	w->prev = NULL;
-	w->next = waiting;
-	if (waiting)
-		waiting->prev = w;
-	waiting = w;
-}
-
-/* One payload of channel `chatai`: tell the cache, wake whom it concerns. */
-static void payload_note(const char *payload)
-{
-	cJSON *o = cJSON_Parse(payload);
-	if (!o)
-		return;
-	authcache_event(o);
-	struct lp_note n;
-	if (lp_note_from_json(o, &n) == 0)
-		note_add(&n);
-	cJSON_Delete(o);
-}
-
-static PGconn *listen_connect(void)
-{
-	PGconn *c = db_connect_url(hub.url);
-	if (!c)
-		return NULL;
-	PGresult *res = PQexec(c, "LISTEN chatai");
-	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	PQclear(res);
-	if (!ok) {
-		log_warn("longpoll: LISTEN failed: %s", PQerrorMessage(c));
-		PQfinish(c);
-		return NULL;
-	}
-	return c;
-}
-
-/* The dispatcher's LISTEN link, and when to try again while there is none. */
-struct listen_link {
-	PGconn *pg;
-	int64_t next_try;
-};
-
-static void listen_ensure(struct listen_link *l, int64_t now)
-{
-	if (l->pg || now < l->next_try)
-		return;
-	l->pg = listen_connect();
-	if (!l->pg) {
-		l->next_try = now + 500;
-		return;
-	}
-	authcache_listening(PQsocket(l->pg));
-	/* Whatever was committed while we were not listening: everyone looks. */
-	struct lp_note all = { .kind = LP_NOTE_ALL };
-	note_add(&all);
-	log_debug("longpoll: listening on channel chatai"); /* per request under CGI */
-}
-
-/* The poll timeout: the first waiter to look at, or the next reconnect (at most 1 s). */
-static int dispatch_timeout(const struct listen_link *l, int64_t now)
-{
-	int timeout = 1000;
-	for (struct waiter *w = waiting; w; w = w->next) {
-		int64_t t = w->fired ? 0 : w->wake_ms - now;
-		if (t < timeout)
-			timeout = t < 0 ? 0 : (int)t;
-	}
-	if (!l->pg && l->next_try - now < timeout)
-		timeout = l->next_try - now < 0 ? 0 : (int)(l->next_try - now);
-	return timeout;
-}
-
-/*
- * Wait on the event fd, the LISTEN link, and every parked FastCGI link: a web server
- * that gives up on a request (its client left) closes that link, and the request is
- * dropped at once instead of holding its socket until the deadline. The revents of the
- * first two go to *ev_efd and *ev_pg.
- */
-static void dispatch_poll(const struct listen_link *l, int timeout, short *ev_efd, short *ev_pg)
-{
-	size_t nfds = 2 + nwaiting;
-	struct pollfd *fds = xcalloc(nfds, sizeof *fds);
-	struct waiter **by_fd = xcalloc(nfds, sizeof *by_fd);
-	fds[0] = (struct pollfd){ hub.efd, POLLIN, 0 };
-	fds[1] = (struct pollfd){ l->pg ? PQsocket(l->pg) : -1, POLLIN, 0 };
-	size_t k = 2;
-	for (struct waiter *w = waiting; w && k < nfds; w = w->next) {
-		if (!w->transport->fcgx || w->transport->fcgx->ipcFd < 0)
-			continue;
-		fds[k] = (struct pollfd){ w->transport->fcgx->ipcFd, POLLRDHUP, 0 };
-		by_fd[k++] = w;
-	}
-	int n = poll(fds, k, timeout);
-	if (n < 0 && errno != EINTR)
-		log_warn("longpoll: poll: %s", strerror(errno));
-	for (size_t i = 2; n > 0 && i < k; i++)
-		if (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
-			by_fd[i]->gone = 1;
-			by_fd[i]->fired = 1;
-		}
-	*ev_efd = n > 0 ? fds[0].revents : 0;
-	*ev_pg = n > 0 ? fds[1].revents : 0;
-	free(fds);
-	free(by_fd);
-}
-
-/* Read what the LISTEN link has: notifications, or its loss. */
-static void listen_read(struct listen_link *l)
-{
-	authcache_busy(1);
-	if (!PQconsumeInput(l->pg) || PQstatus(l->pg) != CONNECTION_OK) {
-		log_warn("longpoll: LISTEN link lost: %s", PQerrorMessage(l->pg));
-		authcache_listening(-1);
-		PQfinish(l->pg);
-		l->pg = NULL;
-		l->next_try = now_ms() + 250;
-	} else {
-		PGnotify *nt;
-		while ((nt = PQnotifies(l->pg))) {
-			payload_note(nt->extra);
-			PQfreemem(nt);
-		}
-	}
-	authcache_busy(0);
-}
-
-/* Publish the generation; take the newly parked requests into the waiting list (woken
- * at once when they missed their news). When stopping, every wait ends now. */
-static void dispatch_take_pending(void)
-{
-	pthread_mutex_lock(&hub.mu);
-	hub.gen = ring.gen;
-	struct waiter *p = hub.pending;
-	hub.pending = NULL;
-	int stop = hub.stopping;
-	pthread_mutex_unlock(&hub.mu);
-	while (p) {
-		struct waiter *next = p->next;
-		if (lp_ring_missed(&ring, &p->q, p->gen))
-			p->fired = 1;
-		waiting_push(p);
-		p = next;
-	}
-	if (stop) {
-		int64_t t = now_ms();
-		for (struct waiter *w = waiting; w; w = w->next)
-			w->deadline_ms = w->wake_ms = t;
-	}
-}
-
-/* Move what must be looked at (woken, or its time came) to the completion threads. */
-static void dispatch_ready(void)
-{
-	int64_t now = now_ms();
-	struct waiter *rh = NULL, *rt = NULL;
-	for (struct waiter *w = waiting, *next; w; w = next) {
-		next = w->next;
-		if (!w->fired && w->wake_ms > now)
-			continue;
-		waiting_unlink(w);
-		if (rt)
-			rt->next = w;
-		else
-			rh = w;
-		rt = w;
-	}
-	if (!rh)
-		return;
-	pthread_mutex_lock(&hub.mu);
-	if (hub.ready_tail)
-		hub.ready_tail->next = rh;
-	else
-		hub.ready_head = rh;
-	hub.ready_tail = rt;
-	pthread_cond_broadcast(&hub.ready_cv);
-	pthread_mutex_unlock(&hub.mu);
-}
-
-static void *dispatcher_main(void *arg)
-{
-	(void)arg;
-	struct listen_link l = { NULL, 0 };
-	for (;;) {
-		int64_t now = now_ms();
-		listen_ensure(&l, now);
-		short ev_efd, ev_pg;
-		dispatch_poll(&l, dispatch_timeout(&l, now), &ev_efd, &ev_pg);
-		if (ev_efd & POLLIN) {
-			uint64_t v;
-			if (read(hub.efd, &v, sizeof v) < 0 && errno != EAGAIN)
-				log_warn("longpoll: eventfd read: %s", strerror(errno));
-		}
-		if (l.pg && ev_pg)
-			listen_read(&l);
-		dispatch_take_pending();
-		dispatch_ready();
-	}
-	return NULL;
-}
-
 static void waiter_free(struct waiter *w)
 {
 	transport_finish_free(w->transport);
@@ -302,11 +42,11 @@ static void waiter_free(struct waiter *w)
 	free(w->pre_json);
 	struct lp_addr *addr = w->addr;
 	free(w);
-	pthread_mutex_lock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
 	lp_addr_release(addr);
-	if (--hub.owned == 0)
-		pthread_cond_broadcast(&hub.idle_cv);
-	pthread_mutex_unlock(&hub.mu);
+	if (--lp_hub.owned == 0)
+		pthread_cond_broadcast(&lp_hub.idle_cv);
+	pthread_mutex_unlock(&lp_hub.mu);
 }
 
 /* Answer a parked request and let it go. */
@@ -331,12 +71,12 @@ static void waiter_answer(struct waiter *w, struct db *db, int status, char *bod
 
 static void repark(struct waiter *w)
 {
-	pthread_mutex_lock(&hub.mu);
-	w->next = hub.pending;
-	hub.pending = w;
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	w->next = lp_hub.pending;
+	lp_hub.pending = w;
+	pthread_mutex_unlock(&lp_hub.mu);
 	uint64_t one = 1;
-	if (write(hub.efd, &one, sizeof one) < 0)
+	if (write(lp_hub.efd, &one, sizeof one) < 0)
 		log_warn("longpoll: eventfd write: %s", strerror(errno));
 }
 
@@ -351,15 +91,15 @@ static int same_query(const struct lp_query *a, const struct lp_query *b)
 static struct waiter *take_same_locked(const struct waiter *w)
 {
 	struct waiter *head = NULL, **tail = &head, *prev = NULL;
-	for (struct waiter *x = hub.ready_head, *next; x; x = next) {
+	for (struct waiter *x = lp_hub.ready_head, *next; x; x = next) {
 		next = x->next;
 		if (!x->gone && !x->pre_json && same_query(&x->q, &w->q)) {
 			if (prev)
 				prev->next = next;
 			else
-				hub.ready_head = next;
-			if (hub.ready_tail == x)
-				hub.ready_tail = prev;
+				lp_hub.ready_head = next;
+			if (lp_hub.ready_tail == x)
+				lp_hub.ready_tail = prev;
 			x->next = NULL;
 			*tail = x;
 			tail = &x->next;
@@ -378,17 +118,17 @@ static struct db db_busy = { .status = DB_DOWN };
  * with the same cursor and audience gets the answer of ONE query. */
 static struct waiter *ready_take_group(void)
 {
-	pthread_mutex_lock(&hub.mu);
-	while (!hub.ready_head)
-		pthread_cond_wait(&hub.ready_cv, &hub.mu);
-	struct waiter *w = hub.ready_head;
-	hub.ready_head = w->next;
-	if (!hub.ready_head)
-		hub.ready_tail = NULL;
+	pthread_mutex_lock(&lp_hub.mu);
+	while (!lp_hub.ready_head)
+		pthread_cond_wait(&lp_hub.ready_cv, &lp_hub.mu);
+	struct waiter *w = lp_hub.ready_head;
+	lp_hub.ready_head = w->next;
+	if (!lp_hub.ready_head)
+		lp_hub.ready_tail = NULL;
 	w->next = NULL;
 	if (!w->gone && !w->pre_json)
 		w->next = take_same_locked(w);
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_unlock(&lp_hub.mu);
 	return w;
 }
 
@@ -396,7 +136,7 @@ static struct waiter *ready_take_group(void)
  * answer part of it at the same time, with the same bytes (json). */
 static void group_share(struct waiter *w, size_t n, const char *json)
 {
-	size_t keep = n / (size_t)hub.workers, i = 0;
+	size_t keep = n / (size_t)lp_hub.workers, i = 0;
 	struct waiter *x = w, *rest = NULL;
 	for (; x && i + 1 < keep; x = x->next, i++)
 		;
@@ -413,13 +153,13 @@ static void group_share(struct waiter *w, size_t n, const char *json)
 	}
 	if (!rh)
 		return;
-	pthread_mutex_lock(&hub.mu);
-	rt->next = hub.ready_head;
-	hub.ready_head = rh;
-	if (!hub.ready_tail)
-		hub.ready_tail = rt;
-	pthread_cond_broadcast(&hub.ready_cv);
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	rt->next = lp_hub.ready_head;
+	lp_hub.ready_head = rh;
+	if (!lp_hub.ready_tail)
+		lp_hub.ready_tail = rt;
+	pthread_cond_broadcast(&lp_hub.ready_cv);
+	pthread_mutex_unlock(&lp_hub.mu);
 }
 
 /* The outcome of one fetch for a group of waiters. */
@@ -493,7 +233,7 @@ static void *completion_main(void *arg)
 		size_t n = 0;
 		for (struct waiter *x = w; x; x = x->next)
 			n++;
-		if (f.rc == 0 && !f.empty && n > 64 && hub.workers > 1)
+		if (f.rc == 0 && !f.empty && n > 64 && lp_hub.workers > 1)
 			group_share(w, n, f.json);
 		int64_t t0 = now_ms();
 		group_answer(w, &f);
@@ -508,25 +248,27 @@ static void *completion_main(void *arg)
 
 static void hub_start_once(void)
 {
-	hub.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (hub.efd < 0) {
+	lp_hub.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (lp_hub.efd < 0) {
 		log_error("longpoll: eventfd: %s", strerror(errno));
 		return;
 	}
+	if (lp_dispatch_init() < 0)
+		return;
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, dispatcher_main, NULL) != 0) {
+	if (pthread_create(&t, &attr, lp_dispatcher_main, NULL) != 0) {
 		log_error("longpoll: cannot start the dispatcher thread");
 		pthread_attr_destroy(&attr);
 		return;
 	}
-	for (int i = 0; i < hub.workers; i++)
+	for (int i = 0; i < lp_hub.workers; i++)
 		if (pthread_create(&t, &attr, completion_main, NULL) != 0)
 			log_error("longpoll: cannot start a completion thread");
 	pthread_attr_destroy(&attr);
-	hub.started = 1;
+	lp_hub.started = 1;
 }
 
 static char *hub_url_init;
@@ -545,13 +287,13 @@ void lp_start(const char *database_url, int workers, int64_t max_parked)
  * without ever starting them), or at once via lp_start_now(). */
 static void hub_ensure(void)
 {
-	pthread_mutex_lock(&hub.mu);
-	if (!hub.url) {
-		hub.url = xstrdup(hub_url_init ? hub_url_init : "");
-		hub.workers = hub_workers_init;
-		hub.max = hub_max_init;
+	pthread_mutex_lock(&lp_hub.mu);
+	if (!lp_hub.url) {
+		lp_hub.url = xstrdup(hub_url_init ? hub_url_init : "");
+		lp_hub.workers = hub_workers_init;
+		lp_hub.max = hub_max_init;
 	}
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_unlock(&lp_hub.mu);
 	pthread_once(&hub_once, hub_start_once);
 }
 
@@ -562,9 +304,9 @@ void lp_start_now(void)
 
 uint64_t lp_generation(void)
 {
-	pthread_mutex_lock(&hub.mu);
-	uint64_t g = hub.gen;
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	uint64_t g = lp_hub.gen;
+	pthread_mutex_unlock(&lp_hub.mu);
 	return g;
 }
 
@@ -576,21 +318,21 @@ static int park(struct transport *tr, const struct lp_query *q, uint64_t gen, in
                 const char *cors_origin, const char *addr_key)
 {
 	hub_ensure();
-	pthread_mutex_lock(&hub.mu);
-	if (hub.stopping) {
-		pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	if (lp_hub.stopping) {
+		pthread_mutex_unlock(&lp_hub.mu);
 		return -2;
 	}
-	if (!hub.started || hub.owned >= hub.max) {
-		pthread_mutex_unlock(&hub.mu);
+	if (!lp_hub.started || lp_hub.owned >= lp_hub.max) {
+		pthread_mutex_unlock(&lp_hub.mu);
 		return -1;
 	}
 	struct lp_addr *addr = NULL;
 	if (addr_key && !(addr = lp_addr_take(addr_key, app_cfg.longpoll_max_per_ip))) {
-		pthread_mutex_unlock(&hub.mu);
+		pthread_mutex_unlock(&lp_hub.mu);
 		return -3;
 	}
-	hub.owned++;
+	lp_hub.owned++;
 	struct waiter *w = xcalloc(1, sizeof *w);
 	w->addr = addr;
 	w->transport = tr;
@@ -601,40 +343,40 @@ static int park(struct transport *tr, const struct lp_query *q, uint64_t gen, in
 	if (q->recheck && now_ms() + 100 < deadline_ms)
 		w->wake_ms = now_ms() + 100;
 	w->cors_origin = cors_origin ? xstrdup(cors_origin) : NULL;
-	w->next = hub.pending;
-	hub.pending = w;
-	pthread_mutex_unlock(&hub.mu);
+	w->next = lp_hub.pending;
+	lp_hub.pending = w;
+	pthread_mutex_unlock(&lp_hub.mu);
 	uint64_t one = 1;
-	if (write(hub.efd, &one, sizeof one) < 0)
+	if (write(lp_hub.efd, &one, sizeof one) < 0)
 		log_warn("longpoll: eventfd write: %s", strerror(errno));
 	return 0;
 }
 
 void lp_stop(void)
 {
-	pthread_mutex_lock(&hub.mu);
-	hub.stopping = 1;
-	int started = hub.started;
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	lp_hub.stopping = 1;
+	int started = lp_hub.started;
+	pthread_mutex_unlock(&lp_hub.mu);
 	uint64_t one = 1;
-	if (started && write(hub.efd, &one, sizeof one) < 0)
+	if (started && write(lp_hub.efd, &one, sizeof one) < 0)
 		log_warn("longpoll: eventfd write: %s", strerror(errno));
 }
 
 int lp_idle(void)
 {
-	pthread_mutex_lock(&hub.mu);
-	int idle = hub.owned == 0;
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	int idle = lp_hub.owned == 0;
+	pthread_mutex_unlock(&lp_hub.mu);
 	return idle;
 }
 
 void lp_drain(void)
 {
-	pthread_mutex_lock(&hub.mu);
-	while (hub.owned > 0)
-		pthread_cond_wait(&hub.idle_cv, &hub.mu);
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	while (lp_hub.owned > 0)
+		pthread_cond_wait(&lp_hub.idle_cv, &lp_hub.mu);
+	pthread_mutex_unlock(&lp_hub.mu);
 }
 
 int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)

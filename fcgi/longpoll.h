@@ -3,7 +3,7 @@
  * longpoll: requests that wait for news (GET .../messages?wait=, GET /api/inbox?wait=).
  *
  * One hub per process. Its dispatcher thread owns the ONE connection that LISTENs on
- * channel `chatai` and waits on its socket with poll(2); requests with nothing to say
+ * channel `chatai` and waits on its socket with epoll(7); requests with nothing to say
  * yet are parked with it (they keep only their FastCGI socket, no thread and no
  * database link), and woken when a notification about their dialog (or any inbox
  * event) arrives, or when their wait ends. A small pool of completion threads, each

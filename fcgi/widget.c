@@ -3,6 +3,7 @@
  * messages (messages.c) and stream tickets (streamtickets.c). */
 #include "autoconfig.h"
 #include "widget.h"
+#include "appcfg.h"
 #include "caller.h"
 #include "dialogs.h"
 #include "ratelimit.h"
@@ -83,6 +84,7 @@ int h_widget_assistant(struct req *r)
 		cJSON_ReplaceItemInObjectCaseSensitive(o, "operators_online", cJSON_CreateBool(online > 0));
 	/* How this server wants to be polled (pollmode.h). */
 	cJSON_AddItemToObject(o, "poll", pollmode_json(r));
+	cJSON_AddBoolToObject(o, "mail", app_cfg.mail_on); /* the widget offers its email field */
 	http_json_take(r, 200, json_print(o));
 	cJSON_Delete(o);
 	PQclear(res);

@@ -7,6 +7,7 @@ NOTIFIER_CORE = \
 	notifier/http.c notifier/http.h \
 	notifier/hub.c notifier/hub.h \
 	notifier/loop.c notifier/loop.h \
+	notifier/mailstate.c notifier/mailstate.h \
 	notifier/metrics.c notifier/metrics.h \
 	notifier/outq.c notifier/outq.h \
 	notifier/pgfeed.c notifier/pgfeed.h \

@@ -24,6 +24,7 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "mailstate.h"
 #include "metrics.h"
 #include "pgfeed.h"
 #include "redis_sub.h"
@@ -183,6 +184,7 @@ int main(int argc, char **argv)
 	if (conn_listen(settings_str(SET_notifier_listen)) != 0)
 		return 1;
 	pgfeed_start(url, hub_notify, on_listen_up);
+	mailstate_start();
 	redis = redis_sub_start(loop_ev(), config_get("redis_url", NULL), on_redis_event, NULL, NULL);
 	conn_set_redis_state(redis_state);
 	loop_on_signal(SIGTERM, on_term);

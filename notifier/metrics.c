@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mailstate.h"
 #include "util.h"
 
 struct metrics metrics;
@@ -117,16 +118,22 @@ char *metrics_render(int listen_up, int query_up, uint64_t chans, uint64_t queue
 	sb_printf(&b, "chatai_notifier_notify_to_send_seconds_sum %.6f\n"
 	              "chatai_notifier_notify_to_send_seconds_count %llu\n",
 	          metrics.lat_sum, (unsigned long long)metrics.lat_count);
+	char *mail = mailstate_metrics();
+	sb_printf(&b, "%s", mail);
+	free(mail);
 	return b.p;
 }
 
 char *metrics_health(int listen_up, int query_up, const char *redis)
 {
-	return xasprintf("{\"status\":\"%s\",\"database\":{\"listen\":\"%s\",\"query\":\"%s\"},\"redis\":\"%s\","
+	char *mail = mailstate_json();
+	char *out = xasprintf("{\"status\":\"%s\",\"database\":{\"listen\":\"%s\",\"query\":\"%s\"},\"redis\":\"%s\","
 	                 "\"connections\":{\"websocket\":%llu,\"sse\":%llu,\"http\":%llu},"
-	                 "\"uptime_seconds\":%.0f}",
+	                 "\"uptime_seconds\":%.0f,\"mail\":%s}",
 	                 listen_up && query_up ? "ok" : "degraded", listen_up ? "up" : "down",
 	                 query_up ? "up" : "down", redis, (unsigned long long)metrics.conns_ws,
 	                 (unsigned long long)metrics.conns_sse, (unsigned long long)metrics.conns_http,
-	                 wall_now() - metrics.start_time);
+	                 wall_now() - metrics.start_time, mail);
+	free(mail);
+	return out;
 }

@@ -5,3 +5,5 @@ sqldir = $(pkgdatadir)/sql
 dist_sql_DATA = sql/001_schema.sql
 # The admin side (operators, assistants, knowledge, notes, search): REST and chatai-ctl.
 dist_sql_DATA += sql/008_admin.sql
+# Mail (contacts, read positions, resume tokens, the outbox): chatai.fcgi, chatai-ai, chatai-ctl.
+dist_sql_DATA += sql/010_mail.sql

@@ -12,6 +12,7 @@
 #include "inboxcursor.h"
 #include "request.h"
 #include "json.h"
+#include "lpheap.h"
 #include "lpnote.h"
 #include "router.h"
 #include "validate.h"
@@ -532,6 +533,39 @@ START_TEST(longpoll_wake)
 }
 END_TEST
 
+/* The dispatcher's wake times: the top is always the earliest, any one can leave. */
+START_TEST(longpoll_heap)
+{
+	enum { N = 500 };
+	static struct lp_hnode nodes[N];
+	struct lp_heap h = { 0 };
+	ck_assert_ptr_null(lp_heap_top(&h));
+	unsigned seed = 7;
+	for (int i = 0; i < N; i++) {
+		seed = seed * 1103515245u + 12345u;
+		nodes[i].at = (int64_t)(seed % 1000);
+		nodes[i].idx = LP_HEAP_NONE;
+		lp_heap_push(&h, &nodes[i]);
+	}
+	/* every third leaves from wherever it is; removing one that is out is a no-op */
+	for (int i = 0; i < N; i += 3)
+		lp_heap_remove(&h, &nodes[i]);
+	lp_heap_remove(&h, &nodes[0]);
+	ck_assert_uint_eq(h.n, N - (N + 2) / 3);
+	int64_t last = -1;
+	size_t popped = 0;
+	for (struct lp_hnode *t; (t = lp_heap_top(&h)); popped++) {
+		ck_assert_int_ge(t->at, last);
+		ck_assert_uint_ne((size_t)(t - nodes) % 3, 0);
+		last = t->at;
+		lp_heap_remove(&h, t);
+		ck_assert_uint_eq(t->idx, LP_HEAP_NONE);
+	}
+	ck_assert_uint_eq(popped, N - (N + 2) / 3);
+	lp_heap_free(&h);
+}
+END_TEST
+
 START_TEST(longpoll_ring)
 {
 	static struct lp_ring ring; /* zeroed: empty */
@@ -605,6 +639,7 @@ static Suite *suite(void)
 	tcase_add_test(t, render);
 	tcase_add_test(t, longpoll_wake);
 	tcase_add_test(t, longpoll_ring);
+	tcase_add_test(t, longpoll_heap);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -7,6 +7,7 @@ import { Channel, wsBase } from '../shared/transport.js';
 import {
   MessageList, randomClientId, typingThrottle, compareDialogs, describeUserAgent, connectionLabel,
 } from '../shared/logic.js';
+import { MailInfo } from './mail.js';
 
 const BASE = location.origin;
 const TOKEN_KEY = 'chatai.token';
@@ -14,6 +15,7 @@ const STATUS_LABEL = { ai: 'AI', waiting: 'Waiting', operator: 'Operator', close
 const WHO = { user: 'Visitor', ai: 'Assistant', manager: 'Operator' };
 
 const $ = (id) => document.getElementById(id);
+const mailInfo = new MailInfo(BASE, () => state.token);
 
 const state = {
   token: null,
@@ -374,6 +376,7 @@ function closeDialog() {
   $('empty-pane').hidden = false;
   document.querySelector('.layout').classList.remove('has-dialog');
   setTyping(false);
+  mailInfo.show(null);
   renderConnection();
 }
 
@@ -414,6 +417,7 @@ async function openDialog(id) {
   }
   renderDialogHead();
   renderMessages(true);
+  mailInfo.show(id);
   connectDialog(cur);
   markRead(cur);
   $('reply-input').focus();
@@ -461,6 +465,7 @@ function onDialogEvent(cur, ev) {
   }
   renderMessages(false);
   renderDialogHead();
+  mailInfo.refresh();
   if (ev.sender === 'user') markRead(cur);
 }
 
@@ -549,6 +554,7 @@ function renderMessages(jump) {
   const box = $('messages');
   const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   reconcile(box, cur.list.list(), (m) => (m.client_id ? `c:${m.client_id}` : `m:${m.id}`), renderMessage, updateMessage);
+  mailInfo.decorate();
   if (jump || nearBottom) box.scrollTop = box.scrollHeight;
 }
 

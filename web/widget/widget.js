@@ -7,6 +7,7 @@ import { el, icon, ICONS, reconcile, formatTime } from '../shared/dom.js';
 import { apiFetch } from '../shared/api.js';
 import { Channel, wsBase } from '../shared/transport.js';
 import { MessageList, randomClientId, typingThrottle, connectionLabel } from '../shared/logic.js';
+import { Mailbox } from './mailbox.js';
 
 const WHO = { ai: 'Assistant', manager: 'Support agent', user: 'You' };
 
@@ -45,6 +46,7 @@ class Widget {
     this.typingTimer = null;
     this.creating = null;
     this.connStatus = null;
+    this.mail = new Mailbox(this);
     this.typing = typingThrottle({
       start: () => this._sendTyping('start'),
       stop: () => this._sendTyping('stop'),
@@ -79,8 +81,12 @@ class Widget {
     });
 
     this._loadInfo();
-    this._restore();
-    if (this.startOpen) this.open();
+    document.addEventListener('visibilitychange', () => this.mail.noteShown());
+    // A reply mail's link (docs/api.md, "Mail") opens its dialog here, then shows it.
+    this.mail.resumeFromLocation().then((resumed) => {
+      this._restore();
+      if (this.startOpen || resumed) this.open();
+    });
   }
 
   unmount() {
@@ -122,6 +128,7 @@ class Widget {
       class: 'chip handoff', type: 'button', on: { click: () => this.requestHuman() },
     }, icon(ICONS.person), 'Talk to a human');
     this.actions = el('div', { class: 'actions' }, this.handoffBtn);
+    this.mailActions = el('div', { class: 'actions mail-actions' }, this.mail.renderTranscriptButton());
 
     this.input = el('textarea', {
       class: 'input', rows: '1', placeholder: 'Type your message…', 'aria-label': 'Message',
@@ -162,7 +169,8 @@ class Widget {
           }
         },
       },
-    }, header, this.connEl, this.messagesEl, this.typingEl, this.actions, this.composer, this.closedBar,
+    }, header, this.connEl, this.messagesEl, this.typingEl, this.actions, this.mailActions, this.composer,
+    this.closedBar,
     el('div', { class: 'footer', text: 'Powered by ChatAI' }));
 
     this.root = el('div', { class: 'root' }, this.panel, this.launcher);
@@ -185,6 +193,7 @@ class Widget {
     this._renderBadge();
     this._scrollToEnd();
     this.input.focus();
+    this.mail.noteShown();
   }
 
   close() {
@@ -525,6 +534,7 @@ class Widget {
       rows.push({ key: 'intro', intro: true });
     }
     for (const m of items) rows.push(m);
+    rows.push(...this.mail.rows());
     if (this.notice) rows.push({ key: 'notice', sender: 'system', text: this.notice, localNotice: true });
 
     reconcile(this.messagesEl, rows, (m) => m.key || (m.client_id ? `c:${m.client_id}` : `m:${m.id}`),
@@ -534,7 +544,9 @@ class Widget {
     this.composer.hidden = closed;
     this.closedBar.hidden = !closed;
     this.actions.hidden = closed || this.status === 'waiting' || this.status === 'operator';
+    this.mailActions.hidden = this.mail.renderTranscriptButton().hidden;
     this._renderBadge();
+    this.mail.noteShown();
   }
 
   _renderMessage(m) {
@@ -542,6 +554,7 @@ class Widget {
       return el('div', { class: 'intro' }, el('strong', { text: 'Hi there!' }),
         'Ask us anything — we usually answer right away.');
     }
+    if (m.mailOffer) return this.mail.renderOffer();
     if (m.sender === 'system') {
       return el('div', { class: 'notice', 'data-event': m.event || '', text: m.text });
     }
@@ -557,7 +570,7 @@ class Widget {
   }
 
   _updateMessage(node, m) {
-    if (m.sender === 'system' || m.intro) return;
+    if (m.sender === 'system' || m.intro || m.mailOffer) return;
     node.classList.toggle('pending', !!m.pending && !m.failed);
     node.classList.toggle('failed', !!m.failed);
     if (m.id !== undefined) node.setAttribute('data-id', String(m.id));
