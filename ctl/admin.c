@@ -180,7 +180,8 @@ static int operator_find(PGconn *c, const char *who, char id[24])
 	return found ? 0 : -1;
 }
 
-/* operator disable|enable|passwd OPERATOR: chatai_operator_update(). */
+/* operator disable|enable|passwd OPERATOR: chatai_operator_update(); disable and passwd
+ * revoke every session of the operator (sql/011_password_revoke.sql). */
 static int operator_change(PGconn *c, const char *what, const char *who)
 {
 	char id[24], *hash = NULL;
@@ -199,12 +200,10 @@ static int operator_change(PGconn *c, const char *what, const char *who)
 			errorf("operator %s is the last active admin: it cannot be disabled", id);
 		else
 			errorf("changing the operator: %s", pq_msg(PQresultErrorMessage(r)));
-	} else if (hash) {
-		printf("operator %s: password changed\n", id);
-		rc = 0;
 	} else {
-		printf("operator %s %s", id, disable ? "disabled" : "enabled");
-		if (disable)
+		/* A new password, like a disable, revoked every session of the operator. */
+		printf("operator %s %s", id, hash ? "password changed" : disable ? "disabled" : "enabled");
+		if (disable || hash)
 			printf(" (%s session(s) revoked)", PQgetvalue(r, 0, 0));
 		putchar('\n');
 		rc = 0;

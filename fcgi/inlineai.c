@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 static struct ai_settings settings;
+static int settings_ok;       /* the ai_* settings were read (answer previews use them) */
 static int enabled;
 static int mode_on;           /* fcgi_inline_ai = on (else auto) */
 static __thread int noted;
@@ -36,6 +37,17 @@ static int64_t mail_next;      /* monotonic ms */
 
 void inlineai_init(void)
 {
+	/* Read whatever fcgi_inline_ai says: an answer preview takes the worker's path. */
+	if (answer_settings_load(&settings) < 0) {
+		log_warn("chatai.fcgi: bad ai_* settings: answers are left to chatai-ai, previews use the"
+			 " knowledge base");
+		answer_settings_free(&settings);
+		enabled = 0;
+		return;
+	}
+	settings_ok = 1;
+	if (settings.use_llm)
+		llm_global_init();
 	const char *m = settings_str(SET_fcgi_inline_ai);
 	if (strcmp(m, "off") == 0)
 		return;
@@ -43,12 +55,6 @@ void inlineai_init(void)
 		mode_on = 1;
 	} else if (strcmp(m, "auto") != 0) {
 		log_error("setting fcgi_inline_ai = %s: expected auto, on or off (using auto)", m);
-	}
-	if (answer_settings_load(&settings) < 0) {
-		log_warn("chatai.fcgi: bad ai_* settings: answers are left to chatai-ai");
-		answer_settings_free(&settings);
-		enabled = 0;
-		return;
 	}
 	/* Its own name in answer_jobs.locked_by, even when ai_worker_id is set for the
 	 * worker: a claim is held by exactly one claimant. */
@@ -61,9 +67,14 @@ void inlineai_init(void)
 	if (mailq_load(&mail) <= 0)
 		mailq_free(&mail); /* off */
 	mail_next = now_ms() + INLINE_MAIL_MS;
-	if (settings.use_llm || mail.smtp_url)
-		llm_global_init(); /* curl_global_init for the LLM and for SMTP */
+	if (mail.smtp_url && !settings.use_llm)
+		llm_global_init(); /* curl_global_init for SMTP (the LLM's was above) */
 	enabled = 1;
+}
+
+const struct ai_settings *inlineai_settings(void)
+{
+	return settings_ok ? &settings : NULL;
 }
 
 void inlineai_note_post(void)

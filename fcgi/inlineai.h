@@ -33,6 +33,11 @@ struct req;
 /* Read the ai_* settings (config_load() done). Logs and turns itself off on bad ones. */
 void inlineai_init(void);
 
+struct ai_settings;
+/* The ai_* settings as chatai-ai reads them (read whatever fcgi_inline_ai says), for
+ * answer previews; NULL when they are bad. */
+const struct ai_settings *inlineai_settings(void);
+
 /* The request being served stored a visitor message (this thread). */
 void inlineai_note_post(void);
 /* Did request r (served on this thread) store one (or is a look at the mail outbox due,

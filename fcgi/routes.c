@@ -31,6 +31,7 @@ const struct route chatai_routes[] = {
 	{ "GET", "/api/me", h_me, OP },
 	{ "PATCH", "/api/me", h_me_patch, OP | B },
 	{ "GET", "/api/operators", h_operators_list, ADM },
+	{ "GET", "/api/team", h_team, OP },
 	{ "POST", "/api/operators", h_operators_create, ADM | B },
 	{ "PATCH", "/api/operators/{id}", h_operator_patch, ADM | B },
 	{ "GET", "/api/assistants", h_assistants_list, OP },

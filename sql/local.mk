@@ -7,3 +7,5 @@ dist_sql_DATA = sql/001_schema.sql
 dist_sql_DATA += sql/008_admin.sql
 # Mail (contacts, read positions, resume tokens, the outbox): chatai.fcgi, chatai-ai, chatai-ctl.
 dist_sql_DATA += sql/010_mail.sql
+# A new password ends the operator's other sessions (issue 14).
+dist_sql_DATA += sql/011_password_revoke.sql
