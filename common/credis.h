@@ -61,6 +61,8 @@ struct credis_url {
  */
 int credis_url_parse(const char *url, struct credis_url *out, const char **why) CHATAI_WUR;
 void credis_url_free(struct credis_url *u);
+/* Where u points, for logs (never the password): "host:port", "[v6]:port" or the path. */
+void credis_url_where(const struct credis_url *u, char *out, size_t cap);
 
 struct credis;
 

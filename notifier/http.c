@@ -315,7 +315,7 @@ void http_route_parse(const char *url, struct http_route *rt)
 		rt->channel = CHAN_INBOX;
 		return;
 	}
-	enum http_channel ch = CHAN_ADMIN;
+	enum hub_channel ch = CHAN_ADMIN;
 	if (len >= 7 && memcmp(p, "widget/", 7) == 0) {
 		ch = CHAN_SITE;
 		p += 7, len -= 7;

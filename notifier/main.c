@@ -185,7 +185,7 @@ int main(int argc, char **argv)
 		return 1;
 	pgfeed_start(url, hub_notify, on_listen_up);
 	mailstate_start();
-	redis = redis_sub_start(loop_ev(), config_get("redis_url", NULL), on_redis_event, NULL, NULL);
+	redis = redis_sub_start(config_get("redis_url", NULL), on_redis_event, NULL, NULL);
 	conn_set_redis_state(redis_state);
 	loop_on_signal(SIGTERM, on_term);
 	loop_on_signal(SIGINT, on_term);

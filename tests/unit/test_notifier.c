@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "client.h"
 #include "cursor.h"
 #include "http.h"
 #include "hub.h"
@@ -748,6 +749,67 @@ END_TEST
 
 /* ---- auth decisions ----------------------------------------------------------- */
 
+/* The bytes of b, as a string (freed by the caller). */
+static char *obuf_str(const struct obuf *b)
+{
+	char *s = xmalloc(b->len + 1);
+	memcpy(s, b->data, b->len);
+	s[b->len] = '\0';
+	return s;
+}
+
+/*
+ * The transports behind struct transport_ops: every stream transport fills in what the
+ * connection code calls without asking which transport it holds; an event is encoded
+ * once per transport and encoding, SSE gives a dialog's messages their seq as the event
+ * id (not inbox events, not typing), WebSocket sends one unmasked text frame.
+ */
+START_TEST(test_transport_ops)
+{
+	const struct transport_ops *streams[2] = { &transport_ws, &transport_sse };
+	for (int i = 0; i < 2; i++) {
+		const struct transport_ops *t = streams[i];
+		ck_assert_ptr_nonnull(t->open_count);
+		ck_assert_ptr_nonnull(t->open);
+		ck_assert_ptr_nonnull(t->refuse);
+		ck_assert_ptr_nonnull(t->bad_cursor);
+		ck_assert_ptr_nonnull(t->end);
+		ck_assert_ptr_nonnull(t->encode);
+		ck_assert_ptr_nonnull(t->keepalive);
+		ck_assert_ptr_nonnull(t->interval);
+	}
+	ck_assert_ptr_nonnull(transport_http.refuse);
+	ck_assert_ptr_nonnull(transport_http.open_count);
+	ck_assert_int_eq(transport_sse.event_id_cursor, 1);
+	ck_assert_int_eq(transport_ws.event_id_cursor, 0);
+
+	const char j[] = "{\"type\":\"message\",\"seq\":7}";
+	struct hub_event *ev = hub_event_new(HEV_MSG, 3, 7, xstrdup(j), strlen(j), 0);
+	struct obuf *a = transport_sse.encode(ev, CHAN_ADMIN);
+	char *s = obuf_str(a);
+	ck_assert_str_eq(s, "id: 7\ndata: {\"type\":\"message\",\"seq\":7}\n\n");
+	free(s);
+	ck_assert_ptr_eq(transport_sse.encode(ev, CHAN_SITE), a);
+	s = obuf_str(transport_sse.encode(ev, CHAN_INBOX));
+	ck_assert_str_eq(s, "data: {\"type\":\"message\",\"seq\":7}\n\n");
+	free(s);
+	struct obuf *w = transport_ws.encode(ev, CHAN_ADMIN);
+	ck_assert_uint_eq(w->len, 2 + strlen(j));
+	ck_assert_uint_eq((uint8_t)w->data[0], 0x81); /* FIN, text */
+	ck_assert_uint_eq((uint8_t)w->data[1], strlen(j)); /* unmasked, length */
+	ck_assert_int_eq(memcmp(w->data + 2, j, strlen(j)), 0);
+	ck_assert_ptr_eq(transport_ws.encode(ev, CHAN_INBOX), w);
+	hub_event_unref(ev);
+
+	const char t[] = "{\"type\":\"typing\"}";
+	ev = hub_event_new(HEV_TYPING, 3, 0, xstrdup(t), strlen(t), 0);
+	s = obuf_str(transport_sse.encode(ev, CHAN_ADMIN));
+	ck_assert_str_eq(s, "data: {\"type\":\"typing\"}\n\n");
+	free(s);
+	hub_event_unref(ev);
+}
+END_TEST
+
 START_TEST(test_auth_visitor)
 {
 	struct auth_result r;
@@ -792,6 +854,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_hub_routing);
 	tcase_add_test(t, test_outq);
 	tcase_add_test(t, test_auth_visitor);
+	tcase_add_test(t, test_transport_ops);
 	suite_add_tcase(s, t);
 	return s;
 }
