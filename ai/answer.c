@@ -3,12 +3,13 @@
 #include "autoconfig.h"
 #include "answer.h"
 #include "config.h"
-#include "credis.h"
 #include "handoff.h"
 #include "json.h"
 #include "kb.h"
 #include "log.h"
 #include "settings.h"
+#include "text.h"
+#include "typing.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -174,21 +175,12 @@ static int job_info_load(struct db *db, const struct job *j, struct job_info *ji
 	return 0;
 }
 
-/* typing_start through Redis when redis_url is set, Redis is up and a notifier listens
- * there (typing then never touches the database); else NOTIFY. typing_stop stays in the
- * transaction that stores the answer, so the answer never shows after it. */
+/* typing_start by the one typing path (common/typing.h; the job holds the dialog, so no
+ * check). typing_stop stays in the transaction that stores the answer, so the answer
+ * never shows after it. */
 static int send_typing_start(struct db *db, int64_t dialog, int64_t assistant)
 {
-	if (credis_publish_typing(credis_thread(), dialog, assistant, "ai", "start") == CREDIS_OK)
-		return 0;
-	char d[24];
-	snprintf(d, sizeof d, "%" PRId64, dialog);
-	const char *p[] = { d };
-	PGresult *res = db_exec(db, "SELECT chatai_typing($1, 'ai', 'start')", 1, p);
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	return typing_send(db, dialog, assistant, "ai", "start");
 }
 
 static void sleep_ms(int ms)
@@ -330,11 +322,7 @@ static int job_failed(struct db *db, const struct ai_settings *s, const struct j
  * is left. */
 static char *message_text(char *raw)
 {
-	size_t count = 0, i = 0;
-	for (; raw[i]; i++)
-		if (((unsigned char)raw[i] & 0xC0) != 0x80 && ++count > CHATAI_TEXT_MAX_CHARS)
-			break;
-	raw[i] = '\0';
+	utf8_truncate(raw, CHATAI_TEXT_MAX_CHARS);
 	char *text = NULL;
 	const char *why = NULL;
 	if (text_validate(raw, strlen(raw), &text, &why) < 0)

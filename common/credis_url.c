@@ -2,45 +2,12 @@
 /* credis_url: redis_url, parsed (credis.h). Used by credis.c and notifier/redis_sub.c. */
 #include "autoconfig.h"
 #include "credis.h"
+#include "url.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode s[0..n) into a fresh string; NULL on a bad escape or an encoded NUL. */
-static char *pct_decode(const char *s, size_t n)
-{
-	char *out = xmalloc(n + 1);
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '%') {
-			out[o++] = s[i];
-			continue;
-		}
-		int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-		int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-			free(out);
-			return NULL;
-		}
-		out[o++] = (char)(hi * 16 + lo);
-		i += 2;
-	}
-	out[o] = '\0';
-	return out;
-}
 
 static int parse_small_int(const char *s, size_t n, int min, int max, int *out)
 {
@@ -79,13 +46,13 @@ static int parse_query(const char *q, struct credis_url *u, const char **why)
 			}
 		} else if (klen == 8 && memcmp(q, "password", 8) == 0) {
 			free(u->password);
-			if (!(u->password = pct_decode(v, vlen))) {
+			if (!(u->password = url_decode_part(v, vlen))) {
 				*why = "bad percent escape in password";
 				return -1;
 			}
 		} else if (klen == 4 && memcmp(q, "user", 4) == 0) {
 			free(u->user);
-			if (!(u->user = pct_decode(v, vlen))) {
+			if (!(u->user = url_decode_part(v, vlen))) {
 				*why = "bad percent escape in user";
 				return -1;
 			}
@@ -120,7 +87,7 @@ static int parse_unix(const char *p, struct credis_url *u, const char **why)
 	}
 	const char *q = strchr(p, '?');
 	size_t plen = q ? (size_t)(q - p) : strlen(p);
-	if (!(u->path = pct_decode(p, plen))) {
+	if (!(u->path = url_decode_part(p, plen))) {
 		*why = "bad percent escape in the socket path";
 		return -1;
 	}
@@ -142,11 +109,11 @@ static int parse_tcp(const char *p, struct credis_url *u, const char **why)
 			*why = "credentials must read user:password@ or :password@";
 			return -1;
 		}
-		if (colon > p && !(u->user = pct_decode(p, (size_t)(colon - p)))) {
+		if (colon > p && !(u->user = url_decode_part(p, (size_t)(colon - p)))) {
 			*why = "bad percent escape in user";
 			return -1;
 		}
-		if (!(u->password = pct_decode(colon + 1, (size_t)(at - colon - 1)))) {
+		if (!(u->password = url_decode_part(colon + 1, (size_t)(at - colon - 1)))) {
 			*why = "bad percent escape in password";
 			return -1;
 		}

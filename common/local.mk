@@ -8,7 +8,13 @@ common_libchatai_a_SOURCES = \
 	common/db.c common/db.h \
 	common/json.c common/json.h \
 	common/token.c common/token.h \
+	common/b64url.c common/b64url.h \
 	common/util.c common/util.h \
+	common/buf.c common/buf.h \
+	common/url.c common/url.h \
+	common/text.c common/text.h \
+	common/origin.c common/origin.h \
+	common/typing.c common/typing.h \
 	common/credis.c common/credis.h \
 	common/credis_url.c \
 	common/mailaddr.c common/mailaddr.h

@@ -2,6 +2,7 @@
 /* cli: chatai-ctl's messages, argument parser, database helpers and file reading. */
 #include "autoconfig.h"
 #include "ctl.h"
+#include "buf.h"
 #include "config.h"
 #include "db.h"
 
@@ -155,25 +156,19 @@ int sqlstate_is(PGresult *r, const char *state)
 char *read_file(const char *path, size_t max, size_t *len)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
+	struct buf b = { 0 };
+	char chunk[65536];
+	size_t r;
 	if (!f) {
 		errorf("%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	for (;;) {
-		if (n + 65536 + 1 > cap) {
-			cap = cap ? cap * 2 : 65536 * 2;
-			buf = xrealloc(buf, cap);
-		}
-		size_t r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-		if (n > max) {
+	while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		buf_add(&b, chunk, r);
+		if (b.len > max) {
 			errorf("%s: larger than %zu bytes", path, max);
 			goto fail;
 		}
-		if (r == 0)
-			break;
 	}
 	if (ferror(f)) {
 		errorf("%s: read error: %s", path, strerror(errno));
@@ -181,12 +176,12 @@ char *read_file(const char *path, size_t max, size_t *len)
 	}
 	if (f != stdin)
 		fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
+	buf_add(&b, "", 0); /* an empty file is "" */
+	*len = b.len;
+	return b.p;
 fail:
 	if (f != stdin)
 		fclose(f);
-	free(buf);
+	buf_free(&b);
 	return NULL;
 }

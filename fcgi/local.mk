@@ -37,7 +37,6 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/appcfg.c fcgi/appcfg.h \
 	fcgi/router.c fcgi/router.h \
 	fcgi/validate.c fcgi/validate.h \
-	fcgi/cors.c fcgi/cors.h \
 	fcgi/inboxcursor.c fcgi/inboxcursor.h \
 	fcgi/adminval.c fcgi/adminval.h
 fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) -I$(top_srcdir)/ai

@@ -152,7 +152,7 @@ int h_me_patch(struct req *r)
 	char *name = NULL, *hash = NULL, id[24];
 	struct verr e = { 0 };
 	if (av_name(o, "name", 0, &name, &e) < 0 || av_password(o, "password", 0, &pw, &e) < 0 ||
-	    av_string(o, "current_password", pw != NULL, V_PASSWORD_MAX, &cur, &e) < 0) {
+	    av_string(o, "current_password", pw != NULL, TEXT_PASSWORD_MAX, &cur, &e) < 0) {
 		http_verr(r, &e);
 		goto done;
 	}

@@ -21,7 +21,8 @@ NOTIFIER_CORE = \
 	notifier/transport_http.c \
 	notifier/transport_sse.c \
 	notifier/transport_ws.c \
-	notifier/ws.c notifier/ws.h
+	notifier/ws.c notifier/ws.h \
+	notifier/wstyping.c notifier/wstyping.h
 
 NOTIFIER_LIBS = $(CHATAI_COMMON_LIBS) $(EV_LIBS) $(WSLAY_LIBS) $(HTTP_PARSER_LIBS) -lm
 

@@ -29,6 +29,7 @@
 #include "pgfeed.h"
 #include "redis_sub.h"
 #include "settings.h"
+#include "wstyping.h"
 #include "util.h"
 
 static const char *config_file;
@@ -186,6 +187,7 @@ int main(int argc, char **argv)
 	pgfeed_start(url, hub_notify, on_listen_up);
 	mailstate_start();
 	redis = redis_sub_start(config_get("redis_url", NULL), on_redis_event, NULL, NULL);
+	wstyping_init(config_get("redis_url", NULL));
 	conn_set_redis_state(redis_state);
 	loop_on_signal(SIGTERM, on_term);
 	loop_on_signal(SIGINT, on_term);
@@ -194,6 +196,7 @@ int main(int argc, char **argv)
 	loop_run();
 
 	redis_sub_stop(redis);
+	wstyping_free();
 	pgfeed_stop();
 	conn_free_all();
 	hub_shutdown();

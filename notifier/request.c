@@ -62,7 +62,8 @@ static void request_auth_done(void *arg, PGresult *res)
 	}
 	c->auth_msg = 0;
 	if (c->is_visitor)
-		auth_visitor_decide(res, c->auth_hash, c->assistant_id, &ar);
+		auth_visitor_decide(res, c->auth_hash, c->assistant_id,
+		                    c->req && c->req->origin[0] ? c->req->origin : NULL, &ar);
 	else
 		auth_operator_decide(res, c->sub.kind != CHAN_INBOX, &ar);
 	free(c->auth_hash);
@@ -93,7 +94,7 @@ static void auth_start_visitor(struct client *c, const struct http_route *rt, in
 {
 	struct http_req *r = c->req;
 	char hash[TOKEN_HASH_CHARS + 1], d[24], aid[32];
-	const char *params[3];
+	const char *params[2];
 	snprintf(d, sizeof(d), "%lld", (long long)rt->dialog_id);
 	c->is_visitor = 1;
 	if (http_query_param(r->url, "assistant_id", aid, sizeof(aid)) < 0 ||
@@ -103,8 +104,7 @@ static void auth_start_visitor(struct client *c, const struct http_route *rt, in
 	}
 	token_hash(tok, hash);
 	params[0] = d;
-	params[1] = r->origin[0] ? r->origin : NULL;
-	params[2] = hash;
+	params[1] = hash;
 	if (pgfeed_queue_len() >= QUERY_QUEUE_MAX) {
 		request_refuse(c, 503, "server busy: try again");
 		return;
@@ -112,7 +112,7 @@ static void auth_start_visitor(struct client *c, const struct http_route *rt, in
 	c->auth_hash = xstrdup(hash);
 	hub_sub_join(&c->sub, CHAN_SITE, rt->dialog_id);
 	auth_wait(c);
-	pgfeed_query(ticket ? auth_visitor_ticket_sql : auth_visitor_sql, ticket ? 3 : 2, params, 0,
+	pgfeed_query(ticket ? auth_visitor_ticket_sql : auth_visitor_sql, ticket ? 2 : 1, params, 0,
 	             request_auth_done, c);
 }
 

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "pgfeed.h"
 #include "token.h"
+#include "wstyping.h"
 #include "util.h"
 
 /* Seconds a WebSocket opened without credentials has to send its auth message. */
@@ -89,15 +90,14 @@ static void tr_ws_send_error(struct client *c, const char *code, const char *mes
 /* ---- typing ------------------------------------------------------------------- */
 
 /*
- * Typing from a WebSocket client follows the rules of POST .../typing (docs/api.md):
- * chatai_rest_typing() refuses a closed dialog (CA409) or a missing one (P0002), and the
+ * Typing from a WebSocket client follows the rules of POST .../typing (docs/api.md) and
+ * its path (wstyping.h, common/typing.h: Redis when configured, else NOTIFY): the dialog
+ * check refuses a closed dialog (CA409) or a missing one (P0002), and the
  * address's typing events count against rate_limit_typing per minute, as REST's do. On
  * top, at most 4 per second per socket (silently dropped past it), and none is queued
  * while the query link's queue holds QUERY_QUEUE_TYPING jobs. Each refusal is answered
  * with an error frame: {"type":"error","error":{"code","message"},"request":TYPE}.
  */
-static const char typing_sql[] = "SELECT chatai_rest_typing($1::bigint, $2::text, $3::text)";
-
 struct typing_job {
 	struct client *c;
 	const char *request; /* "typing_start" or "typing_stop" (static) */
@@ -147,15 +147,12 @@ static void tr_ws_typing(struct client *c, const char *request)
 		tr_ws_send_error(c, "unavailable", "server busy: typing event dropped", request);
 		return;
 	}
-	char d[24];
-	snprintf(d, sizeof(d), "%lld", (long long)c->dialog_id);
-	const char *params[3] = { d, c->is_visitor ? "user" : "manager",
-	                          strcmp(request, "typing_start") == 0 ? "start" : "stop" };
 	struct typing_job *tj = xmalloc(sizeof(*tj));
 	tj->c = c;
 	tj->request = strcmp(request, "typing_start") == 0 ? "typing_start" : "typing_stop";
 	c->pending_jobs++;
-	pgfeed_query(typing_sql, 3, params, 0, typing_done, tj);
+	wstyping_send(c->dialog_id, c->is_visitor ? "user" : "manager",
+	              strcmp(request, "typing_start") == 0 ? "start" : "stop", typing_done, tj);
 }
 
 /* ---- messages from the client ------------------------------------------------- */

@@ -19,7 +19,7 @@ mkdir -p "$out"
 
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$build -I$src/common -I$src/notifier"
 libs="$(pkg-config --libs libcrypto) -lwslay -lhttp_parser"
-common="$src/common/util.c"
+common="$src/common/util.c $src/common/url.c"
 for d in http ws; do
   echo "building fuzz_$d"
   # shellcheck disable=SC2086

@@ -825,6 +825,29 @@ START_TEST(test_auth_visitor)
 	auth_visitor_check(1, "aaaa", 1, 1, 3, h, 1, &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_int_eq(r.last_seq, 3);
+	/* The query's row, decided with the one origin rule (common/origin.h) in C. */
+	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	PGresAttDesc cols[4];
+	memset(cols, 0, sizeof cols);
+	const char *names[] = { "hash", "assistant_id", "last_seq", "origins" };
+	for (int i = 0; i < 4; i++)
+		cols[i].name = (char *)names[i];
+	ck_assert(PQsetResultAttrs(res, 4, cols));
+	const char *vals[] = { "aaaa", "1", "7", "[\"https://*.shop.example\", \"https://plain.example:443\"]" };
+	for (int i = 0; i < 4; i++)
+		ck_assert(PQsetvalue(res, 0, i, (char *)vals[i], (int)strlen(vals[i])));
+	const char *ok[] = { "https://a.shop.example", "https://plain.example", "https://PLAIN.example:443", NULL };
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+		auth_visitor_decide(res, h, 1, ok[i], &r);
+		ck_assert_msg(r.status == 0 && r.last_seq == 7, "%s", ok[i] ? ok[i] : "(no Origin)");
+	}
+	const char *refused[] = { "https://shop.example.evil", "http://a.shop.example", "https://shop.example",
+		                  "https://plain.example:8443", "null" };
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+		auth_visitor_decide(res, h, 1, refused[i], &r);
+		ck_assert_msg(r.status == 403, "%s", refused[i]);
+	}
+	PQclear(res);
 	ck_assert_int_eq(auth_ws_code(401), 4401);
 	ck_assert_int_eq(auth_ws_code(403), 4403);
 	ck_assert_int_eq(auth_ws_code(404), 4404);

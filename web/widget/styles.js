@@ -97,6 +97,7 @@ button { font: inherit; color: inherit; cursor: pointer; }
 .msg { display: flex; flex-direction: column; max-width: 82%; align-self: flex-start; }
 .msg.user { align-self: flex-end; align-items: flex-end; }
 .msg .who { font-size: 11.5px; color: var(--muted); margin: 6px 4px 2px; display: block; }
+.msg .who[hidden] { display: none; }
 .bubble {
   padding: 9px 13px; border-radius: 16px; background: #fff; border: 1px solid var(--line);
   white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word; display: block;
