@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
@@ -727,55 +728,21 @@ END_TEST
 static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
-	TCase *tc = tcase_create("utf8");
-	tcase_add_test(tc, utf8_accepts_well_formed);
-	tcase_add_test(tc, utf8_refuses_overlongs);
-	tcase_add_test(tc, utf8_refuses_surrogates_and_out_of_range);
-	tcase_add_test(tc, utf8_refuses_truncated_and_stray);
-	tcase_add_test(tc, utf8_counts_code_points);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("text");
-	tcase_add_test(tc, text_length_limits);
-	tcase_add_test(tc, text_trimming);
-	tcase_add_test(tc, text_refuses_nul_and_bad_utf8);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("int64");
-	tcase_add_test(tc, int64_parses);
-	tcase_add_test(tc, int64_refuses);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("config");
-	tcase_add_checked_fixture(tc, NULL, conf_teardown);
-	tcase_add_test(tc, config_reads_file);
-	tcase_add_test(tc, config_trailing_comments);
-	tcase_add_test(tc, config_each_file_key_lists_the_file);
-	tcase_add_test(tc, config_env_overrides_file_and_set_overrides_env);
-	tcase_add_test(tc, config_bad_lines);
-	tcase_add_test(tc, config_long_line_is_an_error_not_a_split);
-	tcase_add_test(tc, config_typed_getters);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("json");
-	tcase_add_test(tc, json_body_rules);
-	tcase_add_test(tc, json_body_refuses_nul);
-	tcase_add_test(tc, json_accessors);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("token");
-	tcase_set_timeout(tc, 30); /* yescrypt is slow on purpose, more so under Valgrind */
-	tcase_add_test(tc, token_format);
-	tcase_add_test(tc, token_hash_and_equal);
-	tcase_add_test(tc, password_hash_verify);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("log");
-	tcase_add_test(tc, log_redaction);
-	tcase_add_test(tc, log_redaction_bounds);
-	tcase_add_test(tc, string_helpers);
-	tcase_add_test(tc, limit_keys_per_64);
-	suite_add_tcase(s, tc);
+	check_case(s, "utf8", CHECK_TESTS(utf8_accepts_well_formed, utf8_refuses_overlongs,
+					  utf8_refuses_surrogates_and_out_of_range, utf8_refuses_truncated_and_stray,
+					  utf8_counts_code_points));
+	check_case(s, "text", CHECK_TESTS(text_length_limits, text_trimming, text_refuses_nul_and_bad_utf8));
+	check_case(s, "int64", CHECK_TESTS(int64_parses, int64_refuses));
+	TCase *conf = check_case(s, "config", CHECK_TESTS(config_reads_file, config_trailing_comments,
+							   config_each_file_key_lists_the_file,
+							   config_env_overrides_file_and_set_overrides_env,
+							   config_bad_lines, config_long_line_is_an_error_not_a_split,
+							   config_typed_getters));
+	tcase_add_checked_fixture(conf, NULL, conf_teardown);
+	check_case(s, "json", CHECK_TESTS(json_body_rules, json_body_refuses_nul, json_accessors));
+	TCase *token = check_case(s, "token", CHECK_TESTS(token_format, token_hash_and_equal, password_hash_verify));
+	tcase_set_timeout(token, 30); /* yescrypt is slow on purpose, more so under Valgrind */
+	check_case(s, "log", CHECK_TESTS(log_redaction, log_redaction_bounds, string_helpers, limit_keys_per_64));
 	return s;
 }
 
@@ -783,10 +750,7 @@ int main(void)
 {
 	json_init();
 	log_init("test_common", "stderr", "error"); /* config warnings are expected here */
-	SRunner *sr = srunner_create(common_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int status = check_run(common_suite(), CK_FORK_GETENV);
 	config_free();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return status;
 }

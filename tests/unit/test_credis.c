@@ -6,6 +6,7 @@
  * tests stop, freeze and restart the one server.
  */
 #include "autoconfig.h"
+#include "check_run.h"
 #include "config.h"
 #include "credis.h"
 #include "json.h"
@@ -1003,45 +1004,24 @@ int main(void)
 	redis_start();
 
 	Suite *s = suite_create("credis");
-	TCase *tc = tcase_create("credis");
-	tcase_set_timeout(tc, 30);
-	tcase_add_checked_fixture(tc, settle, NULL);
-	tcase_add_test(tc, url_forms);
-	tcase_add_test(tc, url_refused);
-	tcase_add_test(tc, off_handle);
-	tcase_add_test(tc, ratelimit_window);
-	tcase_add_test(tc, ratelimit_shared);
-	tcase_add_test(tc, ratelimit_concurrent);
-	tcase_add_test(tc, thread_handles);
-	tcase_add_test(tc, publish_typing);
-	tcase_add_test(tc, presence);
-	tcase_add_test(tc, unix_socket_and_db);
-	tcase_add_test(tc, password);
-	tcase_add_test(tc, down_and_back);
-	tcase_add_test(tc, restart_transparent);
-	tcase_add_test(tc, stale_handles_after_restart);
-	tcase_add_test(tc, hung_server);
-	tcase_add_test(tc, frozen_gate);
-	tcase_add_test(tc, nothing_listening);
-	suite_add_tcase(s, tc);
-	TCase *tsub = tcase_create("redis_sub");
-	tcase_set_timeout(tsub, 30);
-	tcase_add_checked_fixture(tsub, settle, NULL);
-	tcase_add_test(tsub, sub_parse);
-	tcase_add_test(tsub, sub_off);
-	tcase_add_test(tsub, sub_live);
-	tcase_add_test(tsub, sub_frozen_server);
-	suite_add_tcase(s, tsub);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	TCase *cases[] = {
+		check_case(s, "credis", CHECK_TESTS(url_forms, url_refused, off_handle, ratelimit_window,
+						    ratelimit_shared, ratelimit_concurrent, thread_handles,
+						    publish_typing, presence, unix_socket_and_db, password,
+						    down_and_back, restart_transparent, stale_handles_after_restart,
+						    hung_server, frozen_gate, nothing_listening)),
+		check_case(s, "redis_sub", CHECK_TESTS(sub_parse, sub_off, sub_live, sub_frozen_server)),
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		tcase_set_timeout(cases[i], 30);
+		tcase_add_checked_fixture(cases[i], settle, NULL);
+	}
+	int status = check_run(s, CK_NOFORK);
 
 	redis_stop(SIGTERM);
 	char cmd[200];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", redis_dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", redis_dir);
-	return failed ? 1 : 0;
+	return status;
 }

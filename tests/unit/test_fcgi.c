@@ -6,6 +6,7 @@
  */
 #include "autoconfig.h"
 #include "app.h"
+#include "check_run.h"
 #include "cors.h"
 #include "cursor.h"
 #include "http.h"
@@ -526,37 +527,12 @@ START_TEST(render)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("fcgi");
-	TCase *t = tcase_create("pure");
-	tcase_add_test(t, query_basic);
-	tcase_add_test(t, query_decoding);
-	tcase_add_test(t, content_types);
-	tcase_add_test(t, bearer);
-	tcase_add_test(t, routing_found);
-	tcase_add_test(t, routing_not_found);
-	tcase_add_test(t, routing_method);
-	tcase_add_test(t, bodies);
-	tcase_add_test(t, nul_field_scanner);
-	tcase_add_test(t, post_rules);
-	tcase_add_test(t, small_bodies);
-	tcase_add_test(t, assistants);
-	tcase_add_test(t, knowledge);
-	tcase_add_test(t, queries);
-	tcase_add_test(t, cors);
-	tcase_add_test(t, cursors);
-	tcase_add_test(t, render);
-	suite_add_tcase(s, t);
-	return s;
-}
-
 int main(void)
 {
 	json_init();
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	Suite *s = suite_create("fcgi");
+	check_case(s, "pure", CHECK_TESTS(query_basic, query_decoding, content_types, bearer, routing_found,
+					  routing_not_found, routing_method, bodies, nul_field_scanner, post_rules,
+					  small_bodies, assistants, knowledge, queries, cors, cursors, render));
+	return check_run(s, CK_FORK_GETENV);
 }

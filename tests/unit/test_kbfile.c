@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "json.h"
 #include "kbfile.h"
 
@@ -162,18 +163,7 @@ int main(void)
 {
 	json_init();
 	Suite *s = suite_create("kbfile");
-	TCase *tc = tcase_create("kbfile");
-	tcase_add_test(tc, csv_rfc4180);
-	tcase_add_test(tc, csv_errors_carry_lines);
-	tcase_add_test(tc, csv_error_list_is_capped);
-	tcase_add_test(tc, csv_text_limit);
-	tcase_add_test(tc, json_rows_and_lines);
-	tcase_add_test(tc, json_errors);
-	tcase_add_test(tc, format_guess);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	check_case(s, "kbfile", CHECK_TESTS(csv_rfc4180, csv_errors_carry_lines, csv_error_list_is_capped,
+					    csv_text_limit, json_rows_and_lines, json_errors, format_guess));
+	return check_run(s, CK_FORK_GETENV);
 }

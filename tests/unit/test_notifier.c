@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "check_run.h"
 #include "cursor.h"
 #include "http.h"
 #include "hub.h"
@@ -772,36 +773,15 @@ START_TEST(test_auth_visitor)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("notifier");
-	TCase *t = tcase_create("core");
-	tcase_add_test(t, test_sse_event);
-	tcase_add_test(t, test_sse_head_ping);
-	tcase_add_test(t, test_http_parse_whole_and_split);
-	tcase_add_test(t, test_http_limits_and_errors);
-	tcase_add_test(t, test_http_query);
-	tcase_add_test(t, test_http_route);
-	tcase_add_test(t, test_ws_accept_key);
-	tcase_add_test(t, test_ws_frame_header);
-	tcase_add_test(t, test_ws_scan);
-	tcase_add_test(t, test_ws_session);
-	tcase_add_test(t, test_ws_close_from_handler);
-	tcase_add_test(t, test_cursor_merge);
-	tcase_add_test(t, test_cursor_random_interleavings);
-	tcase_add_test(t, test_hub_routing);
-	tcase_add_test(t, test_outq);
-	tcase_add_test(t, test_auth_visitor);
-	suite_add_tcase(s, t);
-	return s;
-}
-
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	Suite *s = suite_create("notifier");
+	check_case(s, "core", CHECK_TESTS(test_sse_event, test_sse_head_ping, test_http_parse_whole_and_split,
+					  test_http_limits_and_errors, test_http_query, test_http_route,
+					  test_ws_accept_key, test_ws_frame_header, test_ws_scan, test_ws_session,
+					  test_ws_close_from_handler, test_cursor_merge,
+					  test_cursor_random_interleavings, test_hub_routing, test_outq,
+					  test_auth_visitor));
+	return check_run(s, CK_FORK_GETENV);
 }
