@@ -358,21 +358,48 @@ class World:
         return make_dialog(self.pg, self.assistant)
 
 
+def _stream_url(base, path, since):
+    return base + path + (f"&since={since}" if since is not None else "")
+
+
 def ws_admin_url(n, did, token, since=None):
-    u = f"{n.ws_url}/ws/dialogs/{did}?token={token}"
-    return u + (f"&since={since}" if since is not None else "")
+    return _stream_url(n.ws_url, f"/ws/dialogs/{did}?token={token}", since)
 
 
 def ws_site_url(n, did, aid, vt, since=None):
-    u = f"{n.ws_url}/ws/widget/dialogs/{did}?assistant_id={aid}&visitor_token={vt}"
-    return u + (f"&since={since}" if since is not None else "")
+    return _stream_url(n.ws_url, f"/ws/widget/dialogs/{did}?assistant_id={aid}&visitor_token={vt}", since)
 
 
 def sse_admin_url(n, did, token, since=None):
-    u = f"{n.url}/sse/dialogs/{did}?token={token}"
-    return u + (f"&since={since}" if since is not None else "")
+    return _stream_url(n.url, f"/sse/dialogs/{did}?token={token}", since)
 
 
 def sse_site_url(n, did, aid, vt, since=None):
-    u = f"{n.url}/sse/widget/dialogs/{did}?assistant_id={aid}&visitor_token={vt}"
-    return u + (f"&since={since}" if since is not None else "")
+    return _stream_url(n.url, f"/sse/widget/dialogs/{did}?assistant_id={aid}&visitor_token={vt}", since)
+
+
+def sse_from(n, did, token, xff):
+    """An operator's SSE request to notifier n as a proxy sends it, for the client address
+    xff (X-Forwarded-For); returns (the socket, the first bytes of the answer)."""
+    s = socket.create_connection(("127.0.0.1", n.port))
+    s.settimeout(5)
+    s.sendall((f"GET /sse/dialogs/{did}?token={token} HTTP/1.1\r\nHost: x\r\n"
+               f"X-Forwarded-For: {xff}\r\n\r\n").encode())
+    return s, s.recv(200)
+
+
+def metrics_of(n):
+    """Notifier n's /metrics as {series: value}."""
+    import requests
+    out = {}
+    for line in requests.get(n.url + "/metrics", timeout=5).text.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            out[k] = float(v)
+    return out
+
+
+def wait_subscribed(n, transport, count, timeout=5):
+    key = f'chatai_notifier_connections{{transport="{transport}"}}'
+    harness.wait_until(lambda: metrics_of(n).get(key, 0) >= count, timeout=timeout,
+                       message=f"{count} {transport} connections")

@@ -18,8 +18,8 @@ import time
 import pytest
 
 import harness
-from notifier_fixtures import (SseClient, World, WsClient, WsClosed, frame, make_session, post,
-                               sse_admin_url, sse_site_url, ws_admin_url, ws_site_url)
+from notifier_fixtures import (SseClient, World, WsClient, WsClosed, frame, make_session, metrics_of,
+                               post, sse_admin_url, sse_site_url, ws_admin_url, ws_site_url)
 
 pytestmark = pytest.mark.skipif(not harness.have_binary("chatai-notifier"),
                                 reason="chatai-notifier is not built")
@@ -28,16 +28,6 @@ pytestmark = pytest.mark.skipif(not harness.have_binary("chatai-notifier"),
 @pytest.fixture(scope="module")
 def world(pg):
     return World(pg)
-
-
-def metrics_of(n):
-    import requests
-    out = {}
-    for line in requests.get(n.url + "/metrics", timeout=5).text.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            out[k] = float(v)
-    return out
 
 
 def rss_kib(pid):
