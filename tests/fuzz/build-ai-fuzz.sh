@@ -8,9 +8,7 @@
 set -eu
 # shellcheck source=tests/fuzz/fuzz-lib.sh
 . "$(dirname "$0")/fuzz-lib.sh"
-fuzz_setup "${1:-$src/build}"
-run=0
-if [ "${2:-}" = "--run" ]; then run=${3:-30}; fi
+fuzz_args "$@"
 cflags="$fuzz_cflags -I$build -I$src/common -I$src/ai $(pkg-config --cflags libpq libcjson libcurl)"
 libs="$(pkg-config --libs libpq libcjson libcrypto libxcrypt hiredis libcurl) -pthread -lm"
 # The library sources are compiled once, then linked into the driver.

@@ -5,6 +5,9 @@
 # built as BUILD/tests/fuzz/fuzz_NAME, seeded from tests/fuzz/corpus/NAME.
 #   fuzz_setup BUILD_DIR     sets src, build (absolute) and out (BUILD/tests/fuzz, created);
 #                            exits without a configured build tree or without clang
+#   fuzz_args [BUILD_DIR] [--run SECONDS]
+#                            a build-*.sh script's arguments: fuzz_setup BUILD_DIR (default
+#                            ./build), run set to SECONDS with --run (default 30), else 0
 #   fuzz_objs NAME FILE...   compiles each FILE with $cflags into out/NAME-objs; sets objs
 #   fuzz_link NAME FILE...   links driver NAME with FILE... and $libs
 #   fuzz_run NAME DICT MAX_LEN SECONDS
@@ -22,6 +25,12 @@ fuzz_setup() {
   command -v clang >/dev/null || { echo "clang not found: apt-get install clang" >&2; exit 1; }
   out=$build/tests/fuzz
   mkdir -p "$out"
+}
+
+fuzz_args() {
+  fuzz_setup "${1:-$src/build}"
+  run=0
+  if [ "${2:-}" = "--run" ]; then run=${3:-30}; fi
 }
 
 fuzz_objs() {

@@ -357,6 +357,18 @@ def _initdb_template():
         return data
 
 
+class LocalServer:
+    """.url and .ws_url of a server listening on 127.0.0.1:self.port."""
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}"
+
+
 class Postgres:
     """A private PostgreSQL cluster on a free port, database `chatai` owned by role `chatai`,
     migrated with `chatai-ctl migrate` on first start.
@@ -522,7 +534,7 @@ class Postgres:
 # daemons
 
 
-class Notifier(Process):
+class Notifier(LocalServer, Process):
     """chatai-notifier listening on 127.0.0.1:port (free port by default)."""
 
     def __init__(self, pg, port=None, env=None, args=(), log_path=None):
@@ -540,14 +552,6 @@ class Notifier(Process):
         if wait:
             self.wait_port(self.port)
         return self
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self):
-        return f"ws://127.0.0.1:{self.port}"
 
 
 class AiWorker(Process):
@@ -641,7 +645,7 @@ def _env_to_settings(env):
     return out
 
 
-class WebServer(Process):
+class WebServer(LocalServer, Process):
     """lighttpd or Apache in front of chatai.fcgi, /ws/ and /sse/ proxied to the notifier,
     web/ as the document root. The configuration is rendered from the template in
     lighttpd-conf/ or apache-conf/ (the same files the demo and deployments use).
@@ -821,14 +825,6 @@ class WebServer(Process):
         if self.pool is not None:
             parts.append(self.pool.log())
         return "\n".join(parts)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self):
-        return f"ws://127.0.0.1:{self.port}"
 
 
 class _Missing:

@@ -77,16 +77,32 @@ class WsClosed(Exception):
         self.reason = reason
 
 
+def connect(url, scheme, timeout):
+    """A socket connected to url's host and port (url must start with scheme://), with
+    timeout; returns (socket, "host:port", the path after the first slash)."""
+    assert url.startswith(scheme + "://")
+    hostport, _, path = url[len(scheme) + 3:].partition("/")
+    host, _, port = hostport.partition(":")
+    sock = socket.create_connection((host, int(port or 80)), timeout=timeout)
+    sock.settimeout(timeout)
+    return sock, hostport, path
+
+
+def read_to_eof(sock):
+    """All that sock receives until the peer closes (the socket's timeout applies)."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 class WsClient:
     """A WebSocket client over a raw socket (wsproto)."""
 
     def __init__(self, url, origin=None, timeout=10.0, headers=()):
-        assert url.startswith("ws://")
-        rest = url[len("ws://"):]
-        hostport, _, path = rest.partition("/")
-        host, _, port = hostport.partition(":")
-        self.sock = socket.create_connection((host, int(port or 80)), timeout=timeout)
-        self.sock.settimeout(timeout)
+        self.sock, hostport, path = connect(url, "ws", timeout)
         self.ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
         extra = list(headers)
         if origin:
@@ -239,12 +255,7 @@ class SseClient:
     """A text/event-stream reader over a raw socket."""
 
     def __init__(self, url, headers=None, timeout=10.0):
-        assert url.startswith("http://")
-        rest = url[len("http://"):]
-        hostport, _, path = rest.partition("/")
-        host, _, port = hostport.partition(":")
-        self.sock = socket.create_connection((host, int(port or 80)), timeout=timeout)
-        self.sock.settimeout(timeout)
+        self.sock, hostport, path = connect(url, "http", timeout)
         lines = [f"GET /{path} HTTP/1.1", f"Host: {hostport}", "Accept: text/event-stream"]
         for k, v in (headers or {}).items():
             lines.append(f"{k}: {v}")

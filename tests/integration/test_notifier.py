@@ -18,7 +18,7 @@ import pytest
 
 import harness
 from notifier_fixtures import (SseClient, World, WsClient, WsClosed, make_session, metrics_of, post,
-                               post_many, sse_admin_url, sse_from, sse_site_url, wait_subscribed,
+                               post_many, read_to_eof, sse_admin_url, sse_from, sse_site_url, wait_subscribed,
                                ws_admin_url, ws_site_url)
 
 pytestmark = pytest.mark.skipif(not harness.have_binary("chatai-notifier"),
@@ -243,10 +243,15 @@ def ws_code(url, origin=None):
         c.close()
 
 
-def test_ws_auth_refusals(notifier, pg, world):
+@pytest.fixture(scope="module")
+def other(pg):
+    """Another assistant's world, its widget allowed on https://shop.example only."""
+    return World(pg, allowed_origins=("https://shop.example",))
+
+
+def test_ws_auth_refusals(notifier, pg, world, other):
     n = notifier
     did, vt = world.dialog()
-    other = World(pg, allowed_origins=("https://shop.example",))
     odid, ovt = other.dialog()
     expired, _ = make_session(pg, world.operator, expires="-1 second")
     revoked, _ = make_session(pg, world.operator, revoked=True)
@@ -270,20 +275,17 @@ def test_ws_auth_refusals(notifier, pg, world):
     for url, origin, code in cases:
         assert ws_code(url, origin) == code, url
     # What is allowed is allowed.
-    ok = WsClient(ws_site_url(n, odid, other.assistant, ovt), origin="https://shop.example")
-    ok.send_json({"type": "ping"})
-    assert ok.recv() == {"type": "pong"}
-    ok.close()
-    ok = WsClient(ws_site_url(n, did, world.assistant, vt), origin="https://anything.example")
-    ok.send_json({"type": "ping"})
-    assert ok.recv() == {"type": "pong"}
-    ok.close()
+    for url, origin in ((ws_site_url(n, odid, other.assistant, ovt), "https://shop.example"),
+                        (ws_site_url(n, did, world.assistant, vt), "https://anything.example")):
+        ok = WsClient(url, origin=origin)
+        ok.send_json({"type": "ping"})
+        assert ok.recv() == {"type": "pong"}
+        ok.close()
 
 
-def test_sse_auth_refusals(notifier, pg, world):
+def test_sse_auth_refusals(notifier, world, other):
     n = notifier
     did, vt = world.dialog()
-    other = World(pg, allowed_origins=("https://shop.example",))
     odid, ovt = other.dialog()
     cases = [
         (f"{n.url}/sse/dialogs/{did}", None, 401, "unauthorized"),
@@ -509,12 +511,7 @@ def test_heartbeats_and_dead_peer(pg, world):
 
         def watch_dead():
             dead.settimeout(8)
-            data = b""
-            while True:
-                chunk = dead.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_to_eof(dead)
             closed_at.append((time.monotonic() - t0, data))
         t = threading.Thread(target=watch_dead)
         t.start()
