@@ -125,38 +125,34 @@ START_TEST(text_length_limits)
 	ck_assert_str_eq(out, "x");
 	free(out);
 
-	char *s = repeat("a", 4000, "", "");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
-	ck_assert_uint_eq(strlen(out), 4000);
-	free(out);
-	free(s);
-
-	s = repeat("a", 4001, "", "");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), -1);
-	ck_assert_ptr_null(out);
-	ck_assert_str_eq(why, "text must be at most 4000 characters");
-	free(s);
-
-	/* the limit counts characters, not bytes */
-	s = repeat("\xC3\xA9", 4000, "", "");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
-	ck_assert_uint_eq(strlen(out), 8000);
-	free(out);
-	free(s);
-	s = repeat("\xF0\x9F\x99\x82", 4000, "", "");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
-	free(out);
-	free(s);
-	s = repeat("\xE2\x82\xAC", 4001, "", "");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), -1);
-	free(s);
-
-	/* white space around does not count */
-	s = repeat("a", 4000, " \t\r\n", "\n\n   ");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
-	ck_assert_uint_eq(strlen(out), 4000);
-	free(out);
-	free(s);
+	/* Long texts: the limit counts characters, not bytes, and the white space around does
+	 * not count. A text kept is this many bytes long; a refused one leaves out NULL. */
+	static const struct {
+		const char *unit, *pre, *post;
+		size_t times;
+		int rc;
+		size_t bytes;
+	} longs[] = {
+		{ "a", "", "", 4000, 0, 4000 },
+		{ "a", "", "", 4001, -1, 0 },
+		{ "\xC3\xA9", "", "", 4000, 0, 8000 },
+		{ "\xF0\x9F\x99\x82", "", "", 4000, 0, 16000 },
+		{ "\xE2\x82\xAC", "", "", 4001, -1, 0 },
+		{ "a", " \t\r\n", "\n\n   ", 4000, 0, 4000 },
+	};
+	for (size_t i = 0; i < sizeof longs / sizeof *longs; i++) {
+		char *s = repeat(longs[i].unit, longs[i].times, longs[i].pre, longs[i].post);
+		out = (char *)1; /* a refusal must set it to NULL */
+		ck_assert_msg(tv(s, strlen(s), &out, &why) == longs[i].rc, "case %zu", i);
+		if (longs[i].rc == 0) {
+			ck_assert_msg(strlen(out) == longs[i].bytes, "case %zu", i);
+		} else {
+			ck_assert_ptr_null(out);
+			ck_assert_str_eq(why, "text must be at most 4000 characters");
+		}
+		free(out);
+		free(s);
+	}
 }
 END_TEST
 

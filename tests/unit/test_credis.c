@@ -847,6 +847,17 @@ static int64_t run_until(struct ev_loop *loop, const int *flag, int want, int ms
 	return elapsed_ms(t0);
 }
 
+/* rs, left to run for ms, is still down and has tried again at least once. */
+static void stays_down(struct ev_loop *loop, struct redis_sub *rs, int ms)
+{
+	int never = 0;
+	run_until(loop, &never, 1, ms);
+	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
+	struct redis_sub_stats st;
+	redis_sub_stats(rs, &st);
+	ck_assert_int_ge(st.reconnects, 1);
+}
+
 START_TEST(sub_off)
 {
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
@@ -866,11 +877,7 @@ START_TEST(sub_off)
 	snprintf(u, sizeof u, "redis://127.0.0.1:%d", free_port());
 	struct redis_sub *rs = redis_sub_start(loop, u, probe_event, probe_state, &p);
 	ck_assert_ptr_nonnull(rs);
-	int never = 0;
-	run_until(loop, &never, 1, 400);
-	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
-	redis_sub_stats(rs, &st);
-	ck_assert_int_ge(st.reconnects, 1);
+	stays_down(loop, rs, 400);
 	ck_assert_int_eq(p.ups, 0);
 	redis_sub_stop(rs);
 	ev_loop_destroy(loop);
@@ -955,12 +962,7 @@ START_TEST(sub_frozen_server)
 	struct sub_probe p = { 0 };
 	kill(redis_pid, SIGSTOP);
 	struct redis_sub *rs = redis_sub_start(loop, url, probe_event, probe_state, &p);
-	int never = 0;
-	run_until(loop, &never, 1, 2600);
-	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
-	struct redis_sub_stats st;
-	redis_sub_stats(rs, &st);
-	ck_assert_int_ge(st.reconnects, 1);
+	stays_down(loop, rs, 2600);
 	kill(redis_pid, SIGCONT);
 	run_until(loop, &p.ups, 1, 4000);
 	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_UP);

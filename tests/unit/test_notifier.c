@@ -377,6 +377,21 @@ static uint16_t out_close_code(const struct wsrec *r)
 	return 0;
 }
 
+/* A new session recording into r (emptied). */
+static void session_start(struct ws_session *s, struct wsrec *r)
+{
+	memset(r, 0, sizeof(*r));
+	ws_session_init(s, &rec_handler, r);
+}
+
+/* A new session fed f[0..n) at once: it closes, its close frame carrying code. */
+static void closes_with(struct ws_session *s, struct wsrec *r, const uint8_t *f, size_t n, uint16_t code)
+{
+	session_start(s, r);
+	ck_assert_int_eq(ws_session_feed(s, f, n), WS_CLOSED);
+	ck_assert_uint_eq(out_close_code(r), code);
+}
+
 START_TEST(test_ws_session)
 {
 	static struct wsrec r;
@@ -386,8 +401,7 @@ START_TEST(test_ws_session)
 
 	/* A text message split across fragments and across feeds; the context goes away
 	 * once the message is complete. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
+	session_start(&s, &r);
 	n = cframe(f, 0, 0, WS_OP_TEXT, "{\"type\":", 8, 1);
 	n += cframe(f + n, 1, 0, WS_OP_CONT, "\"ping\"}", 7, 1);
 	ck_assert_int_eq(ws_session_feed(&s, f, 5), WS_OPEN);
@@ -408,8 +422,7 @@ START_TEST(test_ws_session)
 	/* Many pings in one feed: one pong, for the last of them (RFC 6455 5.5.3). Before,
 	 * every ping queued its own pong. Pings followed by a close in one feed: wslay sends
 	 * only the close, and nothing follows it. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
+	session_start(&s, &r);
 	{
 		static uint8_t many[100 * 16];
 		size_t m = 0;
@@ -435,47 +448,34 @@ START_TEST(test_ws_session)
 	ws_session_free(&s);
 
 	/* Invalid UTF-8 split across fragments: 1007. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
 	n = cframe(f, 0, 0, WS_OP_TEXT, "ok\xce", 3, 1);
 	n += cframe(f + n, 1, 0, WS_OP_CONT, "\x28", 1, 1);
-	ck_assert_int_eq(ws_session_feed(&s, f, n), WS_CLOSED);
-	ck_assert_uint_eq(out_close_code(&r), 1007);
+	closes_with(&s, &r, f, n, 1007);
 	ck_assert_int_eq(r.ntext, 0);
 	ws_session_free(&s);
 
 	/* A close is echoed with its code. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
 	uint8_t cl[2] = { 0x03, 0xe8 };
 	n = cframe(f, 1, 0, WS_OP_CLOSE, cl, 2, 1);
-	ck_assert_int_eq(ws_session_feed(&s, f, n), WS_CLOSED);
-	ck_assert_uint_eq(out_close_code(&r), 1000);
+	closes_with(&s, &r, f, n, 1000);
 	ck_assert_uint_eq(s.close_recv, 1000);
 	ws_session_free(&s);
 
 	/* A close with a reserved code: 1002. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
 	uint8_t bad[2] = { 0x03, 0xec }; /* 1004 */
 	n = cframe(f, 1, 0, WS_OP_CLOSE, bad, 2, 1);
-	ck_assert_int_eq(ws_session_feed(&s, f, n), WS_CLOSED);
-	ck_assert_uint_eq(out_close_code(&r), 1002);
+	closes_with(&s, &r, f, n, 1002);
 	ws_session_free(&s);
 
 	/* Unmasked: 1002 from the scanner, nothing reaches the handler. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
 	n = cframe(f, 1, 0, WS_OP_TEXT, "hi", 2, 0);
-	ck_assert_int_eq(ws_session_feed(&s, f, n), WS_CLOSED);
-	ck_assert_uint_eq(out_close_code(&r), 1002);
+	closes_with(&s, &r, f, n, 1002);
 	ck_assert_int_eq(r.ntext, 0);
 	ck_assert_int_eq(ws_session_feed(&s, f, n), WS_CLOSED);
 	ws_session_free(&s);
 
 	/* Our own close is sent once. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
+	session_start(&s, &r);
 	ws_session_close(&s, 4401, "no");
 	ws_session_close(&s, 1001, "again");
 	ck_assert_uint_eq(out_close_code(&r), 4401);
