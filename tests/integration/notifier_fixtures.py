@@ -98,6 +98,20 @@ def read_to_eof(sock):
         data += chunk
 
 
+def drain(sock):
+    """What sock receives until the peer closes, the connection fails or the socket's timeout
+    passes: (data, True when the peer closed it)."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, ConnectionError):
+            return data, False
+        if not chunk:
+            return data, True
+        data += chunk
+
+
 class WsClient:
     """A WebSocket client over a raw socket (wsproto)."""
 

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 import harness
-from notifier_fixtures import (SseClient, World, WsClient, WsClosed, make_session, metrics_of, post,
+from notifier_fixtures import (SseClient, World, WsClient, WsClosed, drain, make_session, metrics_of, post,
                                post_many, read_to_eof, sse_admin_url, sse_from, sse_site_url, wait_subscribed,
                                ws_admin_url, ws_site_url)
 
@@ -670,30 +670,13 @@ def test_slow_reader_dropped_others_unaffected(pg, world):
         harness.wait_until(lambda: metrics_of(n)["chatai_notifier_slow_clients_dropped_total"] >= 2, timeout=10)
         # The slow SSE reader's stream was ended: after what it had, end of file.
         slow_sse.settimeout(5)
-        sse_data, eof = b"", False
-        while True:
-            try:
-                chunk = slow_sse.recv(65536)
-            except (socket.timeout, ConnectionError):
-                break
-            if not chunk:
-                eof = True
-                break
-            sse_data += chunk
+        sse_data, eof = drain(slow_sse)
         assert sse_data.startswith(b"HTTP/1.1 200") and eof
         assert sse_data.count(b"\nid: ") < 200  # it did not get everything: it resumes with Last-Event-ID
         # The slow one was closed with 1013 after what it had: it resumes with its cursor.
         slow.setblocking(True)
         slow.settimeout(5)
-        data = b""
-        while True:
-            try:
-                chunk = slow.recv(65536)
-            except (socket.timeout, ConnectionError):
-                break
-            if not chunk:
-                break
-            data += chunk
+        data, _ = drain(slow)
         assert b"\x88" in data and (1013).to_bytes(2, "big") in data
         again = WsClient(ws_admin_url(n, did, world.token, since=0))
         assert [m["seq"] for m in again.recv_messages(200, timeout=20)] == list(range(1, 201))

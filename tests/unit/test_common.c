@@ -689,25 +689,25 @@ END_TEST
 /* Issue 12, item 10: IPv6 counts per /64, IPv4 per address. */
 START_TEST(limit_keys_per_64)
 {
-	char k[64];
-	addr_limit_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", k, sizeof k);
-	ck_assert_str_eq(k, "2001:db8:1:2::/64");
-	addr_limit_key("2001:db8:1:2::1", k, sizeof k);
-	ck_assert_str_eq(k, "2001:db8:1:2::/64");
-	addr_limit_key("2001:db8:1:3::1", k, sizeof k);
-	ck_assert_str_eq(k, "2001:db8:1:3::/64");
-	addr_limit_key("::1", k, sizeof k);
-	ck_assert_str_eq(k, "::/64");
-	addr_limit_key("192.0.2.7", k, sizeof k);
-	ck_assert_str_eq(k, "192.0.2.7");
-	addr_limit_key("::ffff:192.0.2.7", k, sizeof k);
-	ck_assert_str_eq(k, "192.0.2.7");
-	addr_limit_key("not an address", k, sizeof k);
-	ck_assert_str_eq(k, "not an address");
-	addr_limit_key(NULL, k, sizeof k);
-	ck_assert_str_eq(k, "");
-	addr_limit_key("2001:db8:1:2::1", k, 5);
-	ck_assert_str_eq(k, "2001");
+	static const struct {
+		const char *addr, *key;
+		size_t size; /* of the key's buffer */
+	} keys[] = {
+		{ "2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64", 64 },
+		{ "2001:db8:1:2::1", "2001:db8:1:2::/64", 64 },
+		{ "2001:db8:1:3::1", "2001:db8:1:3::/64", 64 },
+		{ "::1", "::/64", 64 },
+		{ "192.0.2.7", "192.0.2.7", 64 },
+		{ "::ffff:192.0.2.7", "192.0.2.7", 64 },
+		{ "not an address", "not an address", 64 },
+		{ NULL, "", 64 },
+		{ "2001:db8:1:2::1", "2001", 5 },
+	};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		char k[64];
+		addr_limit_key(keys[i].addr, k, keys[i].size);
+		ck_assert_str_eq(k, keys[i].key);
+	}
 
 	unsigned char a[16], b[16];
 	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8:1:2:ffff::9", a), 1);
