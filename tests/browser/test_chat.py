@@ -161,50 +161,45 @@ def test_assistant_answers_in_both_after_typing(make_stack, browser):
     assert panel.texts()[-2:] == ["Do you ship to Norway?", answer]
 
 
-def test_websocket_refused_falls_back_to_sse(make_no_ws_stack, browser, artifacts):
-    s = make_no_ws_stack()
-    aid = harness.make_assistant(s.pg, "SSE assistant", greeting="Hello over SSE")
+# How each fallback is reached and shown: the stack (no WebSocket through the web server;
+# no notifier at all), the widget's transport and connection state, the panel's status
+# line, and what else the panel shows of it.
+FALLBACKS = {
+    "sse": dict(stack=lambda make_stack, make_no_ws_stack: make_no_ws_stack(), name="SSE",
+                connection="connected", status="Real-time connected", timeout=30,
+                shown=lambda ad, panel: "SSE" in ad.find_element("css selector", "#connection .transport-name").text),
+    "longpoll": dict(stack=lambda make_stack, make_no_ws_stack: make_stack(notifier=False), name="Polling",
+                     connection="fallback", status="Polling mode", timeout=40,
+                     shown=lambda ad, panel: "fallback" in panel.state()["connectionClass"]),
+}
+
+
+@pytest.mark.parametrize("transport", FALLBACKS)
+def test_refused_streams_fall_back(transport, make_stack, make_no_ws_stack, browser, artifacts):
+    """WebSocket refused: SSE; WebSocket and SSE refused: long-polling. Either way the
+    conversation goes on, and a reply reaches the widget at once."""
+    fb = FALLBACKS[transport]
+    s = fb["stack"](make_stack, make_no_ws_stack)
+    aid = harness.make_assistant(s.pg, f"{fb['name']} assistant", greeting=f"Hello over {transport}")
     email, password, token = _operator(s)
     wd = browser()
     widget = WidgetPage(wd, s.url, aid).load()
-    widget.send("hello via sse")
+    widget.send(f"hello via {transport}")
     dialog_id = _dialog_id(widget)
-    wait_for(lambda: widget.state()["transport"] == "sse" and widget.state()["connection"] == "connected",
-             timeout=30, message="widget on SSE")
+    wait_for(lambda: widget.state()["transport"] == transport and widget.state()["connection"] == fb["connection"],
+             timeout=fb["timeout"], message=f"widget on {transport}")
     ad = browser()
     panel = AdminPage(ad, s.url).with_token(token, dialog_id)
-    panel.wait_connection("Real-time connected", "sse")
-    assert "SSE" in ad.find_element("css selector", "#connection .transport-name").text
-    panel.wait_text("hello via sse", "user")
-    panel.reply("answer via sse")
-    widget.wait_text("answer via sse", "manager")
-    widget.send("second via sse")
-    panel.wait_text("second via sse", "user")
-    ad.save_screenshot(str(artifacts / "panel-sse.png"))
-
-
-def test_websocket_and_sse_refused_fall_back_to_long_poll(make_stack, browser, artifacts):
-    s = make_stack(notifier=False)
-    aid = harness.make_assistant(s.pg, "Polling assistant", greeting="Hello by polling")
-    email, password, token = _operator(s)
-    wd = browser()
-    widget = WidgetPage(wd, s.url, aid).load()
-    widget.send("hello via long-poll")
-    dialog_id = _dialog_id(widget)
-    wait_for(lambda: widget.state()["transport"] == "longpoll" and widget.state()["connection"] == "fallback",
-             timeout=40, message="widget on long-poll")
-    ad = browser()
-    panel = AdminPage(ad, s.url).with_token(token, dialog_id)
-    panel.wait_connection("Polling mode", "longpoll", timeout=40)
-    assert "fallback" in panel.state()["connectionClass"]
-    panel.wait_text("hello via long-poll", "user")
+    panel.wait_connection(fb["status"], transport, timeout=fb["timeout"])
+    assert fb["shown"](ad, panel)
+    panel.wait_text(f"hello via {transport}", "user")
     t0 = time.monotonic()
-    panel.reply("answer via long-poll")
-    widget.wait_text("answer via long-poll", "manager")
-    assert time.monotonic() - t0 < 5, "a held long-poll answers at once, not at the next poll"
-    widget.send("second via long-poll")
-    panel.wait_text("second via long-poll", "user")
-    ad.save_screenshot(str(artifacts / "panel-polling.png"))
+    panel.reply(f"answer via {transport}")
+    widget.wait_text(f"answer via {transport}", "manager")
+    assert time.monotonic() - t0 < 5, "a held long-poll or a stream answers at once, not at the next poll"
+    widget.send(f"second via {transport}")
+    panel.wait_text(f"second via {transport}", "user")
+    ad.save_screenshot(str(artifacts / f"panel-{transport}.png"))
 
 
 def test_notifier_restart_resyncs_without_duplicates(make_stack, browser):
