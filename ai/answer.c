@@ -235,7 +235,8 @@ static char *llm_answer(struct db *db, const struct ai_settings *s, const struct
 	snprintf(lim, sizeof lim, "%d", s->history);
 	const char *p[] = { d, to, lim };
 	res = db_exec(db, "SELECT sender, text FROM (SELECT seq, sender, text FROM messages "
-	                  "WHERE dialog_id = $1 AND seq <= $2 ORDER BY seq DESC LIMIT $3) m ORDER BY seq",
+	                  "WHERE dialog_id = $1 AND seq <= $2 AND audience <> 'note' "
+	                  "ORDER BY seq DESC LIMIT $3) m ORDER BY seq",
 	              3, p);
 	if (!res) {
 		*db_failed = 1;
@@ -326,6 +327,51 @@ static char *message_text(char *raw)
 	return text;
 }
 
+int answer_kb(struct db *db, int64_t assistant, const char *const *questions, size_t n, char **text,
+              int64_t *knowledge_id)
+{
+	int db_failed = 0;
+	*text = kb_answer_from(db, assistant, questions, n, &db_failed, knowledge_id);
+	if (db_failed)
+		return -1;
+	if (*text)
+		*text = message_text(*text);
+	if (!*text)
+		*knowledge_id = 0;
+	return 0;
+}
+
+int answer_preview(struct db *db, int64_t assistant, const char *question, char **text, int64_t *knowledge_id)
+{
+	char a[24];
+	snprintf(a, sizeof a, "%" PRId64, assistant);
+	const char *p[] = { a };
+	*text = NULL;
+	*knowledge_id = 0;
+	PGresult *res = db_exec(db, "SELECT fallback_message, array_to_json(handoff_words) FROM assistants"
+	                            " WHERE id = $1::bigint", 1, p);
+	if (!res)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return -2;
+	}
+	char **words = NULL;
+	size_t nwords = json_strings(PQgetvalue(res, 0, 1), &words);
+	char *fallback = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	int rc = 0;
+	if (handoff_match(question, (const char *const *)words, nwords, NULL))
+		*text = xstrdup(HANDOFF_TEXT);
+	else if (answer_kb(db, assistant, &question, 1, text, knowledge_id) < 0)
+		rc = -1;
+	else if (!*text)
+		*text = xstrdup(fallback);
+	free(fallback);
+	strv_free(words, nwords);
+	return rc;
+}
+
 int answer_job(struct db *db, const struct ai_settings *s, const struct job *j)
 {
 	struct job_info ji = { 0 };
@@ -384,16 +430,15 @@ int answer_job(struct db *db, const struct ai_settings *s, const struct job *j)
 		if (answer)
 			how = "LLM";
 	}
-	if (!answer) {
-		int db_failed = 0;
-		answer = kb_answer(db, ji.assistant_id, (const char *const *)ji.questions, ji.nquestions, &db_failed);
-		if (db_failed) {
+	if (answer) {
+		answer = message_text(answer);
+	} else {
+		int64_t kid;
+		if (answer_kb(db, ji.assistant_id, (const char *const *)ji.questions, ji.nquestions, &answer, &kid) < 0) {
 			rc = job_failed(db, s, j, "searching the knowledge base");
 			goto out;
 		}
 	}
-	if (answer)
-		answer = message_text(answer);
 	if (answer) {
 		end.text = answer;
 	} else {

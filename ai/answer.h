@@ -39,4 +39,23 @@ void answer_settings_free(struct ai_settings *s);
  */
 int answer_job(struct db *db, const struct ai_settings *s, const struct job *j);
 
+/*
+ * The knowledge-base answer to questions as the assistant sends it: kb_answer() cut to
+ * the message limit and trimmed. 0 with *text (owned; NULL when nothing matched: the
+ * assistant then sends its fallback) and *knowledge_id (the entry that matched the first
+ * question answered, 0 when none), or -1 on a database failure.
+ */
+int answer_kb(struct db *db, int64_t assistant, const char *const *questions, size_t n, char **text,
+              int64_t *knowledge_id) CHATAI_WUR;
+
+/*
+ * What the assistant would say to question (one visitor message in a dialog it answers),
+ * by the worker's own path: the handoff words (then the handoff notice), the knowledge
+ * base (answer_kb), else the fallback message. The LLM (ai_provider = openai) is not
+ * asked: its own fallback is this answer. 0 with *text (owned) and *knowledge_id (0 when
+ * no entry gave the answer), -1 on a database failure, -2 when there is no such assistant.
+ */
+int answer_preview(struct db *db, int64_t assistant, const char *question, char **text,
+                   int64_t *knowledge_id) CHATAI_WUR;
+
 #endif

@@ -49,12 +49,20 @@ void kb_entries_free(struct kb_entry *e, size_t n)
 char *kb_answer(struct db *db, int64_t assistant, const char *const *questions, size_t n,
                 int *failed_db)
 {
+	int64_t first;
+	return kb_answer_from(db, assistant, questions, n, failed_db, &first);
+}
+
+char *kb_answer_from(struct db *db, int64_t assistant, const char *const *questions, size_t n,
+                     int *failed_db, int64_t *first_id)
+{
 	char *out = NULL;
 	size_t len = 0;
 	int64_t *used = xcalloc(n ? n : 1, sizeof *used);
 	size_t nused = 0;
 
 	*failed_db = 0;
+	*first_id = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct kb_entry *e = NULL;
 		size_t ne = 0;
@@ -70,6 +78,8 @@ char *kb_answer(struct db *db, int64_t assistant, const char *const *questions, 
 		for (size_t k = 0; k < nused; k++)
 			seen |= used[k] == e[0].id;
 		if (!seen) {
+			if (nused == 0)
+				*first_id = e[0].id;
 			used[nused++] = e[0].id;
 			size_t al = strlen(e[0].answer);
 			out = xrealloc(out, len + al + 3);

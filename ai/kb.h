@@ -34,5 +34,8 @@ void kb_entries_free(struct kb_entry *e, size_t n);
  */
 char *kb_answer(struct db *db, int64_t assistant, const char *const *questions, size_t n,
                 int *failed_db);
+/* kb_answer(), and *first_id: the entry of the first question that matched (0: none). */
+char *kb_answer_from(struct db *db, int64_t assistant, const char *const *questions, size_t n,
+                     int *failed_db, int64_t *first_id);
 
 #endif

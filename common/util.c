@@ -232,3 +232,30 @@ void addr_limit_key(const char *addr, char *out, size_t n)
 	}
 	snprintf(out, n, "%s", addr);
 }
+
+int email_valid(const char *s)
+{
+	size_t len = strlen(s);
+	const char *at = strchr(s, '@');
+	if (len < 3 || len > 254 || !at || at == s || at[1] == '\0' || strchr(at + 1, '@'))
+		return 0;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return 0;
+	return utf8_valid(s, len);
+}
+
+int name_validate(const char *s, char **out, const char **why)
+{
+	if (text_validate(s, strlen(s), out, why) < 0)
+		return -1;
+	int ok = utf8_count(*out, strlen(*out)) <= 200;
+	for (const char *p = *out; ok && *p; p++)
+		ok = (unsigned char)*p >= ' ' && *p != 0x7f;
+	if (ok)
+		return 0;
+	free(*out);
+	*out = NULL;
+	*why = "must be 1 to 200 characters without control characters";
+	return -1;
+}

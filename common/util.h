@@ -44,6 +44,13 @@ size_t utf8_count(const char *s, size_t len);
  */
 int text_validate(const char *s, size_t len, char **out, const char **why) CHATAI_WUR;
 
+/* An operator's email: one '@' with text on both sides, 3..254 bytes of valid UTF-8, no
+ * spaces or control characters. 1 when so. */
+int email_valid(const char *s);
+/* A display name (operator, assistant): text_validate()'s rule, then at most 200
+ * characters and no control characters. 0 with *out the trimmed copy, or -1 and *why. */
+int name_validate(const char *s, char **out, const char **why) CHATAI_WUR;
+
 /* Parse a decimal int64 in [min, max] filling the whole string; 0 or -1. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out) CHATAI_WUR;
 

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chatai-ctl: the sysadmin's tool. Applies the database migrations, adds operators and
- * assistants, imports a knowledge base and checks an installation.
+ * chatai-ctl: the sysadmin's tool. Applies the database migrations, manages operators,
+ * adds assistants, imports a knowledge base (ctl/admin.c) and checks an installation.
  *
  *   chatai-ctl [--config FILE] migrate [--sql-dir DIR]
  *   chatai-ctl [--config FILE] operator add EMAIL NAME [--role admin|operator]  (password on stdin)
+ *   chatai-ctl [--config FILE] operator list | disable OPERATOR | enable OPERATOR | passwd OPERATOR
  *   chatai-ctl [--config FILE] assistant add NAME [--greeting TEXT] [--origin ORIGIN]...
- *   chatai-ctl [--config FILE] knowledge import ASSISTANT_ID FILE
+ *   chatai-ctl [--config FILE] knowledge import [--replace-all] ASSISTANT_ID FILE
  *   chatai-ctl [--config FILE] check [--sql-dir DIR] [--web-dir DIR] [--list-keys]
  *
  * Exit status: 0 success, 1 failure (database, bad input, failed check), 2 usage error.
@@ -29,32 +30,24 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "check_url.h"
+#include "ctl.h"
 #include "config.h"
 #include "credis.h"
 #include "db.h"
 #include "json.h"
-#include "kbfile.h"
 #include "log.h"
-#include "token.h"
 #include "util.h"
 
 #ifndef CHATAI_DATADIR
 #define CHATAI_DATADIR "/usr/local/share/chatai"
 #endif
 
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
-
 /* pg_advisory_lock key held by `migrate`: "chatai-m" in ASCII. Two concurrent runs
  * serialise on it, and the second one finds everything applied. */
 #define MIGRATE_LOCK_KEY "7189632744036166957"
-
-/* Largest knowledge file read (bytes). */
-#define KB_FILE_MAX (64 * 1024 * 1024)
 
 static const char usage_text[] =
 	"Usage: chatai-ctl [--config FILE] COMMAND [ARGS]\n"
@@ -63,10 +56,18 @@ static const char usage_text[] =
 	"  migrate [--sql-dir DIR]             apply the pending sql/NNN_*.sql migrations\n"
 	"  operator add EMAIL NAME [--role admin|operator]\n"
 	"                                      add an operator; the password is read from stdin\n"
+	"  operator list                       list the operators (role, state, last seen)\n"
+	"  operator disable|enable OPERATOR    disable (every session ends at once) or enable an\n"
+	"                                      operator, given by id or email; the last active\n"
+	"                                      admin cannot be disabled\n"
+	"  operator passwd OPERATOR            set a new password, read from stdin\n"
 	"  assistant add NAME [--greeting TEXT] [--origin ORIGIN]...\n"
 	"                                      add an assistant and print its id\n"
-	"  knowledge import ASSISTANT_ID FILE  import question/answer pairs (CSV with header\n"
-	"                                      question,answer, or a JSON array); all or nothing\n"
+	"  knowledge import [--replace-all] ASSISTANT_ID FILE\n"
+	"                                      import question/answer pairs (CSV with header\n"
+	"                                      question,answer, or a JSON array); all or nothing;\n"
+	"                                      the same question replaces its answer;\n"
+	"                                      --replace-all swaps the whole set at once\n"
 	"  check [--sql-dir DIR] [--web-dir DIR] [--list-keys]\n"
 	"                                      check settings (unknown keys, values, file mode),\n"
 	"                                      web files, the notifier's /health, database and\n"
@@ -86,9 +87,8 @@ static const char usage_text[] =
 	"" CHATAI_DATADIR "/web.\n"
 	"Exit status: 0 success, 1 failure, 2 usage error. See chatai-ctl(8).\n";
 
-static void die_usage(const char *fmt, ...) CHATAI_PRINTF(1, 2);
 
-static void die_usage(const char *fmt, ...)
+void die_usage(const char *fmt, ...)
 {
 	va_list ap;
 	fputs("chatai-ctl: ", stderr);
@@ -99,9 +99,8 @@ static void die_usage(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
-static void errorf(const char *fmt, ...) CHATAI_PRINTF(1, 2);
 
-static void errorf(const char *fmt, ...)
+void errorf(const char *fmt, ...)
 {
 	va_list ap;
 	fputs("chatai-ctl: ", stderr);
@@ -113,7 +112,7 @@ static void errorf(const char *fmt, ...)
 
 /* libpq messages end with a newline (and may carry LINE/context lines): keep them whole
  * but without the trailing newline. */
-static const char *pq_msg(const char *m)
+const char *pq_msg(const char *m)
 {
 	static char buf[2048];
 	snprintf(buf, sizeof buf, "%s", m ? m : "");
@@ -125,16 +124,8 @@ static const char *pq_msg(const char *m)
 
 /* ---- small argument parser: options may come before, between or after positionals ---- */
 
-struct opt {
-	const char *name; /* "--role" */
-	int takes_value;
-	const char **value;  /* last value (single options) */
-	const char ***multi; /* all values (repeatable options), NULL-terminated */
-	size_t nmulti;
-};
-
 /* Split argv into known options and positionals (at most maxpos). Exits on misuse. */
-static int parse_args(int argc, char **argv, struct opt *opts, const char **pos, int maxpos)
+int parse_args(int argc, char **argv, struct opt *opts, const char **pos, int maxpos)
 {
 	int npos = 0;
 	int only_pos = 0;
@@ -182,7 +173,7 @@ static int parse_args(int argc, char **argv, struct opt *opts, const char **pos,
 
 /* ---- database ---------------------------------------------------------------------- */
 
-static PGconn *ctl_connect(void)
+PGconn *ctl_connect(void)
 {
 	const char *url = config_get("database_url", NULL);
 	if (!url) {
@@ -203,7 +194,7 @@ static PGconn *ctl_connect(void)
 }
 
 /* Run a statement; on failure print what and why and return NULL. */
-static PGresult *run(PGconn *c, const char *what, const char *sql, int n, const char *const *params)
+PGresult *run(PGconn *c, const char *what, const char *sql, int n, const char *const *params)
 {
 	PGresult *r = db_exec_conn(c, sql, n, params);
 	ExecStatusType st = PQresultStatus(r);
@@ -214,7 +205,7 @@ static PGresult *run(PGconn *c, const char *what, const char *sql, int n, const 
 	return NULL;
 }
 
-static int run_cmd(PGconn *c, const char *what, const char *sql)
+int run_cmd(PGconn *c, const char *what, const char *sql)
 {
 	PGresult *r = run(c, what, sql, 0, NULL);
 	if (!r)
@@ -223,7 +214,7 @@ static int run_cmd(PGconn *c, const char *what, const char *sql)
 	return 0;
 }
 
-static int sqlstate_is(PGresult *r, const char *state)
+int sqlstate_is(PGresult *r, const char *state)
 {
 	const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	return s && strcmp(s, state) == 0;
@@ -322,7 +313,7 @@ fail:
 }
 
 /* Read a whole file (at most max bytes) as a NUL-terminated buffer. "-" is stdin. */
-static char *read_file(const char *path, size_t max, size_t *len)
+char *read_file(const char *path, size_t max, size_t *len)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	char *buf = NULL;
@@ -498,307 +489,6 @@ out:
 	}
 	free(done);
 	migrations_free(m, n);
-	return rc;
-}
-
-/* ---- operator add ------------------------------------------------------------------- */
-
-static int valid_email(const char *s)
-{
-	size_t len = strlen(s);
-	const char *at = strchr(s, '@');
-	if (len < 3 || len > 254 || !at || at == s || at[1] == '\0' || strchr(at + 1, '@'))
-		return 0;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return 0;
-	return utf8_valid(s, len);
-}
-
-/* A display name: 1..200 characters of valid UTF-8 without control characters. */
-static int valid_name(const char *s, const char **why)
-{
-	char *t = NULL;
-	if (text_validate(s, strlen(s), &t, why) < 0)
-		return 0;
-	int ok = utf8_count(t, strlen(t)) <= 200;
-	for (const char *p = t; ok && *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f)
-			ok = 0;
-	if (!ok)
-		*why = "must be 1 to 200 characters without control characters";
-	free(t);
-	return ok;
-}
-
-/* One line from stdin, without its line end; echo off when stdin is a terminal. */
-static char *read_password(void)
-{
-	struct termios old, quiet;
-	int tty = isatty(STDIN_FILENO);
-	char *line = NULL;
-	size_t cap = 0;
-	if (tty) {
-		fputs("Password: ", stderr);
-		fflush(stderr);
-		if (tcgetattr(STDIN_FILENO, &old) == 0) {
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-		} else {
-			tty = 0;
-		}
-	}
-	ssize_t n = getline(&line, &cap, stdin);
-	if (tty) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-		fputc('\n', stderr);
-	}
-	if (n < 0) {
-		free(line);
-		return NULL;
-	}
-	if ((size_t)n != strlen(line)) {
-		memset(line, 0, (size_t)n);
-		free(line);
-		errorf("the password must not contain NUL bytes");
-		return NULL;
-	}
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	return line;
-}
-
-static int cmd_operator(int argc, char **argv)
-{
-	if (argc < 1 || strcmp(argv[0], "add") != 0)
-		die_usage("usage: chatai-ctl operator add EMAIL NAME [--role admin|operator]");
-	const char *role = "operator";
-	struct opt opts[] = { { "--role", 1, &role, NULL, 0 }, { NULL, 0, NULL, NULL, 0 } };
-	const char *pos[2];
-	if (parse_args(argc - 1, argv + 1, opts, pos, 2) != 2)
-		die_usage("usage: chatai-ctl operator add EMAIL NAME [--role admin|operator]");
-	const char *email = pos[0], *name = pos[1], *why = NULL;
-	if (strcmp(role, "admin") != 0 && strcmp(role, "operator") != 0)
-		die_usage("--role must be admin or operator, not '%s'", role);
-	if (!valid_email(email)) {
-		errorf("'%s' is not a valid email address", email);
-		return EXIT_FAIL;
-	}
-	if (!valid_name(name, &why)) {
-		errorf("name: %s", why);
-		return EXIT_FAIL;
-	}
-
-	char *pw = read_password(), *hash = NULL;
-	PGconn *c = NULL;
-	int rc = EXIT_FAIL;
-	if (!pw) {
-		errorf("no password on stdin (give it as one line: echo \"$PW\" | chatai-ctl operator add ...)");
-		goto out;
-	}
-	if (pw[0] == '\0') {
-		errorf("the password must not be empty");
-		goto out;
-	}
-	if (strlen(pw) > 511) {
-		/* crypt(3) (libxcrypt) takes at most 511 bytes. */
-		errorf("the password is longer than 511 bytes");
-		goto out;
-	}
-	if (strlen(pw) < 8)
-		fprintf(stderr, "chatai-ctl: warning: a password of fewer than 8 characters is weak\n");
-	if (password_hash(pw, &hash) < 0) {
-		errorf("cannot hash the password (crypt: no yescrypt support?)");
-		goto out;
-	}
-	c = ctl_connect();
-	if (!c)
-		goto out;
-	const char *params[] = { email, name, role, hash };
-	PGresult *r = db_exec_conn(c,
-				   "INSERT INTO operators (email, name, role, password_hash) "
-				   "VALUES ($1, $2, $3, $4) RETURNING id",
-				   4, params);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		if (sqlstate_is(r, "23505"))
-			errorf("an operator with the email %s already exists", email);
-		else
-			errorf("adding the operator: %s", pq_msg(PQresultErrorMessage(r)));
-		PQclear(r);
-		goto out;
-	}
-	printf("%s\n", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	rc = 0;
-out:
-	if (c)
-		PQfinish(c);
-	if (pw) {
-		memset(pw, 0, strlen(pw));
-		free(pw);
-	}
-	free(hash);
-	return rc;
-}
-
-/* ---- assistant add ------------------------------------------------------------------ */
-
-/* An Origin as browsers send it: scheme://host[:port], no path, no trailing slash. */
-static int valid_origin(const char *o)
-{
-	const char *host;
-	if (strncmp(o, "https://", 8) == 0)
-		host = o + 8;
-	else if (strncmp(o, "http://", 7) == 0)
-		host = o + 7;
-	else
-		return 0;
-	if (!*host || strlen(o) > 255)
-		return 0;
-	for (const char *p = host; *p; p++)
-		if (!(isalnum((unsigned char)*p) || strchr(".-:[]_", *p)))
-			return 0;
-	return 1;
-}
-
-static int cmd_assistant(int argc, char **argv)
-{
-	static const char use[] = "usage: chatai-ctl assistant add NAME [--greeting TEXT] [--origin ORIGIN]...";
-	if (argc < 1 || strcmp(argv[0], "add") != 0)
-		die_usage("%s", use);
-	const char *greeting = "", **origins = NULL, *why = NULL;
-	struct opt opts[] = { { "--greeting", 1, &greeting, NULL, 0 }, { "--origin", 1, NULL, &origins, 0 },
-			      { NULL, 0, NULL, NULL, 0 } };
-	const char *pos[1];
-	int rc = EXIT_FAIL;
-	char *greet = NULL, *origins_json = NULL;
-	cJSON *arr = NULL;
-	PGconn *c = NULL;
-	if (parse_args(argc - 1, argv + 1, opts, pos, 1) != 1)
-		die_usage("%s", use);
-	if (!valid_name(pos[0], &why)) {
-		errorf("name: %s", why);
-		goto out;
-	}
-	/* The greeting is sent as the first message of each dialog: same rule as messages. */
-	if (*greeting && text_validate(greeting, strlen(greeting), &greet, &why) < 0) {
-		errorf("greeting: %s", why);
-		goto out;
-	}
-	arr = cJSON_CreateArray();
-	for (size_t i = 0; origins && origins[i]; i++) {
-		if (!valid_origin(origins[i])) {
-			errorf("'%s' is not an origin (write scheme://host[:port], e.g. https://shop.example)",
-			       origins[i]);
-			goto out;
-		}
-		cJSON_AddItemToArray(arr, cJSON_CreateString(origins[i]));
-	}
-	origins_json = json_print(arr);
-	c = ctl_connect();
-	if (!c)
-		goto out;
-	const char *params[] = { pos[0], greet ? greet : "", origins_json };
-	PGresult *r = run(c, "adding the assistant",
-			  "INSERT INTO assistants (name, greeting, allowed_origins) "
-			  "VALUES ($1, $2, ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) RETURNING id",
-			  3, params);
-	if (!r)
-		goto out;
-	printf("%s\n", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	rc = 0;
-out:
-	if (c)
-		PQfinish(c);
-	cJSON_Delete(arr);
-	free(origins_json);
-	free(greet);
-	free(origins);
-	return rc;
-}
-
-/* ---- knowledge import --------------------------------------------------------------- */
-
-static int cmd_knowledge(int argc, char **argv)
-{
-	static const char use[] = "usage: chatai-ctl knowledge import ASSISTANT_ID FILE";
-	if (argc < 1 || strcmp(argv[0], "import") != 0)
-		die_usage("%s", use);
-	const char *pos[2];
-	if (parse_args(argc - 1, argv + 1, NULL, pos, 2) != 2)
-		die_usage("%s", use);
-	int64_t aid;
-	if (parse_int64(pos[0], 1, INT64_MAX, &aid) < 0)
-		die_usage("ASSISTANT_ID must be a positive integer, not '%s'", pos[0]);
-	const char *file = pos[1];
-
-	struct kbfile kb;
-	size_t len = 0;
-	int rc = EXIT_FAIL, in_tx = 0;
-	PGconn *c = NULL;
-	char *buf = read_file(file, KB_FILE_MAX, &len);
-	memset(&kb, 0, sizeof kb);
-	if (!buf)
-		goto out;
-	if (kbfile_parse(buf, len, kbfile_guess(strcmp(file, "-") ? file : NULL, buf, len), &kb) < 0) {
-		for (size_t i = 0; i < kb.nerrors; i++)
-			fprintf(stderr, "%s: %s\n", file, kb.errors[i]);
-		errorf("%s: %zu bad row(s); nothing imported", file, kb.nerrors);
-		goto out;
-	}
-	if (kb.nrows == 0) {
-		errorf("%s: no entries to import", file);
-		goto out;
-	}
-	c = ctl_connect();
-	if (!c)
-		goto out;
-	if (run_cmd(c, "BEGIN", "BEGIN") < 0)
-		goto out;
-	in_tx = 1;
-	char idbuf[24];
-	snprintf(idbuf, sizeof idbuf, "%lld", (long long)aid);
-	const char *p1[] = { idbuf };
-	PGresult *r = run(c, "looking up the assistant",
-			  "SELECT ts_config::text FROM assistants WHERE id = $1 FOR SHARE", 1, p1);
-	if (!r)
-		goto out;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		errorf("no assistant with id %s (chatai-ctl assistant add creates one)", idbuf);
-		goto out;
-	}
-	char *tscfg = xstrdup(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	for (size_t i = 0; i < kb.nrows; i++) {
-		const char *p[] = { idbuf, kb.rows[i].question, kb.rows[i].answer, tscfg };
-		r = run(c, "inserting an entry",
-			"INSERT INTO knowledge (assistant_id, question, answer, ts_config) "
-			"VALUES ($1, $2, $3, $4::regconfig)",
-			4, p);
-		if (!r) {
-			errorf("%s: line %d could not be stored; nothing imported", file, kb.rows[i].line);
-			free(tscfg);
-			goto out;
-		}
-		PQclear(r);
-	}
-	free(tscfg);
-	if (run_cmd(c, "COMMIT", "COMMIT") < 0)
-		goto out;
-	in_tx = 0;
-	printf("imported %zu entries into assistant %s\n", kb.nrows, idbuf);
-	rc = 0;
-out:
-	if (c) {
-		if (in_tx)
-			PQclear(PQexec(c, "ROLLBACK"));
-		PQfinish(c);
-	}
-	kbfile_free(&kb);
-	free(buf);
 	return rc;
 }
 

@@ -1,34 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /* assistants: the operator side's assistants and their knowledge entries. */
 #include "autoconfig.h"
-#include "app.h"
+#include "assistants.h"
+#include "adminval.h"
+#include "request.h"
+#include "router.h"
+#include "validate.h"
 #include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Answer 200 with the first column of a one-row result, or 404. */
-static int one_json(struct req *r, PGresult *res, int status, const char *what)
-{
-	if (!res) {
-		http_db_error(r, what);
-		return ROUTE_DONE;
-	}
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-		http_error(r, 404, "not_found", "no such resource", NULL);
-	else
-		http_json(r, status, PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return ROUTE_DONE;
-}
-
 int h_assistants_list(struct req *r)
 {
 	PGresult *res = db_exec(r->db,
 		"SELECT jsonb_build_object('assistants', COALESCE(jsonb_agg(chatai_assistant_json(a) ORDER BY a.id),"
 		" '[]'::jsonb))::text FROM assistants a", 0, NULL);
-	return one_json(r, res, 200, "assistants list");
+	return admin_answer(r, res, 200, "assistants list", NULL, NULL);
 }
 
 int h_assistant_get(struct req *r)
@@ -38,44 +27,21 @@ int h_assistant_get(struct req *r)
 	const char *p[1] = { id };
 	PGresult *res = db_exec(r->db, "SELECT chatai_assistant_json(a)::text FROM assistants a WHERE a.id = $1::bigint",
 	                        1, p);
-	return one_json(r, res, 200, "assistant");
+	return admin_answer(r, res, 200, "assistant", NULL, NULL);
 }
 
 int h_assistants_create(struct req *r)
 {
 	struct v_assistant in;
 	struct verr e = { 0 };
-	if (v_assistant(app_body(r), 1, &in, &e) < 0) {
-		app_verr(r, &e);
+	if (v_assistant(req_body(r), 1, &in, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	const char *p[3] = { in.name, in.greeting ? in.greeting : "", in.origins ? in.origins : "[]" };
-	PGresult *res = db_exec(r->db,
-		"INSERT INTO assistants AS a (name, greeting, allowed_origins)"
-		" VALUES ($1, $2, ARRAY(SELECT jsonb_array_elements_text($3::jsonb)))"
-		" RETURNING chatai_assistant_json(a)::text", 3, p);
+	PGresult *res = db_exec(r->db, "SELECT chatai_assistant_create($1, $2, $3::jsonb)::text", 3, p);
 	v_assistant_free(&in);
-	return one_json(r, res, 201, "assistant create");
-}
-
-int h_assistant_patch(struct req *r)
-{
-	struct v_assistant in;
-	struct verr e = { 0 };
-	if (v_assistant(app_body(r), 0, &in, &e) < 0) {
-		app_verr(r, &e);
-		return ROUTE_DONE;
-	}
-	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-	const char *p[4] = { id, in.name, in.greeting, in.origins };
-	PGresult *res = db_exec(r->db,
-		"UPDATE assistants AS a SET name = COALESCE($2, name), greeting = COALESCE($3, greeting),"
-		" allowed_origins = CASE WHEN $4::jsonb IS NULL THEN allowed_origins"
-		"   ELSE ARRAY(SELECT jsonb_array_elements_text($4::jsonb)) END,"
-		" updated_at = now() WHERE a.id = $1::bigint RETURNING chatai_assistant_json(a)::text", 4, p);
-	v_assistant_free(&in);
-	return one_json(r, res, 200, "assistant patch");
+	return admin_answer(r, res, 201, "assistant create", NULL, NULL);
 }
 
 int h_knowledge_list(struct req *r)
@@ -87,26 +53,23 @@ int h_knowledge_list(struct req *r)
 		"SELECT jsonb_build_object('knowledge', COALESCE((SELECT jsonb_agg(chatai_knowledge_json(k) ORDER BY k.id)"
 		" FROM knowledge k WHERE k.assistant_id = a.id), '[]'::jsonb))::text"
 		" FROM assistants a WHERE a.id = $1::bigint", 1, p);
-	return one_json(r, res, 200, "knowledge list");
+	return admin_answer(r, res, 200, "knowledge list", NULL, NULL);
 }
 
 int h_knowledge_create(struct req *r)
 {
 	struct v_knowledge in;
 	struct verr e = { 0 };
-	if (v_knowledge(app_body(r), &in, &e) < 0) {
-		app_verr(r, &e);
+	if (v_knowledge(req_body(r), &in, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
 	const char *p[3] = { id, in.question, in.answer };
-	PGresult *res = db_exec(r->db,
-		"INSERT INTO knowledge AS k (assistant_id, question, answer, ts_config)"
-		" SELECT a.id, $2, $3, a.ts_config FROM assistants a WHERE a.id = $1::bigint"
-		" RETURNING chatai_knowledge_json(k)::text", 3, p);
+	PGresult *res = db_exec(r->db, "SELECT chatai_knowledge_put($1::bigint, $2, $3)::text", 3, p);
 	v_knowledge_free(&in);
-	return one_json(r, res, 201, "knowledge create");
+	return admin_answer(r, res, 201, "knowledge create", NULL, NULL);
 }
 
 int h_knowledge_delete(struct req *r)

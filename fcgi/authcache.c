@@ -4,6 +4,8 @@
 #include "authcache.h"
 #include "util.h"
 
+#include <cjson/cJSON.h>
+
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -270,4 +272,22 @@ int authcache_note(const char *k, int64_t id)
 	}
 	pthread_mutex_unlock(&mu);
 	return 1;
+}
+
+void authcache_event(const cJSON *o)
+{
+	static const char *const idkey[][2] = {
+		{ "revoke", "session_id" }, { "operator", "operator_id" }, { "assistant", "assistant_id" } };
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "k");
+	if (!cJSON_IsString(k))
+		return;
+	for (size_t i = 0; i < sizeof idkey / sizeof *idkey; i++) {
+		if (strcmp(k->valuestring, idkey[i][0]) != 0)
+			continue;
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, idkey[i][1]);
+		if (cJSON_IsNumber(id))
+			(void)authcache_note(k->valuestring, (int64_t)id->valuedouble);
+		else
+			authcache_flush();
+	}
 }

@@ -63,5 +63,9 @@ void authcache_busy(int busy);      /* 1 before reading notifications, 0 once ap
 /* Apply one payload of channel `chatai`; 1 when it was a cache event. */
 int authcache_note(const char *k, int64_t id);
 void authcache_flush(void);
+/* The cache event of a parsed payload of channel `chatai` (k revoke, operator or
+ * assistant: authcache_note, or authcache_flush without its id); others: nothing. */
+struct cJSON;
+void authcache_event(const struct cJSON *o);
 
 #endif

@@ -2,10 +2,10 @@
 /* dbpool: the database links of a process, lent per request (see dbpool.h). */
 #include "autoconfig.h"
 #include "dbpool.h"
-#include "http.h"
 #include "log.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +36,25 @@ void dbpool_init(const char *url, int n, int64_t wait)
 		links[i].status = DB_DOWN;
 		idle[nidle++] = &links[i];
 	}
+}
+
+/*
+ * A link that the server closed while we were idle (restart, admin shutdown) has the
+ * server's last words or EOF waiting on its socket. An idle worker link never receives
+ * anything else worth keeping (it does not LISTEN), so a readable socket means: drop the
+ * link now, and this request reconnects instead of failing on the dead one.
+ */
+static void db_check_idle(struct db *db)
+{
+	if (!db->conn)
+		return;
+	struct pollfd p = { PQsocket(db->conn), POLLIN, 0 };
+	if (PQstatus(db->conn) == CONNECTION_OK && poll(&p, 1, 0) <= 0)
+		return;
+	log_info("database: the idle link was closed by the server, reconnecting");
+	PQfinish(db->conn);
+	db->conn = NULL;
+	db->next_try_ms = 0;
 }
 
 struct db *dbpool_get(void)

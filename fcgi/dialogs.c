@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* dialogs: the operator side's dialog list, one dialog, status actions, typing, read. */
 #include "autoconfig.h"
-#include "app.h"
+#include "dialogs.h"
+#include "request.h"
+#include "router.h"
+#include "validate.h"
 #include "credis.h"
 
 #include <stdio.h>
@@ -13,7 +16,7 @@ int h_dialogs_list(struct req *r)
 	struct v_dialogs_query q;
 	struct verr e = { 0 };
 	if (v_dialogs_query(r->query, &q, &e) < 0) {
-		app_verr(r, &e);
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	char aid[24], lim[24], before[24];
@@ -96,8 +99,8 @@ int dialog_typing(struct req *r, const char *who)
 {
 	int start = 0;
 	struct verr e = { 0 };
-	if (v_typing(app_body(r), &start, &e) < 0) {
-		app_verr(r, &e);
+	if (v_typing(req_body(r), &start, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	char id[24];
@@ -151,8 +154,8 @@ int h_dialog_read(struct req *r)
 {
 	int64_t seq = 0;
 	struct verr e = { 0 };
-	if (v_read(app_body(r), &seq, &e) < 0) {
-		app_verr(r, &e);
+	if (v_read(req_body(r), &seq, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	char id[24], s[24];

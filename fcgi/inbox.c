@@ -6,12 +6,17 @@
  * returns the events of transactions in [cursor, cur), by id. Every transaction below
  * `cur` has ended, so no event can later appear below a cursor handed out: nothing is
  * skipped even though sequence ids commit out of order. A page is cut at INBOX_PAGE
- * events; its cursor then also remembers the last id read (cursor.h). Within a page,
+ * events; its cursor then also remembers the last id read (inboxcursor.h). Within a page,
  * the dialog_updated events of one dialog are folded into the last one (they all carry
  * the dialog as it is now).
  */
 #include "autoconfig.h"
-#include "app.h"
+#include "inbox.h"
+#include "request.h"
+#include "router.h"
+#include "appcfg.h"
+#include "validate.h"
+#include "inboxcursor.h"
 #include "longpoll.h"
 
 #include <stdio.h>
@@ -20,7 +25,15 @@
 
 #define INBOX_PAGE 500
 
-int inbox_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
+/* A feed read's parameters (struct lp_query's arg; int64_t only: no padding). */
+struct feed {
+	struct inbox_cursor cursor; /* where to read from; advanced by feed_fetch */
+	int64_t has_cursor;         /* 0 on a first call */
+};
+_Static_assert(sizeof(struct feed) <= LP_ARG_MAX, "struct feed fits lp_query.arg");
+
+/* Read the feed from f's cursor and advance it (q->recheck set as lp_ops.fetch says). */
+static int feed_fetch(struct db *db, struct lp_query *q, struct feed *f, char **json, int *empty)
 {
 	PGresult *res = db_exec(db, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text", 0, NULL);
 	if (!res)
@@ -28,21 +41,21 @@ int inbox_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 	int64_t cur = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	q->recheck = 0;
-	char cbuf[CURSOR_MAX];
-	if (!q->has_cursor) {
+	char cbuf[INBOX_CURSOR_MAX];
+	if (!f->has_cursor) {
 		/* First call: no events, just where to start. */
-		q->cursor.lo = q->cursor.hi = cur;
-		q->cursor.after_id = 0;
-		q->has_cursor = 1;
-		cursor_encode(&q->cursor, cbuf);
+		f->cursor.lo = f->cursor.hi = cur;
+		f->cursor.after_id = 0;
+		f->has_cursor = 1;
+		inbox_cursor_encode(&f->cursor, cbuf);
 		*json = xasprintf("{\"cursor\":\"%s\",\"events\":[]}", cbuf);
 		*empty = 0;
 		return 0;
 	}
 	char lo[24], hi[24], after[24], cs[24], lim[24];
-	snprintf(lo, sizeof lo, "%lld", (long long)q->cursor.lo);
-	snprintf(hi, sizeof hi, "%lld", (long long)q->cursor.hi);
-	snprintf(after, sizeof after, "%lld", (long long)q->cursor.after_id);
+	snprintf(lo, sizeof lo, "%lld", (long long)f->cursor.lo);
+	snprintf(hi, sizeof hi, "%lld", (long long)f->cursor.hi);
+	snprintf(after, sizeof after, "%lld", (long long)f->cursor.after_id);
 	snprintf(cs, sizeof cs, "%lld", (long long)cur);
 	snprintf(lim, sizeof lim, "%d", INBOX_PAGE);
 	const char *p[5] = { lo, hi, after, cs, lim };
@@ -67,40 +80,56 @@ int inbox_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 	int64_t last = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	if (n >= INBOX_PAGE) {
 		/* Cut short: [lo, cur) is read up to id `last`. */
-		q->cursor.hi = cur;
-		q->cursor.after_id = last;
+		f->cursor.hi = cur;
+		f->cursor.after_id = last;
 	} else {
-		q->cursor.lo = q->cursor.hi = cur;
-		q->cursor.after_id = 0;
+		f->cursor.lo = f->cursor.hi = cur;
+		f->cursor.after_id = 0;
 	}
 	q->recheck = n == 0 && strcmp(PQgetvalue(res, 0, 3), "t") == 0;
-	cursor_encode(&q->cursor, cbuf);
+	inbox_cursor_encode(&f->cursor, cbuf);
 	*json = xasprintf("{\"cursor\":\"%s\",\"events\":%s}", cbuf, PQgetvalue(res, 0, 2));
 	*empty = n == 0;
 	PQclear(res);
 	return 0;
 }
 
+/* lp_ops.fetch of the inbox: the feed in q->arg. */
+static int feed_lp_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
+{
+	struct feed f;
+	memcpy(&f, q->arg, sizeof f);
+	int rc = feed_fetch(db, q, &f, json, empty);
+	memcpy(q->arg, &f, sizeof f);
+	return rc;
+}
+
+static const struct lp_ops inbox_ops = { feed_lp_fetch, "no such dialog" };
+
 int h_inbox(struct req *r)
 {
-	struct lp_query q;
+	struct feed f;
 	struct verr e = { 0 };
-	memset(&q, 0, sizeof q);
-	q.kind = LPQ_INBOX;
+	memset(&f, 0, sizeof f);
 	char *c = NULL;
 	int rc = query_get(r->query, "cursor", &c);
-	if (rc < 0 || (rc == 1 && *c && cursor_decode(c, &q.cursor) < 0)) {
+	if (rc < 0 || (rc == 1 && *c && inbox_cursor_decode(c, &f.cursor) < 0)) {
 		free(c);
 		http_error(r, 400, "validation_failed", "cursor is not a cursor given by this API", "cursor");
 		return ROUTE_DONE;
 	}
-	q.has_cursor = rc == 1 && *c;
+	f.has_cursor = rc == 1 && *c;
 	free(c);
 	struct v_messages_query mq;
 	if (v_messages_query(r->query, app_cfg.longpoll_max_wait, &mq, &e) < 0) {
-		app_verr(r, &e);
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
+	/* Woken by every message and dialog event (dialog_id 0). */
+	struct lp_query q;
+	memset(&q, 0, sizeof q);
+	q.ops = &inbox_ops;
+	memcpy(q.arg, &f, sizeof f);
 	/* A first call answers at once: the client learns where the feed starts. */
-	return lp_serve(r, &q, q.has_cursor ? mq.wait : 0);
+	return lp_serve(r, &q, f.has_cursor ? mq.wait : 0);
 }

@@ -3,22 +3,42 @@
 # chatai.fcgi is built from a library of everything but main.c, which the unit tests
 # and the fuzz drivers link too.
 noinst_LIBRARIES += fcgi/libchataifcgi.a
+# Layers (docs/internals.md, "fcgi/ layers"; scripts/fcgi-layers checks that no call
+# goes up or round): the pipeline and the route table; the resources, one .c/.h each;
+# who is calling, rate limits, long-poll hub and its helpers; the request itself.
 fcgi_libchataifcgi_a_SOURCES = \
-	fcgi/app.h fcgi/routes.c \
-	fcgi/http.c fcgi/http.h \
-	fcgi/router.c fcgi/router.h \
-	fcgi/validate.c fcgi/validate.h \
-	fcgi/cors.c fcgi/cors.h \
-	fcgi/cursor.c fcgi/cursor.h \
+	fcgi/pipeline.c fcgi/pipeline.h \
+	fcgi/routes.c fcgi/routes.h \
+	fcgi/session.c fcgi/session.h \
+	fcgi/assistants.c fcgi/assistants.h \
+	fcgi/dialogs.c fcgi/dialogs.h \
+	fcgi/messages.c fcgi/messages.h \
+	fcgi/widget.c fcgi/widget.h \
+	fcgi/inbox.c fcgi/inbox.h \
+	fcgi/streamtickets.c fcgi/streamtickets.h \
+	fcgi/operators.c fcgi/operators.h \
+	fcgi/knowledge.c fcgi/knowledge.h \
+	fcgi/notes.c fcgi/notes.h \
+	fcgi/search.c fcgi/search.h \
+	fcgi/caller.c fcgi/caller.h \
 	fcgi/ratelimit.c fcgi/ratelimit.h \
-	fcgi/auth.c fcgi/assistants.c fcgi/dialogs.c fcgi/messages.c \
-	fcgi/widget.c fcgi/inbox.c fcgi/streamtickets.c \
-	fcgi/longpoll.c fcgi/longpoll.h \
+	fcgi/longpoll.c fcgi/longpoll.h fcgi/lphub.h \
+	fcgi/lpdispatch.c \
+	fcgi/lpnote.c fcgi/lpnote.h \
+	fcgi/lpaddr.c fcgi/lpaddr.h \
+	fcgi/lpheap.c fcgi/lpheap.h \
 	fcgi/authcache.c fcgi/authcache.h \
 	fcgi/dbpool.c fcgi/dbpool.h \
 	fcgi/postbatch.c fcgi/postbatch.h \
 	fcgi/pollmode.c fcgi/pollmode.h \
-	fcgi/inlineai.c fcgi/inlineai.h
+	fcgi/inlineai.c fcgi/inlineai.h \
+	fcgi/request.c fcgi/request.h \
+	fcgi/appcfg.c fcgi/appcfg.h \
+	fcgi/router.c fcgi/router.h \
+	fcgi/validate.c fcgi/validate.h \
+	fcgi/cors.c fcgi/cors.h \
+	fcgi/inboxcursor.c fcgi/inboxcursor.h \
+	fcgi/adminval.c fcgi/adminval.h
 fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) -I$(top_srcdir)/ai
 
 # ai/libchataiai.a: the worker's job code, run by a request when no worker is alive.
@@ -33,7 +53,8 @@ fcgi_chatai_fcgi_LDADD = $(CHATAI_FCGI_LIBS)
 # The REST functions of the schema (chatai_rest_*): installed with the other migrations.
 dist_sql_DATA += sql/002_rest.sql sql/005_rest_speed.sql sql/007_stream_tickets.sql
 
-# Unit tests of the pure parts (routing, validation, query strings, CORS, cursor).
+# Unit tests of the pure parts (routing, validation, query strings, CORS, inbox cursor,
+# long-poll wake rule).
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_fcgi
 TESTS += tests/unit/test_fcgi
@@ -41,6 +62,12 @@ tests_unit_test_fcgi_SOURCES = tests/unit/test_fcgi.c
 tests_unit_test_fcgi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
 tests_unit_test_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
 tests_unit_test_fcgi_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
+check_PROGRAMS += tests/unit/test_adminval
+TESTS += tests/unit/test_adminval
+tests_unit_test_adminval_SOURCES = tests/unit/test_adminval.c
+tests_unit_test_adminval_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
+tests_unit_test_adminval_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
+tests_unit_test_adminval_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
 check_PROGRAMS += tests/unit/test_authcache
 TESTS += tests/unit/test_authcache
 tests_unit_test_authcache_SOURCES = tests/unit/test_authcache.c
@@ -49,7 +76,10 @@ tests_unit_test_authcache_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_
 tests_unit_test_authcache_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
 endif
 
-EXTRA_DIST += tests/fuzz/build-fcgi-fuzz.sh tests/fuzz/fuzz_fcgi_body.c tests/fuzz/fuzz_fcgi_query.c \
+# No file of fcgi/ reaches back up the layers, directly or round a loop (nm over the library).
+TESTS += tests/unit/fcgi-layers.sh
+
+EXTRA_DIST += tests/unit/fcgi-layers.sh tests/fuzz/build-fcgi-fuzz.sh tests/fuzz/fuzz_fcgi_body.c tests/fuzz/fuzz_fcgi_query.c \
 	tests/fuzz/fuzz_fcgi_route.c tests/fuzz/fcgi.dict \
 	bench/rest/bench_rest.py bench/rest/get_messages.lua bench/rest/login.lua bench/rest/post_message.lua \
 	bench/rest/compare.py bench/rest/pollers.c bench/rest/longpolls.c bench/rest/visitor_post.lua bench/rest/operator_post.lua

@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: MIT */
-/* longpoll: the hub of waiting requests (see longpoll.h for the design). */
+/* longpoll: the hub of waiting requests (see longpoll.h for the design): parking a
+ * request, and the completion threads that query and answer (the dispatcher thread is
+ * lpdispatch.c). */
 #include "autoconfig.h"
 #include "longpoll.h"
-#include "app.h"
+#include "lphub.h"
 #include "authcache.h"
 #include "dbpool.h"
 #include "json.h"
 #include "log.h"
+#include "lpaddr.h"
+#include "lpnote.h"
 #include "pollmode.h"
+#include "request.h"
+#include "router.h"
+#include "appcfg.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,388 +25,28 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/* One parked request. Owned by the hub: on the pending list, then the dispatcher's
- * waiting list, then the ready queue, then a completion thread. */
-struct waiter {
-	struct waiter *next, *prev;
-	struct conn *conn;
-	struct lp_query q;
-	uint64_t gen;        /* hub generation read before its last query */
-	int64_t deadline_ms; /* the wait ends (monotonic ms) */
-	int64_t wake_ms;     /* look again at this time (deadline or an earlier recheck) */
-	int fired;           /* a matching notification arrived */
-	char *pre_json;      /* the answer, fetched for its group by another thread (owned) */
-	int gone;            /* the web server closed the request's link: drop it */
-	char *cors_origin;   /* owned */
-	struct lp_addr *addr; /* its client address's count (NULL: not counted) */
-};
-
-/* Parked long-polls per client address (IPv6 per /64): fcgi_longpoll_max_per_ip.
- * Under hub.mu. */
-struct lp_addr {
-	struct lp_addr *next;
-	int64_t n;
-	char key[72];
-};
-#define LP_ADDR_BUCKETS 1024
-static struct lp_addr *lp_addrs[LP_ADDR_BUCKETS];
-
-static size_t lp_addr_bucket(const char *key)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	return (size_t)(h % LP_ADDR_BUCKETS);
-}
-
-/* One more parked request from key; NULL when it has max already (max <= 0: no cap). */
-static struct lp_addr *lp_addr_take(const char *key, int64_t max)
-{
-	size_t b = lp_addr_bucket(key);
-	struct lp_addr *e;
-	for (e = lp_addrs[b]; e; e = e->next)
-		if (strcmp(e->key, key) == 0)
-			break;
-	if (e && max > 0 && e->n >= max)
-		return NULL;
-	if (!e) {
-		e = xcalloc(1, sizeof *e);
-		snprintf(e->key, sizeof e->key, "%s", key);
-		e->next = lp_addrs[b];
-		lp_addrs[b] = e;
-	}
-	e->n++;
-	return e;
-}
-
-static void lp_addr_release(struct lp_addr *e)
-{
-	if (!e || --e->n > 0)
-		return;
-	struct lp_addr **pp = &lp_addrs[lp_addr_bucket(e->key)];
-	while (*pp != e)
-		pp = &(*pp)->next;
-	*pp = e->next;
-	free(e);
-}
-
-/* A remembered notification, to wake requests that parked after it. */
-enum note_kind { NOTE_NONE = 0, NOTE_MSG, NOTE_DIALOG, NOTE_ALL };
-struct note {
-	uint64_t gen;
-	int64_t dialog_id;
-	unsigned char kind;   /* enum note_kind */
-	unsigned char aud_all;
-};
-#define RING 1024
-
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t ready_cv;  /* completion threads wait on it */
-	pthread_cond_t idle_cv;   /* lp_drain waits on it */
-	struct waiter *pending;   /* parked, not yet taken by the dispatcher */
-	struct waiter *ready_head, *ready_tail;
-	uint64_t gen;             /* published generation */
-	int64_t owned;            /* requests the hub holds */
-	int64_t max;
-	int workers;
-	int efd;
-	int started;
-	int stopping;             /* lp_stop() was called */
-	char *url;
-} hub = { .mu = PTHREAD_MUTEX_INITIALIZER, .ready_cv = PTHREAD_COND_INITIALIZER,
-          .idle_cv = PTHREAD_COND_INITIALIZER, .efd = -1 };
-
 static pthread_once_t hub_once = PTHREAD_ONCE_INIT;
 
-/* Dispatcher-only state. */
-static struct waiter *waiting;
-static size_t nwaiting;
-static struct note ring[RING];
-static uint64_t gen_local;
-
-int lpq_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
+/* Run q's query (its resource's fetch). */
+static int lpq_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 {
 	*json = NULL;
 	*empty = 1;
-	if (q->kind == LPQ_INBOX)
-		return inbox_fetch(db, q, json, empty);
-	return messages_fetch(db, q, json, empty);
-}
-
-char *lpq_empty_answer(const struct lp_query *q)
-{
-	if (q->kind != LPQ_INBOX)
-		return xstrdup("[]");
-	char c[CURSOR_MAX];
-	cursor_encode(&q->cursor, c);
-	return xasprintf("{\"cursor\":\"%s\",\"events\":[]}", c);
-}
-
-void conn_finish_free(struct conn *c)
-{
-	if (!c)
-		return;
-	if (c->fcgx) {
-		/* Nobody reads a next request on this link: let it close. */
-		c->fcgx->keepConnection = 0;
-		fcgx_finish_now(c->fcgx);
-		free(c->fcgx);
-	}
-	free(c);
-}
-
-static int note_matches(const struct lp_query *q, const struct note *n)
-{
-	if (n->kind == NOTE_ALL)
-		return 1;
-	if (q->kind == LPQ_INBOX)
-		return n->kind == NOTE_MSG || n->kind == NOTE_DIALOG;
-	if (n->kind != NOTE_MSG || n->dialog_id != q->dialog_id)
-		return 0;
-	return q->kind == LPQ_ADMIN || q->all_audience || n->aud_all;
-}
-
-/* Did w miss a matching notification since its generation? */
-static int missed(const struct waiter *w)
-{
-	if (gen_local - w->gen >= RING)
-		return 1;
-	for (uint64_t g = w->gen + 1; g <= gen_local; g++) {
-		const struct note *n = &ring[g % RING];
-		if (n->gen == g && note_matches(&w->q, n))
-			return 1;
-	}
-	return 0;
-}
-
-static void note_add(const struct note *in)
-{
-	struct note n = *in;
-	n.gen = ++gen_local;
-	ring[n.gen % RING] = n;
-	for (struct waiter *w = waiting; w; w = w->next)
-		if (!w->fired && note_matches(&w->q, &n))
-			w->fired = 1;
-}
-
-static void waiting_unlink(struct waiter *w)
-{
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		waiting = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	w->next = w->prev = NULL;
-	nwaiting--;
-}
-
-static void waiting_push(struct waiter *w)
-{
-	nwaiting++;
-	w->prev = NULL;
-	w->next = waiting;
-	if (waiting)
-		waiting->prev = w;
-	waiting = w;
-}
-
-/* Parse one payload of channel `chatai` into a note; 0, or -1 for events that wake
- * nobody (typing, revoke). */
-static int parse_note(const char *payload, struct note *n)
-{
-	memset(n, 0, sizeof *n);
-	cJSON *o = cJSON_Parse(payload);
-	if (!o)
-		return -1;
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "k");
-	const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "dialog_id");
-	const cJSON *aud = cJSON_GetObjectItemCaseSensitive(o, "aud");
-	int rc = -1;
-	if (cJSON_IsString(k)) {
-		/* Cache events (authcache.h) wake nobody. */
-		static const char *const idkey[][2] = {
-			{ "revoke", "session_id" }, { "operator", "operator_id" }, { "assistant", "assistant_id" } };
-		for (size_t i = 0; i < sizeof idkey / sizeof *idkey; i++) {
-			if (strcmp(k->valuestring, idkey[i][0]) != 0)
-				continue;
-			const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, idkey[i][1]);
-			if (cJSON_IsNumber(id))
-				(void)authcache_note(k->valuestring, (int64_t)id->valuedouble);
-			else
-				authcache_flush();
-		}
-	}
-	if (cJSON_IsString(k) && cJSON_IsNumber(d)) {
-		n->dialog_id = (int64_t)d->valuedouble;
-		if (strcmp(k->valuestring, "msg") == 0) {
-			n->kind = NOTE_MSG;
-			n->aud_all = cJSON_IsString(aud) && strcmp(aud->valuestring, "all") == 0;
-			rc = 0;
-		} else if (strcmp(k->valuestring, "dialog") == 0) {
-			n->kind = NOTE_DIALOG;
-			rc = 0;
-		}
-	}
-	cJSON_Delete(o);
-	return rc;
-}
-
-static PGconn *listen_connect(void)
-{
-	PGconn *c = db_connect_url(hub.url);
-	if (!c)
-		return NULL;
-	PGresult *res = PQexec(c, "LISTEN chatai");
-	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	PQclear(res);
-	if (!ok) {
-		log_warn("longpoll: LISTEN failed: %s", PQerrorMessage(c));
-		PQfinish(c);
-		return NULL;
-	}
-	return c;
-}
-
-static void *dispatcher_main(void *arg)
-{
-	(void)arg;
-	PGconn *pg = NULL;
-	int64_t next_try = 0;
-	for (;;) {
-		int64_t now = now_ms();
-		if (!pg && now >= next_try) {
-			pg = listen_connect();
-			if (pg) {
-				authcache_listening(PQsocket(pg));
-				/* Whatever was committed while we were not listening: everyone looks. */
-				struct note all = { .kind = NOTE_ALL };
-				note_add(&all);
-				log_debug("longpoll: listening on channel chatai"); /* per request under CGI */
-			} else {
-				next_try = now + 500;
-			}
-		}
-		int timeout = 1000;
-		for (struct waiter *w = waiting; w; w = w->next) {
-			int64_t t = w->fired ? 0 : w->wake_ms - now;
-			if (t < timeout)
-				timeout = t < 0 ? 0 : (int)t;
-		}
-		if (!pg && next_try - now < timeout)
-			timeout = next_try - now < 0 ? 0 : (int)(next_try - now);
-		/* The event fd, the LISTEN link, and every parked FastCGI link: a web server
-		 * that gives up on a request (its client left) closes that link, and the
-		 * request is dropped at once instead of holding its socket until the deadline. */
-		size_t nfds = 2 + nwaiting;
-		struct pollfd *fds = xcalloc(nfds, sizeof *fds);
-		struct waiter **by_fd = xcalloc(nfds, sizeof *by_fd);
-		fds[0] = (struct pollfd){ hub.efd, POLLIN, 0 };
-		fds[1] = (struct pollfd){ pg ? PQsocket(pg) : -1, POLLIN, 0 };
-		size_t k = 2;
-		for (struct waiter *w = waiting; w && k < nfds; w = w->next) {
-			if (!w->conn->fcgx || w->conn->fcgx->ipcFd < 0)
-				continue;
-			fds[k] = (struct pollfd){ w->conn->fcgx->ipcFd, POLLRDHUP, 0 };
-			by_fd[k++] = w;
-		}
-		int n = poll(fds, k, timeout);
-		if (n < 0 && errno != EINTR)
-			log_warn("longpoll: poll: %s", strerror(errno));
-		for (size_t i = 2; n > 0 && i < k; i++)
-			if (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
-				by_fd[i]->gone = 1;
-				by_fd[i]->fired = 1;
-			}
-		short ev_efd = n > 0 ? fds[0].revents : 0, ev_pg = n > 0 ? fds[1].revents : 0;
-		free(fds);
-		free(by_fd);
-		if (ev_efd & POLLIN) {
-			uint64_t v;
-			if (read(hub.efd, &v, sizeof v) < 0 && errno != EAGAIN)
-				log_warn("longpoll: eventfd read: %s", strerror(errno));
-		}
-		if (pg && ev_pg) {
-			authcache_busy(1);
-			if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
-				log_warn("longpoll: LISTEN link lost: %s", PQerrorMessage(pg));
-				authcache_listening(-1);
-				PQfinish(pg);
-				pg = NULL;
-				next_try = now_ms() + 250;
-			} else {
-				PGnotify *nt;
-				while ((nt = PQnotifies(pg))) {
-					struct note note;
-					if (parse_note(nt->extra, &note) == 0)
-						note_add(&note);
-					PQfreemem(nt);
-				}
-			}
-			authcache_busy(0);
-		}
-
-		pthread_mutex_lock(&hub.mu);
-		hub.gen = gen_local;
-		struct waiter *p = hub.pending;
-		hub.pending = NULL;
-		int stop = hub.stopping;
-		pthread_mutex_unlock(&hub.mu);
-		while (p) {
-			struct waiter *next = p->next;
-			if (missed(p))
-				p->fired = 1;
-			waiting_push(p);
-			p = next;
-		}
-		if (stop) {
-			/* Stopping: every wait ends now. */
-			int64_t t = now_ms();
-			for (struct waiter *w = waiting; w; w = w->next)
-				w->deadline_ms = w->wake_ms = t;
-		}
-
-		/* Move what must be looked at to the completion threads. */
-		now = now_ms();
-		struct waiter *rh = NULL, *rt = NULL;
-		for (struct waiter *w = waiting, *next; w; w = next) {
-			next = w->next;
-			if (!w->fired && w->wake_ms > now)
-				continue;
-			waiting_unlink(w);
-			if (rt)
-				rt->next = w;
-			else
-				rh = w;
-			rt = w;
-		}
-		if (rh) {
-			pthread_mutex_lock(&hub.mu);
-			if (hub.ready_tail)
-				hub.ready_tail->next = rh;
-			else
-				hub.ready_head = rh;
-			hub.ready_tail = rt;
-			pthread_cond_broadcast(&hub.ready_cv);
-			pthread_mutex_unlock(&hub.mu);
-		}
-	}
-	return NULL;
+	return q->ops->fetch(db, q, json, empty);
 }
 
 static void waiter_free(struct waiter *w)
 {
-	conn_finish_free(w->conn);
+	transport_finish_free(w->transport);
 	free(w->cors_origin);
 	free(w->pre_json);
 	struct lp_addr *addr = w->addr;
 	free(w);
-	pthread_mutex_lock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
 	lp_addr_release(addr);
-	if (--hub.owned == 0)
-		pthread_cond_broadcast(&hub.idle_cv);
-	pthread_mutex_unlock(&hub.mu);
+	if (--lp_hub.owned == 0)
+		pthread_cond_broadcast(&lp_hub.idle_cv);
+	pthread_mutex_unlock(&lp_hub.mu);
 }
 
 /* Answer a parked request and let it go. */
@@ -408,7 +54,7 @@ static void waiter_answer(struct waiter *w, struct db *db, int status, char *bod
 {
 	struct req r;
 	memset(&r, 0, sizeof r);
-	r.conn = w->conn;
+	r.transport = w->transport;
 	r.db = db;
 	r.cors_origin = w->cors_origin;
 	w->cors_origin = NULL;
@@ -425,40 +71,35 @@ static void waiter_answer(struct waiter *w, struct db *db, int status, char *bod
 
 static void repark(struct waiter *w)
 {
-	pthread_mutex_lock(&hub.mu);
-	w->next = hub.pending;
-	hub.pending = w;
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	w->next = lp_hub.pending;
+	lp_hub.pending = w;
+	pthread_mutex_unlock(&lp_hub.mu);
 	uint64_t one = 1;
-	if (write(hub.efd, &one, sizeof one) < 0)
+	if (write(lp_hub.efd, &one, sizeof one) < 0)
 		log_warn("longpoll: eventfd write: %s", strerror(errno));
 }
 
 /* Do a and b ask the same question (so one query answers both)? */
 static int same_query(const struct lp_query *a, const struct lp_query *b)
 {
-	if (a->kind != b->kind)
-		return 0;
-	if (a->kind == LPQ_INBOX)
-		return a->has_cursor == b->has_cursor && a->cursor.lo == b->cursor.lo && a->cursor.hi == b->cursor.hi &&
-		       a->cursor.after_id == b->cursor.after_id;
-	return a->dialog_id == b->dialog_id && a->has_after == b->has_after && a->after == b->after &&
-	       a->limit == b->limit && a->all_audience == b->all_audience;
+	return a->ops == b->ops && a->dialog_id == b->dialog_id && a->every_audience == b->every_audience &&
+	       memcmp(a->arg, b->arg, sizeof a->arg) == 0;
 }
 
 /* Take from the ready queue (mu held) every waiter asking what w asks. */
 static struct waiter *take_same_locked(const struct waiter *w)
 {
 	struct waiter *head = NULL, **tail = &head, *prev = NULL;
-	for (struct waiter *x = hub.ready_head, *next; x; x = next) {
+	for (struct waiter *x = lp_hub.ready_head, *next; x; x = next) {
 		next = x->next;
 		if (!x->gone && !x->pre_json && same_query(&x->q, &w->q)) {
 			if (prev)
 				prev->next = next;
 			else
-				hub.ready_head = next;
-			if (hub.ready_tail == x)
-				hub.ready_tail = prev;
+				lp_hub.ready_head = next;
+			if (lp_hub.ready_tail == x)
+				lp_hub.ready_tail = prev;
 			x->next = NULL;
 			*tail = x;
 			tail = &x->next;
@@ -472,25 +113,98 @@ static struct waiter *take_same_locked(const struct waiter *w)
 /* A link that is never connected: the answer for "no link came free". */
 static struct db db_busy = { .status = DB_DOWN };
 
+/* Take the next ready waiter (blocks) with, unless it is gone or answered already,
+ * every other ready waiter asking the same: when a dialog changes, every waiter on it
+ * with the same cursor and audience gets the answer of ONE query. */
+static struct waiter *ready_take_group(void)
+{
+	pthread_mutex_lock(&lp_hub.mu);
+	while (!lp_hub.ready_head)
+		pthread_cond_wait(&lp_hub.ready_cv, &lp_hub.mu);
+	struct waiter *w = lp_hub.ready_head;
+	lp_hub.ready_head = w->next;
+	if (!lp_hub.ready_head)
+		lp_hub.ready_tail = NULL;
+	w->next = NULL;
+	if (!w->gone && !w->pre_json)
+		w->next = take_same_locked(w);
+	pthread_mutex_unlock(&lp_hub.mu);
+	return w;
+}
+
+/* A big group (many screens on one dialog) of n waiters: the other completion threads
+ * answer part of it at the same time, with the same bytes (json). */
+static void group_share(struct waiter *w, size_t n, const char *json)
+{
+	size_t keep = n / (size_t)lp_hub.workers, i = 0;
+	struct waiter *x = w, *rest = NULL;
+	for (; x && i + 1 < keep; x = x->next, i++)
+		;
+	if (x) {
+		rest = x->next;
+		x->next = NULL;
+	}
+	struct waiter *rh = NULL, *rt = NULL;
+	for (struct waiter *y = rest; y; y = y->next) {
+		y->pre_json = xstrdup(json);
+		rt = y;
+		if (!rh)
+			rh = y;
+	}
+	if (!rh)
+		return;
+	pthread_mutex_lock(&lp_hub.mu);
+	rt->next = lp_hub.ready_head;
+	lp_hub.ready_head = rh;
+	if (!lp_hub.ready_tail)
+		lp_hub.ready_tail = rt;
+	pthread_cond_broadcast(&lp_hub.ready_cv);
+	pthread_mutex_unlock(&lp_hub.mu);
+}
+
+/* The outcome of one fetch for a group of waiters. */
+struct fetched {
+	int rc;           /* lpq_fetch's */
+	char *json;
+	int empty;
+	uint64_t gen;     /* the generation read before the fetch */
+	int64_t now;      /* when the group was taken */
+	struct db *db;    /* for the answer: db_busy once the link went back */
+};
+
+/* Answer every waiter of the group w (or park it again when there is nothing yet). */
+static void group_answer(struct waiter *w, const struct fetched *f)
+{
+	for (struct waiter *x = w, *next; x; x = next) {
+		next = x->next;
+		x->next = NULL;
+		if (x != w) {
+			/* A fetch may advance the query (the inbox cursor): the group shares it. */
+			memcpy(x->q.arg, w->q.arg, sizeof x->q.arg);
+			x->q.recheck = w->q.recheck;
+		}
+		if (f->rc == -1) {
+			waiter_answer(x, f->db, 0, NULL, 1);
+		} else if (f->rc == -2) {
+			waiter_answer(x, f->db, 404, json_error("not_found", x->q.ops->missing, NULL), 0);
+		} else if (!f->empty || now_ms() >= x->deadline_ms) {
+			waiter_answer(x, f->db, 200, xstrdup(f->json), 0);
+		} else {
+			x->gen = f->gen;
+			x->fired = 0;
+			x->wake_ms = x->deadline_ms;
+			if (x->q.recheck && f->now + 100 < x->wake_ms)
+				x->wake_ms = f->now + 100;
+			repark(x);
+		}
+	}
+}
+
 static void *completion_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		pthread_mutex_lock(&hub.mu);
-		while (!hub.ready_head)
-			pthread_cond_wait(&hub.ready_cv, &hub.mu);
-		struct waiter *w = hub.ready_head;
-		hub.ready_head = w->next;
-		if (!hub.ready_head)
-			hub.ready_tail = NULL;
-		w->next = NULL;
-		/* When a dialog changes, every waiter on it with the same cursor and audience
-		 * gets the answer of ONE query. */
-		if (!w->gone && !w->pre_json)
-			w->next = take_same_locked(w);
-		pthread_mutex_unlock(&hub.mu);
-
-		int64_t now = now_ms();
+		struct waiter *w = ready_take_group();
 		if (w->gone) {
 			log_debug("longpoll: the web server closed a waiting request (client gone)");
 			free(w->pre_json);
@@ -505,78 +219,28 @@ static void *completion_main(void *arg)
 			waiter_answer(w, &db_busy, 200, body, 0);
 			continue;
 		}
-		uint64_t g = lp_generation();
+		struct fetched f = { .rc = -1, .empty = 1, .now = now_ms(), .gen = lp_generation() };
 		struct db *db = dbpool_get();
-		char *json = NULL;
-		int empty = 1, rc = -1;
 		if (db)
-			rc = lpq_fetch(db, &w->q, &json, &empty);
-		struct db *adb = db ? db : &db_busy;
-		if (db && rc != -1) {
+			f.rc = lpq_fetch(db, &w->q, &f.json, &f.empty);
+		f.db = db ? db : &db_busy;
+		if (db && f.rc != -1) {
 			/* Answering needs no link: give it back before the (long) answering. */
 			dbpool_put(db);
 			db = NULL;
-			adb = &db_busy;
+			f.db = &db_busy;
 		}
 		size_t n = 0;
 		for (struct waiter *x = w; x; x = x->next)
 			n++;
-		if (rc == 0 && !empty && n > 64 && hub.workers > 1) {
-			/* A big group (many screens on one dialog): the other completion threads
-			 * answer part of it at the same time, with the same bytes. */
-			size_t keep = n / (size_t)hub.workers, i = 0;
-			struct waiter *x = w, *rest = NULL;
-			for (; x && i + 1 < keep; x = x->next, i++)
-				;
-			if (x) {
-				rest = x->next;
-				x->next = NULL;
-			}
-			struct waiter *rh = NULL, *rt = NULL;
-			for (struct waiter *y = rest; y; y = y->next) {
-				y->pre_json = xstrdup(json);
-				rt = y;
-				if (!rh)
-					rh = y;
-			}
-			if (rh) {
-				pthread_mutex_lock(&hub.mu);
-				rt->next = hub.ready_head;
-				hub.ready_head = rh;
-				if (!hub.ready_tail)
-					hub.ready_tail = rt;
-				pthread_cond_broadcast(&hub.ready_cv);
-				pthread_mutex_unlock(&hub.mu);
-			}
-		}
+		if (f.rc == 0 && !f.empty && n > 64 && lp_hub.workers > 1)
+			group_share(w, n, f.json);
 		int64_t t0 = now_ms();
-		for (struct waiter *x = w, *next; x; x = next) {
-			next = x->next;
-			x->next = NULL;
-			if (x != w) {
-				/* An inbox query advances its cursor: the group shares the result. */
-				x->q.cursor = w->q.cursor;
-				x->q.recheck = w->q.recheck;
-			}
-			if (rc == -1) {
-				waiter_answer(x, adb, 0, NULL, 1);
-			} else if (rc == -2) {
-				waiter_answer(x, adb, 404, json_error("not_found", "no such dialog", NULL), 0);
-			} else if (!empty || now_ms() >= x->deadline_ms) {
-				waiter_answer(x, adb, 200, xstrdup(json), 0);
-			} else {
-				x->gen = g;
-				x->fired = 0;
-				x->wake_ms = x->deadline_ms;
-				if (x->q.recheck && now + 100 < x->wake_ms)
-					x->wake_ms = now + 100;
-				repark(x);
-			}
-		}
+		group_answer(w, &f);
 		if (n > 64)
 			log_debug("longpoll: %zu waiters with one question: one query, answered in %lld ms", n,
 			          (long long)(now_ms() - t0));
-		free(json);
+		free(f.json);
 		dbpool_put(db);
 	}
 	return NULL;
@@ -584,25 +248,27 @@ static void *completion_main(void *arg)
 
 static void hub_start_once(void)
 {
-	hub.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (hub.efd < 0) {
+	lp_hub.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (lp_hub.efd < 0) {
 		log_error("longpoll: eventfd: %s", strerror(errno));
 		return;
 	}
+	if (lp_dispatch_init() < 0)
+		return;
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, dispatcher_main, NULL) != 0) {
+	if (pthread_create(&t, &attr, lp_dispatcher_main, NULL) != 0) {
 		log_error("longpoll: cannot start the dispatcher thread");
 		pthread_attr_destroy(&attr);
 		return;
 	}
-	for (int i = 0; i < hub.workers; i++)
+	for (int i = 0; i < lp_hub.workers; i++)
 		if (pthread_create(&t, &attr, completion_main, NULL) != 0)
 			log_error("longpoll: cannot start a completion thread");
 	pthread_attr_destroy(&attr);
-	hub.started = 1;
+	lp_hub.started = 1;
 }
 
 static char *hub_url_init;
@@ -621,13 +287,13 @@ void lp_start(const char *database_url, int workers, int64_t max_parked)
  * without ever starting them), or at once via lp_start_now(). */
 static void hub_ensure(void)
 {
-	pthread_mutex_lock(&hub.mu);
-	if (!hub.url) {
-		hub.url = xstrdup(hub_url_init ? hub_url_init : "");
-		hub.workers = hub_workers_init;
-		hub.max = hub_max_init;
+	pthread_mutex_lock(&lp_hub.mu);
+	if (!lp_hub.url) {
+		lp_hub.url = xstrdup(hub_url_init ? hub_url_init : "");
+		lp_hub.workers = hub_workers_init;
+		lp_hub.max = hub_max_init;
 	}
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_unlock(&lp_hub.mu);
 	pthread_once(&hub_once, hub_start_once);
 }
 
@@ -638,36 +304,38 @@ void lp_start_now(void)
 
 uint64_t lp_generation(void)
 {
-	pthread_mutex_lock(&hub.mu);
-	uint64_t g = hub.gen;
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	uint64_t g = lp_hub.gen;
+	pthread_mutex_unlock(&lp_hub.mu);
 	return g;
 }
 
-/* lp_park, counted against addr_key's cap (NULL: not counted): -3 when addr_key has
- * fcgi_longpoll_max_per_ip parked already. */
-static int park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t deadline_ms,
+/* Hand a request over: tr (heap allocated, with its FCGX_Request) and q are the hub's
+ * from now on; cors_origin (may be NULL) is copied. 0; -1 when the hub is full or not
+ * started, -2 when the process is stopping, -3 when addr_key (NULL: not counted) has
+ * fcgi_longpoll_max_per_ip parked already (nothing taken: the caller answers). */
+static int park(struct transport *tr, const struct lp_query *q, uint64_t gen, int64_t deadline_ms,
                 const char *cors_origin, const char *addr_key)
 {
 	hub_ensure();
-	pthread_mutex_lock(&hub.mu);
-	if (hub.stopping) {
-		pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	if (lp_hub.stopping) {
+		pthread_mutex_unlock(&lp_hub.mu);
 		return -2;
 	}
-	if (!hub.started || hub.owned >= hub.max) {
-		pthread_mutex_unlock(&hub.mu);
+	if (!lp_hub.started || lp_hub.owned >= lp_hub.max) {
+		pthread_mutex_unlock(&lp_hub.mu);
 		return -1;
 	}
 	struct lp_addr *addr = NULL;
 	if (addr_key && !(addr = lp_addr_take(addr_key, app_cfg.longpoll_max_per_ip))) {
-		pthread_mutex_unlock(&hub.mu);
+		pthread_mutex_unlock(&lp_hub.mu);
 		return -3;
 	}
-	hub.owned++;
+	lp_hub.owned++;
 	struct waiter *w = xcalloc(1, sizeof *w);
 	w->addr = addr;
-	w->conn = conn;
+	w->transport = tr;
 	w->q = *q;
 	w->gen = gen;
 	w->deadline_ms = deadline_ms;
@@ -675,45 +343,40 @@ static int park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64
 	if (q->recheck && now_ms() + 100 < deadline_ms)
 		w->wake_ms = now_ms() + 100;
 	w->cors_origin = cors_origin ? xstrdup(cors_origin) : NULL;
-	w->next = hub.pending;
-	hub.pending = w;
-	pthread_mutex_unlock(&hub.mu);
+	w->next = lp_hub.pending;
+	lp_hub.pending = w;
+	pthread_mutex_unlock(&lp_hub.mu);
 	uint64_t one = 1;
-	if (write(hub.efd, &one, sizeof one) < 0)
+	if (write(lp_hub.efd, &one, sizeof one) < 0)
 		log_warn("longpoll: eventfd write: %s", strerror(errno));
 	return 0;
 }
 
-int lp_park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t deadline_ms, const char *cors_origin)
-{
-	return park(conn, q, gen, deadline_ms, cors_origin, NULL);
-}
-
 void lp_stop(void)
 {
-	pthread_mutex_lock(&hub.mu);
-	hub.stopping = 1;
-	int started = hub.started;
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	lp_hub.stopping = 1;
+	int started = lp_hub.started;
+	pthread_mutex_unlock(&lp_hub.mu);
 	uint64_t one = 1;
-	if (started && write(hub.efd, &one, sizeof one) < 0)
+	if (started && write(lp_hub.efd, &one, sizeof one) < 0)
 		log_warn("longpoll: eventfd write: %s", strerror(errno));
 }
 
 int lp_idle(void)
 {
-	pthread_mutex_lock(&hub.mu);
-	int idle = hub.owned == 0;
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	int idle = lp_hub.owned == 0;
+	pthread_mutex_unlock(&lp_hub.mu);
 	return idle;
 }
 
 void lp_drain(void)
 {
-	pthread_mutex_lock(&hub.mu);
-	while (hub.owned > 0)
-		pthread_cond_wait(&hub.idle_cv, &hub.mu);
-	pthread_mutex_unlock(&hub.mu);
+	pthread_mutex_lock(&lp_hub.mu);
+	while (lp_hub.owned > 0)
+		pthread_cond_wait(&lp_hub.idle_cv, &lp_hub.mu);
+	pthread_mutex_unlock(&lp_hub.mu);
 }
 
 int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
@@ -730,11 +393,11 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 	int empty = 1;
 	int rc = lpq_fetch(r->db, q, &json, &empty);
 	if (rc == -1) {
-		http_db_error(r, "messages");
+		http_db_error(r, "long-poll read");
 		return ROUTE_DONE;
 	}
 	if (rc == -2) {
-		http_error(r, 404, "not_found", "no such dialog", NULL);
+		http_error(r, 404, "not_found", q->ops->missing, NULL);
 		return ROUTE_DONE;
 	}
 	if (!empty || wait_s <= 0) {
@@ -743,7 +406,7 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 	}
 	char addr[80];
 	addr_limit_key(r->remote_addr ? r->remote_addr : "-", addr, sizeof addr); /* IPv6: its /64 */
-	int parked = park(r->conn, q, gen, now_ms() + wait_s * 1000, r->cors_origin, addr);
+	int parked = park(r->transport, q, gen, now_ms() + wait_s * 1000, r->cors_origin, addr);
 	if (parked == 0) {
 		free(json);
 		return ROUTE_PARKED;

@@ -3,7 +3,7 @@
  * longpoll: requests that wait for news (GET .../messages?wait=, GET /api/inbox?wait=).
  *
  * One hub per process. Its dispatcher thread owns the ONE connection that LISTENs on
- * channel `chatai` and waits on its socket with poll(2); requests with nothing to say
+ * channel `chatai` and waits on its socket with epoll(7); requests with nothing to say
  * yet are parked with it (they keep only their FastCGI socket, no thread and no
  * database link), and woken when a notification about their dialog (or any inbox
  * event) arrives, or when their wait ends. A small pool of completion threads, each
@@ -15,50 +15,49 @@
  * last notifications, wakes at once a request parked with an older generation that
  * missed a matching one. A reconnect of the LISTEN link counts as a notification for
  * everyone (whatever was missed meanwhile is re-read from the tables).
+ *
+ * The hub knows no resource: a resource fills a struct lp_query with its lp_ops (how to
+ * fetch, what its 404 says) and which notifications wake it, and calls lp_serve().
+ * The matching of notifications to waiters is lpnote.h's.
  */
 #ifndef CHATAI_FCGI_LONGPOLL_H
 #define CHATAI_FCGI_LONGPOLL_H
 
 #include <stdint.h>
-#include "cursor.h"
 #include "db.h"
-#include "http.h"
+#include "util.h"
 
-enum lpq_kind {
-	LPQ_ADMIN = 0,   /* a dialog's messages, admin audience (every message) */
-	LPQ_SITE,        /* a dialog's messages, site audience (no visitor messages) */
-	LPQ_INBOX,       /* the operator-wide inbox feed */
+struct lp_query;
+struct req;
+
+/* What a resource tells the hub about its queries (one static table per resource). */
+struct lp_ops {
+	/* Run the query. On success *json is the answer body (owned) and *empty tells
+	 * whether it holds nothing new. Returns 0, -1 when the database failed (db->status
+	 * tells how), -2 when the resource does not exist (404 with `missing`). It may
+	 * update q->arg (the inbox cursor advances) and q->recheck. */
+	int (*fetch)(struct db *db, struct lp_query *q, char **json, int *empty);
+	const char *missing; /* the 404 message, e.g. "no such dialog" */
 };
 
-/* What a long-poll asks for; also the query of a plain (wait=0) read. */
+#define LP_ARG_MAX 48
+
+/* What a long-poll asks for; also the query of a plain (wait=0) read. Start from a
+ * zeroed one: waiters with byte-equal queries share one fetch. */
 struct lp_query {
-	enum lpq_kind kind;
-	int64_t dialog_id;
-	int has_after;     /* messages: after given */
-	int64_t after;     /* messages: seq */
-	int64_t limit;     /* messages: at most this many */
-	int all_audience;  /* messages without after for the visitor: include their own */
-	struct inbox_cursor cursor; /* inbox: where to read from; advanced by lpq_fetch */
-	int has_cursor;    /* inbox: 0 on a first call */
-	int recheck;       /* set by lpq_fetch (inbox): committed events are still behind the
-	                      snapshot horizon; read again shortly even without a notification */
+	const struct lp_ops *ops;
+	/* Which notifications of channel `chatai` wake it: */
+	int64_t dialog_id;  /* messages of this dialog; 0: every message and dialog event */
+	int every_audience; /* messages of every audience (else only audience `all`) */
+	int recheck;        /* set by fetch: committed news may still be behind the snapshot
+	                       horizon; look again shortly even without a notification */
+	/* The resource's own parameters (its struct, memcpy'd in and out). */
+	_Alignas(8) unsigned char arg[LP_ARG_MAX];
 };
-
-/*
- * Run the query. On success *json is the answer body (owned) and *empty tells whether
- * it holds nothing new. Returns 0, -1 when the database failed (db->status tells how),
- * -2 when the dialog does not exist.
- */
-int lpq_fetch(struct db *db, struct lp_query *q, char **json, int *empty) CHATAI_WUR;
-int messages_fetch(struct db *db, struct lp_query *q, char **json, int *empty) CHATAI_WUR;
-int inbox_fetch(struct db *db, struct lp_query *q, char **json, int *empty) CHATAI_WUR;
 
 /* Serve a long-poll request: query now; answer at once when there is news or no wait,
  * else park it. Returns ROUTE_DONE or ROUTE_PARKED. */
-struct req;
 int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s);
-/* The answer when the wait ends with nothing: "[]" or the inbox envelope (owned). */
-char *lpq_empty_answer(const struct lp_query *q);
 
 /* Configure the hub: its database, `workers` completion threads, at most max_parked
  * requests. The threads start with the first parked request or lp_start_now(). */
@@ -66,14 +65,6 @@ void lp_start(const char *database_url, int workers, int64_t max_parked);
 void lp_start_now(void);
 /* The generation to read before the first query of a request that may park. */
 uint64_t lp_generation(void);
-/*
- * Hand a request over: conn (heap allocated, with its FCGX_Request) and q are owned by
- * the hub from now on; cors_origin (may be NULL) is copied. Returns 0, or -1 when the
- * hub is full or not started, -2 when the process is stopping (nothing taken: the
- * caller answers itself).
- */
-int lp_park(struct conn *conn, const struct lp_query *q, uint64_t gen, int64_t deadline_ms,
-            const char *cors_origin) CHATAI_WUR;
 /* Block until no request is parked (CGI mode: one request, then exit). */
 void lp_drain(void);
 /* The process is stopping: park nothing more, answer every parked request now with
@@ -81,8 +72,5 @@ void lp_drain(void);
 void lp_stop(void);
 /* 1 when the hub holds no request. */
 int lp_idle(void);
-
-/* Free the transport of a finished request (FastCGI: finish and free; CGI: nothing). */
-void conn_finish_free(struct conn *c);
 
 #endif

@@ -21,15 +21,20 @@
  * process exits within 2 s.
  */
 #include "autoconfig.h"
-#include "app.h"
-#include "dbpool.h"
-#include "postbatch.h"
+#include "authcache.h"
 #include "config.h"
+#include "dbpool.h"
 #include "json.h"
 #include "log.h"
 #include "inlineai.h"
 #include "longpoll.h"
+#include "pipeline.h"
 #include "pollmode.h"
+#include "postbatch.h"
+#include "ratelimit.h"
+#include "request.h"
+#include "router.h"
+#include "appcfg.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -171,7 +176,7 @@ static int cgi_fork(void)
 	return 0;
 }
 
-static void serve(struct conn *c, int *parked)
+static void serve(struct transport *c, int *parked)
 {
 	struct req r;
 	struct db *db = dbpool_get();
@@ -181,7 +186,7 @@ static void serve(struct conn *c, int *parked)
 		http_header(&r, "Retry-After", "1");
 		http_error(&r, 503, "unavailable", "the server is busy, try again shortly", NULL);
 	} else {
-		*parked = app_handle(&r) == ROUTE_PARKED;
+		*parked = pipeline_handle(&r) == ROUTE_PARKED;
 	}
 	if (!*parked)
 		http_send(&r);
@@ -256,11 +261,11 @@ static void *worker_main(void *arg)
 	struct follower me;
 	pthread_cond_init(&me.cv, NULL);
 	me.woken = 0;
-	struct conn *c = xcalloc(1, sizeof *c);
+	struct transport *c = xcalloc(1, sizeof *c);
 	c->fcgx = request_new();
 	int errors = 0;
 	for (;;) {
-		/* Finish the previous request before queueing (a plain close: http.h). */
+		/* Finish the previous request before queueing (a plain close: request.h). */
 		fcgx_finish_now(c->fcgx);
 		if (lf_become_leader(&me) < 0)
 			break;
@@ -374,17 +379,24 @@ static void usage(void)
 	fprintf(stderr, "usage: chatai.fcgi [--config FILE] [--listen HOST:PORT|PATH] [--threads N]\n");
 }
 
-int main(int argc, char **argv)
+/* The command line. */
+struct options {
+	const char *config_file;
+	const char *listen_addr; /* NULL: the inherited socket (or CGI) */
+	int64_t threads;         /* -1: setting fcgi_threads */
+};
+
+/* -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct options *o)
 {
-	const char *config_file = NULL, *listen_addr = NULL;
-	int64_t threads = -1;
+	*o = (struct options){ NULL, NULL, -1 };
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			config_file = argv[++i];
+			o->config_file = argv[++i];
 		else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
-			listen_addr = argv[++i];
+			o->listen_addr = argv[++i];
 		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-			if (parse_int64(argv[++i], 1, 4096, &threads) < 0) {
+			if (parse_int64(argv[++i], 1, 4096, &o->threads) < 0) {
 				usage();
 				return 2;
 			}
@@ -396,14 +408,22 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	return -1;
+}
+
+/* Configuration, logs, settings, limits: 0, or -1 (told on stderr or in the log). */
+static int setup(struct options *o)
+{
 	const char *err = NULL;
-	if (config_load(config_file, &err) < 0) {
+	if (config_load(o->config_file, &err) < 0) {
 		fprintf(stderr, "chatai.fcgi: %s\n", err ? err : "cannot read the configuration");
-		return 1;
+		return -1;
 	}
 	log_init("chatai.fcgi", config_get("log_target", "stderr"), config_get("log_level", "info"));
 	json_init();
 	app_settings_load();
+	authcache_init(app_cfg.auth_cache_ttl);
+	ratelimit_init(config_get("database_url", ""));
 	signal(SIGPIPE, SIG_IGN);
 	/* Every parked long-poll holds its FastCGI link: take every file the hard limit
 	 * allows (the soft limit is often 1024). */
@@ -416,51 +436,44 @@ int main(int argc, char **argv)
 	db_url = config_get("database_url", NULL);
 	if (!db_url) {
 		log_error("database_url is not set (CHATAI_DATABASE_URL or the config file)");
-		return 1;
+		return -1;
 	}
-	if (threads < 0)
-		threads = config_get_int("fcgi_threads", 32);
-	if (threads < 1)
-		threads = 1;
-	if (!listen_addr)
-		listen_addr = config_get("fcgi_listen", NULL);
+	if (o->threads < 0)
+		o->threads = config_get_int("fcgi_threads", 32);
+	if (o->threads < 1)
+		o->threads = 1;
+	if (!o->listen_addr)
+		o->listen_addr = config_get("fcgi_listen", NULL);
 	lp_start(db_url, 2, app_cfg.longpoll_max);
-	int64_t pool = config_get_int("fcgi_db_pool", 4), pool_wait = config_get_int("fcgi_db_wait", 2000);
-	if (pool < 1)
-		pool = 1;
-	if (pool > 1024)
-		pool = 1024;
-
 	if (FCGX_Init() != 0) {
 		log_error("FCGX_Init failed");
-		return 1;
+		return -1;
 	}
-	(void)pollmode_init(!listen_addr && FCGX_IsCGI(), listen_addr != NULL);
+	(void)pollmode_init(!o->listen_addr && FCGX_IsCGI(), o->listen_addr != NULL);
 	inlineai_init();
-	if (listen_addr) {
-		listen_fd = FCGX_OpenSocket(listen_addr, 1024);
-		if (listen_fd < 0) {
-			log_error("cannot listen on %s", listen_addr);
-			return 1;
-		}
-	} else if (FCGX_IsCGI()) {
-		/* Plain CGI: one request on the environment and stdin/stdout, one link. */
-		dbpool_init(db_url, 1, pool_wait);
-		struct conn *c = xcalloc(1, sizeof *c);
-		int parked = 0;
-		serve(c, &parked);
-		if (parked)
-			lp_drain();
-		else
-			free(c);
-		dbpool_close();
-		return 0;
-	}
-	dbpool_init(db_url, (int)(pool < threads ? pool : threads), pool_wait);
-	max_in_flight = (int)(pool < threads ? pool : threads);
-	postbatch_init(32, max_in_flight > 2 ? 2 : 1, slot_release, slot_take);
-	/* Every thread inherits this mask: SIGTERM and SIGINT go to the stopper only;
-	 * SIGUSR2 (no SA_RESTART) wakes the leader out of accept(). */
+	return 0;
+}
+
+/* Plain CGI: one request on the environment and stdin/stdout, one link. */
+static int run_cgi(int64_t pool_wait)
+{
+	dbpool_init(db_url, 1, pool_wait);
+	struct transport *c = xcalloc(1, sizeof *c);
+	int parked = 0;
+	serve(c, &parked);
+	if (parked)
+		lp_drain();
+	else
+		free(c);
+	dbpool_close();
+	return 0;
+}
+
+/* The stopper thread (stopper_main): every thread inherits the mask set here, so
+ * SIGTERM and SIGINT go to it only; SIGUSR2 (no SA_RESTART) wakes the leader out of
+ * accept(). 0 or -1. */
+static int start_stopper(pthread_t *stopper)
+{
 	static sigset_t stop_set;
 	sigemptyset(&stop_set);
 	sigaddset(&stop_set, SIGTERM);
@@ -471,13 +484,26 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_wake;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR2, &sa, NULL);
-	pthread_t stopper;
-	if (pthread_create(&stopper, NULL, stopper_main, &stop_set) != 0) {
+	if (pthread_create(stopper, NULL, stopper_main, &stop_set) != 0) {
 		log_error("cannot start the signal thread");
-		return 1;
+		return -1;
 	}
+	return 0;
+}
+
+/* The thread pool on the listening socket, until the stop (which exits the process). */
+static int run_pool(const struct options *o, int64_t pool, int64_t pool_wait)
+{
+	int64_t threads = o->threads;
+	dbpool_init(db_url, (int)(pool < threads ? pool : threads), pool_wait);
+	max_in_flight = (int)(pool < threads ? pool : threads);
+	postbatch_init(32, max_in_flight > 2 ? 2 : 1, slot_release, slot_take);
+	pthread_t stopper;
+	if (start_stopper(&stopper) < 0)
+		return 1;
 	lp_start_now();
-	log_info("chatai.fcgi: %lld threads on %s", (long long)threads, listen_addr ? listen_addr : "the inherited socket");
+	log_info("chatai.fcgi: %lld threads on %s", (long long)threads,
+	         o->listen_addr ? o->listen_addr : "the inherited socket");
 	web_server_addrs_set = getenv("FCGI_WEB_SERVER_ADDRS") != NULL;
 	lf_stack = xcalloc((size_t)threads, sizeof *lf_stack);
 	pthread_t *t = xcalloc((size_t)threads, sizeof *t);
@@ -495,4 +521,29 @@ int main(int argc, char **argv)
 	if (st)
 		pthread_join(stopper, NULL); /* it exits the process */
 	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if (setup(&o) < 0)
+		return 1;
+	int64_t pool = config_get_int("fcgi_db_pool", 4), pool_wait = config_get_int("fcgi_db_wait", 2000);
+	if (pool < 1)
+		pool = 1;
+	if (pool > 1024)
+		pool = 1024;
+	if (o.listen_addr) {
+		listen_fd = FCGX_OpenSocket(o.listen_addr, 1024);
+		if (listen_fd < 0) {
+			log_error("cannot listen on %s", o.listen_addr);
+			return 1;
+		}
+	} else if (FCGX_IsCGI()) {
+		return run_cgi(pool_wait);
+	}
+	return run_pool(&o, pool, pool_wait);
 }

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* messages: history, long-poll and posting, operator and widget side. */
 #include "autoconfig.h"
-#include "app.h"
+#include "messages.h"
+#include "caller.h"
+#include "request.h"
+#include "router.h"
+#include "appcfg.h"
+#include "validate.h"
 #include "inlineai.h"
 #include "longpoll.h"
 #include "postbatch.h"
@@ -10,31 +15,56 @@
 #include <stdlib.h>
 #include <string.h>
 
-int messages_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
+/* Who reads a history: what it holds differs, so their waiters never share an answer. */
+enum history_reader {
+	HIST_SITE = 0, /* the visitor with a cursor: the site audience */
+	HIST_VISITOR,  /* the visitor without a cursor: their own messages too */
+	HIST_ADMIN,    /* an operator: every message */
+};
+
+/* A history read's parameters (struct lp_query's arg; int64_t only: no padding). */
+struct history {
+	int64_t has_after; /* after given */
+	int64_t after;     /* seq */
+	int64_t limit;     /* at most this many */
+	int64_t reader;    /* enum history_reader */
+};
+_Static_assert(sizeof(struct history) <= LP_ARG_MAX, "struct history fits lp_query.arg");
+
+/* lp_ops.fetch of a dialog's messages (q->dialog_id) as h.reader may see them. */
+static int history_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 {
+	struct history h;
+	memcpy(&h, q->arg, sizeof h);
 	char id[24], after[24], lim[24];
 	snprintf(id, sizeof id, "%lld", (long long)q->dialog_id);
-	snprintf(after, sizeof after, "%lld", (long long)q->after);
-	snprintf(lim, sizeof lim, "%lld", (long long)q->limit);
-	int all = q->kind == LPQ_ADMIN || q->all_audience;
+	snprintf(after, sizeof after, "%lld", (long long)h.after);
+	snprintf(lim, sizeof lim, "%lld", (long long)h.limit);
+	/* What is read: admin history everything; a visitor's history ('visitor') the site
+	 * audience and the visitor's own messages; 'site' the site audience only. Notes
+	 * and operators' events (audiences 'note', 'admin') never reach a widget. */
+	const char *aud = h.reader == HIST_ADMIN ? "admin" : h.reader == HIST_VISITOR ? "visitor" : "site";
 	/* With a cursor: the first `limit` messages after it (paging forward never skips);
 	 * without: the latest `limit`, ascending. Stored JSON, joined in SQL. */
-	const char *p[4] = { id, after, lim, all ? "true" : "false" };
+	const char *p[4] = { id, after, lim, aud };
 	/* One prepared statement each; an empty dialog gives one row with NULL, a missing
 	 * one no row. The array text is what jsonb_agg() of the same objects prints. */
 	PGresult *res;
-	if (q->has_after)
+	if (h.has_after)
 		res = db_exec(db,
 			"SELECT (SELECT '[' || string_agg(x.json, ', ' ORDER BY x.seq) || ']' FROM"
 			" (SELECT m.seq, m.json FROM messages m"
-			"   WHERE m.dialog_id = d.id AND m.seq > $2::bigint AND ($4::bool OR m.audience = 'all')"
+			"   WHERE m.dialog_id = d.id AND m.seq > $2::bigint "
+			"   AND (m.audience = 'all' OR $4 = 'admin' OR ($4 = 'visitor' AND m.sender = 'user'))"
 			"   ORDER BY m.seq LIMIT $3::bigint) x)"
 			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
 	else
 		res = db_exec(db,
 			"SELECT (SELECT '[' || string_agg(x.json, ', ' ORDER BY x.seq) || ']' FROM"
 			" (SELECT m.seq, m.json FROM messages m"
-			"   WHERE m.dialog_id = d.id AND ($4::bool OR m.audience = 'all') AND $2::bigint >= 0"
+			"   WHERE m.dialog_id = d.id "
+			"   AND (m.audience = 'all' OR $4 = 'admin' OR ($4 = 'visitor' AND m.sender = 'user'))"
+			"   AND $2::bigint >= 0"
 			"   ORDER BY m.seq DESC LIMIT $3::bigint) x)"
 			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
 	if (!res)
@@ -49,38 +79,42 @@ int messages_fetch(struct db *db, struct lp_query *q, char **json, int *empty)
 	return 0;
 }
 
-static int messages_get(struct req *r, enum lpq_kind kind, int visitor)
+static const struct lp_ops messages_ops = { history_fetch, "no such dialog" };
+
+/* admin: every message (the operator); else the site audience, which for the visitor
+ * without a cursor includes their own messages. */
+static int messages_get(struct req *r, int admin)
 {
 	struct v_messages_query mq;
 	struct verr e = { 0 };
 	if (v_messages_query(r->query, app_cfg.longpoll_max_wait, &mq, &e) < 0) {
-		app_verr(r, &e);
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
-	struct lp_query q;
-	memset(&q, 0, sizeof q);
-	q.kind = kind;
-	q.dialog_id = r->ids[0];
-	q.has_after = mq.has_after;
-	q.after = mq.after;
-	q.limit = mq.limit;
 	/* A visitor's history (no cursor) shows their own messages too: a page refresh
 	 * must show the whole conversation. With a cursor, the site audience only. */
-	q.all_audience = visitor && !mq.has_after;
+	struct history h = { .has_after = mq.has_after, .after = mq.after, .limit = mq.limit,
+		             .reader = admin ? HIST_ADMIN : mq.has_after ? HIST_SITE : HIST_VISITOR };
+	struct lp_query q;
+	memset(&q, 0, sizeof q);
+	q.ops = &messages_ops;
+	q.dialog_id = r->ids[0];
+	q.every_audience = h.reader != HIST_SITE; /* woken by messages of every audience */
+	memcpy(q.arg, &h, sizeof h);
 	return lp_serve(r, &q, mq.wait);
 }
 
 int h_messages_get(struct req *r)
 {
-	return messages_get(r, LPQ_ADMIN, 0);
+	return messages_get(r, 1);
 }
 
 int h_widget_messages_get(struct req *r)
 {
 	int64_t assistant;
-	if (auth_widget_dialog(r, &assistant) < 0)
+	if (caller_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
-	return messages_get(r, LPQ_SITE, 1);
+	return messages_get(r, 0);
 }
 
 /* Answer a chatai_rest_*_post() result: 201 when stored now, 200 for a known client_id. */
@@ -107,8 +141,8 @@ int h_messages_post(struct req *r)
 {
 	struct v_post in;
 	struct verr e = { 0 };
-	if (v_post(app_body(r), "manager", &in, &e) < 0) {
-		app_verr(r, &e);
+	if (v_post(req_body(r), "manager", &in, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	char id[24], op[24];
@@ -124,12 +158,12 @@ int h_messages_post(struct req *r)
 int h_widget_messages_post(struct req *r)
 {
 	int64_t assistant;
-	if (auth_widget_dialog(r, &assistant) < 0)
+	if (caller_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
 	struct v_post in;
 	struct verr e = { 0 };
-	if (v_post(app_body(r), "user", &in, &e) < 0) {
-		app_verr(r, &e);
+	if (v_post(req_body(r), "user", &in, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	struct post_result pr;

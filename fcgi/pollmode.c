@@ -2,7 +2,8 @@
 /* pollmode: long-poll or short poll (see pollmode.h). */
 #include "autoconfig.h"
 #include "pollmode.h"
-#include "app.h"
+#include "request.h"
+#include "appcfg.h"
 #include "config.h"
 #include "log.h"
 
@@ -43,7 +44,7 @@ int pollmode_init(int is_cgi, int external)
 int pollmode_short(struct req *r)
 {
 	int m = mode;
-	const char *v = r && r->conn ? conn_param(r->conn, "CHATAI_FCGI_POLL_MODE") : NULL;
+	const char *v = r && r->transport ? transport_param(r->transport, "CHATAI_FCGI_POLL_MODE") : NULL;
 	int per_request = v ? parse_mode(v) : -1;
 	if (per_request > PM_AUTO)
 		m = per_request;
@@ -54,7 +55,7 @@ int pollmode_short(struct req *r)
 	if (run_external)
 		return 0;
 	/* An inherited socket: Apache spawns such workers only through mod_fcgid. */
-	const char *sw = r && r->conn ? conn_param(r->conn, "SERVER_SOFTWARE") : NULL;
+	const char *sw = r && r->transport ? transport_param(r->transport, "SERVER_SOFTWARE") : NULL;
 	return sw && strncmp(sw, "Apache", 6) == 0;
 }
 

@@ -3,7 +3,7 @@
 #include "autoconfig.h"
 #include "postbatch.h"
 #include "dbpool.h"
-#include "http.h"
+#include "request.h"
 #include "json.h"
 #include "log.h"
 

@@ -4,6 +4,9 @@
 #include "ratelimit.h"
 #include "credis.h"
 #include "log.h"
+#include "request.h"
+#include "router.h"
+#include "appcfg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -232,4 +235,47 @@ int ratelimit_hit(struct db *db, const char *key, int64_t limit, int64_t window,
 	if (backend->hit(db, key, window, &hits, retry_after) < 0)
 		return RATELIMIT_ERROR;
 	return hits > limit ? RATELIMIT_LIMITED : RATELIMIT_OK;
+}
+
+/* 0 to go on, -1 with 429 (or 503) set. */
+int ratelimit_request(struct req *r)
+{
+	const char *cls = NULL;
+	int64_t limit = 0;
+	unsigned f = r->route ? r->route->flags : ROUTE_WIDGET;
+	if ((f & ROUTE_WIDGET) && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "OPTIONS") == 0)) {
+		/* A preflight carries the flags of the route it asks for: it is a read. */
+		cls = "reads";
+		limit = app_cfg.rl_reads;
+	} else if (f & ROUTE_RATE_DIALOGS) {
+		cls = "dialogs";
+		limit = app_cfg.rl_dialogs;
+	} else if (f & ROUTE_RATE_MESSAGES) {
+		cls = "messages";
+		limit = app_cfg.rl_messages;
+	} else if (f & ROUTE_RATE_TYPING) {
+		cls = "typing";
+		limit = app_cfg.rl_typing;
+	} else if (f & ROUTE_RATE_LOGIN) {
+		cls = "login";
+		limit = app_cfg.rl_login;
+	}
+	if (!cls || limit <= 0)
+		return 0;
+	char key[160], addr[80];
+	addr_limit_key(r->remote_addr ? r->remote_addr : "-", addr, sizeof addr); /* IPv6: its /64 */
+	snprintf(key, sizeof key, "%s:%s", cls, addr);
+	int64_t retry = 0;
+	int rc = ratelimit_hit(r->db, key, limit, 60, &retry);
+	if (rc == RATELIMIT_OK)
+		return 0;
+	if (rc == RATELIMIT_LIMITED) {
+		char v[24];
+		snprintf(v, sizeof v, "%lld", (long long)retry);
+		http_header(r, "Retry-After", v);
+		http_error(r, 429, "rate_limited", "too many requests, slow down", NULL);
+		return -1;
+	}
+	http_db_error(r, "rate limit");
+	return -1;
 }

@@ -45,4 +45,11 @@ void ratelimit_init(const char *scope);
 /* One hit of key against limit per window seconds. */
 int ratelimit_hit(struct db *db, const char *key, int64_t limit, int64_t window, int64_t *retry_after) CHATAI_WUR;
 
+/* The request's rate limit (its route's class; widget GET and OPTIONS: rate_limit_reads),
+ * keyed on the client address (IPv6 per /64). Widget handlers call it once the resource
+ * is checked (dialog, token, origin), so refused requests count nothing; other routes
+ * get it from the pipeline. 0 to go on, -1 with 429 (or 503) set. */
+struct req;
+int ratelimit_request(struct req *r) CHATAI_WUR;
+
 #endif

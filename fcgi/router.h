@@ -58,8 +58,4 @@ enum route_status route_match(const struct route *table, size_t n, const char *m
                               const char *path, const struct route **out, int64_t ids[ROUTE_MAX_IDS],
                               int *nids, char *allow, size_t allowlen, int *widget);
 
-/* The application's table (routes.c). */
-extern const struct route chatai_routes[];
-extern const size_t chatai_routes_count;
-
 #endif

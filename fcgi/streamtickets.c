@@ -10,7 +10,10 @@
  * consumed by the first stream that shows it (notifier/auth.c).
  */
 #include "autoconfig.h"
-#include "app.h"
+#include "streamtickets.h"
+#include "caller.h"
+#include "request.h"
+#include "router.h"
 #include "log.h"
 #include "token.h"
 
@@ -54,7 +57,7 @@ int h_stream_ticket(struct req *r)
 int h_widget_stream_ticket(struct req *r)
 {
 	int64_t assistant;
-	if (auth_widget_dialog(r, &assistant) < 0)
+	if (caller_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
 	return issue(r, 0, r->ids[0]);
 }

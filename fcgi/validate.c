@@ -2,7 +2,7 @@
 /* validate: request bodies and query strings, checked before any database work. */
 #include "autoconfig.h"
 #include "validate.h"
-#include "http.h"
+#include "request.h"
 #include "json.h"
 
 #include <stdlib.h>

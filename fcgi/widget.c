@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* widget: the public routes of the embeddable widget (CORS, rate limited). */
+/* widget: the public routes of the embeddable widget (CORS, rate limited) but its
+ * messages (messages.c) and stream tickets (streamtickets.c). */
 #include "autoconfig.h"
-#include "app.h"
+#include "widget.h"
+#include "caller.h"
+#include "dialogs.h"
+#include "ratelimit.h"
+#include "request.h"
+#include "router.h"
+#include "validate.h"
 #include "credis.h"
 #include "json.h"
 #include "log.h"
@@ -57,7 +64,7 @@ int h_widget_assistant(struct req *r)
 		http_error(r, 404, "not_found", "no such assistant", NULL);
 		return ROUTE_DONE;
 	}
-	if (widget_cors(r, PQgetvalue(res, 0, 1)) < 0 || app_rate_check(r) < 0) {
+	if (caller_widget_origin(r, PQgetvalue(res, 0, 1)) < 0 || ratelimit_request(r) < 0) {
 		PQclear(res);
 		return ROUTE_DONE;
 	}
@@ -101,16 +108,16 @@ int h_widget_dialog_create(struct req *r)
 {
 	struct v_new_dialog in;
 	struct verr e = { 0 };
-	if (v_new_dialog(app_body(r), &in, &e) < 0) {
-		app_verr(r, &e);
+	if (v_new_dialog(req_body(r), &in, &e) < 0) {
+		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
 	char *origins = NULL;
 	if (assistant_origins(r, in.assistant_id, &origins) < 0)
 		return ROUTE_DONE;
-	int ok = widget_cors(r, origins) == 0;
+	int ok = caller_widget_origin(r, origins) == 0;
 	free(origins);
-	if (!ok || app_rate_check(r) < 0) /* counted once the assistant and origin are checked */
+	if (!ok || ratelimit_request(r) < 0) /* counted once the assistant and origin are checked */
 		return ROUTE_DONE;
 
 	char tok[TOKEN_CHARS + 1], hash[TOKEN_HASH_CHARS + 1], aid[24];
@@ -150,7 +157,7 @@ int h_widget_dialog_create(struct req *r)
 int h_widget_typing(struct req *r)
 {
 	int64_t assistant;
-	if (auth_widget_dialog(r, &assistant) < 0)
+	if (caller_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
 	return dialog_typing(r, "user");
 }
@@ -158,7 +165,7 @@ int h_widget_typing(struct req *r)
 int h_widget_handoff(struct req *r)
 {
 	int64_t assistant;
-	if (auth_widget_dialog(r, &assistant) < 0)
+	if (caller_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
 	return dialog_action(r, 0, "handoff");
 }
@@ -167,7 +174,7 @@ int h_widget_preflight(struct req *r, const char *allow)
 {
 	if (!r->origin) {
 		/* A plain OPTIONS: say what the path accepts. */
-		if (app_rate_check(r) < 0)
+		if (ratelimit_request(r) < 0)
 			return ROUTE_DONE;
 		http_header(r, "Allow", allow);
 		http_no_content(r);
@@ -199,12 +206,12 @@ int h_widget_preflight(struct req *r, const char *allow)
 	/* POST /api/widget/dialogs: the assistant is in the body, which a preflight does not
 	 * carry. Any origin passes here; the real request is checked. */
 	if (origins) {
-		int ok = widget_cors(r, origins) == 0;
+		int ok = caller_widget_origin(r, origins) == 0;
 		free(origins);
 		if (!ok)
 			return ROUTE_DONE;
 	}
-	if (app_rate_check(r) < 0)
+	if (ratelimit_request(r) < 0)
 		return ROUTE_DONE;
 	free(r->cors_origin);
 	r->cors_origin = xstrdup(r->origin);

@@ -2,8 +2,8 @@
 /* libFuzzer driver: query strings, cursors, headers and origins of chatai.fcgi. */
 #include "autoconfig.h"
 #include "cors.h"
-#include "cursor.h"
-#include "http.h"
+#include "inboxcursor.h"
+#include "request.h"
 #include "json.h"
 #include "validate.h"
 
@@ -26,17 +26,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *v = NULL;
 	if (query_get(s, "cursor", &v) == 1) {
 		struct inbox_cursor c, c2;
-		if (cursor_decode(v, &c) == 0) {
+		if (inbox_cursor_decode(v, &c) == 0) {
 			/* a decoded cursor encodes back to one that decodes the same */
-			char out[CURSOR_MAX];
-			cursor_encode(&c, out);
-			if (cursor_decode(out, &c2) < 0 || c2.lo != c.lo || c2.after_id != c.after_id)
+			char out[INBOX_CURSOR_MAX];
+			inbox_cursor_encode(&c, out);
+			if (inbox_cursor_decode(out, &c2) < 0 || c2.lo != c.lo || c2.after_id != c.after_id)
 				abort();
 		}
 	}
 	free(v);
 	struct inbox_cursor c;
-	(void)cursor_decode(s, &c);
+	(void)inbox_cursor_decode(s, &c);
 	(void)content_type_is_json(s);
 	(void)bearer_token(s);
 	(void)v_origin_well_formed(s);

@@ -2,6 +2,7 @@
 /* libFuzzer driver: request paths against the route table of chatai.fcgi. */
 #include "autoconfig.h"
 #include "router.h"
+#include "routes.h"
 #include "util.h"
 
 #include <stdint.h>

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the pure half of chatai.fcgi: query strings, content types, routing,
- * request-body validation, CORS origin matching, the inbox cursor and answer rendering.
+ * request-body validation, CORS origin matching, the inbox cursor, answer rendering and
+ * which notification wakes which long-poll (lpnote).
  * No database, no sockets.
  */
 #include "autoconfig.h"
-#include "app.h"
 #include "check_run.h"
+#include "messages.h"
+#include "routes.h"
 #include "cors.h"
-#include "cursor.h"
-#include "http.h"
+#include "inboxcursor.h"
+#include "request.h"
 #include "json.h"
+#include "lpheap.h"
+#include "lpnote.h"
 #include "router.h"
 #include "validate.h"
 
@@ -484,32 +488,118 @@ END_TEST
 
 START_TEST(cursors)
 {
-	char out[CURSOR_MAX];
+	char out[INBOX_CURSOR_MAX];
 	struct inbox_cursor c = { 741, 741, 0 }, d;
-	cursor_encode(&c, out);
+	inbox_cursor_encode(&c, out);
 	ck_assert_str_eq(out, "djE6NzQx"); /* base64url("v1:741") */
-	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	ck_assert_int_eq(inbox_cursor_decode(out, &d), 0);
 	ck_assert_int_eq(d.lo, 741);
 	ck_assert_int_eq(d.hi, 741);
 	ck_assert_int_eq(d.after_id, 0);
 	c = (struct inbox_cursor){ 10, 25, 99999 };
-	cursor_encode(&c, out);
-	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	inbox_cursor_encode(&c, out);
+	ck_assert_int_eq(inbox_cursor_decode(out, &d), 0);
 	ck_assert_int_eq(d.lo, 10);
 	ck_assert_int_eq(d.hi, 25);
 	ck_assert_int_eq(d.after_id, 99999);
 	c = (struct inbox_cursor){ INT64_MAX, INT64_MAX, 0 };
-	cursor_encode(&c, out);
-	ck_assert_int_eq(cursor_decode(out, &d), 0);
+	inbox_cursor_encode(&c, out);
+	ck_assert_int_eq(inbox_cursor_decode(out, &d), 0);
 	ck_assert_int_eq(d.lo, INT64_MAX);
 	const char *bad[] = { "", "x", "djE6", "djI6NzQx" /* v2:741 */, "djE6LTE" /* v1:-1 */, "djE6NzQxOg" /* v1:741: */,
 		              "djE6OTk5OTk5OTk5OTk5OTk5OTk5OTk", /* 20 digits */ "djE6MTA6NToy" /* hi < lo */, "!!!!",
 		              "djE6NzQx===" };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-		ck_assert_msg(cursor_decode(bad[i], &d) == -1, "%s", bad[i]);
+		ck_assert_msg(inbox_cursor_decode(bad[i], &d) == -1, "%s", bad[i]);
 	unsigned char raw[8];
 	ck_assert_int_eq(b64url_decode("AA", raw, sizeof raw), 1);
 	ck_assert_int_eq(b64url_decode("A", raw, sizeof raw), -1);
+}
+END_TEST
+
+/* ---- long-poll wake rule ---- */
+
+static int wakes(const struct lp_query *q, const char *payload)
+{
+	cJSON *o = cJSON_Parse(payload);
+	ck_assert_ptr_nonnull(o);
+	struct lp_note n;
+	int rc = lp_note_from_json(o, &n);
+	cJSON_Delete(o);
+	return rc == 0 && lp_note_matches(q, &n);
+}
+
+START_TEST(longpoll_wake)
+{
+	struct lp_query site = { .dialog_id = 7 }, every = { .dialog_id = 7, .every_audience = 1 }, inbox = { 0 };
+	/* A dialog's reader: its own dialog's messages; the site audience only those for all. */
+	ck_assert(wakes(&site, "{\"k\":\"msg\",\"dialog_id\":7,\"aud\":\"all\"}"));
+	ck_assert(!wakes(&site, "{\"k\":\"msg\",\"dialog_id\":7,\"aud\":\"admin\"}"));
+	ck_assert(wakes(&every, "{\"k\":\"msg\",\"dialog_id\":7,\"aud\":\"admin\"}"));
+	ck_assert(!wakes(&every, "{\"k\":\"msg\",\"dialog_id\":8,\"aud\":\"all\"}"));
+	ck_assert(!wakes(&every, "{\"k\":\"dialog\",\"dialog_id\":7}"));
+	/* The inbox (dialog 0): every message and dialog event; typing and cache events wake nobody. */
+	ck_assert(wakes(&inbox, "{\"k\":\"msg\",\"dialog_id\":8,\"aud\":\"admin\"}"));
+	ck_assert(wakes(&inbox, "{\"k\":\"dialog\",\"dialog_id\":9}"));
+	ck_assert(!wakes(&inbox, "{\"k\":\"typing\",\"dialog_id\":9}"));
+	ck_assert(!wakes(&inbox, "{\"k\":\"revoke\",\"session_id\":3}"));
+	ck_assert(!wakes(&inbox, "{\"k\":\"msg\",\"dialog_id\":\"9\"}"));
+	/* A reconnect of the LISTEN link wakes everyone. */
+	struct lp_note all = { .kind = LP_NOTE_ALL };
+	ck_assert(lp_note_matches(&site, &all) && lp_note_matches(&inbox, &all));
+}
+END_TEST
+
+/* The dispatcher's wake times: the top is always the earliest, any one can leave. */
+START_TEST(longpoll_heap)
+{
+	enum { N = 500 };
+	static struct lp_hnode nodes[N];
+	struct lp_heap h = { 0 };
+	ck_assert_ptr_null(lp_heap_top(&h));
+	unsigned seed = 7;
+	for (int i = 0; i < N; i++) {
+		seed = seed * 1103515245u + 12345u;
+		nodes[i].at = (int64_t)(seed % 1000);
+		nodes[i].idx = LP_HEAP_NONE;
+		lp_heap_push(&h, &nodes[i]);
+	}
+	/* every third leaves from wherever it is; removing one that is out is a no-op */
+	for (int i = 0; i < N; i += 3)
+		lp_heap_remove(&h, &nodes[i]);
+	lp_heap_remove(&h, &nodes[0]);
+	ck_assert_uint_eq(h.n, N - (N + 2) / 3);
+	int64_t last = -1;
+	size_t popped = 0;
+	for (struct lp_hnode *t; (t = lp_heap_top(&h)); popped++) {
+		ck_assert_int_ge(t->at, last);
+		ck_assert_uint_ne((size_t)(t - nodes) % 3, 0);
+		last = t->at;
+		lp_heap_remove(&h, t);
+		ck_assert_uint_eq(t->idx, LP_HEAP_NONE);
+	}
+	ck_assert_uint_eq(popped, N - (N + 2) / 3);
+	lp_heap_free(&h);
+}
+END_TEST
+
+START_TEST(longpoll_ring)
+{
+	static struct lp_ring ring; /* zeroed: empty */
+	struct lp_query q = { .dialog_id = 7, .every_audience = 1 };
+	struct lp_note other = { .kind = LP_NOTE_MSG, .dialog_id = 8 }, mine = { .kind = LP_NOTE_MSG, .dialog_id = 7 };
+	lp_ring_add(&ring, &other);
+	ck_assert_uint_eq(other.gen, 1);
+	ck_assert(!lp_ring_missed(&ring, &q, 0));
+	lp_ring_add(&ring, &mine);
+	ck_assert(lp_ring_missed(&ring, &q, 0));  /* parked after reading generation 0 */
+	ck_assert(lp_ring_missed(&ring, &q, 1));
+	ck_assert(!lp_ring_missed(&ring, &q, 2)); /* read after it: nothing missed */
+	for (int i = 0; i < LP_RING; i++)
+		lp_ring_add(&ring, &other);
+	/* The ring no longer reaches back to generation 2: assume the worst. */
+	ck_assert(lp_ring_missed(&ring, &q, 2));
+	ck_assert(!lp_ring_missed(&ring, &q, ring.gen - 10));
 }
 END_TEST
 
@@ -549,6 +639,7 @@ int main(void)
 	Suite *s = suite_create("fcgi");
 	check_case(s, "pure", CHECK_TESTS(query_basic, query_decoding, content_types, bearer, routing_found,
 					  routing_not_found, routing_method, bodies, nul_field_scanner, post_rules,
-					  small_bodies, assistants, knowledge, queries, cors, cursors, render));
+					  small_bodies, assistants, knowledge, queries, cors, cursors, render,
+					  longpoll_wake, longpoll_ring, longpoll_heap));
 	return check_run(s, CK_FORK_GETENV);
 }

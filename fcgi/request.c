@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* http: request parsing and answer rendering over FastCGI or CGI. */
+/* request: request parsing and answer rendering over FastCGI or CGI. */
 #include "autoconfig.h"
-#include "http.h"
+#include "request.h"
 #include "json.h"
 #include "log.h"
+#include "validate.h"
 
 #include <ctype.h>
 #include <poll.h>
@@ -93,14 +94,14 @@ void fcgx_finish_now(FCGX_Request *r)
 	FCGX_Finish_r(r);
 }
 
-const char *conn_param(struct conn *c, const char *name)
+const char *transport_param(struct transport *c, const char *name)
 {
 	if (c->fcgx)
 		return FCGX_GetParam(name, c->fcgx->envp);
 	return getenv(name);
 }
 
-size_t conn_read(struct conn *c, char *buf, size_t n)
+size_t transport_read(struct transport *c, char *buf, size_t n)
 {
 	size_t got = 0;
 	while (got < n) {
@@ -122,7 +123,7 @@ size_t conn_read(struct conn *c, char *buf, size_t n)
 	return got;
 }
 
-void conn_write(struct conn *c, const char *buf, size_t n)
+void transport_write(struct transport *c, const char *buf, size_t n)
 {
 	if (c->fcgx) {
 		FCGX_PutStr(buf, (int)n, c->fcgx->out);
@@ -137,6 +138,19 @@ void conn_write(struct conn *c, const char *buf, size_t n)
 	}
 }
 
+void transport_finish_free(struct transport *c)
+{
+	if (!c)
+		return;
+	if (c->fcgx) {
+		/* Nobody reads a next request on this link: let it close. */
+		c->fcgx->keepConnection = 0;
+		fcgx_finish_now(c->fcgx);
+		free(c->fcgx);
+	}
+	free(c);
+}
+
 /* ---- request ---- */
 
 static const char *nonempty(const char *s)
@@ -144,34 +158,34 @@ static const char *nonempty(const char *s)
 	return s && *s ? s : NULL;
 }
 
-void req_init(struct req *r, struct conn *c, struct db *db)
+void req_init(struct req *r, struct transport *c, struct db *db)
 {
 	memset(r, 0, sizeof *r);
-	r->conn = c;
+	r->transport = c;
 	r->db = db;
-	const char *m = conn_param(c, "REQUEST_METHOD");
+	const char *m = transport_param(c, "REQUEST_METHOD");
 	r->method = xstrdup(m ? m : "GET");
 
 	/* REQUEST_URI is what the client sent, whatever the server's script mapping. */
-	const char *uri = conn_param(c, "REQUEST_URI");
+	const char *uri = transport_param(c, "REQUEST_URI");
 	if (uri && *uri) {
 		const char *q = strchr(uri, '?');
 		r->path = q ? xstrndup(uri, (size_t)(q - uri)) : xstrdup(uri);
 		r->query = xstrdup(q ? q + 1 : "");
 	} else {
-		const char *sn = conn_param(c, "SCRIPT_NAME");
-		const char *pi = conn_param(c, "PATH_INFO");
+		const char *sn = transport_param(c, "SCRIPT_NAME");
+		const char *pi = transport_param(c, "PATH_INFO");
 		r->path = xasprintf("%s%s", sn ? sn : "", pi ? pi : "");
-		const char *qs = conn_param(c, "QUERY_STRING");
+		const char *qs = transport_param(c, "QUERY_STRING");
 		r->query = xstrdup(qs ? qs : "");
 	}
-	r->content_type = nonempty(conn_param(c, "CONTENT_TYPE"));
-	r->authorization = nonempty(conn_param(c, "HTTP_AUTHORIZATION"));
-	r->visitor_token = nonempty(conn_param(c, "HTTP_X_VISITOR_TOKEN"));
-	r->origin = nonempty(conn_param(c, "HTTP_ORIGIN"));
-	r->remote_addr = nonempty(conn_param(c, "REMOTE_ADDR"));
-	r->user_agent = nonempty(conn_param(c, "HTTP_USER_AGENT"));
-	const char *cl = conn_param(c, "CONTENT_LENGTH");
+	r->content_type = nonempty(transport_param(c, "CONTENT_TYPE"));
+	r->authorization = nonempty(transport_param(c, "HTTP_AUTHORIZATION"));
+	r->visitor_token = nonempty(transport_param(c, "HTTP_X_VISITOR_TOKEN"));
+	r->origin = nonempty(transport_param(c, "HTTP_ORIGIN"));
+	r->remote_addr = nonempty(transport_param(c, "REMOTE_ADDR"));
+	r->user_agent = nonempty(transport_param(c, "HTTP_USER_AGENT"));
+	const char *cl = transport_param(c, "CONTENT_LENGTH");
 	int64_t n;
 	if (cl && *cl && parse_int64(cl, 0, INT64_MAX, &n) == 0)
 		r->content_length = n;
@@ -181,12 +195,12 @@ void req_init(struct req *r, struct conn *c, struct db *db)
 
 void req_read_body(struct req *r)
 {
-	if (r->content_length == -1 && r->conn->fcgx) {
+	if (r->content_length == -1 && r->transport->fcgx) {
 		/* No CONTENT_LENGTH (a chunked request passed on as a stream): FastCGI marks
 		 * the end of the body, so read up to one byte past the limit to tell. */
 		size_t cap = CHATAI_BODY_MAX + 1;
 		r->body = xmalloc(cap + 1);
-		r->body_len = conn_read(r->conn, r->body, cap);
+		r->body_len = transport_read(r->transport, r->body, cap);
 		r->body[r->body_len] = '\0';
 		if (r->body_len > CHATAI_BODY_MAX) {
 			free(r->body);
@@ -208,7 +222,7 @@ void req_read_body(struct req *r)
 	}
 	size_t want = (size_t)r->content_length;
 	r->body = xmalloc(want + 1);
-	r->body_len = conn_read(r->conn, r->body, want);
+	r->body_len = transport_read(r->transport, r->body, want);
 	r->body[r->body_len] = '\0';
 	r->body_state = r->body_len ? BODY_OK : BODY_NONE;
 }
@@ -302,7 +316,7 @@ void http_send(struct req *r)
 {
 	struct buf out = { 0 };
 	http_render(r, &out);
-	conn_write(r->conn, out.p, out.len);
+	transport_write(r->transport, out.p, out.len);
 	buf_free(&out);
 }
 
@@ -329,23 +343,14 @@ void http_db_error_of(struct req *r, const struct db *db, const char *what)
 	http_error(r, 500, "internal_error", "internal error", NULL);
 }
 
-/*
- * A link that the server closed while we were idle (restart, admin shutdown) has the
- * server's last words or EOF waiting on its socket. An idle worker link never receives
- * anything else worth keeping (it does not LISTEN), so a readable socket means: drop the
- * link now, and this request reconnects instead of failing on the dead one.
- */
-void db_check_idle(struct db *db)
+cJSON *req_body(struct req *r)
 {
-	if (!db->conn)
-		return;
-	struct pollfd p = { PQsocket(db->conn), POLLIN, 0 };
-	if (PQstatus(db->conn) == CONNECTION_OK && poll(&p, 1, 0) <= 0)
-		return;
-	log_info("database: the idle link was closed by the server, reconnecting");
-	PQfinish(db->conn);
-	db->conn = NULL;
-	db->next_try_ms = 0;
+	return r->json;
+}
+
+void http_verr(struct req *r, const struct verr *e)
+{
+	http_error(r, e->status, e->code, e->message, e->field);
 }
 
 /* ---- pure helpers ---- */

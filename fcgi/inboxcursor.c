@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* cursor: encoding of the inbox cursor. */
+/* inboxcursor: encoding of the inbox cursor. */
 #include "autoconfig.h"
-#include "cursor.h"
+#include "inboxcursor.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -63,7 +63,7 @@ long b64url_decode(const char *in, unsigned char *out, size_t outlen)
 	return (long)j;
 }
 
-void cursor_encode(const struct inbox_cursor *c, char out[CURSOR_MAX])
+void inbox_cursor_encode(const struct inbox_cursor *c, char out[INBOX_CURSOR_MAX])
 {
 	char plain[80];
 	int n;
@@ -72,7 +72,7 @@ void cursor_encode(const struct inbox_cursor *c, char out[CURSOR_MAX])
 	else
 		n = snprintf(plain, sizeof plain, "v1:%lld:%lld:%lld", (long long)c->lo, (long long)c->hi,
 		             (long long)c->after_id);
-	b64url_encode((const unsigned char *)plain, (size_t)n, out, CURSOR_MAX);
+	b64url_encode((const unsigned char *)plain, (size_t)n, out, INBOX_CURSOR_MAX);
 }
 
 /* A decimal in [0, INT64_MAX] of 1..19 digits at *p, advancing *p. */
@@ -95,10 +95,10 @@ static int take_num(const char **p, int64_t *out)
 	return 0;
 }
 
-int cursor_decode(const char *s, struct inbox_cursor *c)
+int inbox_cursor_decode(const char *s, struct inbox_cursor *c)
 {
 	unsigned char plain[80];
-	if (!s || strlen(s) >= CURSOR_MAX)
+	if (!s || strlen(s) >= INBOX_CURSOR_MAX)
 		return -1;
 	long n = b64url_decode(s, plain, sizeof plain - 1);
 	if (n < 4)

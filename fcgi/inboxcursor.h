@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cursor: the opaque inbox cursor of GET /api/inbox (docs/internals.md, "Inbox cursor").
+ * inboxcursor: the opaque inbox cursor of GET /api/inbox (docs/internals.md, "Inbox cursor").
  *
  * A cursor names what the client has seen: every inbox event of a transaction whose
  * xid is below `lo`, plus those in [lo, hi) with an id up to `after_id` (a page cut
@@ -8,8 +8,8 @@
  * as base64url("v1:<lo>"); a partial one as base64url("v1:<lo>:<hi>:<after_id>").
  * Pure: unit tested and fuzzed.
  */
-#ifndef CHATAI_FCGI_CURSOR_H
-#define CHATAI_FCGI_CURSOR_H
+#ifndef CHATAI_FCGI_INBOXCURSOR_H
+#define CHATAI_FCGI_INBOXCURSOR_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,12 +21,12 @@ struct inbox_cursor {
 	int64_t after_id; /* inbox_events.id */
 };
 
-#define CURSOR_MAX 128
+#define INBOX_CURSOR_MAX 128
 
-/* Encode into out (CURSOR_MAX bytes). */
-void cursor_encode(const struct inbox_cursor *c, char out[CURSOR_MAX]);
+/* Encode into out (INBOX_CURSOR_MAX bytes). */
+void inbox_cursor_encode(const struct inbox_cursor *c, char out[INBOX_CURSOR_MAX]);
 /* Decode; 0 or -1 when the text is not a cursor of ours. */
-int cursor_decode(const char *s, struct inbox_cursor *c) CHATAI_WUR;
+int inbox_cursor_decode(const char *s, struct inbox_cursor *c) CHATAI_WUR;
 
 /* base64url without padding; decode returns the byte count or -1. */
 size_t b64url_encode(const unsigned char *in, size_t n, char *out, size_t outlen);

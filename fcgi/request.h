@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http: one REST request and its answer, independent of how it arrived.
+ * request: one REST request and its answer, independent of how it arrived. The lowest
+ * layer of fcgi/: it calls nothing above it (docs/internals.md, "fcgi/ layers").
  *
- * A struct conn is the transport (a FastCGI request, or CGI on stdin/stdout); a
+ * A struct transport is how the request arrived (a FastCGI request, or CGI on stdin/stdout); a
  * struct req is the parsed request plus the answer being built (struct resp). Handlers
  * only fill req->resp through http_json() / http_error(); the dispatcher sends it once
  * (http_send) and frees everything the request owned (req_free). Nothing here keeps
@@ -11,8 +12,8 @@
  * The pure parts (buffers, query strings, content types) have no I/O and are unit
  * tested and fuzzed on their own.
  */
-#ifndef CHATAI_FCGI_HTTP_H
-#define CHATAI_FCGI_HTTP_H
+#ifndef CHATAI_FCGI_REQUEST_H
+#define CHATAI_FCGI_REQUEST_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -34,7 +35,7 @@ void buf_printf(struct buf *b, const char *fmt, ...) CHATAI_PRINTF(2, 3);
 void buf_free(struct buf *b);
 
 /* The transport of one request. */
-struct conn {
+struct transport {
 	FCGX_Request *fcgx; /* NULL: plain CGI (environ, stdin, stdout) */
 };
 
@@ -49,10 +50,12 @@ struct conn {
 void fcgx_finish_now(FCGX_Request *r);
 
 /* A request parameter (CGI meta-variable) or NULL. */
-const char *conn_param(struct conn *c, const char *name);
+const char *transport_param(struct transport *c, const char *name);
 /* Read up to n bytes of the body; returns the count (0 at the end or on error). */
-size_t conn_read(struct conn *c, char *buf, size_t n);
-void conn_write(struct conn *c, const char *buf, size_t n);
+size_t transport_read(struct transport *c, char *buf, size_t n);
+void transport_write(struct transport *c, const char *buf, size_t n);
+/* Free the transport of a finished request (FastCGI: finish and free; CGI: nothing). */
+void transport_finish_free(struct transport *c);
 
 struct resp {
 	int status;          /* 0 until set */
@@ -77,7 +80,7 @@ enum body_state {
 };
 
 struct req {
-	struct conn *conn;
+	struct transport *transport;
 	struct db *db;              /* the thread's database link */
 	char *method;               /* REQUEST_METHOD, owned */
 	char *path;                 /* path part of REQUEST_URI, owned */
@@ -102,10 +105,12 @@ struct req {
 };
 
 /* Fill r from the transport's parameters (does not read the body). */
-void req_init(struct req *r, struct conn *c, struct db *db);
+void req_init(struct req *r, struct transport *c, struct db *db);
 /* Read the body (at most CHATAI_BODY_MAX; an announced larger one is not read at all). */
 void req_read_body(struct req *r);
 void req_free(struct req *r);
+/* The request's JSON body, parsed by the pipeline for ROUTE_BODY routes. */
+cJSON *req_body(struct req *r);
 
 /* Answer builders. body is JSON text, copied. */
 void http_json(struct req *r, int status, const char *body);
@@ -114,6 +119,9 @@ void http_json_take(struct req *r, int status, char *body);
 void http_no_content(struct req *r);
 void http_error(struct req *r, int status, const char *code, const char *message, const char *field);
 void http_header(struct req *r, const char *name, const char *value);
+/* Answer a validation refusal (validate.h): its status, code, message and field. */
+struct verr;
+void http_verr(struct req *r, const struct verr *e);
 /* The reason phrase of a status code. */
 const char *http_reason(int status);
 /* The complete CGI/FastCGI answer (Status line, headers, blank line, body) into out. */
@@ -126,10 +134,6 @@ void http_send(struct req *r);
 void http_db_error(struct req *r, const char *what);
 /* The same for the outcome recorded in db (which need not be r's link). */
 void http_db_error_of(struct req *r, const struct db *db, const char *what);
-
-/* Drop the link of an idle struct db that the server closed (restart, admin shutdown),
- * so that the next query reconnects at once instead of failing on it. */
-void db_check_idle(struct db *db);
 
 /*
  * Query strings (pure). query_get() finds the first `name=value` pair in qs and

@@ -1,31 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * auth: operator login, logout, sessions; visitor tokens of widget dialogs.
- *
- * Secrets never reach SQL or logs in clear: bearer tokens are looked up by their
- * SHA-256 (unique index) and visitor tokens compared by hash with token_equal().
- * A login for an unknown email still runs one password_verify() against a dummy
- * hash, so the answer time does not tell which emails exist.
- */
+/* caller: who is calling (see caller.h). */
 #include "autoconfig.h"
-#include "app.h"
+#include "caller.h"
 #include "authcache.h"
 #include "cors.h"
 #include "credis.h"
-#include "json.h"
-#include "log.h"
+#include "ratelimit.h"
+#include "request.h"
 #include "token.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The yescrypt hash (libxcrypt's default cost, as password_hash() makes) of a random
- * password that was thrown away: checking a password against it costs what checking a
- * real one does, and nothing matches it. */
-static const char dummy_hash[] = "$y$j9T$UVKzMeBPFbGfGvoaG/vRU1$QAVbDji7kAlXSD4En4gi1LSv2GA9zVteB/wmp07dqM9";
-
-int auth_operator(struct req *r)
+int caller_operator(struct req *r)
 {
 	const char *tok = bearer_token(r->authorization);
 	if (!tok || !token_well_formed(tok)) {
@@ -83,101 +71,8 @@ int auth_operator(struct req *r)
 	return 0;
 }
 
-int h_login(struct req *r)
-{
-	struct v_login in;
-	struct verr e = { 0 };
-	if (v_login(app_body(r), &in, &e) < 0) {
-		app_verr(r, &e);
-		return ROUTE_DONE;
-	}
-	const char *p[3] = { in.email, NULL, NULL };
-	PGresult *res = db_exec(r->db,
-		"SELECT id, password_hash FROM operators WHERE lower(email) = lower($1)", 1, p);
-	if (!res) {
-		http_db_error(r, "login");
-		return ROUTE_DONE;
-	}
-	int found = PQntuples(res) == 1;
-	char *id = found ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
-	char *ph = found ? xstrdup(PQgetvalue(res, 0, 1)) : NULL;
-	PQclear(res);
-	int ok;
-	if (found) {
-		ok = password_verify(in.password, ph);
-	} else {
-		(void)password_verify(in.password, dummy_hash);
-		ok = 0;
-	}
-	free(ph);
-	if (!ok) {
-		free(id);
-		log_info("login refused (bad email or password) from %s", r->remote_addr ? r->remote_addr : "-");
-		http_error(r, 401, "invalid_credentials", "wrong email or password", NULL);
-		return ROUTE_DONE;
-	}
-	char tok[TOKEN_CHARS + 1], hash[TOKEN_HASH_CHARS + 1], ttl[24];
-	if (token_new(tok) < 0) {
-		free(id);
-		http_error(r, 500, "internal_error", "no entropy for a token", NULL);
-		return ROUTE_DONE;
-	}
-	token_hash(tok, hash);
-	snprintf(ttl, sizeof ttl, "%lld", (long long)app_cfg.token_ttl);
-	const char *q[3] = { id, hash, ttl };
-	res = db_exec(r->db,
-		"WITH s AS (INSERT INTO sessions (operator_id, token_hash, expires_at)"
-		"  VALUES ($1::bigint, $2, now() + make_interval(secs => $3::bigint)) RETURNING id, operator_id),"
-		" u AS (UPDATE operators SET last_seen_at = now() WHERE id = $1::bigint)"
-		" SELECT s.id, jsonb_build_object('id', o.id, 'email', o.email, 'name', o.name, 'role', o.role)::text"
-		" FROM s JOIN operators o ON o.id = s.operator_id", 3, q);
-	free(id);
-	if (!res) {
-		http_db_error(r, "login session");
-		return ROUTE_DONE;
-	}
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		http_error(r, 401, "invalid_credentials", "wrong email or password", NULL);
-		return ROUTE_DONE;
-	}
-	struct buf b = { 0 };
-	buf_printf(&b, "{\"token\":\"%s\",\"user\":%s}", tok, PQgetvalue(res, 0, 1));
-	log_debug("login: operator session %s opened", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	http_json(r, 200, b.p);
-	buf_free(&b);
-	return ROUTE_DONE;
-}
-
-int h_logout(struct req *r)
-{
-	char sid[24];
-	snprintf(sid, sizeof sid, "%lld", (long long)r->op.session_id);
-	const char *p[1] = { sid };
-	/* The trigger sessions_changed tells the notifier and every REST process (their
-	 * session caches) with a NOTIFY that leaves at commit. */
-	PGresult *res = db_exec(r->db,
-		"UPDATE sessions SET revoked_at = now() WHERE id = $1::bigint AND revoked_at IS NULL", 1, p);
-	if (!res) {
-		http_db_error(r, "logout");
-		return ROUTE_DONE;
-	}
-	PQclear(res);
-	/* This process forgets at once; the others when the trigger's NOTIFY arrives. */
-	(void)authcache_note("revoke", r->op.session_id);
-	(void)credis_presence_clear(credis_thread(), r->op.id);
-	http_no_content(r);
-	return ROUTE_DONE;
-}
-
-int h_me(struct req *r)
-{
-	http_json(r, 200, r->op.json);
-	return ROUTE_DONE;
-}
-
-char *auth_visitor_token(struct req *r)
+/* The visitor token of the request: X-Visitor-Token or ?visitor_token=. Owned copy or NULL. */
+static char *visitor_token(struct req *r)
 {
 	if (r->visitor_token)
 		return xstrdup(r->visitor_token);
@@ -188,7 +83,7 @@ char *auth_visitor_token(struct req *r)
 	return NULL;
 }
 
-int widget_cors(struct req *r, const char *allowed_json)
+int caller_widget_origin(struct req *r, const char *allowed_json)
 {
 	free(r->cors_origin);
 	r->cors_origin = NULL;
@@ -202,9 +97,9 @@ int widget_cors(struct req *r, const char *allowed_json)
 	return 0;
 }
 
-int auth_widget_dialog(struct req *r, int64_t *assistant_id)
+int caller_widget_dialog(struct req *r, int64_t *assistant_id)
 {
-	char *tok = auth_visitor_token(r);
+	char *tok = visitor_token(r);
 	if (!tok || !token_well_formed(tok)) {
 		free(tok);
 		http_error(r, 401, "unauthorized", "a visitor token is required (X-Visitor-Token or visitor_token)",
@@ -238,11 +133,11 @@ int auth_widget_dialog(struct req *r, int64_t *assistant_id)
 		authcache_dialog_put(r->ids[0], &d, gen);
 	}
 	int rc = -1;
-	if (widget_cors(r, d.allowed_json) < 0) {
+	if (caller_widget_origin(r, d.allowed_json) < 0) {
 		/* answered */
 	} else if (!token_equal(d.token_hash, hash)) {
 		http_error(r, 403, "forbidden", "this visitor token does not open this dialog", NULL);
-	} else if (app_rate_check(r) == 0) { /* counted once the dialog is ours */
+	} else if (ratelimit_request(r) == 0) { /* counted once the dialog is ours */
 		*assistant_id = d.assistant_id;
 		rc = 0;
 	}

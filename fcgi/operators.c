@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/* operators: operator accounts and the profile of the operator asking. */
+#include "autoconfig.h"
+#include "operators.h"
+#include "adminval.h"
+#include "request.h"
+#include "router.h"
+#include "validate.h"
+#include "authcache.h"
+#include "credis.h"
+#include "token.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char last_admin[] = "the last active admin cannot be disabled or demoted";
+
+int h_operators_list(struct req *r)
+{
+	PGresult *res = db_exec(
+		r->db,
+		"SELECT jsonb_build_object('operators', COALESCE(jsonb_agg(chatai_operator_json(o) ORDER BY o.id),"
+		" '[]'::jsonb))::text FROM operators o",
+		0, NULL);
+	return admin_answer(r, res, 200, "operators list", NULL, NULL);
+}
+
+/* Hash a new password; -1 with 500 set. */
+static int hash_password(struct req *r, const char *pw, char **hash)
+{
+	*hash = NULL;
+	if (!pw)
+		return 0;
+	if (password_hash(pw, hash) < 0) {
+		http_error(r, 500, "internal_error", "the password could not be hashed", NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int h_operators_create(struct req *r)
+{
+	const cJSON *o = req_body(r);
+	const char *email, *role, *pw;
+	char *name = NULL, *hash = NULL;
+	struct verr e = { 0 };
+	if (av_email(o, "email", &email, &e) < 0 || av_name(o, "name", 1, &name, &e) < 0 ||
+	    av_role(o, "role", 1, &role, &e) < 0 || av_password(o, "password", 1, &pw, &e) < 0) {
+		http_verr(r, &e);
+		goto done;
+	}
+	if (hash_password(r, pw, &hash) < 0)
+		goto done;
+	const char *p[4] = { email, name, role, hash };
+	PGresult *res = db_exec(r->db, "SELECT chatai_operator_create($1, $2, $3, $4)::text", 4, p);
+	admin_answer(r, res, 201, "operator create", "role", NULL);
+done:
+	free(name);
+	free(hash);
+	return ROUTE_DONE;
+}
+
+/* Run chatai_operator_update() and answer; the revoked sessions and the operator's
+ * cached entries are forgotten here at once. */
+static int operator_update(struct req *r, const char *id, const char *name, const char *role, int disabled,
+			   const char *hash)
+{
+	const char *p[5] = { id, name, role, disabled < 0 ? NULL : disabled ? "true" : "false", hash };
+	PGresult *res = db_exec(r->db,
+				"SELECT u.operator::text, array_to_json(u.revoked)::text"
+				" FROM chatai_operator_update($1::bigint, $2, $3, $4::boolean, $5) u",
+				5, p);
+	if (!res) {
+		admin_db_error(r, "operator update", "role", last_admin);
+		return ROUTE_DONE;
+	}
+	int64_t oid = strtoll(id, NULL, 10);
+	cJSON *rev = cJSON_Parse(PQgetvalue(res, 0, 1));
+	const cJSON *it;
+	cJSON_ArrayForEach(it, rev)(void) authcache_note("revoke", (int64_t)it->valuedouble);
+	cJSON_Delete(rev);
+	(void)authcache_note("operator", oid);
+	if (disabled == 1) /* not online any more (operators_online) */
+		(void)credis_presence_clear(credis_thread(), oid);
+	http_json(r, 200, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return ROUTE_DONE;
+}
+
+int h_operator_patch(struct req *r)
+{
+	const cJSON *o = req_body(r);
+	const char *role, *pw;
+	char *name = NULL, *hash = NULL, id[24];
+	int disabled;
+	struct verr e = { 0 };
+	if (av_name(o, "name", 0, &name, &e) < 0 || av_role(o, "role", 0, &role, &e) < 0 ||
+	    av_bool(o, "disabled", &disabled, &e) < 0 || av_password(o, "password", 0, &pw, &e) < 0) {
+		http_verr(r, &e);
+		goto done;
+	}
+	if (!name && !role && disabled < 0 && !pw) {
+		http_error(r, 400, "validation_failed",
+			   "nothing to change: give name, role, disabled or password", NULL);
+		goto done;
+	}
+	if (hash_password(r, pw, &hash) < 0)
+		goto done;
+	operator_update(r, admin_id(r, id), name, role, disabled, hash);
+done:
+	free(name);
+	free(hash);
+	return ROUTE_DONE;
+}
+
+/* Is pw the password of the operator asking? 1, 0, or -1 with the answer set. */
+static int current_password_ok(struct req *r, const char *pw)
+{
+	char id[24];
+	snprintf(id, sizeof id, "%lld", (long long)r->op.id);
+	const char *p[1] = { id };
+	PGresult *res = db_exec(r->db, "SELECT password_hash FROM operators WHERE id = $1::bigint", 1, p);
+	if (!res) {
+		http_db_error(r, "me");
+		return -1;
+	}
+	int ok = PQntuples(res) == 1 && password_verify(pw, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return ok;
+}
+
+int h_me_patch(struct req *r)
+{
+	const cJSON *o = req_body(r);
+	const char *pw, *cur;
+	char *name = NULL, *hash = NULL, id[24];
+	struct verr e = { 0 };
+	if (av_name(o, "name", 0, &name, &e) < 0 || av_password(o, "password", 0, &pw, &e) < 0 ||
+	    av_string(o, "current_password", pw != NULL, V_PASSWORD_MAX, &cur, &e) < 0) {
+		http_verr(r, &e);
+		goto done;
+	}
+	if (!name && !pw) {
+		http_error(r, 400, "validation_failed", "nothing to change: give name or password", NULL);
+		goto done;
+	}
+	if (cur) {
+		int ok = current_password_ok(r, cur);
+		if (ok < 0)
+			goto done;
+		if (!ok) {
+			http_error(r, 400, "validation_failed", "the current password is wrong",
+				   "current_password");
+			goto done;
+		}
+	}
+	if (hash_password(r, pw, &hash) < 0)
+		goto done;
+	snprintf(id, sizeof id, "%lld", (long long)r->op.id);
+	operator_update(r, id, name, NULL, -1, hash);
+done:
+	free(name);
+	free(hash);
+	return ROUTE_DONE;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * operators: the operator accounts over REST (docs/api.md "Operators"): the list, create
+ * and change of an admin, and an operator's own profile (PATCH /api/me). Writes go
+ * through chatai_operator_*() of sql/008_admin.sql, as chatai-ctl's do. A disable revokes
+ * every session of the operator in the same transaction; this process forgets them at
+ * once, the other processes and the notifier on the trigger's NOTIFY.
+ */
+#ifndef CHATAI_FCGI_OPERATORS_H
+#define CHATAI_FCGI_OPERATORS_H
+
+struct req;
+
+int h_operators_list(struct req *r);
+int h_operators_create(struct req *r);
+int h_operator_patch(struct req *r);
+int h_me_patch(struct req *r);
+
+#endif
