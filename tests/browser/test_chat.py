@@ -18,6 +18,19 @@ def _operator(stack, email="op@browser.example", password="op-password-123", nam
     return email, password, harness.Api(stack.url).login(email, password)
 
 
+def _conversation(browser, url, aid, token, first):
+    """A visitor's widget that sent first (so the dialog exists) and is connected, and an
+    operator (token) whose panel shows it: (widget, panel, the dialog's id); their browsers
+    are widget.drv and panel.drv."""
+    widget = WidgetPage(browser(), url, aid).load()
+    widget.send(first)
+    dialog_id = _dialog_id(widget)
+    wait_for(lambda: widget.state()["connection"] == "connected", message="widget connected")
+    panel = AdminPage(browser(), url).with_token(token, dialog_id)
+    panel.wait_text(first, "user")
+    return widget, panel, dialog_id
+
+
 def _dialog_id(widget):
     saved = wait_for(widget.saved_dialog, message="dialog saved in localStorage")
     return saved["dialog_id"]
@@ -144,14 +157,7 @@ def test_assistant_answers_in_both_after_typing(make_stack, browser):
     answer = "Yes, we ship to Norway; delivery takes 4 business days."
     harness.add_knowledge(s.pg, aid, [("Do you ship to Norway?", answer)])
     email, password, token = _operator(s)
-    wd = browser()
-    widget = WidgetPage(wd, s.url, aid).load()
-    widget.send("Hello there")  # creates the dialog and connects
-    dialog_id = _dialog_id(widget)
-    wait_for(lambda: widget.state()["connection"] == "connected", message="connected")
-    ad = browser()
-    panel = AdminPage(ad, s.url).with_token(token, dialog_id)
-    panel.wait_text("Hello there", "user")
+    widget, panel, _ = _conversation(browser, s.url, aid, token, "Hello there")
     widget.record_typing()
     widget.send("Do you ship to Norway?")
     widget.wait_text(answer, "ai", timeout=30)
@@ -207,15 +213,8 @@ def test_notifier_restart_resyncs_without_duplicates(make_stack, browser):
     aid = harness.make_assistant(s.pg, "Restart assistant")
     email, password, token = _operator(s)
     api = harness.Api(s.url)
-    wd = browser()
-    widget = WidgetPage(wd, s.url, aid).load()
-    widget.send("before restart")
-    dialog_id = _dialog_id(widget)
-    wait_for(lambda: widget.state()["connection"] == "connected", message="widget connected")
-    ad = browser()
-    panel = AdminPage(ad, s.url).with_token(token, dialog_id)
+    widget, panel, dialog_id = _conversation(browser, s.url, aid, token, "before restart")
     panel.wait_connection("Real-time connected", "ws")
-    panel.wait_text("before restart", "user")
 
     s.notifier.stop()
     wait_for(lambda: panel.state()["connection"].startswith(("Error", "Connecting")), message="panel sees the drop")
@@ -577,14 +576,8 @@ def test_widget_for_a_missing_assistant_shows_nothing(stack, browser):
 def test_delivery_latency(stack, admin, assistant, browser, artifacts):
     """Visitor -> panel and operator -> widget delivery times over WebSocket (both browsers
     run on this machine, so their Date.now() clocks agree). Figures go to artifacts."""
-    wd = browser()
-    widget = WidgetPage(wd, stack.url, assistant).load()
-    widget.send("latency warm-up")
-    dialog_id = _dialog_id(widget)
-    wait_for(lambda: widget.state()["connection"] == "connected", message="widget connected")
-    ad = browser()
-    panel = AdminPage(ad, stack.url).with_token(admin["token"], dialog_id)
-    panel.wait_text("latency warm-up", "user")
+    widget, panel, _ = _conversation(browser, stack.url, assistant, admin["token"], "latency warm-up")
+    wd, ad = widget.drv, panel.drv
     panel.wait_connection("Real-time connected", "ws")
     recorder = """
         window.__seen = {};

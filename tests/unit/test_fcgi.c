@@ -26,22 +26,28 @@
 
 START_TEST(query_basic)
 {
-	char *v = NULL;
-	ck_assert_int_eq(query_get("after=5&wait=10", "wait", &v), 1);
-	ck_assert_str_eq(v, "10");
-	free(v);
-	ck_assert_int_eq(query_get("after=5&wait=10", "after", &v), 1);
-	ck_assert_str_eq(v, "5");
-	free(v);
-	ck_assert_int_eq(query_get("after=5", "limit", &v), 0);
-	ck_assert_ptr_null(v);
-	ck_assert_int_eq(query_get("", "x", &v), 0);
-	ck_assert_int_eq(query_get("waiter=1&wait=2", "wait", &v), 1);
-	ck_assert_str_eq(v, "2");
-	free(v);
-	ck_assert_int_eq(query_get("flag&x=1", "flag", &v), 1);
-	ck_assert_str_eq(v, "");
-	free(v);
+	/* found (1, and its value) or not (0, and NULL) */
+	static const struct {
+		const char *query, *key;
+		int found;
+		const char *value;
+	} cases[] = {
+		{ "after=5&wait=10", "wait", 1, "10" },
+		{ "after=5&wait=10", "after", 1, "5" },
+		{ "after=5", "limit", 0, NULL },
+		{ "", "x", 0, NULL },
+		{ "waiter=1&wait=2", "wait", 1, "2" },
+		{ "flag&x=1", "flag", 1, "" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char *v = (char *)1; /* not found must set it to NULL */
+		ck_assert_msg(query_get(cases[i].query, cases[i].key, &v) == cases[i].found, "%s", cases[i].query);
+		if (cases[i].found)
+			ck_assert_str_eq(v, cases[i].value);
+		else
+			ck_assert_ptr_null(v);
+		free(v);
+	}
 }
 END_TEST
 
