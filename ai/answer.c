@@ -3,11 +3,12 @@
 #include "autoconfig.h"
 #include "answer.h"
 #include "config.h"
-#include "credis.h"
 #include "handoff.h"
 #include "json.h"
 #include "kb.h"
 #include "log.h"
+#include "text.h"
+#include "typing.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -174,21 +175,12 @@ static int job_info_load(struct db *db, const struct job *j, struct job_info *ji
 	return 0;
 }
 
-/* typing_start through Redis when redis_url is set, Redis is up and a notifier listens
- * there (typing then never touches the database); else NOTIFY. typing_stop stays in the
- * transaction that stores the answer, so the answer never shows after it. */
+/* typing_start by the one typing path (common/typing.h; the job holds the dialog, so no
+ * check). typing_stop stays in the transaction that stores the answer, so the answer
+ * never shows after it. */
 static int send_typing_start(struct db *db, int64_t dialog, int64_t assistant)
 {
-	if (credis_publish_typing(credis_thread(), dialog, assistant, "ai", "start") == CREDIS_OK)
-		return 0;
-	char d[24];
-	snprintf(d, sizeof d, "%" PRId64, dialog);
-	const char *p[] = { d };
-	PGresult *res = db_exec(db, "SELECT chatai_typing($1, 'ai', 'start')", 1, p);
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	return typing_send(db, dialog, assistant, "ai", "start");
 }
 
 static void sleep_ms(int ms)
@@ -199,87 +191,103 @@ static void sleep_ms(int ms)
 		;
 }
 
-/* The LLM's answer, or NULL (reason logged) when the call fails. *db_failed on a
- * database failure while building the context. */
-static char *llm_answer(struct db *db, const struct ai_settings *s, const struct job *j,
-                        const struct job_info *ji, int *db_failed)
-{
-	char *answer = NULL, *body = NULL;
-	struct kb_entry *kb = NULL;
-	size_t nkb = 0;
-	PGresult *res = NULL;
-	const char **senders = NULL, **texts = NULL;
-	struct llm_turn *turns = NULL;
-	struct llm_fact *facts = NULL;
+/* What an answer is computed from: the assistant, the visitor's questions (for the
+ * knowledge base) and, for the LLM, the conversation up to them. */
+struct answer_ctx {
+	int64_t assistant;
+	const char *assistant_name;
+	const char *const *questions;
+	size_t nquestions;
+	const struct llm_turn *turns;
+	size_t nturns;
+	const char *label; /* for the log: "job N" or "preview" */
+};
 
-	*db_failed = 0;
-	/* Context: the best entries for the questions as a whole. */
-	size_t qlen = 0;
-	for (size_t i = 0; i < ji->nquestions; i++)
-		qlen += strlen(ji->questions[i]) + 1;
+/* The LLM's answer to c (the knowledge entries best for the questions as a whole in its
+ * system prompt), or NULL (reason logged) when the call fails. -1 on a database failure
+ * while building the context. */
+static int llm_ask(struct db *db, const struct ai_settings *s, const struct answer_ctx *c, char **answer)
+{
+	struct kb_entry *kb = NULL;
+	size_t nkb = 0, qlen = 0;
+	*answer = NULL;
+	for (size_t i = 0; i < c->nquestions; i++)
+		qlen += strlen(c->questions[i]) + 1;
 	char *all = xcalloc(qlen + 1, 1);
-	for (size_t i = 0; i < ji->nquestions; i++) {
-		strcat(all, ji->questions[i]);
+	for (size_t i = 0; i < c->nquestions; i++) {
+		strcat(all, c->questions[i]);
 		strcat(all, "\n");
 	}
-	int rc = s->context_entries > 0 ? kb_search(db, ji->assistant_id, all, s->context_entries, &kb, &nkb) : 0;
+	int rc = s->context_entries > 0 ? kb_search(db, c->assistant, all, s->context_entries, &kb, &nkb) : 0;
 	free(all);
-	if (rc < 0) {
-		*db_failed = 1;
-		goto done;
-	}
-
-	char d[24], to[24], lim[16];
-	snprintf(d, sizeof d, "%" PRId64, j->dialog_id);
-	snprintf(to, sizeof to, "%" PRId64, j->up_to_seq);
-	snprintf(lim, sizeof lim, "%d", s->history);
-	const char *p[] = { d, to, lim };
-	res = db_exec(db, "SELECT sender, text FROM (SELECT seq, sender, text FROM messages "
-	                  "WHERE dialog_id = $1 AND seq <= $2 AND audience <> 'note' "
-	                  "ORDER BY seq DESC LIMIT $3) m ORDER BY seq",
-	              3, p);
-	if (!res) {
-		*db_failed = 1;
-		goto done;
-	}
-	size_t n = (size_t)PQntuples(res);
-	senders = xcalloc(n + 1, sizeof *senders);
-	texts = xcalloc(n + 1, sizeof *texts);
-	turns = xcalloc(n + 1, sizeof *turns);
-	for (size_t i = 0; i < n; i++) {
-		senders[i] = PQgetvalue(res, (int)i, 0);
-		texts[i] = PQgetvalue(res, (int)i, 1);
-	}
-	size_t nturns = llm_context_turns(senders, texts, n, (size_t)s->history, turns);
-	facts = xcalloc(nkb + 1, sizeof *facts);
+	if (rc < 0)
+		return -1;
+	struct llm_fact *facts = xcalloc(nkb + 1, sizeof *facts);
 	for (size_t i = 0; i < nkb; i++) {
 		facts[i].question = kb[i].question;
 		facts[i].answer = kb[i].answer;
 	}
 	struct llm_request req = {
-		.model = s->model, .assistant_name = ji->assistant_name,
-		.facts = facts, .nfacts = nkb, .turns = turns, .nturns = nturns,
+		.model = s->model, .assistant_name = c->assistant_name,
+		.facts = facts, .nfacts = nkb, .turns = c->turns, .nturns = c->nturns,
 	};
-	body = llm_build_request(&req);
-	char err[256];
+	char *body = llm_build_request(&req), err[256];
 	int64_t t0 = now_ms();
-	if (llm_complete(&s->llm, body, &answer, err, sizeof err) < 0) {
-		log_warn("job %" PRId64 ": LLM call failed after %" PRId64 " ms (%s): using the knowledge base",
-		         j->id, now_ms() - t0, err);
-		answer = NULL;
+	if (llm_complete(&s->llm, body, answer, err, sizeof err) < 0) {
+		log_warn("%s: LLM call failed after %" PRId64 " ms (%s): using the knowledge base",
+		         c->label, now_ms() - t0, err);
+		*answer = NULL;
 	} else {
-		log_debug("job %" PRId64 ": LLM answered in %" PRId64 " ms", j->id, now_ms() - t0);
+		log_debug("%s: LLM answered in %" PRId64 " ms", c->label, now_ms() - t0);
 	}
-done:
 	free(body);
 	free(facts);
-	free(turns);
-	free(senders);
-	free(texts);
-	if (res)
-		PQclear(res);
 	kb_entries_free(kb, nkb);
-	return answer;
+	return 0;
+}
+
+/* A job's conversation for the LLM: the dialog's last ai_history messages up to the job
+ * (notes left out), as turns borrowing from res. */
+struct history {
+	PGresult *res;
+	const char **senders, **texts;
+	struct llm_turn *turns;
+	size_t nturns;
+};
+
+static void history_free(struct history *h)
+{
+	free(h->senders);
+	free(h->texts);
+	free(h->turns);
+	if (h->res)
+		PQclear(h->res);
+	memset(h, 0, sizeof *h);
+}
+
+static int history_load(struct db *db, const struct ai_settings *s, const struct job *j, struct history *h)
+{
+	char d[24], to[24], lim[16];
+	snprintf(d, sizeof d, "%" PRId64, j->dialog_id);
+	snprintf(to, sizeof to, "%" PRId64, j->up_to_seq);
+	snprintf(lim, sizeof lim, "%d", s->history);
+	const char *p[] = { d, to, lim };
+	h->res = db_exec(db, "SELECT sender, text FROM (SELECT seq, sender, text FROM messages "
+	                     "WHERE dialog_id = $1 AND seq <= $2 AND audience <> 'note' "
+	                     "ORDER BY seq DESC LIMIT $3) m ORDER BY seq",
+	                 3, p);
+	if (!h->res)
+		return -1;
+	size_t n = (size_t)PQntuples(h->res);
+	h->senders = xcalloc(n + 1, sizeof *h->senders);
+	h->texts = xcalloc(n + 1, sizeof *h->texts);
+	h->turns = xcalloc(n + 1, sizeof *h->turns);
+	for (size_t i = 0; i < n; i++) {
+		h->senders[i] = PQgetvalue(h->res, (int)i, 0);
+		h->texts[i] = PQgetvalue(h->res, (int)i, 1);
+	}
+	h->nturns = llm_context_turns(h->senders, h->texts, n, (size_t)s->history, h->turns);
+	return 0;
 }
 
 static int end_job(struct db *db, const struct ai_settings *s, const struct job *j,
@@ -314,11 +322,7 @@ static int job_failed(struct db *db, const struct ai_settings *s, const struct j
  * is left. */
 static char *message_text(char *raw)
 {
-	size_t count = 0, i = 0;
-	for (; raw[i]; i++)
-		if (((unsigned char)raw[i] & 0xC0) != 0x80 && ++count > CHATAI_TEXT_MAX_CHARS)
-			break;
-	raw[i] = '\0';
+	utf8_truncate(raw, CHATAI_TEXT_MAX_CHARS);
 	char *text = NULL;
 	const char *why = NULL;
 	if (text_validate(raw, strlen(raw), &text, &why) < 0)
@@ -341,15 +345,40 @@ int answer_kb(struct db *db, int64_t assistant, const char *const *questions, si
 	return 0;
 }
 
-int answer_preview(struct db *db, int64_t assistant, const char *question, char **text, int64_t *knowledge_id)
+/* What the assistant sends for c: the LLM's answer when ai_provider = openai and the
+ * call succeeds, else the knowledge base's (answer_kb); *text NULL when neither answered
+ * (the fallback message then). *knowledge_id: the entry of a knowledge-base answer, else
+ * 0. *how names the source for the log. -1 on a database failure. */
+static int answer_compose(struct db *db, const struct ai_settings *s, const struct answer_ctx *c, char **text,
+                          int64_t *knowledge_id, const char **how)
+{
+	*text = NULL;
+	*knowledge_id = 0;
+	*how = "knowledge base";
+	if (s && s->use_llm) {
+		if (llm_ask(db, s, c, text) < 0)
+			return -1;
+		if (*text) {
+			*how = "LLM";
+			*text = message_text(*text);
+			return 0;
+		}
+	}
+	return answer_kb(db, c->assistant, c->questions, c->nquestions, text, knowledge_id);
+}
+
+int answer_preview(struct db *db, const struct ai_settings *s, int64_t assistant, const char *question,
+                   char **text, int64_t *knowledge_id)
 {
 	char a[24];
 	snprintf(a, sizeof a, "%" PRId64, assistant);
 	const char *p[] = { a };
 	*text = NULL;
 	*knowledge_id = 0;
-	PGresult *res = db_exec(db, "SELECT fallback_message, array_to_json(handoff_words) FROM assistants"
-	                            " WHERE id = $1::bigint", 1, p);
+	/* The greeting as chatai_rest_create_dialog() stores it: when not blank. */
+	PGresult *res = db_exec(db, "SELECT name, CASE WHEN btrim(greeting) <> '' THEN greeting END,"
+	                            " fallback_message, array_to_json(handoff_words)"
+	                            " FROM assistants WHERE id = $1::bigint", 1, p);
 	if (!res)
 		return -1;
 	if (PQntuples(res) != 1) {
@@ -357,18 +386,56 @@ int answer_preview(struct db *db, int64_t assistant, const char *question, char 
 		return -2;
 	}
 	char **words = NULL;
-	size_t nwords = json_strings(PQgetvalue(res, 0, 1), &words);
-	char *fallback = xstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
+	size_t nwords = json_strings(PQgetvalue(res, 0, 3), &words);
 	int rc = 0;
-	if (handoff_match(question, (const char *const *)words, nwords, NULL))
+	if (handoff_match(question, (const char *const *)words, nwords, NULL)) {
 		*text = xstrdup(HANDOFF_TEXT);
-	else if (answer_kb(db, assistant, &question, 1, text, knowledge_id) < 0)
-		rc = -1;
-	else if (!*text)
-		*text = xstrdup(fallback);
-	free(fallback);
+	} else {
+		/* The dialog a visitor would open: the greeting, then the question. */
+		const char *senders[2], *texts[2];
+		size_t n = 0;
+		if (!PQgetisnull(res, 0, 1)) {
+			senders[n] = "ai";
+			texts[n++] = PQgetvalue(res, 0, 1);
+		}
+		senders[n] = "user";
+		texts[n++] = question;
+		struct llm_turn turns[2];
+		struct answer_ctx c = {
+			.assistant = assistant, .assistant_name = PQgetvalue(res, 0, 0),
+			.questions = &question, .nquestions = 1, .turns = turns, .label = "answer preview",
+		};
+		c.nturns = llm_context_turns(senders, texts, n, s ? (size_t)s->history : 0, turns);
+		const char *how;
+		if (answer_compose(db, s, &c, text, knowledge_id, &how) < 0)
+			rc = -1;
+		else if (!*text)
+			*text = xstrdup(PQgetvalue(res, 0, 2));
+	}
+	PQclear(res);
 	strv_free(words, nwords);
+	return rc;
+}
+
+/* The answer to job j (ji loaded), or NULL for the fallback; how names its source.
+ * -1 on a database failure. */
+static int job_answer(struct db *db, const struct ai_settings *s, const struct job *j, const struct job_info *ji,
+                      char **answer, const char **how)
+{
+	struct history h = { 0 };
+	char label[40];
+	*answer = NULL;
+	if (s->use_llm && history_load(db, s, j, &h) < 0)
+		return -1;
+	snprintf(label, sizeof label, "job %" PRId64, j->id);
+	struct answer_ctx c = {
+		.assistant = ji->assistant_id, .assistant_name = ji->assistant_name,
+		.questions = (const char *const *)ji->questions, .nquestions = ji->nquestions,
+		.turns = h.turns, .nturns = h.nturns, .label = label,
+	};
+	int64_t kid;
+	int rc = answer_compose(db, s, &c, answer, &kid, how);
+	history_free(&h);
 	return rc;
 }
 
@@ -419,25 +486,10 @@ int answer_job(struct db *db, const struct ai_settings *s, const struct job *j)
 	if (s->debug_delay_ms > 0)
 		sleep_ms(s->debug_delay_ms);
 
-	const char *how = "knowledge base";
-	if (s->use_llm) {
-		int db_failed = 0;
-		answer = llm_answer(db, s, j, &ji, &db_failed);
-		if (db_failed) {
-			rc = job_failed(db, s, j, "building the LLM context");
-			goto out;
-		}
-		if (answer)
-			how = "LLM";
-	}
-	if (answer) {
-		answer = message_text(answer);
-	} else {
-		int64_t kid;
-		if (answer_kb(db, ji.assistant_id, (const char *const *)ji.questions, ji.nquestions, &answer, &kid) < 0) {
-			rc = job_failed(db, s, j, "searching the knowledge base");
-			goto out;
-		}
+	const char *how;
+	if (job_answer(db, s, j, &ji, &answer, &how) < 0) {
+		rc = job_failed(db, s, j, "computing the answer");
+		goto out;
 	}
 	if (answer) {
 		end.text = answer;

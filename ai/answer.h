@@ -49,13 +49,16 @@ int answer_kb(struct db *db, int64_t assistant, const char *const *questions, si
               int64_t *knowledge_id) CHATAI_WUR;
 
 /*
- * What the assistant would say to question (one visitor message in a dialog it answers),
- * by the worker's own path: the handoff words (then the handoff notice), the knowledge
- * base (answer_kb), else the fallback message. The LLM (ai_provider = openai) is not
- * asked: its own fallback is this answer. 0 with *text (owned) and *knowledge_id (0 when
- * no entry gave the answer), -1 on a database failure, -2 when there is no such assistant.
+ * What the assistant would say to question as the first visitor message of a new dialog
+ * (its greeting before it), by the worker's own path with settings s: the handoff words
+ * (then the handoff notice); with ai_provider = openai the LLM, called as for a job (the
+ * best knowledge entries as context, ai_timeout), whose answer is cut and trimmed as a
+ * job's; when it fails or is not used, the knowledge base (answer_kb); else the fallback
+ * message. s NULL: ai_provider = kb. 0 with *text (owned) and *knowledge_id (the entry of
+ * a knowledge-base answer; 0 for the LLM's, the handoff notice or the fallback), -1 on a
+ * database failure, -2 when there is no such assistant.
  */
-int answer_preview(struct db *db, int64_t assistant, const char *question, char **text,
-                   int64_t *knowledge_id) CHATAI_WUR;
+int answer_preview(struct db *db, const struct ai_settings *s, int64_t assistant, const char *question,
+                   char **text, int64_t *knowledge_id) CHATAI_WUR;
 
 #endif

@@ -2,8 +2,10 @@
 /* llm: OpenAI-compatible chat completions: request/response codecs and the HTTP call. */
 #include "autoconfig.h"
 #include "llm.h"
+#include "buf.h"
 #include "json.h"
 #include "log.h"
+#include "text.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -46,33 +48,24 @@ size_t llm_context_turns(const char *const *senders, const char *const *texts, s
 	return k;
 }
 
-/* Append src to the heap string *s of length *len. */
-static void append(char **s, size_t *len, const char *src)
-{
-	size_t l = strlen(src);
-	*s = xrealloc(*s, *len + l + 1);
-	memcpy(*s + *len, src, l + 1);
-	*len += l;
-}
-
 static char *system_prompt(const struct llm_request *r)
 {
 	const char *name = r->assistant_name && *r->assistant_name ? r->assistant_name : "the assistant";
-	char *s = xasprintf("You are %s, a customer-support assistant on a website chat. Answer the "
-	                    "visitor briefly and politely, in the visitor's language, using the knowledge "
-	                    "below. If the knowledge does not cover the question, say so and offer to pass "
-	                    "the visitor to a human operator. Never invent prices, dates or policies.",
-	                    name);
-	size_t len = strlen(s);
+	struct buf s = { 0 };
+	buf_printf(&s, "You are %s, a customer-support assistant on a website chat. Answer the "
+	           "visitor briefly and politely, in the visitor's language, using the knowledge "
+	           "below. If the knowledge does not cover the question, say so and offer to pass "
+	           "the visitor to a human operator. Never invent prices, dates or policies.",
+	           name);
 	if (r->nfacts > 0)
-		append(&s, &len, "\n\nKnowledge:");
+		buf_adds(&s, "\n\nKnowledge:");
 	for (size_t i = 0; i < r->nfacts; i++) {
-		append(&s, &len, "\nQ: ");
-		append(&s, &len, r->facts[i].question ? r->facts[i].question : "");
-		append(&s, &len, "\nA: ");
-		append(&s, &len, r->facts[i].answer ? r->facts[i].answer : "");
+		buf_adds(&s, "\nQ: ");
+		buf_adds(&s, r->facts[i].question ? r->facts[i].question : "");
+		buf_adds(&s, "\nA: ");
+		buf_adds(&s, r->facts[i].answer ? r->facts[i].answer : "");
 	}
-	return s;
+	return s.p;
 }
 
 char *llm_build_request(const struct llm_request *r)
@@ -96,21 +89,6 @@ char *llm_build_request(const struct llm_request *r)
 	char *out = json_print(root);
 	cJSON_Delete(root);
 	return out;
-}
-
-/* Cut s to at most max code points (s is valid UTF-8). */
-static void utf8_truncate(char *s, size_t max)
-{
-	size_t count = 0;
-	for (char *p = s; *p; p++) {
-		if (((unsigned char)*p & 0xC0) != 0x80) {
-			if (count == max) {
-				*p = '\0';
-				return;
-			}
-			count++;
-		}
-	}
 }
 
 int llm_parse_response(const char *body, size_t len, char **text, const char **why)
@@ -156,8 +134,7 @@ fail:
 }
 
 struct body_buf {
-	char *data;
-	size_t len;
+	struct buf b;
 	int too_big;
 };
 
@@ -165,14 +142,11 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct body_buf *b = userdata;
 	size_t n = size * nmemb;
-	if (b->len + n > LLM_MAX_RESPONSE) {
+	if (b->b.len + n > LLM_MAX_RESPONSE) {
 		b->too_big = 1;
 		return 0; /* aborts the transfer */
 	}
-	b->data = xrealloc(b->data, b->len + n + 1);
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
+	buf_add(&b->b, ptr, n);
 	return n;
 }
 
@@ -240,7 +214,7 @@ int llm_complete(const struct llm_config *cfg, const char *body, char **text, ch
 		goto fail;
 	}
 	const char *why = NULL;
-	if (llm_parse_response(resp.data ? resp.data : "", resp.len, text, &why) < 0) {
+	if (llm_parse_response(resp.b.p ? resp.b.p : "", resp.b.len, text, &why) < 0) {
 		snprintf(err, errlen, "%s", why);
 		goto fail;
 	}
@@ -255,6 +229,6 @@ fail:
 		free(auth);
 	}
 	free(url);
-	free(resp.data);
+	buf_free(&resp.b);
 	return rc;
 }

@@ -8,7 +8,9 @@ ai_libchataiai_a_SOURCES = \
 	ai/queue.c ai/queue.h \
 	ai/kb.c ai/kb.h \
 	ai/llm.c ai/llm.h \
-	ai/handoff.c ai/handoff.h
+	ai/handoff.c ai/handoff.h \
+	ai/mailsend.c ai/mailsend.h \
+	ai/mailq.c ai/mailq.h
 ai_libchataiai_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS)
 CHATAI_AI_LIBS = ai/libchataiai.a $(CURL_LIBS) -lm
 
@@ -23,8 +25,11 @@ dist_sql_DATA += sql/004_ai.sql sql/006_ai_heartbeat.sql
 
 # Unit tests of the pure parts: handoff word matching, LLM request/response, context.
 if HAVE_CHECK
-check_PROGRAMS += tests/unit/test_ai_handoff tests/unit/test_ai_llm
-TESTS += tests/unit/test_ai_handoff tests/unit/test_ai_llm
+check_PROGRAMS += tests/unit/test_ai_handoff tests/unit/test_ai_llm tests/unit/test_mail
+TESTS += tests/unit/test_ai_handoff tests/unit/test_ai_llm tests/unit/test_mail
+tests_unit_test_mail_SOURCES = tests/unit/test_mail.c
+tests_unit_test_mail_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ai $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_mail_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) $(CHECK_LIBS) -lm
 tests_unit_test_ai_handoff_SOURCES = tests/unit/test_ai_handoff.c ai/handoff.c ai/handoff.h
 tests_unit_test_ai_handoff_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ai $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_ai_handoff_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)

@@ -20,6 +20,7 @@
 #include "json.h"
 #include "llm.h"
 #include "log.h"
+#include "mailq.h"
 #include "queue.h"
 
 #include <errno.h>
@@ -81,6 +82,27 @@ static void on_notice(void *arg, const char *message)
  * another model or provider). The database link is kept: a worker moves to another
  * database by a restart. Bad new settings are refused and the old ones stay.
  */
+/* Mail (ai/mailq.h): sent from this loop every MAIL_TICK_MS when smtp_url is set. */
+#define MAIL_TICK_MS 2000
+static struct mailq_cfg mail;
+
+static void mail_reload(void)
+{
+	mailq_free(&mail);
+	if (mailq_load(&mail) <= 0)
+		mailq_free(&mail); /* off */
+}
+
+/* Send what is due when the tick has come; the next tick in *at. */
+static void mail_tick(struct db *db, int64_t *at)
+{
+	if (!mail.smtp_url || now_ms() < *at)
+		return;
+	if (mailq_run(db, &mail, 50, 5000) < 0)
+		log_warn("mail: database: %s", db->errmsg);
+	*at = now_ms() + MAIL_TICK_MS;
+}
+
 static void reload(const char *config_file, struct ai_settings *settings)
 {
 	const char *err = NULL;
@@ -96,7 +118,9 @@ static void reload(const char *config_file, struct ai_settings *settings)
 	}
 	answer_settings_free(settings);
 	*settings = fresh;
-	log_info("settings reloaded (provider %s)", settings->use_llm ? "openai" : "kb");
+	mail_reload();
+	log_info("settings reloaded (provider %s, mail %s)", settings->use_llm ? "openai" : "kb",
+	         mail.smtp_url ? "on" : "off");
 }
 
 static void usage(FILE *f)
@@ -119,15 +143,28 @@ static void wait_for(int fd, int64_t timeout_ms)
 	}
 }
 
-int main(int argc, char **argv)
+/* What the worker loop carries from one turn to the next. */
+struct worker {
+	const char *config_file;
+	int once;                 /* --once: process what is ready, then exit */
+	struct ai_settings settings;
+	int sweep_s;              /* ai_sweep_interval */
+	struct db db;
+	PGconn *listening;        /* the connection LISTEN was issued on */
+	int db_down_logged;       /* "database unavailable" said once per outage */
+	int64_t sweep_at;         /* next look at waiting timeouts (monotonic ms) */
+	int64_t beat_at;          /* next check-in in ai_workers (monotonic ms) */
+	int64_t mail_at;          /* next look at the mail outbox (monotonic ms) */
+};
+
+/* The command line: -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, struct worker *w)
 {
-	const char *config_file = NULL;
-	int once = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			config_file = argv[++i];
+			w->config_file = argv[++i];
 		} else if (strcmp(argv[i], "--once") == 0) {
-			once = 1;
+			w->once = 1;
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
@@ -136,9 +173,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	return -1;
+}
 
+/* Settings, logging, signals and the database handle: 0, or 1 (logged). */
+static int worker_start(struct worker *w)
+{
 	const char *err = NULL;
-	if (config_load(config_file, &err) < 0) {
+	if (config_load(w->config_file, &err) < 0) {
 		fprintf(stderr, "chatai-ai: %s\n", err ? err : "cannot read the configuration");
 		return 1;
 	}
@@ -149,124 +191,153 @@ int main(int argc, char **argv)
 		log_error("database_url is not set (CHATAI_DATABASE_URL or the configuration file)");
 		return 1;
 	}
-	struct ai_settings settings;
-	int sweep_s = 0;
-	if (answer_settings_load(&settings) < 0)
+	if (answer_settings_load(&w->settings) < 0)
 		return 1;
 	int64_t sweep = config_get_int("ai_sweep_interval", 5);
 	if (sweep < 1 || sweep > 3600) {
 		log_error("setting ai_sweep_interval = %lld is out of range [1, 3600]", (long long)sweep);
 		return 1;
 	}
-	sweep_s = (int)sweep;
+	w->sweep_s = (int)sweep;
 	if (setup_signals() < 0) {
 		log_error("cannot set up signal handling: %s", strerror(errno));
 		return 1;
 	}
 	llm_global_init();
+	db_init(&w->db, url);
+	w->db.retry_ms = 1000;
+	mail_reload();
+	log_info("worker %s started (provider %s%s)", w->settings.worker_id,
+	         w->settings.use_llm ? "openai" : "kb", w->once ? ", once" : "");
+	return 0;
+}
 
-	struct db db;
-	db_init(&db, url);
-	db.retry_ms = 1000;
-	PGconn *listening = NULL; /* the connection LISTEN was issued on */
-	int db_down_logged = 0;   /* "database unavailable" said once per outage */
-	int64_t sweep_at = 0;     /* next look at waiting timeouts (monotonic ms) */
-	int64_t beat_at = 0;      /* next check-in in ai_workers (monotonic ms) */
-	int exit_code = 0;
-	log_info("worker %s started (provider %s%s)", settings.worker_id,
-	         settings.use_llm ? "openai" : "kb", once ? ", once" : "");
+/* Connected and listening: 0; not (waited a second): 1; not, with --once: -1 (logged). */
+static int worker_reconnect(struct worker *w)
+{
+	if (w->db.conn && w->db.conn == w->listening)
+		return 0;
+	if (db_ensure(&w->db) < 0 || queue_listen(&w->db) < 0) {
+		if (w->once) {
+			log_error("database unavailable: %s", w->db.errmsg);
+			return -1;
+		}
+		if (!w->db_down_logged)
+			log_warn("database unavailable (%s); retrying every second", w->db.errmsg);
+		w->db_down_logged = 1;
+		w->listening = NULL;
+		wait_for(-1, 1000);
+		return 1;
+	}
+	PQsetNoticeProcessor(w->db.conn, on_notice, NULL);
+	w->listening = w->db.conn;
+	if (w->db_down_logged)
+		log_info("database back");
+	w->db_down_logged = 0;
+	return 0;
+}
 
+/* Check in (sql/006_ai_heartbeat.sql) when it is due: while a worker is alive,
+ * chatai.fcgi leaves the jobs to the workers. */
+static void worker_beat(struct worker *w)
+{
+	if (now_ms() < w->beat_at)
+		return;
+	if (queue_heartbeat(&w->db, w->settings.worker_id) < 0)
+		log_debug("heartbeat failed: %s", w->db.errmsg);
+	w->beat_at = now_ms() + QUEUE_HEARTBEAT_S * 1000;
+}
+
+/* Sleep until a notification, a signal, the next deadline or the next check-in. */
+static void worker_sleep(struct worker *w)
+{
+	int64_t next = INT64_MAX;
+	if (queue_next_deadline(&w->db, &next) < 0)
+		next = 1000;
+	int64_t cap = (int64_t)w->sweep_s * 1000;
+	int64_t due = next > cap ? cap : next;
+	/* The sweep follows the deadline itself, so that wake-ups by new jobs do not
+	 * push it back. */
+	w->sweep_at = now_ms() + (due > 0 ? due : 0);
+	/* A deadline already past belongs to a job another worker is claiming right now
+	 * (or one that is locked): look again soon, but do not spin. */
+	int64_t timeout = due < 200 ? 200 : due;
+	int64_t beat_in = w->beat_at - now_ms();
+	if (timeout > beat_in)
+		timeout = beat_in < 50 ? 50 : beat_in;
+	if (mail.smtp_url && timeout > w->mail_at - now_ms())
+		timeout = w->mail_at - now_ms() < 50 ? 50 : w->mail_at - now_ms();
+	/* A notification read while the last claim ran is already in libpq's queue:
+	 * poll() would not see it. */
+	int pending = queue_drain(&w->db);
+	if (pending != 0) {
+		if (pending < 0)
+			w->listening = NULL;
+		return;
+	}
+	wait_for(PQsocket(w->db.conn), timeout);
+}
+
+/* The loop, until a stop signal (or, with --once, until nothing is ready): exit code. */
+static int worker_run(struct worker *w)
+{
 	while (!stop_requested) {
 		if (reload_requested) {
 			reload_requested = 0;
-			reload(config_file, &settings);
+			reload(w->config_file, &w->settings);
 		}
-		if (!db.conn || db.conn != listening) {
-			if (db_ensure(&db) < 0 || queue_listen(&db) < 0) {
-				if (once) {
-					log_error("database unavailable: %s", db.errmsg);
-					exit_code = 1;
-					break;
-				}
-				if (!db_down_logged)
-					log_warn("database unavailable (%s); retrying every second", db.errmsg);
-				db_down_logged = 1;
-				listening = NULL;
-				wait_for(-1, 1000);
-				continue;
-			}
-			PQsetNoticeProcessor(db.conn, on_notice, NULL);
-			listening = db.conn;
-			if (db_down_logged)
-				log_info("database back");
-			db_down_logged = 0;
-		}
-		/* Check in (sql/006_ai_heartbeat.sql): while a worker is alive, chatai.fcgi
-		 * leaves the jobs to the workers. */
-		if (now_ms() >= beat_at) {
-			if (queue_heartbeat(&db, settings.worker_id) < 0)
-				log_debug("heartbeat failed: %s", db.errmsg);
-			beat_at = now_ms() + QUEUE_HEARTBEAT_S * 1000;
-		}
+		int rc = worker_reconnect(w);
+		if (rc < 0)
+			return 1;
+		if (rc > 0)
+			continue;
+		worker_beat(w);
 		/* Notifications so far are covered by the claims below. */
-		if (queue_drain(&db) < 0) {
-			listening = NULL;
+		if (queue_drain(&w->db) < 0) {
+			w->listening = NULL;
 			continue;
 		}
 		/* Waiting timeouts are announced by no notification: look at them when their
 		 * deadline (or the sweep interval) has come, not on every wake-up by a job. */
-		if (now_ms() >= sweep_at &&
-		    queue_release_waiting(&db, HANDOFF_RELEASED_TEXT) > 0)
+		if (now_ms() >= w->sweep_at &&
+		    queue_release_waiting(&w->db, HANDOFF_RELEASED_TEXT) > 0)
 			log_info("gave timed-out waiting dialogs back to the assistant");
 
 		/* Answer until nothing is ready; a SIGHUP takes effect before the next job. */
 		struct job j;
 		while (!stop_requested && !reload_requested &&
-		       queue_claim(&db, settings.worker_id, settings.lease_s, &j) == 1) {
-			(void)answer_job(&db, &settings, &j);
-			if (now_ms() >= beat_at) {
-				if (queue_heartbeat(&db, settings.worker_id) < 0)
-					log_debug("heartbeat failed: %s", db.errmsg);
-				beat_at = now_ms() + QUEUE_HEARTBEAT_S * 1000;
-			}
+		       queue_claim(&w->db, w->settings.worker_id, w->settings.lease_s, &j) == 1) {
+			(void)answer_job(&w->db, &w->settings, &j);
+			worker_beat(w);
 		}
 		if (reload_requested && !stop_requested)
 			continue;
-		if (once || stop_requested)
+		mail_tick(&w->db, &w->mail_at);
+		if (w->once || stop_requested)
 			break;
-
-		int64_t next = INT64_MAX;
-		if (queue_next_deadline(&db, &next) < 0)
-			next = 1000;
-		int64_t cap = (int64_t)sweep_s * 1000;
-		int64_t due = next > cap ? cap : next;
-		/* The sweep follows the deadline itself, so that wake-ups by new jobs do not
-		 * push it back. */
-		sweep_at = now_ms() + (due > 0 ? due : 0);
-		/* A deadline already past belongs to a job another worker is claiming right now
-		 * (or one that is locked): look again soon, but do not spin. */
-		int64_t timeout = due < 200 ? 200 : due;
-		int64_t beat_in = beat_at - now_ms();
-		if (timeout > beat_in)
-			timeout = beat_in < 50 ? 50 : beat_in;
-		/* A notification read while the last claim ran is already in libpq's queue:
-		 * poll() would not see it. */
-		int pending = queue_drain(&db);
-		if (pending != 0) {
-			if (pending < 0)
-				listening = NULL;
-			continue;
-		}
-		wait_for(PQsocket(db.conn), timeout);
+		worker_sleep(w);
 	}
+	return 0;
+}
 
-	log_info("worker %s stopping", settings.worker_id);
+int main(int argc, char **argv)
+{
+	struct worker w = { 0 };
+	int rc = parse_args(argc, argv, &w);
+	if (rc >= 0)
+		return rc;
+	if (worker_start(&w) != 0)
+		return 1;
+	int exit_code = worker_run(&w);
+
+	log_info("worker %s stopping", w.settings.worker_id);
 	/* Leave at once: chatai.fcgi takes over the jobs without waiting for the check-in
 	 * to age. */
-	if (db.conn && queue_goodbye(&db, settings.worker_id) < 0)
-		log_debug("goodbye failed: %s", db.errmsg);
-	db_close(&db);
-	answer_settings_free(&settings);
+	if (w.db.conn && queue_goodbye(&w.db, w.settings.worker_id) < 0)
+		log_debug("goodbye failed: %s", w.db.errmsg);
+	db_close(&w.db);
+	answer_settings_free(&w.settings);
+	mailq_free(&mail);
 	llm_global_cleanup();
 	config_free();
 	return exit_code;

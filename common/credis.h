@@ -61,6 +61,8 @@ struct credis_url {
  */
 int credis_url_parse(const char *url, struct credis_url *out, const char **why) CHATAI_WUR;
 void credis_url_free(struct credis_url *u);
+/* Where u points, for logs (never the password): "host:port", "[v6]:port" or the path. */
+void credis_url_where(const struct credis_url *u, char *out, size_t cap);
 
 struct credis;
 
@@ -111,6 +113,10 @@ int credis_publish(struct credis *c, const char *channel, const char *json, size
  */
 int credis_publish_typing(struct credis *c, int64_t dialog_id, int64_t assistant_id,
 			  const char *who, const char *state);
+
+/* How long a presence entry lives: the window of chatai_operators_online()
+ * (sql/009_one_rule.sql), the one rule of "operators online" that this set caches. */
+#define CREDIS_PRESENCE_TTL 120
 
 /* Mark operator_id present for ttl_s seconds (it drops out by itself afterwards). A
  * handle that touched the same operator less than ttl_s / 4 ago answers CREDIS_OK

@@ -7,8 +7,16 @@ common_libchatai_a_SOURCES = \
 	common/db.c common/db.h \
 	common/json.c common/json.h \
 	common/token.c common/token.h \
+	common/b64url.c common/b64url.h \
 	common/util.c common/util.h \
-	common/credis.c common/credis.h
+	common/buf.c common/buf.h \
+	common/url.c common/url.h \
+	common/text.c common/text.h \
+	common/origin.c common/origin.h \
+	common/typing.c common/typing.h \
+	common/credis.c common/credis.h \
+	common/credis_url.c \
+	common/mailaddr.c common/mailaddr.h
 common_libchatai_a_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) \
 	$(HIREDIS_CFLAGS)
 
@@ -17,11 +25,13 @@ CHATAI_COMMON_LIBS = common/libchatai.a $(PQ_LIBS) $(CJSON_LIBS) $(SSL_LIBS) $(C
 	$(HIREDIS_LIBS)
 CHATAI_COMMON_CFLAGS = $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) $(HIREDIS_CFLAGS)
 
-# credis and notifier/redis_sub unit tests: start their own redis-server on a free port (skipped without one).
+# credis and notifier/redis_sub unit tests (redis_sub runs on notifier/loop.c's loop): start
+# their own redis-server on a free port (skipped without one).
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_credis
 TESTS += tests/unit/test_credis
-tests_unit_test_credis_SOURCES = tests/unit/test_credis.c notifier/redis_sub.c notifier/redis_sub.h
+tests_unit_test_credis_SOURCES = tests/unit/test_credis.c notifier/redis_sub.c notifier/redis_sub.h \
+	notifier/loop.c notifier/loop.h
 tests_unit_test_credis_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/notifier
 tests_unit_test_credis_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_credis_LDADD = $(CHATAI_COMMON_LIBS) $(EV_LIBS) $(CHECK_LIBS)

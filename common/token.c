@@ -2,6 +2,7 @@
 /* token: random tokens, SHA-256 at rest, constant-time compare, yescrypt passwords. */
 #include "autoconfig.h"
 #include "token.h"
+#include "b64url.h"
 
 #include <crypt.h>
 #include <errno.h>
@@ -11,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int random_bytes(void *buf, size_t n)
 {
@@ -32,17 +31,11 @@ int random_bytes(void *buf, size_t n)
 
 int token_new(char out[TOKEN_CHARS + 1])
 {
-	unsigned char raw[33];
-	if (random_bytes(raw, 32) < 0)
+	unsigned char raw[32];
+	if (random_bytes(raw, sizeof raw) < 0)
 		return -1;
-	raw[32] = 0;
-	size_t o = 0;
-	for (size_t i = 0; i < 33 && o < TOKEN_CHARS; i += 3) {
-		unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
-		for (int k = 3; k >= 0 && o < TOKEN_CHARS; k--)
-			out[o++] = b64url[(v >> (6 * k)) & 63];
-	}
-	out[TOKEN_CHARS] = '\0';
+	(void)b64url_encode(raw, sizeof raw, out, TOKEN_CHARS + 1); /* 43 characters */
+	explicit_bzero(raw, sizeof raw);
 	return 0;
 }
 
@@ -72,7 +65,7 @@ int token_well_formed(const char *s)
 	if (!s || strlen(s) != TOKEN_CHARS)
 		return 0;
 	for (const char *p = s; *p; p++)
-		if (!strchr(b64url, *p))
+		if (!b64url_is_char(*p))
 			return 0;
 	return 1;
 }

@@ -126,43 +126,6 @@ size_t utf8_count(const char *str, size_t len)
 	return n;
 }
 
-static int is_trim_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-int text_validate(const char *s, size_t len, char **out, const char **why)
-{
-	*out = NULL;
-	if (!s) {
-		*why = "text is required";
-		return -1;
-	}
-	if (memchr(s, '\0', len)) {
-		*why = "text must not contain NUL characters";
-		return -1;
-	}
-	if (!utf8_valid(s, len)) {
-		*why = "text must be valid UTF-8";
-		return -1;
-	}
-	size_t b = 0, e = len;
-	while (b < e && is_trim_space(s[b]))
-		b++;
-	while (e > b && is_trim_space(s[e - 1]))
-		e--;
-	if (e == b) {
-		*why = "text must not be empty";
-		return -1;
-	}
-	if (utf8_count(s + b, e - b) > CHATAI_TEXT_MAX_CHARS) {
-		*why = "text must be at most 4000 characters";
-		return -1;
-	}
-	*out = xstrndup(s + b, e - b);
-	return 0;
-}
-
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	if (!s || !*s)
@@ -231,31 +194,4 @@ void addr_limit_key(const char *addr, char *out, size_t n)
 		}
 	}
 	snprintf(out, n, "%s", addr);
-}
-
-int email_valid(const char *s)
-{
-	size_t len = strlen(s);
-	const char *at = strchr(s, '@');
-	if (len < 3 || len > 254 || !at || at == s || at[1] == '\0' || strchr(at + 1, '@'))
-		return 0;
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return 0;
-	return utf8_valid(s, len);
-}
-
-int name_validate(const char *s, char **out, const char **why)
-{
-	if (text_validate(s, strlen(s), out, why) < 0)
-		return -1;
-	int ok = utf8_count(*out, strlen(*out)) <= 200;
-	for (const char *p = *out; ok && *p; p++)
-		ok = (unsigned char)*p >= ' ' && *p != 0x7f;
-	if (ok)
-		return 0;
-	free(*out);
-	*out = NULL;
-	*why = "must be 1 to 200 characters without control characters";
-	return -1;
 }

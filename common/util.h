@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * util: allocation wrappers that abort on failure (lighttpd's ck_calloc), UTF-8
- * checks and the message-text rule of API.md, small string helpers.
+ * checks, small string helpers. The limits of texts people write: text.h.
  *
  * Every function here is pure (no I/O) and safe to call from any thread.
  */
@@ -19,8 +19,6 @@
 #define CHATAI_ERR (-1)
 #define CHATAI_AGAIN (-2) /* non-blocking I/O: try again when the fd is ready */
 
-/* Longest message text, in characters (code points) after trimming. */
-#define CHATAI_TEXT_MAX_CHARS 4000
 /* Largest request body the API accepts. */
 #define CHATAI_BODY_MAX (64 * 1024)
 
@@ -35,21 +33,6 @@ char *xasprintf(const char *fmt, ...) CHATAI_PRINTF(1, 2);
 int utf8_valid(const char *s, size_t len);
 /* Number of code points in well-formed UTF-8. */
 size_t utf8_count(const char *s, size_t len);
-
-/*
- * Message text rule of API.md: valid UTF-8, no NUL, 1..4000 characters after trimming
- * surrounding white space (ASCII space, tab, CR, LF, VT, FF and U+00A0 / U+3000 are not
- * trimmed: only ASCII white space). On success *out is a fresh copy of the trimmed
- * text (caller frees) and 0 is returned; on failure -1 and *why names the problem.
- */
-int text_validate(const char *s, size_t len, char **out, const char **why) CHATAI_WUR;
-
-/* An operator's email: one '@' with text on both sides, 3..254 bytes of valid UTF-8, no
- * spaces or control characters. 1 when so. */
-int email_valid(const char *s);
-/* A display name (operator, assistant): text_validate()'s rule, then at most 200
- * characters and no control characters. 0 with *out the trimmed copy, or -1 and *why. */
-int name_validate(const char *s, char **out, const char **why) CHATAI_WUR;
 
 /* Parse a decimal int64 in [min, max] filling the whole string; 0 or -1. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out) CHATAI_WUR;

@@ -24,6 +24,8 @@
 #include "db.h"
 #include "json.h"
 #include "kbfile.h"
+#include "origin.h"
+#include "text.h"
 #include "token.h"
 
 static const char operator_use[] =
@@ -180,7 +182,8 @@ static int operator_find(PGconn *c, const char *who, char id[24])
 	return found ? 0 : -1;
 }
 
-/* operator disable|enable|passwd OPERATOR: chatai_operator_update(). */
+/* operator disable|enable|passwd OPERATOR: chatai_operator_update(); disable and passwd
+ * revoke every session of the operator (sql/011_password_revoke.sql). */
 static int operator_change(PGconn *c, const char *what, const char *who)
 {
 	char id[24], *hash = NULL;
@@ -199,12 +202,10 @@ static int operator_change(PGconn *c, const char *what, const char *who)
 			errorf("operator %s is the last active admin: it cannot be disabled", id);
 		else
 			errorf("changing the operator: %s", pq_msg(PQresultErrorMessage(r)));
-	} else if (hash) {
-		printf("operator %s: password changed\n", id);
-		rc = 0;
 	} else {
-		printf("operator %s %s", id, disable ? "disabled" : "enabled");
-		if (disable)
+		/* A new password, like a disable, revoked every session of the operator. */
+		printf("operator %s %s", id, hash ? "password changed" : disable ? "disabled" : "enabled");
+		if (disable || hash)
 			printf(" (%s session(s) revoked)", PQgetvalue(r, 0, 0));
 		putchar('\n');
 		rc = 0;
@@ -237,24 +238,6 @@ int cmd_operator(int argc, char **argv)
 
 /* ---- assistant add ------------------------------------------------------------------ */
 
-/* An Origin as browsers send it: scheme://host[:port], no path, no trailing slash. */
-static int valid_origin(const char *o)
-{
-	const char *host;
-	if (strncmp(o, "https://", 8) == 0)
-		host = o + 8;
-	else if (strncmp(o, "http://", 7) == 0)
-		host = o + 7;
-	else
-		return 0;
-	if (!*host || strlen(o) > 255)
-		return 0;
-	for (const char *p = host; *p; p++)
-		if (!(isalnum((unsigned char)*p) || strchr(".-:[]_", *p)))
-			return 0;
-	return 1;
-}
-
 int cmd_assistant(int argc, char **argv)
 {
 	static const char use[] =
@@ -276,25 +259,27 @@ int cmd_assistant(int argc, char **argv)
 		errorf("name: %s", why);
 		goto out;
 	}
-	/* The greeting is sent as the first message of each dialog: same rule as messages. */
-	if (*greeting && text_validate(greeting, strlen(greeting), &greet, &why) < 0) {
+	/* The greeting is sent as the first message of each dialog (common/text.h, as REST). */
+	if (text_greeting(greeting, &greet, &why) < 0) {
 		errorf("greeting: %s", why);
 		goto out;
 	}
 	arr = cJSON_CreateArray();
 	for (size_t i = 0; origins && origins[i]; i++) {
-		if (!valid_origin(origins[i])) {
-			errorf("'%s' is not an origin (write scheme://host[:port], e.g. https://shop.example)",
-			       origins[i]);
+		/* Stored in normal form under the rule REST and the streams apply (common/origin.h). */
+		char norm[ORIGIN_NORMAL_MAX];
+		if (origin_normalize(origins[i], 1, norm, sizeof norm) < 0) {
+			errorf("'%s' is not an origin (write scheme://host[:port], e.g. https://shop.example "
+			       "or https://*.shop.example)", origins[i]);
 			goto out;
 		}
-		cJSON_AddItemToArray(arr, cJSON_CreateString(origins[i]));
+		cJSON_AddItemToArray(arr, cJSON_CreateString(norm));
 	}
 	origins_json = json_print(arr);
 	c = ctl_connect();
 	if (!c)
 		goto out;
-	const char *params[] = { name, greet ? greet : "", origins_json };
+	const char *params[] = { name, greet, origins_json };
 	PGresult *r = run(c, "adding the assistant",
 			  "SELECT chatai_assistant_create($1, $2, $3::jsonb) ->> 'id'", 3, params);
 	if (!r)

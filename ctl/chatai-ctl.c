@@ -32,6 +32,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "check_url.h"
 #include "ctl.h"
 #include "config.h"
@@ -39,6 +40,7 @@
 #include "db.h"
 #include "json.h"
 #include "log.h"
+#include "mail.h"
 #include "util.h"
 
 #ifndef CHATAI_DATADIR
@@ -72,6 +74,8 @@ static const char usage_text[] =
 	"                                      check settings (unknown keys, values, file mode),\n"
 	"                                      web files, the notifier's /health, database and\n"
 	"                                      schema version; --list-keys prints the known keys\n"
+	"  mail --once | --status              send the mails that are due (for cron), or show\n"
+	"                                      the mail queue, last success and last error\n"
 	"  check --url URL [--assistant ID] [--origin ORIGIN]\n"
 	"                                      check a live install from outside: API, settings,\n"
 	"                                      long-poll or short-poll, SSE, WebSocket\n"
@@ -316,25 +320,19 @@ fail:
 char *read_file(const char *path, size_t max, size_t *len)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
+	struct buf b = { 0 };
+	char chunk[65536];
+	size_t r;
 	if (!f) {
 		errorf("%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	for (;;) {
-		if (n + 65536 + 1 > cap) {
-			cap = cap ? cap * 2 : 65536 * 2;
-			buf = xrealloc(buf, cap);
-		}
-		size_t r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-		if (n > max) {
+	while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		buf_add(&b, chunk, r);
+		if (b.len > max) {
 			errorf("%s: larger than %zu bytes", path, max);
 			goto fail;
 		}
-		if (r == 0)
-			break;
 	}
 	if (ferror(f)) {
 		errorf("%s: read error: %s", path, strerror(errno));
@@ -342,13 +340,13 @@ char *read_file(const char *path, size_t max, size_t *len)
 	}
 	if (f != stdin)
 		fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
+	buf_add(&b, "", 0); /* an empty file is "" */
+	*len = b.len;
+	return b.p;
 fail:
 	if (f != stdin)
 		fclose(f);
-	free(buf);
+	buf_free(&b);
 	return NULL;
 }
 
@@ -576,6 +574,13 @@ static const struct setting {
 	{ "ai_sweep_interval", S_INT, 1, INT32_MAX, NULL },
 	{ "ai_worker_id", S_TEXT, 0, 0, NULL },
 	{ "ai_debug_delay_ms", S_INT, 0, 600000, NULL },
+	/* mail (ai/mailq.c checks the same at start) */
+	{ "smtp_url", S_TEXT, 0, 0, NULL },
+	{ "mail_from", S_TEXT, 0, 0, NULL },
+	{ "public_url", S_HTTPURL, 0, 0, NULL },
+	{ "mail_reply_delay", S_INT, 0, 2592000, NULL },
+	{ "mail_alert_delay", S_INT, 0, 2592000, NULL },
+	{ "mail_alert_to", S_TEXT, 0, 0, NULL },
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -1033,6 +1038,9 @@ static int cmd_check(int argc, char **argv)
 			check_line(1, "database", "PostgreSQL %d.%d, database %s on %s", v / 10000, v % 10000,
 				   PQdb(c), PQhost(c) && *PQhost(c) ? PQhost(c) : "local socket");
 			check_schema(c, sql_dir(dir_flag));
+			char mail[512];
+			int mail_ok = ctl_mail_check(c, mail, sizeof mail);
+			check_line(mail_ok, "mail", "%s", mail);
 		}
 		PQfinish(c);
 	}
@@ -1097,6 +1105,8 @@ int main(int argc, char **argv)
 		rc = cmd_knowledge(sub_argc, sub_argv);
 	else if (!strcmp(cmd, "check"))
 		rc = cmd_check(sub_argc, sub_argv);
+	else if (!strcmp(cmd, "mail"))
+		rc = ctl_mail_main(sub_argc, sub_argv);
 	else if (!strcmp(cmd, "help")) {
 		fputs(usage_text, stdout);
 		rc = 0;

@@ -2,6 +2,7 @@
 /* kbfile: CSV (RFC 4180) and JSON knowledge-base files into question/answer rows. */
 #include "autoconfig.h"
 #include "kbfile.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>

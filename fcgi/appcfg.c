@@ -18,6 +18,7 @@ void app_settings_load(void)
 	app_cfg.longpoll_max = config_get_int("fcgi_longpoll_max", 1000);
 	app_cfg.longpoll_max_per_ip = config_get_int("fcgi_longpoll_max_per_ip", 200);
 	app_cfg.auth_cache_ttl = config_get_int("auth_cache_ttl", 10);
+	app_cfg.mail_on = config_get("smtp_url", NULL) != NULL;
 	if (app_cfg.token_ttl < 60)
 		app_cfg.token_ttl = 60;
 	if (app_cfg.longpoll_max_wait < 0)

@@ -20,6 +20,7 @@ struct app_settings {
 	int64_t longpoll_max;      /* parked long-polls per process */
 	int64_t longpoll_max_per_ip; /* of those, per client address (IPv6 /64); 0: no cap */
 	int64_t auth_cache_ttl;    /* seconds a verified session or widget dialog is remembered */
+	int mail_on;               /* smtp_url is set: the widget's mail routes work (docs/api.md, Mail) */
 };
 extern struct app_settings app_cfg;
 

@@ -3,7 +3,7 @@
 #include "autoconfig.h"
 #include "caller.h"
 #include "authcache.h"
-#include "cors.h"
+#include "origin.h"
 #include "credis.h"
 #include "ratelimit.h"
 #include "request.h"
@@ -28,7 +28,7 @@ int caller_operator(struct req *r)
 		r->op.id = cs.operator_id;
 		r->op.is_admin = cs.is_admin;
 		r->op.json = cs.json;
-		(void)credis_presence_touch(credis_thread(), r->op.id, 120);
+		(void)credis_presence_touch(credis_thread(), r->op.id, CREDIS_PRESENCE_TTL);
 		return 0;
 	}
 	uint64_t gen = authcache_gen();
@@ -65,9 +65,9 @@ int caller_operator(struct req *r)
 	cs.json = r->op.json;
 	authcache_session_put(hash, &cs, gen);
 	PQclear(res);
-	/* Presence for operators_online: Redis when configured (shared, expires by itself);
-	 * operators.last_seen_at above is the PostgreSQL side of the same fact. */
-	(void)credis_presence_touch(credis_thread(), r->op.id, 120);
+	/* Presence for operators_online: operators.last_seen_at above is the rule's input
+	 * (chatai_operators_online()); Redis, when configured, caches it for every host. */
+	(void)credis_presence_touch(credis_thread(), r->op.id, CREDIS_PRESENCE_TTL);
 	return 0;
 }
 
@@ -89,7 +89,7 @@ int caller_widget_origin(struct req *r, const char *allowed_json)
 	r->cors_origin = NULL;
 	if (!r->origin)
 		return 0;
-	if (!cors_allowed_json(r->origin, allowed_json)) {
+	if (!origin_allowed_json(r->origin, allowed_json)) {
 		http_error(r, 403, "forbidden", "this origin may not use this assistant", NULL);
 		return -1;
 	}

@@ -5,7 +5,7 @@
 #include "request.h"
 #include "router.h"
 #include "validate.h"
-#include "credis.h"
+#include "typing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +94,7 @@ int h_dialog_close(struct req *r)
 	return dialog_action(r, r->op.id, "close");
 }
 
-/* Typing of `who` through chatai_rest_typing(): never stored. */
+/* Typing of `who`: the one typing path (common/typing.h), never stored. */
 int dialog_typing(struct req *r, const char *who)
 {
 	int start = 0;
@@ -103,44 +103,10 @@ int dialog_typing(struct req *r, const char *who)
 		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
-	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-	const char *state = start ? "start" : "stop";
-	struct credis *rc = credis_thread();
-	if (rc) {
-		/* Redis configured: typing goes over its pub/sub (no NOTIFY, no database write);
-		 * the dialog is still checked here. PostgreSQL when Redis is down or nobody
-		 * listens on it. */
-		const char *q[1] = { id };
-		PGresult *res = db_exec(r->db, "SELECT assistant_id, status FROM dialogs WHERE id = $1::bigint", 1, q);
-		if (!res) {
-			http_db_error(r, "typing");
-			return ROUTE_DONE;
-		}
-		if (PQntuples(res) != 1) {
-			PQclear(res);
-			http_error(r, 404, "not_found", "no such dialog", NULL);
-			return ROUTE_DONE;
-		}
-		int closed = strcmp(PQgetvalue(res, 0, 1), "closed") == 0;
-		int64_t assistant = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
-		if (closed) {
-			http_error(r, 409, "conflict", "the dialog is closed", NULL);
-			return ROUTE_DONE;
-		}
-		if (credis_publish_typing(rc, r->ids[0], assistant, who, state) == CREDIS_OK) {
-			http_no_content(r);
-			return ROUTE_DONE;
-		}
-	}
-	const char *p[3] = { id, who, state };
-	PGresult *res = db_exec(r->db, "SELECT chatai_rest_typing($1::bigint, $2, $3)", 3, p);
-	if (!res) {
+	if (typing_send(r->db, r->ids[0], 0, who, start ? "start" : "stop") < 0) {
 		http_db_error(r, "typing");
 		return ROUTE_DONE;
 	}
-	PQclear(res);
 	http_no_content(r);
 	return ROUTE_DONE;
 }

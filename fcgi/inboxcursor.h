@@ -28,8 +28,5 @@ void inbox_cursor_encode(const struct inbox_cursor *c, char out[INBOX_CURSOR_MAX
 /* Decode; 0 or -1 when the text is not a cursor of ours. */
 int inbox_cursor_decode(const char *s, struct inbox_cursor *c) CHATAI_WUR;
 
-/* base64url without padding; decode returns the byte count or -1. */
-size_t b64url_encode(const unsigned char *in, size_t n, char *out, size_t outlen);
-long b64url_decode(const char *in, unsigned char *out, size_t outlen);
 
 #endif

@@ -14,6 +14,11 @@
  * QUEUE_ALIVE_S seconds; a worker checks in every QUEUE_HEARTBEAT_S seconds and deletes
  * its row when it stops. An answer is computed by one request per process at a time.
  *
+ * The same requests send the mail that is due when smtp_url is set (ai/mailq.h): after a
+ * visitor's message or transcript request, and, in a process that lives on (FastCGI,
+ * mod_fcgid), after any request at most every 30 s, for the reply mails whose delay ran
+ * out while nobody wrote.
+ *
  * Setting fcgi_inline_ai: auto (default) does this where a process serves one request
  * at a time (where fcgi_poll_mode comes out short: plain CGI, mod_fcgid: the shared
  * hosts, see pollmode.h); on does it however chatai.fcgi runs; off never.
@@ -28,10 +33,15 @@ struct req;
 /* Read the ai_* settings (config_load() done). Logs and turns itself off on bad ones. */
 void inlineai_init(void);
 
+struct ai_settings;
+/* The ai_* settings as chatai-ai reads them (read whatever fcgi_inline_ai says), for
+ * answer previews; NULL when they are bad. */
+const struct ai_settings *inlineai_settings(void);
+
 /* The request being served stored a visitor message (this thread). */
 void inlineai_note_post(void);
-/* Did request r (served on this thread) store one, and may it answer jobs here?
- * Clears the note. */
+/* Did request r (served on this thread) store one (or is a look at the mail outbox due,
+ * at most every 30 s in a lasting process), and may it answer jobs here? Clears the note. */
 int inlineai_take(struct req *r);
 
 /* 1 when jobs should be answered here: no worker alive (and this is on). 0 otherwise

@@ -9,6 +9,7 @@
 #include "router.h"
 #include "validate.h"
 #include "authcache.h"
+#include "inlineai.h"
 #include "json.h"
 #include "kb.h"
 
@@ -139,7 +140,7 @@ int h_answer_preview(struct req *r)
 		http_verr(r, &e);
 		return ROUTE_DONE;
 	}
-	int rc = answer_preview(r->db, r->ids[0], q, &text, &kid);
+	int rc = answer_preview(r->db, inlineai_settings(), r->ids[0], q, &text, &kid);
 	if (rc == -2) {
 		http_error(r, 404, "not_found", "no such assistant", NULL);
 	} else if (rc < 0) {

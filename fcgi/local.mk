@@ -20,6 +20,7 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/knowledge.c fcgi/knowledge.h \
 	fcgi/notes.c fcgi/notes.h \
 	fcgi/search.c fcgi/search.h \
+	fcgi/contact.c fcgi/contact.h \
 	fcgi/caller.c fcgi/caller.h \
 	fcgi/ratelimit.c fcgi/ratelimit.h \
 	fcgi/longpoll.c fcgi/longpoll.h fcgi/lphub.h \
@@ -36,7 +37,6 @@ fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/appcfg.c fcgi/appcfg.h \
 	fcgi/router.c fcgi/router.h \
 	fcgi/validate.c fcgi/validate.h \
-	fcgi/cors.c fcgi/cors.h \
 	fcgi/inboxcursor.c fcgi/inboxcursor.h \
 	fcgi/adminval.c fcgi/adminval.h
 fcgi_libchataifcgi_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) -I$(top_srcdir)/ai

@@ -26,6 +26,19 @@ int h_operators_list(struct req *r)
 	return admin_answer(r, res, 200, "operators list", NULL, NULL);
 }
 
+/* Names for assignment, to any operator: the active operators by name, never an email
+ * or a hash. */
+int h_team(struct req *r)
+{
+	PGresult *res = db_exec(
+		r->db,
+		"SELECT jsonb_build_object('operators', COALESCE(jsonb_agg(jsonb_build_object('id', o.id,"
+		" 'name', o.name, 'role', o.role) ORDER BY o.name, o.id), '[]'::jsonb))::text"
+		" FROM operators o WHERE o.disabled_at IS NULL",
+		0, NULL);
+	return admin_answer(r, res, 200, "team", NULL, NULL);
+}
+
 /* Hash a new password; -1 with 500 set. */
 static int hash_password(struct req *r, const char *pw, char **hash)
 {
@@ -62,15 +75,17 @@ done:
 }
 
 /* Run chatai_operator_update() and answer; the revoked sessions and the operator's
- * cached entries are forgotten here at once. */
+ * cached entries are forgotten here at once. A new password (hash) revokes every session
+ * of the operator but keep (the caller's own, PATCH /api/me; NULL: none). */
 static int operator_update(struct req *r, const char *id, const char *name, const char *role, int disabled,
-			   const char *hash)
+			   const char *hash, const char *keep)
 {
-	const char *p[5] = { id, name, role, disabled < 0 ? NULL : disabled ? "true" : "false", hash };
-	PGresult *res = db_exec(r->db,
-				"SELECT u.operator::text, array_to_json(u.revoked)::text"
-				" FROM chatai_operator_update($1::bigint, $2, $3, $4::boolean, $5) u",
-				5, p);
+	const char *p[6] = { id, name, role, disabled < 0 ? NULL : disabled ? "true" : "false", hash, keep };
+	PGresult *res =
+		db_exec(r->db,
+			"SELECT u.operator::text, array_to_json(u.revoked)::text"
+			" FROM chatai_operator_update($1::bigint, $2, $3, $4::boolean, $5, $6::bigint) u",
+			6, p);
 	if (!res) {
 		admin_db_error(r, "operator update", "role", last_admin);
 		return ROUTE_DONE;
@@ -107,7 +122,7 @@ int h_operator_patch(struct req *r)
 	}
 	if (hash_password(r, pw, &hash) < 0)
 		goto done;
-	operator_update(r, admin_id(r, id), name, role, disabled, hash);
+	operator_update(r, admin_id(r, id), name, role, disabled, hash, NULL);
 done:
 	free(name);
 	free(hash);
@@ -137,7 +152,7 @@ int h_me_patch(struct req *r)
 	char *name = NULL, *hash = NULL, id[24];
 	struct verr e = { 0 };
 	if (av_name(o, "name", 0, &name, &e) < 0 || av_password(o, "password", 0, &pw, &e) < 0 ||
-	    av_string(o, "current_password", pw != NULL, V_PASSWORD_MAX, &cur, &e) < 0) {
+	    av_string(o, "current_password", pw != NULL, TEXT_PASSWORD_MAX, &cur, &e) < 0) {
 		http_verr(r, &e);
 		goto done;
 	}
@@ -157,8 +172,10 @@ int h_me_patch(struct req *r)
 	}
 	if (hash_password(r, pw, &hash) < 0)
 		goto done;
+	char keep[24];
 	snprintf(id, sizeof id, "%lld", (long long)r->op.id);
-	operator_update(r, id, name, NULL, -1, hash);
+	snprintf(keep, sizeof keep, "%lld", (long long)r->op.session_id);
+	operator_update(r, id, name, NULL, -1, hash, keep);
 done:
 	free(name);
 	free(hash);

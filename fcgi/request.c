@@ -18,55 +18,6 @@
 
 extern char **environ;
 
-void buf_add(struct buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->p = xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-void buf_adds(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-void buf_printf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n <= 0)
-		return;
-	buf_add(b, "", 0);
-	if (b->len + (size_t)n + 1 > b->cap) {
-		size_t cap = b->cap;
-		while (cap < b->len + (size_t)n + 1)
-			cap *= 2;
-		b->p = xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-void buf_free(struct buf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
 /* ---- transport ---- */
 
 void fcgx_finish_now(FCGX_Request *r)
@@ -354,69 +305,6 @@ void http_verr(struct req *r, const struct verr *e)
 }
 
 /* ---- pure helpers ---- */
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int url_decode(const char *s, size_t n, char **out)
-{
-	char *d = xmalloc(n + 1);
-	size_t j = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%') {
-			if (i + 2 >= n) {
-				free(d);
-				return -1;
-			}
-			int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
-			if (h < 0 || l < 0 || (h == 0 && l == 0)) {
-				free(d);
-				return -1;
-			}
-			d[j++] = (char)(h * 16 + l);
-			i += 2;
-		} else if (s[i] == '+') {
-			d[j++] = ' ';
-		} else {
-			d[j++] = s[i];
-		}
-	}
-	d[j] = '\0';
-	*out = d;
-	return 0;
-}
-
-int query_get(const char *qs, const char *name, char **out)
-{
-	*out = NULL;
-	if (!qs)
-		return 0;
-	size_t nlen = strlen(name);
-	const char *p = qs;
-	while (*p) {
-		const char *amp = strchr(p, '&');
-		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
-		const char *eq = memchr(p, '=', seg);
-		size_t klen = eq ? (size_t)(eq - p) : seg;
-		if (klen == nlen && memcmp(p, name, nlen) == 0) {
-			const char *v = eq ? eq + 1 : p + seg;
-			size_t vlen = eq ? seg - klen - 1 : 0;
-			return url_decode(v, vlen, out) < 0 ? -1 : 1;
-		}
-		if (!amp)
-			break;
-		p = amp + 1;
-	}
-	return 0;
-}
 
 int content_type_is_json(const char *ct)
 {

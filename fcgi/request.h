@@ -19,20 +19,10 @@
 #include <stdint.h>
 #include <fcgiapp.h>
 #include <cjson/cJSON.h>
+#include "buf.h"
 #include "db.h"
+#include "url.h"
 #include "util.h"
-
-/* A growable byte buffer, always NUL-terminated once something was added. */
-struct buf {
-	char *p;    /* xmalloc'd or NULL */
-	size_t len; /* bytes used, excluding the terminating NUL */
-	size_t cap; /* bytes allocated */
-};
-
-void buf_add(struct buf *b, const char *s, size_t n);
-void buf_adds(struct buf *b, const char *s);
-void buf_printf(struct buf *b, const char *fmt, ...) CHATAI_PRINTF(2, 3);
-void buf_free(struct buf *b);
 
 /* The transport of one request. */
 struct transport {
@@ -135,14 +125,7 @@ void http_db_error(struct req *r, const char *what);
 /* The same for the outcome recorded in db (which need not be r's link). */
 void http_db_error_of(struct req *r, const struct db *db, const char *what);
 
-/*
- * Query strings (pure). query_get() finds the first `name=value` pair in qs and
- * returns 1 with *out a fresh percent-decoded copy ('+' is a space), 0 when the name is
- * absent, -1 when the value is malformed (bad %-escape, or an escape decoding to NUL).
- */
-int query_get(const char *qs, const char *name, char **out) CHATAI_WUR;
-/* Percent-decode s[0..n) into a fresh string; -1 on a bad escape or an encoded NUL. */
-int url_decode(const char *s, size_t n, char **out) CHATAI_WUR;
+/* Query strings: query_get() and url_decode() of common/url.h. */
 
 /* 1 when a Content-Type value is application/json (any case, parameters allowed,
  * charset if given must be utf-8). */

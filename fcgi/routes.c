@@ -8,6 +8,7 @@
 #include "autoconfig.h"
 #include "routes.h"
 #include "assistants.h"
+#include "contact.h"
 #include "dialogs.h"
 #include "inbox.h"
 #include "knowledge.h"
@@ -30,6 +31,7 @@ const struct route chatai_routes[] = {
 	{ "GET", "/api/me", h_me, OP },
 	{ "PATCH", "/api/me", h_me_patch, OP | B },
 	{ "GET", "/api/operators", h_operators_list, ADM },
+	{ "GET", "/api/team", h_team, OP },
 	{ "POST", "/api/operators", h_operators_create, ADM | B },
 	{ "PATCH", "/api/operators/{id}", h_operator_patch, ADM | B },
 	{ "GET", "/api/assistants", h_assistants_list, OP },
@@ -56,6 +58,7 @@ const struct route chatai_routes[] = {
 	{ "GET", "/api/search", h_search, OP },
 	{ "GET", "/api/inbox", h_inbox, OP },
 	{ "POST", "/api/stream-tickets", h_stream_ticket, OP },
+	{ "GET", "/api/dialogs/{id}/mail", h_dialog_mail, OP },
 	{ "GET", "/api/widget/assistants/{id}", h_widget_assistant, W },
 	{ "POST", "/api/widget/dialogs", h_widget_dialog_create, W | B | ROUTE_RATE_DIALOGS },
 	{ "GET", "/api/widget/dialogs/{id}/messages", h_widget_messages_get, W },
@@ -63,5 +66,9 @@ const struct route chatai_routes[] = {
 	{ "POST", "/api/widget/dialogs/{id}/typing", h_widget_typing, W | B | ROUTE_RATE_TYPING },
 	{ "POST", "/api/widget/dialogs/{id}/handoff", h_widget_handoff, W | ROUTE_RATE_MESSAGES },
 	{ "POST", "/api/widget/dialogs/{id}/stream-tickets", h_widget_stream_ticket, W | ROUTE_RATE_TYPING },
+	{ "POST", "/api/widget/dialogs/{id}/contact", h_widget_contact, W | B | ROUTE_RATE_MESSAGES },
+	{ "POST", "/api/widget/dialogs/{id}/read", h_widget_read, W | B | ROUTE_RATE_TYPING },
+	{ "POST", "/api/widget/dialogs/{id}/transcript", h_widget_transcript, W | ROUTE_RATE_MESSAGES },
+	{ "POST", "/api/widget/resume", h_widget_resume, W | B | ROUTE_RATE_DIALOGS },
 };
 const size_t chatai_routes_count = sizeof chatai_routes / sizeof *chatai_routes;

@@ -4,6 +4,7 @@
 #include "validate.h"
 #include "request.h"
 #include "json.h"
+#include "origin.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -131,8 +132,9 @@ static int str_field(const cJSON *o, const char *key, int required, size_t maxle
 	return 0;
 }
 
-/* A trimmed text field under the message-text rule (owned copy in *out). */
-static int text_field(const cJSON *o, const char *key, char **out, struct verr *e)
+/* A required string field under one of common/text.h's rules (owned copy in *out). */
+static int text_rule_field(const cJSON *o, const char *key, int (*rule)(const char *, char **, const char **),
+                           char **out, struct verr *e)
 {
 	const char *s = NULL;
 	*out = NULL;
@@ -142,7 +144,7 @@ static int text_field(const cJSON *o, const char *key, char **out, struct verr *
 	if (rc == -2)
 		return invalid(e, key, "this field must be a string");
 	const char *why = NULL;
-	if (text_validate(s, strlen(s), out, &why) < 0)
+	if (rule(s, out, &why) < 0)
 		return invalid(e, key, why);
 	return 0;
 }
@@ -150,9 +152,9 @@ static int text_field(const cJSON *o, const char *key, char **out, struct verr *
 int v_login(const cJSON *o, struct v_login *out, struct verr *e)
 {
 	memset(out, 0, sizeof *out);
-	if (str_field(o, "email", 1, V_EMAIL_MAX, &out->email, e) < 0)
+	if (str_field(o, "email", 1, TEXT_LOGIN_EMAIL_MAX, &out->email, e) < 0)
 		return -1;
-	if (str_field(o, "password", 1, V_PASSWORD_MAX, &out->password, e) < 0)
+	if (str_field(o, "password", 1, TEXT_PASSWORD_MAX, &out->password, e) < 0)
 		return -1;
 	if (!*out->email)
 		return invalid(e, "email", "this field must not be empty");
@@ -174,7 +176,7 @@ int v_post(const cJSON *o, const char *sender, struct v_post *out, struct verr *
 		return -1;
 	if (out->client_id && !*out->client_id)
 		return invalid(e, "client_id", "client_id must not be empty");
-	if (text_field(o, "text", &out->text, e) < 0)
+	if (text_rule_field(o, "text", text_message, &out->text, e) < 0)
 		return -1;
 	return 0;
 }
@@ -225,70 +227,23 @@ int v_new_dialog(const cJSON *o, struct v_new_dialog *out, struct verr *e)
 	return 0;
 }
 
-int v_origin_well_formed(const char *s)
-{
-	const char *p;
-	if (strncmp(s, "https://", 8) == 0)
-		p = s + 8;
-	else if (strncmp(s, "http://", 7) == 0)
-		p = s + 7;
-	else
-		return 0;
-	/* host: letters, digits, '-', '.', a leading "*." wildcard label, or [IPv6] */
-	if (strncmp(p, "*.", 2) == 0)
-		p += 2;
-	if (*p == '[') {
-		const char *q = strchr(p, ']');
-		if (!q || q == p + 1)
-			return 0;
-		for (const char *c = p + 1; c < q; c++)
-			if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || (*c >= 'A' && *c <= 'F') || *c == ':'))
-				return 0;
-		p = q + 1;
-	} else {
-		const char *h = p;
-		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.')
-			p++;
-		if (p == h || h[0] == '.' || p[-1] == '.')
-			return 0;
-	}
-	if (*p == ':') {
-		int64_t port;
-		char num[8];
-		size_t n = strlen(p + 1);
-		if (n == 0 || n >= sizeof num)
-			return 0;
-		memcpy(num, p + 1, n + 1);
-		if (parse_int64(num, 1, 65535, &port) < 0 || num[0] == '-')
-			return 0;
-		return 1;
-	}
-	return *p == '\0';
-}
-
 int v_assistant(const cJSON *o, int create, struct v_assistant *out, struct verr *e)
 {
 	memset(out, 0, sizeof *out);
 	int any = 0;
+	/* Name and greeting: the rules of common/text.h, as chatai-ctl applies them. */
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "name");
 	if (v || create) {
 		if (create || !cJSON_IsNull(v)) {
-			if (text_field(o, "name", &out->name, e) < 0)
+			if (text_rule_field(o, "name", name_validate, &out->name, e) < 0)
 				goto fail;
-			if (strlen(out->name) > V_NAME_MAX) {
-				invalid(e, "name", "name must be at most 200 bytes");
-				goto fail;
-			}
 			any = 1;
 		}
 	}
-	if (str_field(o, "greeting", 0, 4 * CHATAI_TEXT_MAX_CHARS, &out->greeting, e) < 0)
-		goto fail;
-	if (out->greeting) {
-		if (utf8_count(out->greeting, strlen(out->greeting)) > CHATAI_TEXT_MAX_CHARS) {
-			invalid(e, "greeting", "greeting must be at most 4000 characters");
+	v = cJSON_GetObjectItemCaseSensitive(o, "greeting");
+	if (v && !cJSON_IsNull(v)) {
+		if (text_rule_field(o, "greeting", text_greeting, &out->greeting, e) < 0)
 			goto fail;
-		}
 		any = 1;
 	}
 	v = cJSON_GetObjectItemCaseSensitive(o, "allowed_origins");
@@ -304,20 +259,16 @@ int v_assistant(const cJSON *o, int create, struct v_assistant *out, struct verr
 		cJSON *arr = cJSON_CreateArray();
 		const cJSON *it;
 		cJSON_ArrayForEach(it, v) {
-			if (!cJSON_IsString(it) || !it->valuestring || strlen(it->valuestring) > V_URL_MAX ||
-			    !v_origin_well_formed(it->valuestring)) {
+			/* Stored in normal form (common/origin.h), as chatai-ctl stores them. */
+			char norm[ORIGIN_NORMAL_MAX];
+			if (!cJSON_IsString(it) || !it->valuestring ||
+			    origin_normalize(it->valuestring, 1, norm, sizeof norm) < 0) {
 				cJSON_Delete(arr);
 				invalid(e, "allowed_origins",
 				        "each origin must look like https://shop.example or https://*.example.com[:port]");
 				goto fail;
 			}
-			/* Browsers send origins in lower case (scheme and host). */
-			char *low = xstrdup(it->valuestring);
-			for (char *c = low; *c; c++)
-				if (*c >= 'A' && *c <= 'Z')
-					*c = (char)(*c - 'A' + 'a');
-			cJSON_AddItemToArray(arr, cJSON_CreateString(low));
-			free(low);
+			cJSON_AddItemToArray(arr, cJSON_CreateString(norm));
 		}
 		out->origins = json_print(arr);
 		cJSON_Delete(arr);
@@ -336,14 +287,16 @@ fail:
 void v_assistant_free(struct v_assistant *a)
 {
 	free(a->name);
+	free(a->greeting);
 	free(a->origins);
-	a->name = a->origins = NULL;
+	a->name = a->greeting = a->origins = NULL;
 }
 
 int v_knowledge(const cJSON *o, struct v_knowledge *out, struct verr *e)
 {
 	memset(out, 0, sizeof *out);
-	if (text_field(o, "question", &out->question, e) < 0 || text_field(o, "answer", &out->answer, e) < 0) {
+	if (text_rule_field(o, "question", text_message, &out->question, e) < 0 ||
+	    text_rule_field(o, "answer", text_message, &out->answer, e) < 0) {
 		v_knowledge_free(out);
 		return -1;
 	}

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "text.h"
 #include "util.h"
 
 struct verr {
@@ -24,11 +25,8 @@ struct verr {
 	char fieldbuf[64];   /* storage for a field name taken from the request */
 };
 
-/* Longest client_id, email, name, page_url, origin (bytes). */
+/* Longest client_id, page_url (bytes); texts: common/text.h; origins: common/origin.h. */
 #define V_CLIENT_ID_MAX 128
-#define V_EMAIL_MAX 320
-#define V_PASSWORD_MAX 1024
-#define V_NAME_MAX 200
 #define V_URL_MAX 2048
 #define V_ORIGINS_MAX 100
 #define V_LIST_LIMIT_MAX 200
@@ -73,8 +71,8 @@ int v_new_dialog(const cJSON *o, struct v_new_dialog *out, struct verr *e) CHATA
 
 /* Assistant create (all fields; name required) or patch (any subset, at least one). */
 struct v_assistant {
-	char *name;            /* owned, trimmed; NULL when absent */
-	const char *greeting;  /* NULL when absent; "" allowed */
+	char *name;            /* owned, trimmed (name_validate); NULL when absent */
+	char *greeting;        /* owned, trimmed (text_greeting); NULL when absent; "" allowed */
 	char *origins;         /* owned: JSON array of origin strings; NULL when absent */
 };
 int v_assistant(const cJSON *o, int create, struct v_assistant *out, struct verr *e) CHATAI_WUR;
@@ -104,8 +102,5 @@ struct v_dialogs_query {
 	int64_t before;       /* dialog id, 0: from the newest */
 };
 int v_dialogs_query(const char *qs, struct v_dialogs_query *out, struct verr *e) CHATAI_WUR;
-
-/* An origin as browsers send it: scheme "://" host [":" port], no path. 1 when so. */
-int v_origin_well_formed(const char *s);
 
 #endif

@@ -3,6 +3,7 @@
  * messages (messages.c) and stream tickets (streamtickets.c). */
 #include "autoconfig.h"
 #include "widget.h"
+#include "appcfg.h"
 #include "caller.h"
 #include "dialogs.h"
 #include "ratelimit.h"
@@ -46,13 +47,10 @@ int h_widget_assistant(struct req *r)
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
 	const char *p[1] = { id };
-	/* Online: an operator with a live session seen in the last two minutes. */
+	/* Online: the one rule, chatai_operators_online() of sql/009_one_rule.sql. */
 	PGresult *res = db_exec(r->db,
 		"SELECT jsonb_build_object('id', a.id, 'name', a.name, 'greeting', a.greeting,"
-		"  'operators_online', EXISTS (SELECT 1 FROM operators o"
-		"    WHERE o.last_seen_at > now() - interval '2 minutes'"
-		"      AND EXISTS (SELECT 1 FROM sessions s WHERE s.operator_id = o.id"
-		"                  AND s.revoked_at IS NULL AND s.expires_at > now())))::text,"
+		"  'operators_online', chatai_operators_online())::text,"
 		" to_jsonb(a.allowed_origins)::text"
 		" FROM assistants a WHERE a.id = $1::bigint", 1, p);
 	if (!res) {
@@ -68,10 +66,9 @@ int h_widget_assistant(struct req *r)
 		PQclear(res);
 		return ROUTE_DONE;
 	}
-	/* With Redis, presence is its sorted set (every host's operators); without, or
-	 * while it is down, the database's answer above stands. Redis only ever adds
-	 * presence: right after a Redis restart its set is empty until operators make their
-	 * next request, and the database still knows who was seen. */
+	/* With Redis, its presence set is a cache of the same rule (CREDIS_PRESENCE_TTL):
+	 * it only ever adds presence the database has not recorded yet. Without it, or
+	 * while it is down or just restarted (empty), the database's answer stands. */
 	int64_t online = 0;
 	cJSON *o = cJSON_Parse(PQgetvalue(res, 0, 0));
 	if (!o) {
@@ -83,6 +80,7 @@ int h_widget_assistant(struct req *r)
 		cJSON_ReplaceItemInObjectCaseSensitive(o, "operators_online", cJSON_CreateBool(online > 0));
 	/* How this server wants to be polled (pollmode.h). */
 	cJSON_AddItemToObject(o, "poll", pollmode_json(r));
+	cJSON_AddBoolToObject(o, "mail", app_cfg.mail_on); /* the widget offers its email field */
 	http_json_take(r, 200, json_print(o));
 	cJSON_Delete(o);
 	PQclear(res);

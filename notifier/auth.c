@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "origin.h"
 #include "util.h"
 
 const char auth_operator_sql[] =
@@ -23,11 +24,9 @@ const char auth_operator_ticket_sql[] =
 	"WHERE t.expires_at > now() AND s.revoked_at IS NULL AND s.expires_at > now()";
 
 const char auth_visitor_ticket_sql[] =
-	"WITH t AS (DELETE FROM stream_tickets WHERE ticket_hash = $3 RETURNING dialog_id, expires_at) "
+	"WITH t AS (DELETE FROM stream_tickets WHERE ticket_hash = $2 RETURNING dialog_id, expires_at) "
 	"SELECT CASE WHEN EXISTS (SELECT 1 FROM t WHERE t.dialog_id = d.id AND t.expires_at > now()) "
-	"THEN $3::text ELSE '' END, d.assistant_id, d.last_seq, "
-	"($2::text IS NULL OR cardinality(a.allowed_origins) = 0 OR $2::text = ANY (a.allowed_origins) "
-	" OR '*' = ANY (a.allowed_origins)) "
+	"THEN $2::text ELSE '' END, d.assistant_id, d.last_seq, array_to_json(a.allowed_origins)::text "
 	"FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint";
 
 const char auth_session_sql[] =
@@ -35,9 +34,7 @@ const char auth_session_sql[] =
 	"WHERE s.id = $1::bigint AND s.revoked_at IS NULL AND s.expires_at > now()";
 
 const char auth_visitor_sql[] =
-	"SELECT d.visitor_token_hash, d.assistant_id, d.last_seq, "
-	"($2::text IS NULL OR cardinality(a.allowed_origins) = 0 OR $2::text = ANY (a.allowed_origins) "
-	" OR '*' = ANY (a.allowed_origins)) "
+	"SELECT d.visitor_token_hash, d.assistant_id, d.last_seq, array_to_json(a.allowed_origins)::text "
 	"FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint";
 
 static int64_t num(PGresult *res, int col)
@@ -113,7 +110,7 @@ void auth_visitor_check(int found, const char *row_hash, int64_t row_assistant, 
 }
 
 void auth_visitor_decide(PGresult *res, const char *visitor_token_hash, int64_t assistant_id,
-                         struct auth_result *out)
+                         const char *origin, struct auth_result *out)
 {
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		memset(out, 0, sizeof(*out));
@@ -125,8 +122,10 @@ void auth_visitor_decide(PGresult *res, const char *visitor_token_hash, int64_t 
 		auth_visitor_check(0, "", 0, 0, 0, visitor_token_hash, assistant_id, out);
 		return;
 	}
-	auth_visitor_check(1, PQgetvalue(res, 0, 0), num(res, 1), PQgetvalue(res, 0, 3)[0] == 't',
-	                   num(res, 2), visitor_token_hash, assistant_id, out);
+	/* The one origin rule (common/origin.h), as REST applies it: no SQL comparison. */
+	int origin_ok = PQnfields(res) > 3 && origin_allowed_json(origin, PQgetvalue(res, 0, 3));
+	auth_visitor_check(1, PQgetvalue(res, 0, 0), num(res, 1), origin_ok, num(res, 2), visitor_token_hash,
+	                   assistant_id, out);
 }
 
 int auth_ws_code(int status)

@@ -8,8 +8,9 @@
  *    revocation arrives.
  *  - widget streams: ?visitor_token=V&assistant_id=A; the dialog must exist (404), V's
  *    hash must equal the dialog's visitor_token_hash (401, constant-time compare), the
- *    dialog must belong to A (403) and the Origin, when the browser sent one, must be in
- *    the assistant's allowed_origins (an empty list allows any origin; 403).
+ *    dialog must belong to A (403) and the Origin, when the browser sent one, must pass
+ *    the assistant's allowed_origins under the one rule of common/origin.h, the rule REST
+ *    applies (wildcard subdomains, default ports; an empty list allows any origin; 403).
  *
  * One query per request on the query link; the answer also gives the dialog's current
  * last_seq, where a stream without a cursor starts. Decisions are pure functions of the
@@ -33,12 +34,12 @@ struct auth_result {
 
 /* SQL and parameters. Operator: $1 token hash, $2 dialog id (0 for the inbox). */
 extern const char auth_operator_sql[];
-/* Visitor: $1 dialog id, $2 Origin or NULL. */
+/* Visitor: $1 dialog id; the fourth column is allowed_origins as a JSON array. */
 extern const char auth_visitor_sql[];
 /* The same two with a stream ticket (sql/007_stream_tickets.sql) instead of the token: the
  * ticket is consumed (deleted) by the query whatever it finds. Operator: $1 ticket hash,
- * $2 dialog id; same columns as auth_operator_sql. Visitor: $1 dialog id, $2 Origin, $3
- * ticket hash; same columns as auth_visitor_sql, the first being $3 when the ticket is
+ * $2 dialog id; same columns as auth_operator_sql. Visitor: $1 dialog id, $2 ticket
+ * hash; same columns as auth_visitor_sql, the first being $2 when the ticket is
  * valid for this dialog ('' otherwise), so that auth_visitor_decide() with the ticket's
  * hash as the given hash decides as for a token. */
 extern const char auth_operator_ticket_sql[];
@@ -47,10 +48,11 @@ extern const char auth_visitor_ticket_sql[];
  * left, when it is still valid. */
 extern const char auth_session_sql[];
 
-/* Interpret a result (NULL: the database could not be asked). */
+/* Interpret a result (NULL: the database could not be asked). origin: the request's
+ * Origin header, NULL when it had none. */
 void auth_operator_decide(PGresult *res, int want_dialog, struct auth_result *out);
 void auth_visitor_decide(PGresult *res, const char *visitor_token_hash, int64_t assistant_id,
-                         struct auth_result *out);
+                         const char *origin, struct auth_result *out);
 
 /* Pure core of the visitor decision, for tests: fields of the dialog row. */
 void auth_visitor_check(int found, const char *row_hash, int64_t row_assistant, int origin_ok,

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * conn: client connections of the notifier, from accept() to close.
+ * conn: client connections of the notifier, from accept() to close. This header is
+ * what main.c sees; the files of the connection layer share notifier/client.h (struct
+ * client, the transport operations table, and the map of those files).
  *
  * Lifecycle (one enum, changed only by conn_set_state(), which also arms the timer and
  * the read watcher for the new state):
  *
- *   HANDSHAKE --request--> AUTH --allowed--> WS | SSE
+ *   HANDSHAKE --request--> AUTH --allowed--> OPEN (WebSocket or SSE: the client's transport)
  *       |                   |                   |
  *       +-- status/health --+-- refused ------> DRAIN (answer queued, close when flushed)
- *                           +-- ws refused ---> WS_CLOSING (close frame sent, waiting for
+ *                           +-- ws refused ---> CLOSING (close frame sent, waiting for
  *                                               the peer's close frame or the linger timer)
  *   any state --conn_close(c, reason)--> DEAD: fd closed at once, memory freed later from
  *   the loop (never inside the connection's own callback, nor while a query still
@@ -59,8 +61,6 @@ void conn_settings_set(const struct conn_settings *st);
 int conn_listen(const char *spec) CHATAI_WUR;
 /* SIGTERM: stop accepting, close WebSockets with 1001, end SSE streams. */
 void conn_shutdown(void);
-/* Connections not yet freed. */
-size_t conn_count(void);
 /* A session was revoked, deleted or its expiry moved back ({"k":"revoke"}): ask the
  * database again, then end its streams with 4401 (those still authenticating included)
  * or move their expiry. */

@@ -2,6 +2,7 @@
 /* http: request-head parsing over libhttp-parser (see http.h). */
 #include "autoconfig.h"
 #include "http.h"
+#include "url.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -210,56 +211,10 @@ int http_has_token(const char *value, const char *token)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int http_query_param(const char *url, const char *name, char *out, size_t outlen)
 {
 	const char *q = strchr(url, '?');
-	if (!q)
-		return -1;
-	size_t nl = strlen(name);
-	const char *p = q + 1;
-	while (*p) {
-		const char *end = strchr(p, '&');
-		if (!end)
-			end = p + strlen(p);
-		const char *eq = memchr(p, '=', (size_t)(end - p));
-		const char *kend = eq ? eq : end;
-		if ((size_t)(kend - p) == nl && memcmp(p, name, nl) == 0) {
-			size_t o = 0;
-			const char *v = eq ? eq + 1 : end;
-			for (; v < end; v++) {
-				char c = *v;
-				if (c == '+') {
-					c = ' ';
-				} else if (c == '%') {
-					if (end - v < 3)
-						return -2;
-					int h = hexval(v[1]), l = hexval(v[2]);
-					if (h < 0 || l < 0)
-						return -2;
-					c = (char)(h * 16 + l);
-					v += 2;
-				}
-				if (c == '\0' || o + 1 >= outlen)
-					return -2;
-				out[o++] = c;
-			}
-			out[o] = '\0';
-			return (int)o;
-		}
-		p = *end ? end + 1 : end;
-	}
-	return -1;
+	return q ? query_copy(q + 1, name, out, outlen) : -1;
 }
 
 /* Parse a positive decimal id that ends the path (an optional trailing '/' allowed). */
@@ -315,7 +270,7 @@ void http_route_parse(const char *url, struct http_route *rt)
 		rt->channel = CHAN_INBOX;
 		return;
 	}
-	enum http_channel ch = CHAN_ADMIN;
+	enum hub_channel ch = CHAN_ADMIN;
 	if (len >= 7 && memcmp(p, "widget/", 7) == 0) {
 		ch = CHAN_SITE;
 		p += 7, len -= 7;

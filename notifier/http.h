@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "util.h"
+#include "hub.h"
 
 #define HTTP_HEAD_MAX 8192
 #define HTTP_URL_MAX 2048
@@ -65,17 +66,16 @@ int http_has_token(const char *value, const char *token);
 
 /*
  * Value of query parameter name in url (after '?'), percent-decoded into out (outlen
- * bytes including the NUL). Returns its length, -1 when absent, -2 when too long or
- * badly encoded (or decodes to a NUL byte).
+ * bytes including the NUL) by query_copy() of common/url.h. Returns its length, -1 when
+ * absent, -2 when too long or badly encoded (or decodes to a NUL byte).
  */
 int http_query_param(const char *url, const char *name, char *out, size_t outlen) CHATAI_WUR;
 
 enum http_transport { ROUTE_NONE = 0, ROUTE_WS, ROUTE_SSE, ROUTE_HEALTH, ROUTE_METRICS };
-enum http_channel { CHAN_NONE = 0, CHAN_ADMIN, CHAN_SITE, CHAN_INBOX };
 
 struct http_route {
 	enum http_transport transport;
-	enum http_channel channel;
+	enum hub_channel channel;
 	int64_t dialog_id; /* ADMIN / SITE */
 };
 

@@ -33,6 +33,9 @@
 #include "cursor.h"
 #include "outq.h"
 
+/* The three kinds of channel of API.md; the route parser (http.c) maps URLs onto them. */
+enum hub_channel { CHAN_NONE = 0, CHAN_ADMIN, CHAN_SITE, CHAN_INBOX };
+
 enum hub_ev_kind { HEV_MSG = 0, HEV_TYPING, HEV_INBOX };
 enum hub_enc { ENC_WS = 0, ENC_SSE_ID, ENC_SSE, ENC_N };
 
@@ -54,7 +57,7 @@ struct hub_chan;
 struct sub {
 	struct hub_chan *chan;     /* dialog channel, NULL for inbox */
 	struct sub *prev, *next;   /* in the channel's or the inbox list */
-	uint8_t kind;              /* enum http_channel: CHAN_ADMIN, CHAN_SITE, CHAN_INBOX */
+	uint8_t kind;              /* enum hub_channel: CHAN_ADMIN, CHAN_SITE, CHAN_INBOX */
 	uint8_t joined;            /* linked into a list */
 	uint8_t active;            /* authorised: deliveries go out */
 	uint8_t in_query;          /* covered by the channel's running replay */

@@ -106,6 +106,13 @@ void loop_timer_again(struct loop_timer *t, double after)
 	ev_timer_again(the_loop, &t->w);
 }
 
+void loop_timer_once(struct loop_timer *t, double after)
+{
+	ev_timer_stop(the_loop, &t->w);
+	ev_timer_set(&t->w, after, 0.);
+	ev_timer_start(the_loop, &t->w);
+}
+
 void loop_timer_stop(struct loop_timer *t)
 {
 	ev_timer_stop(the_loop, &t->w);

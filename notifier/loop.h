@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * loop: the one place that talks to libev (as hiredis's adapters/libev.h does).
+ * loop: the one place that talks to libev (as hiredis's adapters/libev.h does; that
+ * adapter itself is the one exception: redis_sub.c attaches it to loop_ev()).
  *
  * The rest of the notifier sees watchers with plain callbacks (void *data, int events)
  * and idempotent start/stop: a watcher knows whether it is active, so callers can ask
@@ -50,6 +51,8 @@ int loop_io_active(const struct loop_io *io);
 void loop_timer_init(struct loop_timer *t, loop_timer_cb cb, void *data);
 /* (Re)arm to fire after `after` seconds and then every `after` seconds. */
 void loop_timer_again(struct loop_timer *t, double after);
+/* Arm to fire once, after `after` seconds (a pending firing is replaced). */
+void loop_timer_once(struct loop_timer *t, double after);
 void loop_timer_stop(struct loop_timer *t);
 
 /* Run cb before the loop sleeps, every iteration (Redis's beforeSleep). At most 4. */

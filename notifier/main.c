@@ -24,9 +24,11 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "mailstate.h"
 #include "metrics.h"
 #include "pgfeed.h"
 #include "redis_sub.h"
+#include "wstyping.h"
 #include "util.h"
 
 static const char *config_file;
@@ -184,7 +186,9 @@ int main(int argc, char **argv)
 	if (conn_listen(config_get("notifier_listen", "127.0.0.1:8081")) != 0)
 		return 1;
 	pgfeed_start(url, hub_notify, on_listen_up);
-	redis = redis_sub_start(loop_ev(), config_get("redis_url", NULL), on_redis_event, NULL, NULL);
+	mailstate_start();
+	redis = redis_sub_start(config_get("redis_url", NULL), on_redis_event, NULL, NULL);
+	wstyping_init(config_get("redis_url", NULL));
 	conn_set_redis_state(redis_state);
 	loop_on_signal(SIGTERM, on_term);
 	loop_on_signal(SIGINT, on_term);
@@ -193,6 +197,7 @@ int main(int argc, char **argv)
 	loop_run();
 
 	redis_sub_stop(redis);
+	wstyping_free();
 	pgfeed_stop();
 	conn_free_all();
 	hub_shutdown();

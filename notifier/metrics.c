@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
+#include "mailstate.h"
 #include "util.h"
 
 struct metrics metrics;
@@ -44,32 +46,10 @@ void metrics_latency(int64_t micros)
 	}
 }
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) CHATAI_PRINTF(2, 3);
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		b->cap = b->cap * 2 + (size_t)(n > 0 ? n : 0);
-		b->p = xrealloc(b->p, b->cap);
-	}
-}
-
 char *metrics_render(int listen_up, int query_up, uint64_t chans, uint64_t queue_len, uint64_t reconnects)
 {
-	struct sbuf b = { xmalloc(4096), 0, 4096 };
-	sb_printf(&b, "# HELP chatai_notifier_connections Open connections by transport.\n"
+	struct buf b = { 0 };
+	buf_printf(&b, "# HELP chatai_notifier_connections Open connections by transport.\n"
 	              "# TYPE chatai_notifier_connections gauge\n"
 	              "chatai_notifier_connections{transport=\"websocket\"} %llu\n"
 	              "chatai_notifier_connections{transport=\"sse\"} %llu\n"
@@ -77,7 +57,7 @@ char *metrics_render(int listen_up, int query_up, uint64_t chans, uint64_t queue
 	          (unsigned long long)metrics.conns_ws, (unsigned long long)metrics.conns_sse,
 	          (unsigned long long)metrics.conns_http);
 #define COUNTER(name, help, v) \
-	sb_printf(&b, "# HELP chatai_notifier_" name " " help "\n# TYPE chatai_notifier_" name " counter\n" \
+	buf_printf(&b, "# HELP chatai_notifier_" name " " help "\n# TYPE chatai_notifier_" name " counter\n" \
 	              "chatai_notifier_" name " %llu\n", (unsigned long long)(v))
 	COUNTER("accepted_total", "Connections accepted.", metrics.accepted_total);
 	COUNTER("refused_per_ip_total", "Connections refused by the per-address cap.", metrics.refused_per_ip_total);
@@ -91,42 +71,48 @@ char *metrics_render(int listen_up, int query_up, uint64_t chans, uint64_t queue
 	COUNTER("client_messages_total", "Text messages received from WebSocket clients.", metrics.client_msgs_total);
 	COUNTER("db_reconnects_total", "Reconnection attempts to PostgreSQL.", reconnects);
 #undef COUNTER
-	sb_printf(&b, "# HELP chatai_notifier_db_up Database links up (1) or down (0).\n"
+	buf_printf(&b, "# HELP chatai_notifier_db_up Database links up (1) or down (0).\n"
 	              "# TYPE chatai_notifier_db_up gauge\n"
 	              "chatai_notifier_db_up{link=\"listen\"} %d\nchatai_notifier_db_up{link=\"query\"} %d\n",
 	          listen_up, query_up);
-	sb_printf(&b, "# HELP chatai_notifier_channels Dialog channels with subscribers.\n"
+	buf_printf(&b, "# HELP chatai_notifier_channels Dialog channels with subscribers.\n"
 	              "# TYPE chatai_notifier_channels gauge\nchatai_notifier_channels %llu\n",
 	          (unsigned long long)chans);
-	sb_printf(&b, "# HELP chatai_notifier_query_queue Queries waiting for the query link.\n"
+	buf_printf(&b, "# HELP chatai_notifier_query_queue Queries waiting for the query link.\n"
 	              "# TYPE chatai_notifier_query_queue gauge\nchatai_notifier_query_queue %llu\n",
 	          (unsigned long long)queue_len);
-	sb_printf(&b, "# HELP chatai_notifier_notify_to_send_seconds From reading a notification off the "
+	buf_printf(&b, "# HELP chatai_notifier_notify_to_send_seconds From reading a notification off the "
 	              "LISTEN socket to the writev() that sent it to a subscriber.\n"
 	              "# TYPE chatai_notifier_notify_to_send_seconds histogram\n");
 	uint64_t cum = 0;
 	for (int i = 0; i < METRICS_BUCKETS; i++) {
 		cum += metrics.lat_buckets[i];
 		if (isinf(metrics_bucket_bounds[i]))
-			sb_printf(&b, "chatai_notifier_notify_to_send_seconds_bucket{le=\"+Inf\"} %llu\n",
+			buf_printf(&b, "chatai_notifier_notify_to_send_seconds_bucket{le=\"+Inf\"} %llu\n",
 			          (unsigned long long)cum);
 		else
-			sb_printf(&b, "chatai_notifier_notify_to_send_seconds_bucket{le=\"%g\"} %llu\n",
+			buf_printf(&b, "chatai_notifier_notify_to_send_seconds_bucket{le=\"%g\"} %llu\n",
 			          metrics_bucket_bounds[i], (unsigned long long)cum);
 	}
-	sb_printf(&b, "chatai_notifier_notify_to_send_seconds_sum %.6f\n"
+	buf_printf(&b, "chatai_notifier_notify_to_send_seconds_sum %.6f\n"
 	              "chatai_notifier_notify_to_send_seconds_count %llu\n",
 	          metrics.lat_sum, (unsigned long long)metrics.lat_count);
+	char *mail = mailstate_metrics();
+	buf_adds(&b, mail);
+	free(mail);
 	return b.p;
 }
 
 char *metrics_health(int listen_up, int query_up, const char *redis)
 {
-	return xasprintf("{\"status\":\"%s\",\"database\":{\"listen\":\"%s\",\"query\":\"%s\"},\"redis\":\"%s\","
+	char *mail = mailstate_json();
+	char *out = xasprintf("{\"status\":\"%s\",\"database\":{\"listen\":\"%s\",\"query\":\"%s\"},\"redis\":\"%s\","
 	                 "\"connections\":{\"websocket\":%llu,\"sse\":%llu,\"http\":%llu},"
-	                 "\"uptime_seconds\":%.0f}",
+	                 "\"uptime_seconds\":%.0f,\"mail\":%s}",
 	                 listen_up && query_up ? "ok" : "degraded", listen_up ? "up" : "down",
 	                 query_up ? "up" : "down", redis, (unsigned long long)metrics.conns_ws,
 	                 (unsigned long long)metrics.conns_sse, (unsigned long long)metrics.conns_http,
-	                 wall_now() - metrics.start_time);
+	                 wall_now() - metrics.start_time, mail);
+	free(mail);
+	return out;
 }

@@ -5,6 +5,7 @@
 #include "credis.h"
 #include "json.h"
 #include "log.h"
+#include "loop.h"
 #include "util.h"
 
 #include <hiredis/async.h>
@@ -22,7 +23,6 @@
 #define PAYLOAD_MAX 1024
 
 struct redis_sub {
-	struct ev_loop *loop;
 	struct credis_url url;       /* where, owned */
 	char where[96];              /* host:port or socket path, for logs */
 	redisAsyncContext *ac;       /* NULL between connections */
@@ -33,8 +33,8 @@ struct redis_sub {
 	int down_logged;             /* the current outage was logged */
 	int timed_out;               /* the attempt was abandoned by connect_timeout */
 	int64_t last_reject_log_ms;  /* rejected payloads are logged at most once a minute */
-	ev_timer retry;              /* fires the next connection attempt */
-	ev_timer connect_timeout;    /* abandons an attempt that hangs */
+	struct loop_timer retry;     /* fires the next connection attempt */
+	struct loop_timer connect_timeout; /* abandons an attempt that hangs */
 	redis_sub_event_fn on_event;
 	redis_sub_state_fn on_state;
 	void *ctx;
@@ -131,7 +131,7 @@ static void set_state(struct redis_sub *rs, enum redis_sub_state st)
 /* The link is gone (rs->ac already NULL or being freed by hiredis): retry later. */
 static void lost(struct redis_sub *rs, const char *why)
 {
-	ev_timer_stop(rs->loop, &rs->connect_timeout);
+	loop_timer_stop(&rs->connect_timeout);
 	if (rs->stopping)
 		return;
 	if (rs->state == REDIS_SUB_UP || !rs->down_logged) {
@@ -143,8 +143,7 @@ static void lost(struct redis_sub *rs, const char *why)
 			  why, rs->backoff_ms);
 	}
 	set_state(rs, REDIS_SUB_DOWN);
-	ev_timer_set(&rs->retry, rs->backoff_ms / 1000.0, 0.0);
-	ev_timer_start(rs->loop, &rs->retry);
+	loop_timer_once(&rs->retry, rs->backoff_ms / 1000.0);
 	rs->backoff_ms = rs->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rs->backoff_ms * 2;
 }
 
@@ -165,7 +164,7 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
 		return;
 	const char *kind = reply->element[0]->str;
 	if (strcmp(kind, "subscribe") == 0) {
-		ev_timer_stop(rs->loop, &rs->connect_timeout);
+		loop_timer_stop(&rs->connect_timeout);
 		rs->backoff_ms = BACKOFF_MIN_MS;
 		rs->down_logged = 0;
 		log_info("redis subscriber: subscribed to %s at %s", CREDIS_CHANNEL, rs->where);
@@ -235,15 +234,14 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	lost(rs, why);
 }
 
-static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void retry_cb(void *data)
 {
-	struct redis_sub *rs = w->data;
-	connect_now(rs);
+	connect_now(data);
 }
 
-static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void connect_timeout_cb(void *data)
 {
-	struct redis_sub *rs = w->data;
+	struct redis_sub *rs = data;
 	redisAsyncContext *ac = rs->ac;
 	if (!ac || rs->state == REDIS_SUB_UP)
 		return;
@@ -275,7 +273,7 @@ static void connect_now(struct redis_sub *rs)
 		return;
 	}
 	ac->data = rs;
-	if (redisLibevAttach(rs->loop, ac) != REDIS_OK) {
+	if (redisLibevAttach(loop_ev(), ac) != REDIS_OK) {
 		redisAsyncFree(ac);
 		lost(rs, "cannot attach to the event loop");
 		return;
@@ -283,8 +281,7 @@ static void connect_now(struct redis_sub *rs)
 	rs->ac = ac;
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
-	ev_timer_set(&rs->connect_timeout, CONNECT_TIMEOUT_S, 0.0);
-	ev_timer_start(rs->loop, &rs->connect_timeout);
+	loop_timer_once(&rs->connect_timeout, CONNECT_TIMEOUT_S);
 	if (rs->url.password) {
 		const char *argv[3] = { "AUTH", rs->url.user ? rs->url.user : rs->url.password,
 					rs->url.password };
@@ -296,7 +293,7 @@ static void connect_now(struct redis_sub *rs)
 	subscribe(rs, ac);
 }
 
-struct redis_sub *redis_sub_start(struct ev_loop *loop, const char *url,
+struct redis_sub *redis_sub_start(const char *url,
 				  redis_sub_event_fn on_event, redis_sub_state_fn on_state,
 				  void *ctx)
 {
@@ -309,22 +306,14 @@ struct redis_sub *redis_sub_start(struct ev_loop *loop, const char *url,
 		free(rs);
 		return NULL;
 	}
-	if (rs->url.path)
-		snprintf(rs->where, sizeof rs->where, "%s", rs->url.path);
-	else if (strchr(rs->url.host, ':'))
-		snprintf(rs->where, sizeof rs->where, "[%s]:%d", rs->url.host, rs->url.port);
-	else
-		snprintf(rs->where, sizeof rs->where, "%s:%d", rs->url.host, rs->url.port);
-	rs->loop = loop;
+	credis_url_where(&rs->url, rs->where, sizeof rs->where);
 	rs->on_event = on_event;
 	rs->on_state = on_state;
 	rs->ctx = ctx;
 	rs->state = REDIS_SUB_DOWN;
 	rs->backoff_ms = BACKOFF_MIN_MS;
-	ev_timer_init(&rs->retry, retry_cb, 0.0, 0.0);
-	rs->retry.data = rs;
-	ev_timer_init(&rs->connect_timeout, connect_timeout_cb, CONNECT_TIMEOUT_S, 0.0);
-	rs->connect_timeout.data = rs;
+	loop_timer_init(&rs->retry, retry_cb, rs);
+	loop_timer_init(&rs->connect_timeout, connect_timeout_cb, rs);
 	connect_now(rs);
 	return rs;
 }
@@ -334,8 +323,8 @@ void redis_sub_stop(struct redis_sub *rs)
 	if (!rs)
 		return;
 	rs->stopping = 1;
-	ev_timer_stop(rs->loop, &rs->retry);
-	ev_timer_stop(rs->loop, &rs->connect_timeout);
+	loop_timer_stop(&rs->retry);
+	loop_timer_stop(&rs->connect_timeout);
 	if (rs->ac) {
 		redisAsyncContext *ac = rs->ac;
 		rs->ac = NULL;

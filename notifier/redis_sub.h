@@ -57,11 +57,11 @@ struct redis_sub;
  * Start subscribing to url (redis_url; forms of credis_url_parse()). NULL or "" gives
  * NULL (Redis off), and so does a malformed URL (an error is logged). Otherwise the
  * handle is returned at once in state DOWN and connects in the background; on_state
- * (may be NULL) is called on every change between DOWN and UP.
+ * (may be NULL) is called on every change between DOWN and UP. Runs on loop.h's loop
+ * (loop_init() first): its timers are loop timers, hiredis is attached to loop_ev().
  */
-struct redis_sub *redis_sub_start(struct ev_loop *loop, const char *url,
-				  redis_sub_event_fn on_event, redis_sub_state_fn on_state,
-				  void *ctx);
+struct redis_sub *redis_sub_start(const char *url, redis_sub_event_fn on_event,
+				  redis_sub_state_fn on_state, void *ctx);
 
 /* Unsubscribe, close and free (NULL is fine). Not from inside a redis_sub callback. */
 void redis_sub_stop(struct redis_sub *rs);

@@ -16,7 +16,8 @@ lives in the state dir:
 environment variable CHATAI_KEY, which wins over any settings file, and in the settings file
 chatai.fcgi reads). KEY must be one of the keys of the table "Settings" in
 docs/internals.md, the project's list of the keys in use (`scripts/demo --list-settings`
-prints it).
+prints it). With --set smtp_url=..., mail_from and public_url default to
+chatai-demo@example.com and the demo page (set them to override).
 """
 
 import argparse
@@ -291,6 +292,10 @@ def start(args, state, settings):
     # --set: the environment of every program (CHATAI_KEY wins over any settings file), and
     # the settings file the web server gives chatai.fcgi.
     env = {"CHATAI_LOG_LEVEL": "info", **settings_env(settings)}
+    if "smtp_url" in settings:
+        # --set smtp_url=...: mail from the demo page, whose address the resume links carry
+        env.setdefault("CHATAI_MAIL_FROM", "chatai-demo@example.com")
+        env.setdefault("CHATAI_PUBLIC_URL", f"http://127.0.0.1:{args.port}/demo/index.html?assistant={data['assistant_id']}")
     # Sized for many waiting clients (docs/deploy.md, "Many waiting clients"): lighttpd
     # admits 8900 connections (two workers of 4450) and spawns one chatai.fcgi process, which parks up to 9000
     # long-polls; Apache gives a waiting request a worker thread (MaxRequestWorkers

@@ -18,10 +18,11 @@ CHATAI_PKGS_RUN="postgresql lighttpd apache2 libapache2-mod-fcgid redis-server"
 # Tests: unit (check), sanitizers and fuzzing (clang), integration and browser (python3,
 # chromium), memory checks (valgrind), benchmarks (wrk), the man pages (groff, man-db) and
 # the log rotation (logrotate) of the install test, the shared host under suexec
-# (apache2-suexec-pristine) and the test that clones the checkout (git).
+# (apache2-suexec-pristine), the test that clones the checkout (git) and the real SMTP
+# server of the mail tests (python3-aiosmtpd).
 CHATAI_PKGS_TEST="check clang libclang-rt-14-dev valgrind wrk chromium chromium-driver
   python3-pytest python3-requests python3-websockets python3-psycopg2 python3-wsproto
-  python3-selenium groff man-db logrotate apache2-suexec-pristine git"
+  python3-selenium groff man-db logrotate apache2-suexec-pristine git python3-aiosmtpd"
 
 chatai_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 chatai_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -55,8 +55,9 @@ LANGUAGE sql AS $$
      WHERE id = p_job AND state = 'running' AND locked_by = p_worker
 $$;
 
--- Whether an operator is online: seen within the last 2 minutes (the rule of the REST
--- API's operators_online).
+-- Whether an operator is online: seen within the last 2 minutes. This was NOT the rule
+-- of the REST API's operators_online (which also wants a live session); 009_one_rule.sql
+-- makes it ask the one rule, chatai_operators_online(), as the offline notice below does.
 CREATE FUNCTION chatai_ai_operators_online() RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM operators WHERE last_seen_at > now() - interval '2 minutes')

@@ -5,3 +5,9 @@ sqldir = $(pkgdatadir)/sql
 dist_sql_DATA = sql/001_schema.sql
 # The admin side (operators, assistants, knowledge, notes, search): REST and chatai-ctl.
 dist_sql_DATA += sql/008_admin.sql
+# One home per rule (issue 13): operators online, the typing check.
+dist_sql_DATA += sql/009_one_rule.sql
+# Mail (contacts, read positions, resume tokens, the outbox): chatai.fcgi, chatai-ai, chatai-ctl.
+dist_sql_DATA += sql/010_mail.sql
+# A new password ends the operator's other sessions (issue 14).
+dist_sql_DATA += sql/011_password_revoke.sql

@@ -96,6 +96,29 @@ def browser():
 
 
 
+@pytest.fixture
+def blank_site(tmp_path):
+    """blank_site() -> (folder, url): a customer site on another origin (its own static
+    server) whose pages the test writes into folder."""
+    procs = []
+
+    def start():
+        site = tmp_path / f"site{len(procs)}"
+        site.mkdir(exist_ok=True)
+        port = harness.free_port()
+        p = harness.Process(["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                            cwd=str(site), log_path=tmp_path / f"site{len(procs)}.log", name="site")
+        p.start()
+        p.wait_port(port)
+        procs.append(p)
+        # "localhost" and "127.0.0.1" are different origins to the browser
+        return site, f"http://localhost:{port}"
+
+    yield start
+    for p in procs:
+        p.stop()
+
+
 @pytest.fixture(scope="session")
 def artifacts():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

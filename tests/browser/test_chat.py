@@ -505,29 +505,18 @@ def test_two_tabs_of_the_site_show_the_same_conversation(stack, assistant, brows
 
 
 @pytest.fixture
-def other_origin_site(tmp_path):
-    """A customer site on another origin (its own static server) that embeds the widget."""
-    procs = []
+def other_origin_site(blank_site):
+    """A customer site on another origin that embeds the widget."""
 
     def start(stack, assistant_id):
-        site = tmp_path / "site"
-        site.mkdir(exist_ok=True)
+        site, url = blank_site()
         (site / "index.html").write_text(
             "<!doctype html><html><head><meta charset=utf-8><title>Another shop</title>"
             f'<script src="{stack.url}/widget/chatai.js" data-assistant="{assistant_id}" async></script>'
             "</head><body><h1>Another shop</h1></body></html>")
-        port = harness.free_port()
-        p = harness.Process(["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                            cwd=str(site), log_path=tmp_path / "site.log", name="site")
-        p.start()
-        p.wait_port(port)
-        procs.append(p)
-        # "localhost" and "127.0.0.1" are different origins to the browser
-        return f"http://localhost:{port}"
+        return url
 
-    yield start
-    for p in procs:
-        p.stop()
+    return start
 
 
 def test_widget_embedded_on_another_origin(stack, admin, browser, other_origin_site):

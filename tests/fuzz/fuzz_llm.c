@@ -16,6 +16,7 @@
 #include "autoconfig.h"
 #include "json.h"
 #include "llm.h"
+#include "text.h"
 
 #include <stdint.h>
 #include <stdlib.h>

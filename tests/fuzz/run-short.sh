@@ -17,7 +17,8 @@ secs=${FUZZ_SECONDS:-12}
 cflags="$fuzz_cflags -I$build -I$src/common -I$src/notifier"
 libs="$(pkg-config --libs libcrypto) -lwslay -lhttp_parser"
 for d in http ws; do
-  fuzz_link "$d" "$src/notifier/http.c" "$src/notifier/ws.c" "$src/notifier/sse.c" "$src/common/util.c"
+  fuzz_link "$d" "$src/notifier/http.c" "$src/notifier/ws.c" "$src/notifier/sse.c" "$src/common/util.c" \
+    "$src/common/url.c"
 done
 
 status=0

@@ -7,6 +7,8 @@ admin      session: {"id", "email", "password", "token"} of an admin operator on
 assistant  session: the id of an assistant with empty allowed_origins
 api        an harness.Api on stack.url
 make_stack factory for private stacks a test may break; stopped at teardown
+unlimited  module: a private stack on pg without rate limits, its Api and an admin token
+           (for a file that makes many dialogs from one address)
 
 When a test fails, the logs of the session stack's processes are attached to its report.
 """
@@ -56,6 +58,21 @@ def assistant(stack):
 @pytest.fixture
 def api(stack):
     return harness.Api(stack.url)
+
+
+@pytest.fixture(scope="module")
+def unlimited(pg, tmp_path_factory):
+    s = harness.Stack(tmp_path_factory.mktemp("unlimited"), notifier="if-built", ai=False, pg=pg,
+                      env={k: 0 for k in ("CHATAI_RATE_LIMIT_DIALOGS", "CHATAI_RATE_LIMIT_MESSAGES",
+                                          "CHATAI_RATE_LIMIT_TYPING", "CHATAI_RATE_LIMIT_LOGIN",
+                                          "CHATAI_RATE_LIMIT_READS")})
+    _stacks.append(s)
+    email = f"unlimited-{os.getpid()}-{len(_stacks)}@test.example"
+    harness.make_operator(pg, email, "unlimited-password-1", "Una Admin", "admin")
+    api = harness.Api(s.url)
+    yield {"stack": s, "api": api, "token": api.login(email, "unlimited-password-1")}
+    s.stop()
+    _stacks.remove(s)
 
 
 @pytest.fixture

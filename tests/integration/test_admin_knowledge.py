@@ -2,7 +2,8 @@
 """Assistants and knowledge over REST (issue 14): PATCH /api/assistants/{id} (all fields),
 PATCH /api/knowledge/{id}, GET /api/assistants/{id}/knowledge?q=, POST .../answer-preview,
 GET /api/dialogs/{id}/suggestions. The preview must be what the assistant really says:
-checked against the answer the AI worker's code stores in a dialog."""
+checked against the answer the AI worker's code stores in a dialog, with the knowledge
+base and with an LLM (tests/integration/fake_llm.py: answering, and failing)."""
 
 import time
 import uuid
@@ -13,6 +14,7 @@ import harness
 pytest_plugins = ["rest_fixtures"]
 from rest_fixtures import error_of
 from admin_helpers import expect_auth, expect_bad_bodies
+from fake_llm import FakeLLM
 
 ASSISTANT_KEYS = {"id", "name", "greeting", "allowed_origins", "handoff_words", "waiting_timeout", "ts_config",
                   "created_at", "updated_at"}
@@ -213,3 +215,89 @@ def test_suggestions(env, bot):
     assert [x["knowledge_id"] for x in s] == [x[0] for x in rows]
     assert error_of(op.get("/api/dialogs/999999999/suggestions"))[:2] == (404, "not_found")
     expect_auth(env, "GET", f"/api/dialogs/{did}/suggestions", False)
+
+
+def worker_answer(st, env, aid, q):
+    """The answer the stack's AI worker stores to q in a new dialog of aid."""
+    api = harness.Api(st.url)
+    did, vt, _ = api.create_dialog(aid)
+    r = api.visitor_post(did, vt, q)
+    assert r.status_code == 201, r.text
+    seq = r.json()["user_message"]["seq"]
+    rows = harness.wait_until(
+        lambda: env.pg.sql("SELECT text FROM messages WHERE dialog_id = %s AND sender = 'ai' AND seq > %s",
+                           did, seq), timeout=30, message="the assistant's answer")
+    return rows[0][0]
+
+
+@pytest.fixture
+def llm():
+    f = FakeLLM().start()
+    yield f
+    f.stop()
+
+
+def asked(llm, q):
+    """The bodies of the LLM requests whose last turn is the visitor's q."""
+    with llm.lock:
+        return [r["body"] for r in llm.requests if r["body"] and r["body"]["messages"][-1]["content"] == q]
+
+
+def llm_env(llm, timeout=2):
+    return {"CHATAI_AI_PROVIDER": "openai", "CHATAI_AI_BASE_URL": llm.base_url, "CHATAI_AI_MODEL": "preview-model",
+            "CHATAI_AI_API_KEY": "sk-preview-test", "CHATAI_AI_TIMEOUT": str(timeout), "CHATAI_AI_LEASE": "30"}
+
+
+def test_preview_with_the_llm_is_what_the_worker_says(env, bot, private_stack, llm):
+    """ai_provider = openai: the preview asks the LLM exactly as the worker does (same
+    request: system prompt with the best entries, the greeting, the question) and gives
+    its answer."""
+    aid, _ = bot
+    assert env.admin().patch(f"/api/assistants/{aid}", json={"greeting": "Hi, I am the bot."}).status_code == 200
+    st = private_stack(ai=True, env=llm_env(llm))
+    api = harness.Api(st.url)
+    op = api.op(api.login(env.op_email, env.op_password))
+    for q in ("What are your opening hours?", "zebra quantum flux"):
+        pv = op.post(f"/api/assistants/{aid}/answer-preview", json={"question": q})
+        assert pv.status_code == 200, pv.text
+        assert pv.json() == {"answer": f"LLM answer: {q}", "knowledge_id": None}
+        (preview_req,) = asked(llm, q)
+        stored = worker_answer(st, env, aid, q)
+        assert pv.json()["answer"] == stored
+        assert asked(llm, q) == [preview_req, preview_req]  # the worker sent the same request
+        assert [m["role"] for m in preview_req["messages"]] == ["system", "assistant", "user"]
+        assert preview_req["messages"][1]["content"] == "Hi, I am the bot."
+        # the best entry is the model's context (the same search as the worker's)
+        assert ("We are open 9 to 5" in preview_req["messages"][0]["content"]) == (q != "zebra quantum flux")
+    # the LLM's own answer text goes through the worker's cut and trim
+    llm.reply = "  padded answer\n "
+    pv = op.post(f"/api/assistants/{aid}/answer-preview", json={"question": "anything at all"})
+    assert pv.json()["answer"] == "padded answer" == worker_answer(st, env, aid, "anything at all")
+    # the handoff words come first: no LLM call
+    pv = op.post(f"/api/assistants/{aid}/answer-preview", json={"question": "let me talk to a human"})
+    assert pv.json()["knowledge_id"] is None and "human" in pv.json()["answer"]
+    assert asked(llm, "let me talk to a human") == []
+
+
+@pytest.mark.parametrize("mode", ["error500", "malformed", "slow"])
+def test_preview_when_the_llm_fails_is_the_workers_fallback(env, bot, private_stack, llm, mode):
+    """The LLM failing (an error, a bad answer, past ai_timeout): the preview falls back as
+    the worker does: the knowledge base, else the fallback message."""
+    aid, entries = bot
+    llm.mode, llm.delay = mode, 4
+    st = private_stack(ai=True, env=llm_env(llm, timeout=1))
+    api = harness.Api(st.url)
+    op = api.op(api.login(env.op_email, env.op_password))
+    k = entries["What are your opening hours?"]
+    fb = env.pg.sql("SELECT fallback_message FROM assistants WHERE id = %s", aid)[0][0]
+    for q, want in (("When are you open? opening hours", {"answer": k["answer"], "knowledge_id": k["id"]}),
+                    ("zebra quantum flux", {"answer": fb, "knowledge_id": None})):
+        t0 = time.monotonic()
+        pv = op.post(f"/api/assistants/{aid}/answer-preview", json={"question": q})
+        took = time.monotonic() - t0
+        assert pv.status_code == 200, pv.text
+        assert pv.json() == want
+        if mode == "slow":
+            assert 0.9 < took < 3.5, f"ai_timeout 1 s, the LLM answers after 4 s; the preview took {took:.1f} s"
+        assert worker_answer(st, env, aid, q) == want["answer"]
+    assert "LLM call failed" in st.web.log() and "sk-preview-test" not in st.web.log()

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Operators over REST (issue 14): GET/POST /api/operators, PATCH /api/operators/{id},
-PATCH /api/me; disabling revokes every session at once; the last active admin stays."""
+PATCH /api/me, GET /api/team; disabling or a new password revokes every session at once
+(PATCH /api/me: all but the caller's); the last active admin stays."""
 
 import threading
 import uuid
@@ -100,9 +101,16 @@ def test_patch_name_role_password(env):
     r = env.admin().patch(f"/api/operators/{oid}", json={"role": "operator"})
     assert r.status_code == 200 and r.json()["role"] == "operator"
     assert wait_status(lambda: env.api.op(tok).get("/api/operators"), 403).status_code == 403
+    tok2 = env.api.login(email, pw)
     r = env.admin().patch(f"/api/operators/{oid}", json={"password": "brand-new-password"})
     assert r.status_code == 200, r.text
-    env.api.login(email, "brand-new-password")
+    # the admin's reset ends every session of the operator, in every process of the pool
+    assert env.pg.sql("SELECT count(*) FROM sessions WHERE operator_id = %s AND revoked_at IS NULL", oid) == [(0,)]
+    for t in (tok, tok2):
+        assert error_of(wait_status(lambda: env.api.op(t).get("/api/me"), 401))[:2] == (401, "unauthorized")
+        for _ in range(12):
+            assert env.api.op(t).get("/api/me").status_code == 401
+    assert env.api.op(env.api.login(email, "brand-new-password")).get("/api/me").status_code == 200
     r = env.api.s.post("/api/auth/login", json={"email": email, "password": pw})
     assert error_of(r)[:2] == (401, "invalid_credentials")
 
@@ -212,7 +220,43 @@ def test_me_patch(env):
     assert error_of(s.patch("/api/me", json={})) == (400, "validation_failed", None)
     # role and disabled are not the operator's to change
     assert error_of(s.patch("/api/me", json={"role": "admin"}))[:2] == (400, "validation_failed")
+    # the refusals above revoked nothing
+    other = env.api.login(email, pw)
     r = s.patch("/api/me", json={"password": "another-password", "current_password": pw})
     assert r.status_code == 200, r.text
+    # every other session ends; the one that asked goes on, in every process of the pool
+    assert error_of(wait_status(lambda: env.api.op(other).get("/api/me"), 401))[:2] == (401, "unauthorized")
+    for _ in range(12):
+        assert env.api.op(other).get("/api/me").status_code == 401
+        assert s.get("/api/me").status_code == 200
+    assert s.patch("/api/me", json={"name": "Still Me"}).status_code == 200
     env.api.login(email, "another-password")
     assert error_of(env.api.s.post("/api/auth/login", json={"email": email, "password": pw}))[0] == 401
+
+
+def test_team_names_for_any_operator(env):
+    """GET /api/team: id, name and role of the active operators, by name, to any operator."""
+    zed, _, _, _ = new_operator(env)
+    assert env.admin().patch(f"/api/operators/{zed}", json={"name": "Zz Last"}).status_code == 200
+    aa, _, _, _ = new_operator(env, role="admin")
+    assert env.admin().patch(f"/api/operators/{aa}", json={"name": "Aa First"}).status_code == 200
+    off, _, _, _ = new_operator(env)
+    assert env.admin().patch(f"/api/operators/{off}", json={"disabled": True}).status_code == 200
+    for s in (env.op(), env.admin()):
+        r = s.get("/api/team")
+        assert r.status_code == 200, r.text
+        assert set(r.json()) == {"operators"}
+        team = r.json()["operators"]
+        assert all(set(o) == {"id", "name", "role"} for o in team)
+        ids = [o["id"] for o in team]
+        assert ids == [x[0] for x in env.pg.sql("SELECT id FROM operators WHERE disabled_at IS NULL"
+                                                 " ORDER BY name, id")]
+        assert ids.index(aa) < ids.index(zed)
+        assert zed in ids and aa in ids and off not in ids
+        assert {"id": aa, "name": "Aa First", "role": "admin"} in team
+        assert {"id": zed, "name": "Zz Last", "role": "operator"} in team
+        assert "@" not in r.text and "$y$" not in r.text and "disabled" not in r.text
+    active = env.pg.sql("SELECT count(*) FROM operators WHERE disabled_at IS NULL")[0][0]
+    assert len(env.op().get("/api/team").json()["operators"]) == active
+    expect_auth(env, "GET", "/api/team", False)
+    assert error_of(env.op().post("/api/team", json={}))[0] == 405

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Streams and the admin routes (issue 14), through the web server to the notifier: a note
 reaches admin WebSocket and SSE streams, never a widget's (live or replayed); disabling an
-operator closes its streams with 4401 at once."""
+operator, or giving it a new password, closes its streams with 4401 at once (PATCH
+/api/me: every session but the one asking)."""
 
 import time
 import uuid
@@ -9,7 +10,9 @@ import uuid
 import pytest
 
 import harness
+from admin_helpers import wait_status
 from notifier_fixtures import SseClient, WsClient
+from rest_fixtures import error_of
 from test_notifier_e2e import drain_until as until
 
 pytestmark = pytest.mark.skipif(
@@ -86,3 +89,77 @@ def test_disable_closes_streams_4401(stack, api, admin):
     assert WsClient(api.ws_inbox_url(t1)).expect_close() == 4401
     assert api.op(t1).get("/api/me").status_code == 401
     assert api.s.post("/api/auth/login", json={"email": email, "password": pw}).status_code == 401
+
+
+def new_streamer(api, admin, pw="stream-pw-123"):
+    """A fresh operator made over REST by the admin: (id, email)."""
+    email = f"pwd-{uuid.uuid4().hex[:8]}@test.example"
+    r = api.op(admin["token"]).post("/api/operators", json={"email": email, "name": "Pw Streamer",
+                                                             "role": "operator", "password": pw})
+    assert r.status_code == 201, r.text
+    return r.json()["id"], email
+
+
+def gone_everywhere(api, token, ws):
+    """The session is revoked: its stream closed 4401, a new one refused, REST 401."""
+    assert ws.expect_close(10) == 4401
+    assert WsClient(api.ws_inbox_url(token)).expect_close() == 4401
+    r = wait_status(lambda: api.op(token).get("/api/me"), 401)
+    assert error_of(r)[:2] == (401, "unauthorized")
+
+
+def passwords_swapped(api, email, old, new):
+    """The old password is refused, the new one signs in (and its session works)."""
+    r = api.s.post("/api/auth/login", json={"email": email, "password": old})
+    assert error_of(r)[:2] == (401, "invalid_credentials")
+    assert api.op(api.login(email, new)).get("/api/me").json()["email"] == email
+
+
+def test_admin_password_reset_ends_every_session(stack, api, admin):
+    oid, email = new_streamer(api, admin)
+    t1, t2 = api.login(email, "stream-pw-123"), api.login(email, "stream-pw-123")
+    w1, w2 = WsClient(api.ws_inbox_url(t1)), WsClient(api.ws_inbox_url(t2))
+    time.sleep(0.3)
+    r = api.op(admin["token"]).patch(f"/api/operators/{oid}", json={"password": "reset-by-admin-1"})
+    assert r.status_code == 200, r.text
+    gone_everywhere(api, t1, w1)
+    gone_everywhere(api, t2, w2)
+    passwords_swapped(api, email, "stream-pw-123", "reset-by-admin-1")
+    # the admin's own session is untouched
+    assert api.op(admin["token"]).get("/api/me").status_code == 200
+
+
+def test_ctl_passwd_ends_every_session(stack, api, admin):
+    oid, email = new_streamer(api, admin)
+    t1 = api.login(email, "stream-pw-123")
+    w1 = WsClient(api.ws_inbox_url(t1))
+    time.sleep(0.3)
+    cp = harness.run_ctl(stack.pg.url, "operator", "passwd", email, stdin="reset-by-ctl-12\n", check=False)
+    assert cp.returncode == 0, cp.stderr
+    assert f"operator {oid} password changed (1 session(s) revoked)" in cp.stdout
+    gone_everywhere(api, t1, w1)
+    passwords_swapped(api, email, "stream-pw-123", "reset-by-ctl-12")
+
+
+def test_me_password_ends_the_other_sessions_only(stack, api, admin, assistant):
+    oid, email = new_streamer(api, admin)
+    mine, other = api.login(email, "stream-pw-123"), api.login(email, "stream-pw-123")
+    w_mine, w_other = WsClient(api.ws_inbox_url(mine)), WsClient(api.ws_inbox_url(other))
+    time.sleep(0.3)
+    r = api.op(mine).patch("/api/me", json={"password": "my-own-new-pw", "current_password": "stream-pw-123"})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == oid
+    gone_everywhere(api, other, w_other)
+    # the session that asked keeps working: REST, and its stream still delivers
+    assert api.op(mine).get("/api/me").status_code == 200
+    did, vt, _ = api.create_dialog(assistant)
+    um = api.visitor_post(did, vt, "still there?").json()["user_message"]
+    assert until(w_mine, lambda e: e.get("type") == "message" and e.get("id") == um["id"]) == um
+    assert stack.pg.sql("SELECT count(*) FROM sessions WHERE operator_id = %s AND revoked_at IS NULL",
+                        oid) == [(1,)]
+    passwords_swapped(api, email, "stream-pw-123", "my-own-new-pw")
+    # a refused change (wrong current password) revokes nothing
+    r = api.op(mine).patch("/api/me", json={"password": "yet-another-pw", "current_password": "nope-nope-1"})
+    assert error_of(r) == (400, "validation_failed", "current_password")
+    assert api.op(mine).get("/api/me").status_code == 200
+    w_mine.close()

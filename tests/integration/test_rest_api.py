@@ -171,7 +171,7 @@ def test_widget_assistant_and_presence(env):
     r = env.api.s.get(f"/api/widget/assistants/{env.assistant}")
     assert r.status_code == 200
     j = r.json()
-    assert set(j) == {"id", "name", "greeting", "operators_online", "poll"}
+    assert set(j) == {"id", "name", "greeting", "operators_online", "poll", "mail"}
     # lighttpd's workers hold long-polls (short polling: test_shared_host*.py)
     assert j["poll"] == {"mode": "long", "wait_s": 30}
     assert j["greeting"] == "Hello! How can I help?"

@@ -152,6 +152,16 @@ def typing_counts(clients, d, who, state):
             for c in clients]
 
 
+def each_once(admin, site, d, state):
+    """The operator's typing reached both widgets once, the visitor's both operators once."""
+    for group, who in ((site, "manager"), (admin, "user")):
+        for c in group:
+            c.wait(lambda c: typing_counts([c], d, who, state)[0] >= 1, message=f"{who} typing_{state}")
+    time.sleep(0.3)  # a duplicate would arrive by now
+    assert typing_counts(site, d, "manager", state) == [1, 1]
+    assert typing_counts(admin, d, "user", state) == [1, 1]
+
+
 def close_all(*groups):
     for g in groups:
         for c in g:
@@ -188,13 +198,7 @@ def test_every_message_and_typing_exactly_once_across_notifiers(farm):
         r = farm.apis[1].s.post(f"/api/widget/dialogs/{d}/typing", json={"state": "start"},
                                 headers={"X-Visitor-Token": vt})
         assert r.status_code == 204, r.text
-        for c in site:
-            c.wait(lambda c: typing_counts([c], d, "manager", "start")[0] >= 1, message="manager typing")
-        for c in admin:
-            c.wait(lambda c: typing_counts([c], d, "user", "start")[0] >= 1, message="visitor typing")
-        time.sleep(0.3)
-        assert typing_counts(site, d, "manager", "start") == [1, 1]
-        assert typing_counts(admin, d, "user", "start") == [1, 1]
+        each_once(admin, site, d, "start")
         assert typing_counts(admin, d, "manager", "start") == [0, 0]
         assert typing_counts(site, d, "user", "start") == [0, 0]
         # ...and both went through Redis, not NOTIFY.
@@ -202,6 +206,25 @@ def test_every_message_and_typing_exactly_once_across_notifiers(farm):
         assert sorted((p["who"], p["state"]) for p in mon.typing(d)) == \
             [("manager", "start"), ("user", "start")]
         assert all(p["assistant_id"] == farm.assistant for p in mon.typing(d))
+
+        # Typing sent on the sockets takes the same path (common/typing.h): through Redis,
+        # once to each subscriber on either notifier. The widget on notifier 1 stops, the
+        # operator on notifier 0 stops.
+        site[1].send_json({"type": "typing_stop"})
+        admin[0].send_json({"type": "typing_stop"})
+        each_once(admin, site, d, "stop")
+        harness.wait_until(lambda: len(mon.typing(d)) >= 4, timeout=5, message="WS typing on Redis")
+        assert sorted((p["who"], p["state"]) for p in mon.typing(d)) == \
+            [("manager", "start"), ("manager", "stop"), ("user", "start"), ("user", "stop")]
+        # The dialog check is SQL's on this path too: closed, the socket's typing is refused.
+        r = farm.apis[0].op(farm.token).post(f"/api/dialogs/{d}/close")
+        assert r.status_code == 200, r.text
+        site[0].send_json({"type": "typing_start"})
+        site[0].wait(lambda c: any(e.get("type") == "error" for e in c.events), message="error frame")
+        err = [e for e in site[0].events if e.get("type") == "error"]
+        assert err == [{"type": "error", "error": {"code": "conflict", "message": "the dialog is closed"},
+                        "request": "typing_start"}]
+        assert len(mon.typing(d)) == 4
     finally:
         mon.close()
         close_all(admin, site)

@@ -168,6 +168,7 @@ START_TEST(routes)
 		unsigned want;
 	} t[] = {
 		{ "GET", "/api/operators", ROUTE_OPERATOR | ROUTE_ADMIN },
+		{ "GET", "/api/team", ROUTE_OPERATOR },
 		{ "POST", "/api/operators", ROUTE_OPERATOR | ROUTE_ADMIN | ROUTE_BODY },
 		{ "PATCH", "/api/operators/3", ROUTE_OPERATOR | ROUTE_ADMIN | ROUTE_BODY },
 		{ "PATCH", "/api/me", ROUTE_OPERATOR | ROUTE_BODY },

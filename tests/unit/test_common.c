@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of common/: UTF-8 and the message-text rule, integers, settings, JSON bodies,
- * tokens, passwords and log redaction. Run by `make check` (also under ASan/UBSan and
- * Valgrind, see scripts/test). */
+/* Unit tests of common/: UTF-8 and the text rules, URL decoding, base64url, the origin
+ * rule, integers, settings, JSON bodies, tokens, passwords and log redaction. Run by
+ * `make check` (also under ASan/UBSan and Valgrind, see scripts/test). */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -17,6 +17,10 @@
 #include "json.h"
 #include "log.h"
 #include "token.h"
+#include "text.h"
+#include "url.h"
+#include "origin.h"
+#include "b64url.h"
 #include "util.h"
 
 /* ---- utf8_valid / utf8_count ------------------------------------------------------------ */
@@ -196,6 +200,262 @@ START_TEST(text_refuses_nul_and_bad_utf8)
 	ck_assert_int_eq(tv("\xED\xA0\x80", 3, &out, &why), -1);
 	ck_assert_int_eq(tv(NULL, 0, &out, &why), -1);
 	ck_assert_str_eq(why, "text is required");
+}
+END_TEST
+
+/* The other limits of common/text.h: names, greetings, emails, truncation. */
+START_TEST(text_names_greetings_emails)
+{
+	char *out = NULL;
+	const char *why = NULL;
+	char name[512] = "";
+	for (int i = 0; i < 200; i++)
+		strcat(name, "\xC3\xA9"); /* 200 characters, 400 bytes */
+	ck_assert_int_eq(name_validate(name, &out, &why), 0);
+	free(out);
+	strcat(name, "e");
+	ck_assert_int_eq(name_validate(name, &out, &why), -1);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(name_validate("  Shop  ", &out, &why), 0);
+	ck_assert_str_eq(out, "Shop");
+	free(out);
+	ck_assert_int_eq(name_validate("a\tb", &out, &why), -1);
+	ck_assert_int_eq(name_validate("a\x7f", &out, &why), -1);
+	ck_assert_int_eq(name_validate(" ", &out, &why), -1);
+	ck_assert_int_eq(text_greeting("", &out, &why), 0);
+	ck_assert_str_eq(out, "");
+	free(out);
+	ck_assert_int_eq(text_greeting("  Hi  ", &out, &why), 0);
+	ck_assert_str_eq(out, "Hi");
+	free(out);
+	ck_assert_int_eq(text_greeting(" \t ", &out, &why), -1);
+	ck_assert_int_eq(text_greeting(NULL, &out, &why), -1);
+	ck_assert(email_valid("a@b"));
+	ck_assert(email_valid("ops@shop.example"));
+	const char *bad[] = { "ab", "@b.example", "a@", "a@b@c", "a b@c", "a@b\x7f", "a@\xC3", "" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		ck_assert_msg(!email_valid(bad[i]), "%s", bad[i]);
+	char email[300];
+	memset(email, 'a', 250);
+	memcpy(email + 250, "@b.c", 5); /* 254 bytes */
+	ck_assert(email_valid(email));
+	memmove(email + 1, email, 255); /* 255 */
+	ck_assert(!email_valid(email));
+	char cut[] = "ab\xC3\xA9" "cd";
+	utf8_truncate(cut, 3);
+	ck_assert_str_eq(cut, "ab\xC3\xA9");
+	utf8_truncate(cut, 10);
+	ck_assert_str_eq(cut, "ab\xC3\xA9");
+	utf8_truncate(cut, 0);
+	ck_assert_str_eq(cut, "");
+}
+END_TEST
+
+/* ---- url, b64url: the one percent-decoder and base64url codec ------------------------- */
+
+START_TEST(query_basic)
+{
+	/* found (1, and its value) or not (0, and NULL) */
+	static const struct {
+		const char *query, *key;
+		int found;
+		const char *value;
+	} cases[] = {
+		{ "after=5&wait=10", "wait", 1, "10" },
+		{ "after=5&wait=10", "after", 1, "5" },
+		{ "after=5", "limit", 0, NULL },
+		{ "", "x", 0, NULL },
+		{ "waiter=1&wait=2", "wait", 1, "2" },
+		{ "flag&x=1", "flag", 1, "" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char *v = (char *)1; /* not found must set it to NULL */
+		ck_assert_msg(query_get(cases[i].query, cases[i].key, &v) == cases[i].found, "%s", cases[i].query);
+		if (cases[i].found)
+			ck_assert_str_eq(v, cases[i].value);
+		else
+			ck_assert_ptr_null(v);
+		free(v);
+	}
+}
+END_TEST
+
+START_TEST(query_decoding)
+{
+	char *v = NULL;
+	ck_assert_int_eq(query_get("t=a%2Bb+c%20d", "t", &v), 1);
+	ck_assert_str_eq(v, "a+b c d");
+	free(v);
+	ck_assert_int_eq(query_get("t=%zz", "t", &v), -1);
+	ck_assert_int_eq(query_get("t=%4", "t", &v), -1);
+	ck_assert_int_eq(query_get("t=%", "t", &v), -1);
+	ck_assert_int_eq(query_get("t=a%00b", "t", &v), -1);
+	ck_assert_int_eq(query_get("visitor_token=abc%5F-x", "visitor_token", &v), 1);
+	ck_assert_str_eq(v, "abc_-x");
+	free(v);
+}
+END_TEST
+
+
+START_TEST(url_decoding_rule)
+{
+	char out[16], *d = NULL;
+	ck_assert_int_eq(url_pct_decode("a%20b+c", 7, 1, out, sizeof out), 5);
+	ck_assert_str_eq(out, "a b c");
+	ck_assert_int_eq(url_pct_decode("a%20b+c", 7, 0, out, sizeof out), 5);
+	ck_assert_str_eq(out, "a b+c");
+	ck_assert_int_eq(url_pct_decode("%2f%2F", 6, 0, out, sizeof out), 2);
+	ck_assert_str_eq(out, "//");
+	const char *bad[] = { "%", "%4", "%zz", "%00", "a%0", "%g1" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		ck_assert_msg(url_pct_decode(bad[i], strlen(bad[i]), 1, out, sizeof out) == -1, "%s", bad[i]);
+	ck_assert_int_eq(url_pct_decode("0123456789abcdef", 16, 1, out, sizeof out), -1); /* no room */
+	ck_assert_ptr_null(url_decode_part("p%zz", 4));
+	d = url_decode_part("p%40ss+w", 8);
+	ck_assert_str_eq(d, "p@ss+w");
+	free(d);
+	ck_assert_int_eq(query_get("b=x&b=2", "b", &d), 1); /* the first pair counts */
+	ck_assert_str_eq(d, "x");
+	free(d);
+	ck_assert_int_eq(query_get(NULL, "b", &d), 0);
+	ck_assert_int_eq(query_copy("t=abc&u=1", "t", out, sizeof out), 3);
+	ck_assert_str_eq(out, "abc");
+	ck_assert_int_eq(query_copy("t=abc", "u", out, sizeof out), -1);
+	ck_assert_int_eq(query_copy("t=%zz", "t", out, sizeof out), -2);
+	ck_assert_int_eq(query_copy("t=abc", "t", out, 3), -2);
+}
+END_TEST
+
+START_TEST(b64url_codec)
+{
+	const unsigned char in[] = { 0xfb, 0xff, 0x00, 'v', '1' };
+	char enc[16];
+	unsigned char dec[8];
+	for (size_t n = 0; n <= sizeof in; n++) {
+		size_t m = b64url_encode(in, n, enc, sizeof enc);
+		ck_assert_uint_eq(m, (n * 4 + 2) / 3);
+		ck_assert_int_eq(b64url_decode(enc, dec, sizeof dec), (long)n);
+		ck_assert(memcmp(in, dec, n) == 0);
+	}
+	b64url_encode(in, 2, enc, sizeof enc);
+	ck_assert_str_eq(enc, "-_8");
+	ck_assert_int_eq(b64url_decode("A", dec, sizeof dec), -1);
+	ck_assert_int_eq(b64url_decode("A+==", dec, sizeof dec), -1);
+	ck_assert_int_eq(b64url_decode("AAAAAAAAAAAA", dec, 8), -1);
+	ck_assert(b64url_is_char('-') && b64url_is_char('_') && !b64url_is_char('+') && !b64url_is_char('\0'));
+}
+END_TEST
+
+/* ---- origin: the one allowed-origin rule (REST, the streams, chatai-ctl) ---------------- */
+
+static const char *norm(const char *s, int wildcard)
+{
+	static char out[ORIGIN_NORMAL_MAX];
+	return origin_normalize(s, wildcard, out, sizeof out) == 0 ? out : NULL;
+}
+
+START_TEST(origin_normal_form)
+{
+	ck_assert_str_eq(norm("https://Shop.Example", 0), "https://shop.example");
+	ck_assert_str_eq(norm("HTTPS://SHOP.EXAMPLE:443", 0), "https://shop.example");
+	ck_assert_str_eq(norm("http://shop.example:80", 0), "http://shop.example");
+	ck_assert_str_eq(norm("http://shop.example:443", 0), "http://shop.example:443");
+	ck_assert_str_eq(norm("https://shop.example:80", 0), "https://shop.example:80");
+	ck_assert_str_eq(norm("https://*.Shop.Example:443", 1), "https://*.shop.example");
+	ck_assert_str_eq(norm("https://*.shop.example:8443", 1), "https://*.shop.example:8443");
+	ck_assert_str_eq(norm("http://[::1]:8080", 0), "http://[::1]:8080");
+	ck_assert_str_eq(norm("http://[::FFFF:a00:1]", 0), "http://[::ffff:a00:1]");
+	ck_assert_str_eq(norm("http://localhost:08080", 0), "http://localhost:8080");
+	ck_assert_str_eq(norm("https://my_host.example", 0), "https://my_host.example");
+	/* A normal form is its own normal form. */
+	ck_assert_str_eq(norm("https://*.shop.example", 1), "https://*.shop.example");
+}
+END_TEST
+
+START_TEST(origin_malformed)
+{
+	const char *bad[] = { "", "shop.example", "ftp://shop.example", "https://", "https://shop.example/",
+		"https://shop.example/path", "https://user@shop.example", "https://shop.example:",
+		"https://shop.example:0", "https://shop.example:65536", "https://shop.example:-1",
+		"https://shop.example:+80", "https://shop.example:123456", "https://x y", "https://.shop.example",
+		"https://shop.example.", "https://shop..example", "https://*", "https://*.", "*",
+		"https://**.shop.example", "https://a.*.shop.example", "https://*.[::1]", "https://[::1",
+		"https://[]", "https://[::g]", "https://[::1]x", "https://shop.example?x", "https://shop.example#x",
+		"https://caf\xc3\xa9.example", "https://x\xff.example", "null", "https://shop.example\n" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		ck_assert_msg(norm(bad[i], 1) == NULL, "%s", bad[i]);
+		ck_assert_msg(!origin_entry_valid(bad[i]), "%s", bad[i]);
+	}
+	/* A wildcard is an entry's, never an Origin header's. */
+	ck_assert_ptr_null(norm("https://*.shop.example", 0));
+	ck_assert(!origin_matches("https://*.shop.example", "https://*.shop.example"));
+	/* Hosts are at most 253 characters; out too small is a refusal, not a cut. */
+	char big[300] = "https://";
+	memset(big + 8, 'a', 254);
+	big[262] = '\0';
+	ck_assert_ptr_null(norm(big, 0));
+	big[261] = '\0';
+	ck_assert_ptr_nonnull(norm(big, 0));
+	char small[16];
+	ck_assert_int_eq(origin_normalize("https://shop.example", 0, small, sizeof small), -1);
+	ck_assert_str_eq(small, "");
+	ck_assert_int_eq(origin_normalize(NULL, 1, small, sizeof small), -1);
+}
+END_TEST
+
+START_TEST(origin_matching)
+{
+	const char *list[] = { "https://shop.example", "https://*.brand.example", "http://localhost:8080",
+		               "https://plain.example:443", NULL };
+	const size_t n = 5;
+	ck_assert(origin_allowed("https://shop.example", list, n));
+	ck_assert(origin_allowed("HTTPS://SHOP.EXAMPLE", list, n));
+	ck_assert(origin_allowed("https://shop.example:443", list, n));
+	ck_assert(origin_allowed("https://plain.example", list, n));
+	ck_assert(origin_allowed("https://plain.example:443", list, n));
+	ck_assert(!origin_allowed("http://plain.example", list, n));
+	ck_assert(!origin_allowed("http://shop.example", list, n));
+	ck_assert(!origin_allowed("https://shop.example:8443", list, n));
+	ck_assert(!origin_allowed("https://evilshop.example", list, n));
+	ck_assert(!origin_allowed("https://shop.example.evil.com", list, n));
+	ck_assert(origin_allowed("https://a.brand.example", list, n));
+	ck_assert(origin_allowed("https://A.B.Brand.Example:443", list, n));
+	ck_assert(!origin_allowed("https://brand.example", list, n));
+	ck_assert(!origin_allowed("https://xbrand.example", list, n));
+	ck_assert(!origin_allowed("https://brand.example.evil", list, n));
+	ck_assert(!origin_allowed("http://a.brand.example", list, n));
+	ck_assert(!origin_allowed("https://a.brand.example:8443", list, n));
+	ck_assert(!origin_allowed("https://a.brand.example/", list, n));
+	ck_assert(origin_allowed("http://localhost:8080", list, n));
+	ck_assert(!origin_allowed("http://localhost", list, n));
+	ck_assert(!origin_allowed("null", list, n));
+	ck_assert(!origin_allowed("", list, n));
+	/* No Origin header: not a browser, not restricted by origin. */
+	ck_assert(origin_allowed(NULL, list, n));
+	ck_assert(origin_allowed("null", NULL, 0));
+	ck_assert(origin_allowed("https://anything.example", NULL, 0));
+	/* Not UTF-8: refused whatever the list says. */
+	ck_assert(!origin_allowed("https://x\xff.example", NULL, 0));
+	ck_assert(!origin_allowed("https://\xc3\x28.example", list, n));
+	/* A malformed stored entry matches nothing (rows written before the rule). */
+	const char *odd[] = { "*", "https://shop.example/" };
+	ck_assert(!origin_allowed("https://shop.example", odd, 2));
+}
+END_TEST
+
+START_TEST(origin_json_lists)
+{
+	ck_assert(origin_allowed_json("https://shop.example", "[\"https://shop.example\"]"));
+	ck_assert(origin_allowed_json("https://a.shop.example", "[\"https://*.shop.example\"]"));
+	ck_assert(!origin_allowed_json("https://shop.example.evil", "[\"https://*.shop.example\"]"));
+	ck_assert(origin_allowed_json("https://x.example", "[]"));
+	ck_assert(!origin_allowed_json("https://x.example", "[\"https://shop.example\"]"));
+	ck_assert(!origin_allowed_json("https://x.example", "garbage"));
+	ck_assert(!origin_allowed_json("https://x.example", NULL));
+	ck_assert(!origin_allowed_json("https://x.example", "[1, null, {}]"));
+	ck_assert(origin_allowed_json(NULL, "[\"https://shop.example\"]"));
+	ck_assert(!origin_allowed_json("https://shop.example\xed\xa0\x80", "[]"));
+	ck_assert(origin_allowed_json("https://shop.example", "[1, \"https://shop.example\"]"));
 }
 END_TEST
 
@@ -727,7 +987,9 @@ static Suite *common_suite(void)
 	check_case(s, "utf8", CHECK_TESTS(utf8_accepts_well_formed, utf8_refuses_overlongs,
 					  utf8_refuses_surrogates_and_out_of_range, utf8_refuses_truncated_and_stray,
 					  utf8_counts_code_points));
-	check_case(s, "text", CHECK_TESTS(text_length_limits, text_trimming, text_refuses_nul_and_bad_utf8));
+	check_case(s, "text", CHECK_TESTS(text_length_limits, text_trimming, text_refuses_nul_and_bad_utf8,
+					  text_names_greetings_emails, origin_normal_form, origin_malformed, origin_matching,
+					  origin_json_lists, query_basic, query_decoding, url_decoding_rule, b64url_codec));
 	check_case(s, "int64", CHECK_TESTS(int64_parses, int64_refuses));
 	TCase *conf = check_case(s, "config", CHECK_TESTS(config_reads_file, config_trailing_comments,
 							   config_each_file_key_lists_the_file,

@@ -12,6 +12,7 @@
 #include "json.h"
 #include "redis_sub.h"
 #include "log.h"
+#include "loop.h"
 #include "util.h"
 
 #include <check.h>
@@ -860,11 +861,12 @@ static void stays_down(struct ev_loop *loop, struct redis_sub *rs, int ms)
 
 START_TEST(sub_off)
 {
-	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	loop_init(); /* redis_sub runs on loop.h's default loop */
+	struct ev_loop *loop = loop_ev();
 	struct sub_probe p = { 0 };
-	ck_assert_ptr_null(redis_sub_start(loop, NULL, probe_event, probe_state, &p));
-	ck_assert_ptr_null(redis_sub_start(loop, "", probe_event, probe_state, &p));
-	ck_assert_ptr_null(redis_sub_start(loop, "http://nope", probe_event, probe_state, &p));
+	ck_assert_ptr_null(redis_sub_start(NULL, probe_event, probe_state, &p));
+	ck_assert_ptr_null(redis_sub_start("", probe_event, probe_state, &p));
+	ck_assert_ptr_null(redis_sub_start("http://nope", probe_event, probe_state, &p));
 	ck_assert_int_eq(redis_sub_state(NULL), REDIS_SUB_OFF);
 	ck_assert_str_eq(redis_sub_state_str(redis_sub_state(NULL)), "off");
 	ck_assert_str_eq(redis_sub_state_str(REDIS_SUB_DOWN), "down");
@@ -875,7 +877,7 @@ START_TEST(sub_off)
 	/* Nothing listening: stays down, retries, stops cleanly. */
 	char u[80];
 	snprintf(u, sizeof u, "redis://127.0.0.1:%d", free_port());
-	struct redis_sub *rs = redis_sub_start(loop, u, probe_event, probe_state, &p);
+	struct redis_sub *rs = redis_sub_start(u, probe_event, probe_state, &p);
 	ck_assert_ptr_nonnull(rs);
 	stays_down(loop, rs, 400);
 	ck_assert_int_eq(p.ups, 0);
@@ -890,9 +892,10 @@ END_TEST
  */
 START_TEST(sub_live)
 {
-	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	loop_init(); /* redis_sub runs on loop.h's default loop */
+	struct ev_loop *loop = loop_ev();
 	struct sub_probe p = { 0 };
-	struct redis_sub *rs = redis_sub_start(loop, url, probe_event, probe_state, &p);
+	struct redis_sub *rs = redis_sub_start(url, probe_event, probe_state, &p);
 	ck_assert_ptr_nonnull(rs);
 	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
 	run_until(loop, &p.ups, 1, 2000);
@@ -958,10 +961,11 @@ END_TEST
  * abandoned after the connect timeout and started over; once it thaws, subscribed. */
 START_TEST(sub_frozen_server)
 {
-	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	loop_init(); /* redis_sub runs on loop.h's default loop */
+	struct ev_loop *loop = loop_ev();
 	struct sub_probe p = { 0 };
 	kill(redis_pid, SIGSTOP);
-	struct redis_sub *rs = redis_sub_start(loop, url, probe_event, probe_state, &p);
+	struct redis_sub *rs = redis_sub_start(url, probe_event, probe_state, &p);
 	stays_down(loop, rs, 2600);
 	kill(redis_pid, SIGCONT);
 	run_until(loop, &p.ups, 1, 4000);

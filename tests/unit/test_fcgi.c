@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the pure half of chatai.fcgi: query strings, content types, routing,
- * request-body validation, CORS origin matching, the inbox cursor, answer rendering and
+ * Unit tests of the pure half of chatai.fcgi: content types, routing, request-body
+ * validation, the inbox cursor, answer rendering and
  * which notification wakes which long-poll (lpnote).
  * No database, no sockets.
  */
@@ -9,7 +9,7 @@
 #include "check_run.h"
 #include "messages.h"
 #include "routes.h"
-#include "cors.h"
+#include "b64url.h"
 #include "inboxcursor.h"
 #include "request.h"
 #include "json.h"
@@ -21,51 +21,6 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- query strings ---- */
-
-START_TEST(query_basic)
-{
-	/* found (1, and its value) or not (0, and NULL) */
-	static const struct {
-		const char *query, *key;
-		int found;
-		const char *value;
-	} cases[] = {
-		{ "after=5&wait=10", "wait", 1, "10" },
-		{ "after=5&wait=10", "after", 1, "5" },
-		{ "after=5", "limit", 0, NULL },
-		{ "", "x", 0, NULL },
-		{ "waiter=1&wait=2", "wait", 1, "2" },
-		{ "flag&x=1", "flag", 1, "" },
-	};
-	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		char *v = (char *)1; /* not found must set it to NULL */
-		ck_assert_msg(query_get(cases[i].query, cases[i].key, &v) == cases[i].found, "%s", cases[i].query);
-		if (cases[i].found)
-			ck_assert_str_eq(v, cases[i].value);
-		else
-			ck_assert_ptr_null(v);
-		free(v);
-	}
-}
-END_TEST
-
-START_TEST(query_decoding)
-{
-	char *v = NULL;
-	ck_assert_int_eq(query_get("t=a%2Bb+c%20d", "t", &v), 1);
-	ck_assert_str_eq(v, "a+b c d");
-	free(v);
-	ck_assert_int_eq(query_get("t=%zz", "t", &v), -1);
-	ck_assert_int_eq(query_get("t=%4", "t", &v), -1);
-	ck_assert_int_eq(query_get("t=%", "t", &v), -1);
-	ck_assert_int_eq(query_get("t=a%00b", "t", &v), -1);
-	ck_assert_int_eq(query_get("visitor_token=abc%5F-x", "visitor_token", &v), 1);
-	ck_assert_str_eq(v, "abc_-x");
-	free(v);
-}
-END_TEST
 
 START_TEST(content_types)
 {
@@ -455,41 +410,6 @@ START_TEST(queries)
 }
 END_TEST
 
-/* ---- CORS ---- */
-
-START_TEST(cors)
-{
-	const char *list[] = { "https://shop.example", "https://*.brand.example", "http://localhost:8080" };
-	ck_assert(cors_allowed("https://shop.example", list, 3));
-	ck_assert(cors_allowed("HTTPS://SHOP.EXAMPLE", list, 3));
-	ck_assert(cors_allowed("https://shop.example:443", list, 3));
-	ck_assert(!cors_allowed("http://shop.example", list, 3));
-	ck_assert(!cors_allowed("https://shop.example:8443", list, 3));
-	ck_assert(!cors_allowed("https://evilshop.example", list, 3));
-	ck_assert(!cors_allowed("https://shop.example.evil.com", list, 3));
-	ck_assert(cors_allowed("https://a.brand.example", list, 3));
-	ck_assert(cors_allowed("https://a.b.brand.example", list, 3));
-	ck_assert(!cors_allowed("https://brand.example", list, 3));
-	ck_assert(!cors_allowed("https://xbrand.example", list, 3));
-	ck_assert(cors_allowed("http://localhost:8080", list, 3));
-	ck_assert(!cors_allowed("http://localhost", list, 3));
-	ck_assert(!cors_allowed("null", list, 3));
-	ck_assert(!cors_allowed("", list, 3));
-	ck_assert(!cors_allowed(NULL, list, 3));
-	ck_assert(cors_allowed("null", NULL, 0));
-	ck_assert(cors_allowed("https://anything.example", NULL, 0));
-	ck_assert(cors_allowed_json("https://shop.example", "[\"https://shop.example\"]"));
-	ck_assert(cors_allowed_json("https://x.example", "[]"));
-	ck_assert(!cors_allowed_json("https://x.example", "[\"https://shop.example\"]"));
-	ck_assert(!cors_allowed_json("https://x.example", "garbage"));
-	/* Not UTF-8: refused whatever the list says (issue 12). */
-	ck_assert(!cors_allowed("https://x\xff.example", NULL, 0));
-	ck_assert(!cors_allowed("https://\xc3\x28.example", list, 3));
-	ck_assert(!cors_allowed_json("https://shop.example\xed\xa0\x80", "[]"));
-	ck_assert(cors_allowed_json("https://caf\xc3\xa9.example", "[]"));
-}
-END_TEST
-
 /* ---- inbox cursor ---- */
 
 START_TEST(cursors)
@@ -643,9 +563,8 @@ int main(void)
 {
 	json_init();
 	Suite *s = suite_create("fcgi");
-	check_case(s, "pure", CHECK_TESTS(query_basic, query_decoding, content_types, bearer, routing_found,
-					  routing_not_found, routing_method, bodies, nul_field_scanner, post_rules,
-					  small_bodies, assistants, knowledge, queries, cors, cursors, render,
-					  longpoll_wake, longpoll_ring, longpoll_heap));
+	check_case(s, "pure", CHECK_TESTS(content_types, bearer, routing_found, routing_not_found, routing_method,
+					  bodies, nul_field_scanner, post_rules, small_bodies, assistants, knowledge,
+					  queries, cursors, render, longpoll_wake, longpoll_ring, longpoll_heap));
 	return check_run(s, CK_FORK_GETENV);
 }

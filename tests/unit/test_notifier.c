@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "check_run.h"
+#include "client.h"
 #include "cursor.h"
 #include "http.h"
 #include "hub.h"
@@ -751,6 +752,67 @@ END_TEST
 
 /* ---- auth decisions ----------------------------------------------------------- */
 
+/* The bytes of b, as a string (freed by the caller). */
+static char *obuf_str(const struct obuf *b)
+{
+	char *s = xmalloc(b->len + 1);
+	memcpy(s, b->data, b->len);
+	s[b->len] = '\0';
+	return s;
+}
+
+/*
+ * The transports behind struct transport_ops: every stream transport fills in what the
+ * connection code calls without asking which transport it holds; an event is encoded
+ * once per transport and encoding, SSE gives a dialog's messages their seq as the event
+ * id (not inbox events, not typing), WebSocket sends one unmasked text frame.
+ */
+START_TEST(test_transport_ops)
+{
+	const struct transport_ops *streams[2] = { &transport_ws, &transport_sse };
+	for (int i = 0; i < 2; i++) {
+		const struct transport_ops *t = streams[i];
+		ck_assert_ptr_nonnull(t->open_count);
+		ck_assert_ptr_nonnull(t->open);
+		ck_assert_ptr_nonnull(t->refuse);
+		ck_assert_ptr_nonnull(t->bad_cursor);
+		ck_assert_ptr_nonnull(t->end);
+		ck_assert_ptr_nonnull(t->encode);
+		ck_assert_ptr_nonnull(t->keepalive);
+		ck_assert_ptr_nonnull(t->interval);
+	}
+	ck_assert_ptr_nonnull(transport_http.refuse);
+	ck_assert_ptr_nonnull(transport_http.open_count);
+	ck_assert_int_eq(transport_sse.event_id_cursor, 1);
+	ck_assert_int_eq(transport_ws.event_id_cursor, 0);
+
+	const char j[] = "{\"type\":\"message\",\"seq\":7}";
+	struct hub_event *ev = hub_event_new(HEV_MSG, 3, 7, xstrdup(j), strlen(j), 0);
+	struct obuf *a = transport_sse.encode(ev, CHAN_ADMIN);
+	char *s = obuf_str(a);
+	ck_assert_str_eq(s, "id: 7\ndata: {\"type\":\"message\",\"seq\":7}\n\n");
+	free(s);
+	ck_assert_ptr_eq(transport_sse.encode(ev, CHAN_SITE), a);
+	s = obuf_str(transport_sse.encode(ev, CHAN_INBOX));
+	ck_assert_str_eq(s, "data: {\"type\":\"message\",\"seq\":7}\n\n");
+	free(s);
+	struct obuf *w = transport_ws.encode(ev, CHAN_ADMIN);
+	ck_assert_uint_eq(w->len, 2 + strlen(j));
+	ck_assert_uint_eq((uint8_t)w->data[0], 0x81); /* FIN, text */
+	ck_assert_uint_eq((uint8_t)w->data[1], strlen(j)); /* unmasked, length */
+	ck_assert_int_eq(memcmp(w->data + 2, j, strlen(j)), 0);
+	ck_assert_ptr_eq(transport_ws.encode(ev, CHAN_INBOX), w);
+	hub_event_unref(ev);
+
+	const char t[] = "{\"type\":\"typing\"}";
+	ev = hub_event_new(HEV_TYPING, 3, 0, xstrdup(t), strlen(t), 0);
+	s = obuf_str(transport_sse.encode(ev, CHAN_ADMIN));
+	ck_assert_str_eq(s, "data: {\"type\":\"typing\"}\n\n");
+	free(s);
+	hub_event_unref(ev);
+}
+END_TEST
+
 START_TEST(test_auth_visitor)
 {
 	struct auth_result r;
@@ -766,6 +828,29 @@ START_TEST(test_auth_visitor)
 	auth_visitor_check(1, "aaaa", 1, 1, 3, h, 1, &r);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_int_eq(r.last_seq, 3);
+	/* The query's row, decided with the one origin rule (common/origin.h) in C. */
+	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	PGresAttDesc cols[4];
+	memset(cols, 0, sizeof cols);
+	const char *names[] = { "hash", "assistant_id", "last_seq", "origins" };
+	for (int i = 0; i < 4; i++)
+		cols[i].name = (char *)names[i];
+	ck_assert(PQsetResultAttrs(res, 4, cols));
+	const char *vals[] = { "aaaa", "1", "7", "[\"https://*.shop.example\", \"https://plain.example:443\"]" };
+	for (int i = 0; i < 4; i++)
+		ck_assert(PQsetvalue(res, 0, i, (char *)vals[i], (int)strlen(vals[i])));
+	const char *ok[] = { "https://a.shop.example", "https://plain.example", "https://PLAIN.example:443", NULL };
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+		auth_visitor_decide(res, h, 1, ok[i], &r);
+		ck_assert_msg(r.status == 0 && r.last_seq == 7, "%s", ok[i] ? ok[i] : "(no Origin)");
+	}
+	const char *refused[] = { "https://shop.example.evil", "http://a.shop.example", "https://shop.example",
+		                  "https://plain.example:8443", "null" };
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+		auth_visitor_decide(res, h, 1, refused[i], &r);
+		ck_assert_msg(r.status == 403, "%s", refused[i]);
+	}
+	PQclear(res);
 	ck_assert_int_eq(auth_ws_code(401), 4401);
 	ck_assert_int_eq(auth_ws_code(403), 4403);
 	ck_assert_int_eq(auth_ws_code(404), 4404);
@@ -784,6 +869,6 @@ int main(void)
 					  test_ws_accept_key, test_ws_frame_header, test_ws_scan, test_ws_session,
 					  test_ws_close_from_handler, test_cursor_merge,
 					  test_cursor_random_interleavings, test_hub_routing, test_outq,
-					  test_auth_visitor));
+					  test_auth_visitor, test_transport_ops));
 	return check_run(s, CK_FORK_GETENV);
 }

@@ -33,10 +33,11 @@ export function parseEvent(data) {
   return v;
 }
 
-/** True for a stored message object (it has an integer id and seq). */
+/** True for a stored message object (it has an integer id and seq). Private notes
+ * (`"type": "note"`, admin channel only) hold a seq of the dialog like messages. */
 export function isMessage(ev) {
   return !!ev && Number.isInteger(ev.id) && Number.isInteger(ev.seq) &&
-    typeof ev.sender === 'string' && (ev.type === undefined || ev.type === 'message');
+    typeof ev.sender === 'string' && (ev.type === undefined || ev.type === 'message' || ev.type === 'note');
 }
 
 /**
@@ -142,8 +143,34 @@ export class MessageList {
     return true;
   }
 
+  /** The words shown under a failed entry. */
+  setError(clientId, error) {
+    const e = this.pending.get(clientId);
+    if (e) e.error = error;
+  }
+
+  /** Forgets an optimistic entry (its stored copy is already in the list). */
+  dropPending(clientId) {
+    if (this.pending.delete(clientId)) this.version += 1;
+  }
+
   getPending(clientId) {
     return this.pending.get(clientId) || null;
+  }
+
+  /** {count, sending}: the optimistic entries, and how many of them are not failed. */
+  pendingState() {
+    let sending = 0;
+    for (const p of this.pending.values()) if (!p.failed) sending += 1;
+    return { count: this.pending.size, sending };
+  }
+
+  /** The seqs between 1 and the highest stored one that are missing. */
+  missingSeqs() {
+    const out = [];
+    const top = this.lastSeq();
+    for (let s = 1; s <= top; s++) if (!this.seqs.has(s)) out.push(s);
+    return out;
   }
 
   hasId(id) {

@@ -97,6 +97,7 @@ button { font: inherit; color: inherit; cursor: pointer; }
 .msg { display: flex; flex-direction: column; max-width: 82%; align-self: flex-start; }
 .msg.user { align-self: flex-end; align-items: flex-end; }
 .msg .who { font-size: 11.5px; color: var(--muted); margin: 6px 4px 2px; display: block; }
+.msg .who[hidden] { display: none; }
 .bubble {
   padding: 9px 13px; border-radius: 16px; background: #fff; border: 1px solid var(--line);
   white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word; display: block;
@@ -126,6 +127,14 @@ button { font: inherit; color: inherit; cursor: pointer; }
 .dots span:nth-child(2) { animation-delay: .15s; }
 .dots span:nth-child(3) { animation-delay: .3s; }
 @keyframes blink { 0%, 80%, 100% { opacity: .3; transform: translateY(0); } 40% { opacity: 1; transform: translateY(-2px); } }
+.mail-offer {
+  align-self: stretch; margin: 6px 0; padding: 10px 12px; border: 1px solid var(--line); border-radius: 12px;
+  background: #fff; font-size: 12.5px; display: flex; flex-direction: column; gap: 6px;
+}
+.mail-offer p { margin: 0; }
+.mail-row { display: flex; gap: 6px; }
+.mail-input { flex: 1; min-width: 0; border: 1px solid var(--line); border-radius: 8px; padding: 6px 8px; font: inherit; }
+.mail-consent, .mail-status { color: var(--muted); font-size: 11.5px; }
 .actions { display: flex; gap: 8px; padding: 8px 14px 0; background: #fff; flex: none; border-top: 1px solid var(--line); }
 .actions[hidden] { display: none; }
 .chip {

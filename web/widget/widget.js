@@ -3,10 +3,12 @@
 // Loaded by chatai.js; mount({assistantId, apiBase, open}).
 
 import css from './styles.js';
-import { el, icon, ICONS, reconcile, formatTime } from '../shared/dom.js';
+import { el, icon, ICONS } from '../shared/dom.js';
 import { apiFetch } from '../shared/api.js';
 import { Channel, wsBase } from '../shared/transport.js';
-import { MessageList, randomClientId, typingThrottle, connectionLabel } from '../shared/logic.js';
+import { MessageList, typingThrottle, connectionLabel } from '../shared/logic.js';
+import { renderRows, OptimisticSender } from '../shared/messages.js';
+import { Mailbox } from './mailbox.js';
 
 const WHO = { ai: 'Assistant', manager: 'Support agent', user: 'You' };
 
@@ -35,6 +37,7 @@ class Widget {
     this.startOpen = !!open;
     this.storageKey = `chatai:${this.base}:assistant:${this.assistantId}`;
     this.list = new MessageList();
+    this.sender = this._makeSender();
     this.channel = null;
     this.dialog = null; // {id, token}
     this.status = 'ai';
@@ -45,6 +48,7 @@ class Widget {
     this.typingTimer = null;
     this.creating = null;
     this.connStatus = null;
+    this.mail = new Mailbox(this);
     this.typing = typingThrottle({
       start: () => this._sendTyping('start'),
       stop: () => this._sendTyping('stop'),
@@ -79,8 +83,12 @@ class Widget {
     });
 
     this._loadInfo();
-    this._restore();
-    if (this.startOpen) this.open();
+    document.addEventListener('visibilitychange', () => this.mail.noteShown());
+    // A reply mail's link (docs/api.md, "Mail") opens its dialog here, then shows it.
+    this.mail.resumeFromLocation().then((resumed) => {
+      this._restore();
+      if (this.startOpen || resumed) this.open();
+    });
   }
 
   unmount() {
@@ -122,6 +130,7 @@ class Widget {
       class: 'chip handoff', type: 'button', on: { click: () => this.requestHuman() },
     }, icon(ICONS.person), 'Talk to a human');
     this.actions = el('div', { class: 'actions' }, this.handoffBtn);
+    this.mailActions = el('div', { class: 'actions mail-actions' }, this.mail.renderTranscriptButton());
 
     this.input = el('textarea', {
       class: 'input', rows: '1', placeholder: 'Type your message…', 'aria-label': 'Message',
@@ -162,7 +171,8 @@ class Widget {
           }
         },
       },
-    }, header, this.connEl, this.messagesEl, this.typingEl, this.actions, this.composer, this.closedBar,
+    }, header, this.connEl, this.messagesEl, this.typingEl, this.actions, this.mailActions, this.composer,
+    this.closedBar,
     el('div', { class: 'footer', text: 'Powered by ChatAI' }));
 
     this.root = el('div', { class: 'root' }, this.panel, this.launcher);
@@ -185,6 +195,7 @@ class Widget {
     this._renderBadge();
     this._scrollToEnd();
     this.input.focus();
+    this.mail.noteShown();
   }
 
   close() {
@@ -308,6 +319,8 @@ class Widget {
     this.status = 'ai';
     try { localStorage.removeItem(this.storageKey); } catch { /* ignore */ }
     this.list = new MessageList();
+    this.sender = this._makeSender();
+    this.gapsRead = null;
     this.notice = notice || '';
     this._setTyping(null);
     this._onStatus(null);
@@ -352,54 +365,46 @@ class Widget {
     this.send(text);
   }
 
-  /**
-   * Shows the message at once and queues its POST: one request at a time, so messages are
-   * stored in the order they were typed even when the server handles requests in parallel.
-   */
+  /** Shows the message at once and queues its POST (shared/messages.js). */
   send(text, clientId) {
-    const cid = clientId || randomClientId();
-    if (!clientId) this.list.addPending(cid, text);
-    else this.list.setFailed(cid, false);
-    this.render();
     this._scrollToEnd();
-    const run = () => this._post(text, cid);
-    this.sendChain = (this.sendChain || Promise.resolve()).then(run, run);
-    return this.sendChain;
+    return this.sender.send(text, clientId);
+  }
+
+  _makeSender() {
+    return new OptimisticSender({
+      list: this.list,
+      sender: 'user',
+      post: (text, cid) => this._post(text, cid),
+      onChange: () => this.render(),
+      errorText: (e) => (e.status === 429 ? 'Too many messages, wait a moment' : 'Not sent'),
+      onError: (e) => {
+        if (e.status === 404 || e.status === 403) {
+          // The dialog is gone: keep the words, start afresh on retry.
+          this.dialog = null;
+          try { localStorage.removeItem(this.storageKey); } catch { /* ignore */ }
+          if (this.channel) this.channel.stop();
+          this.channel = null;
+        }
+      },
+    });
   }
 
   async _post(text, cid) {
-    try {
-      const d = await this._ensureDialog();
-      const r = await apiFetch(this.base, `/api/widget/dialogs/${d.id}/messages`, {
-        body: { sender: 'user', text, client_id: cid }, visitorToken: d.token,
-      });
-      const m = r && r.user_message ? r.user_message : r;
-      if (this.channel) {
-        this.channel.noteMessage(m);
-        this.channel.poke(); // short polling: ask for the answer at once
-      }
-      if (!this.list.upsert(m) && this.list.getPending(cid)) {
-        // Stored already (seen via history): drop the optimistic copy.
-        this.list.pending.delete(cid);
-      }
-    } catch (e) {
-      this.list.setFailed(cid, true);
-      const entry = this.list.getPending(cid);
-      if (entry) entry.error = e.status === 429 ? 'Too many messages, wait a moment' : 'Not sent';
-      if (e.status === 404 || e.status === 403) {
-        // The dialog is gone: keep the words, start afresh on retry.
-        this.dialog = null;
-        try { localStorage.removeItem(this.storageKey); } catch { /* ignore */ }
-        if (this.channel) this.channel.stop();
-        this.channel = null;
-      }
+    const d = await this._ensureDialog();
+    const r = await apiFetch(this.base, `/api/widget/dialogs/${d.id}/messages`, {
+      body: { sender: 'user', text, client_id: cid }, visitorToken: d.token,
+    });
+    const m = r && r.user_message ? r.user_message : r;
+    if (this.channel) {
+      this.channel.noteMessage(m);
+      this.channel.poke(); // short polling: ask for the answer at once
     }
-    this.render();
+    return m;
   }
 
   retry(clientId) {
-    const e = this.list.getPending(clientId);
-    if (e) this.send(e.text, clientId);
+    return this.sender.retry(clientId);
   }
 
   async requestHuman() {
@@ -451,20 +456,21 @@ class Widget {
     if (this.holeTimer) return;
     this.holeTimer = setTimeout(async () => {
       this.holeTimer = null;
-      if (!this.dialog || this.list.pending.size > 0) {
-        if (this.dialog && [...this.list.pending.values()].some((p) => !p.failed)) this._checkHoles();
+      const pend = this.list.pendingState();
+      if (!this.dialog || pend.count > 0) {
+        if (this.dialog && pend.sending > 0) this._checkHoles();
         return;
       }
-      const seqs = this.list.seqs;
-      const top = this.list.lastSeq();
-      let missing = false;
-      for (let s = 1; s <= top && !missing; s++) missing = !seqs.has(s);
-      if (!missing) return;
+      // A hole the history did not fill is not the visitor's (an operators' note or event):
+      // read the history once for each new hole only.
+      const known = this.gapsRead || (this.gapsRead = new Set());
+      if (!this.list.missingSeqs().some((s) => !known.has(s))) return;
       const d = this.dialog;
       try {
         const msgs = await apiFetch(this.base, `/api/widget/dialogs/${d.id}/messages`, { visitorToken: d.token });
         if (this.dialog !== d) return;
         for (const m of Array.isArray(msgs) ? msgs : []) this._addMessage(m, false);
+        for (const s of this.list.missingSeqs()) known.add(s);
         this.render();
       } catch { /* the next message tries again */ }
     }, 700);
@@ -525,55 +531,29 @@ class Widget {
       rows.push({ key: 'intro', intro: true });
     }
     for (const m of items) rows.push(m);
+    rows.push(...this.mail.rows());
     if (this.notice) rows.push({ key: 'notice', sender: 'system', text: this.notice, localNotice: true });
 
-    reconcile(this.messagesEl, rows, (m) => m.key || (m.client_id ? `c:${m.client_id}` : `m:${m.id}`),
-      (m) => this._renderMessage(m), (node, m) => this._updateMessage(node, m));
+    renderRows(this.messagesEl, rows, {
+      who: (m) => (m.sender === 'user' ? ''
+        : m.sender === 'manager' && m.operator && m.operator.name ? String(m.operator.name) : WHO[m.sender] || ''),
+      onRetry: (m) => this.retry(m.client_id),
+      special: (m) => {
+        if (m.intro) {
+          return el('div', { class: 'intro' }, el('strong', { text: 'Hi there!' }),
+            'Ask us anything — we usually answer right away.');
+        }
+        return m.mailOffer ? this.mail.renderOffer() : null;
+      },
+    });
 
     const closed = this.status === 'closed';
     this.composer.hidden = closed;
     this.closedBar.hidden = !closed;
     this.actions.hidden = closed || this.status === 'waiting' || this.status === 'operator';
+    this.mailActions.hidden = this.mail.renderTranscriptButton().hidden;
     this._renderBadge();
-  }
-
-  _renderMessage(m) {
-    if (m.intro) {
-      return el('div', { class: 'intro' }, el('strong', { text: 'Hi there!' }),
-        'Ask us anything — we usually answer right away.');
-    }
-    if (m.sender === 'system') {
-      return el('div', { class: 'notice', 'data-event': m.event || '', text: m.text });
-    }
-    const node = el('div', { class: `msg ${m.sender}` });
-    if (m.sender !== 'user') {
-      const name = m.sender === 'manager' && m.operator && m.operator.name ? String(m.operator.name) : WHO[m.sender] || '';
-      node.appendChild(el('span', { class: 'who', text: name }));
-    }
-    node.appendChild(el('div', { class: 'bubble', text: m.text }));
-    node.appendChild(el('div', { class: 'meta' }));
-    this._updateMessage(node, m);
-    return node;
-  }
-
-  _updateMessage(node, m) {
-    if (m.sender === 'system' || m.intro) return;
-    node.classList.toggle('pending', !!m.pending && !m.failed);
-    node.classList.toggle('failed', !!m.failed);
-    if (m.id !== undefined) node.setAttribute('data-id', String(m.id));
-    if (m.seq !== undefined) node.setAttribute('data-seq', String(m.seq));
-    const meta = node.querySelector('.meta');
-    meta.textContent = '';
-    if (m.failed) {
-      meta.appendChild(el('span', { text: m.error || 'Not sent' }));
-      meta.appendChild(el('button', {
-        class: 'retry', type: 'button', on: { click: () => this.retry(m.client_id) },
-      }, 'Retry'));
-    } else if (m.pending) {
-      meta.appendChild(el('span', { text: 'Sending…' }));
-    } else if (m.timestamp) {
-      meta.appendChild(el('span', { text: formatTime(m.timestamp) }));
-    }
+    this.mail.noteShown();
   }
 
   _scrollToEnd() {
