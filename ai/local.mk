@@ -15,9 +15,10 @@ ai_libchataiai_a_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS)
 CHATAI_AI_LIBS = ai/libchataiai.a $(CURL_LIBS) -lm
 
 bin_PROGRAMS += ai/chatai-ai
-ai_chatai_ai_SOURCES = ai/main.c
-ai_chatai_ai_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS)
-ai_chatai_ai_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) -lm
+# The mail sender runs in a thread of its own (ai/mailthread.h): pthreads.
+ai_chatai_ai_SOURCES = ai/main.c ai/mailthread.c ai/mailthread.h
+ai_chatai_ai_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS) $(PTHREAD_LIBS)
+ai_chatai_ai_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) $(PTHREAD_LIBS) -lm
 
 # The worker's SQL (claim, finish, knowledge search; the workers' heartbeat), applied by
 # chatai-ctl migrate.

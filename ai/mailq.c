@@ -457,7 +457,7 @@ int mailq_run(struct db *db, const struct mailq_cfg *c, int max, int64_t budget_
 	int64_t until = now_ms() + budget_ms;
 	if (!c->smtp_url)
 		return 0;
-	for (int i = 0; i < max && now_ms() < until; i++) {
+	for (int i = 0; i < max && now_ms() < until && !mail_send_aborted(); i++) {
 		int rc = step(db, c);
 		if (rc < 0)
 			return -1;

@@ -97,6 +97,26 @@ static size_t read_cb(char *buf, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* Set before the sending thread starts (mail_send_abort_flag), read by it. */
+static const atomic_int *abort_flag;
+
+void mail_send_abort_flag(const atomic_int *flag)
+{
+	abort_flag = flag;
+}
+
+int mail_send_aborted(void)
+{
+	return abort_flag && atomic_load(abort_flag);
+}
+
+/* libcurl calls it about once a second even while the server says nothing. */
+static int progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)arg, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return mail_send_aborted();
+}
+
 static enum mail_outcome by_curl(const char *url, const struct mail_msg *m, const char *data, size_t len,
 				 char *err, size_t errsz)
 {
@@ -126,6 +146,10 @@ static enum mail_outcome by_curl(const char *url, const struct mail_msg *m, cons
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+	if (abort_flag) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	CURLcode rc = curl_easy_perform(c);
 	long code = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);

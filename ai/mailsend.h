@@ -11,6 +11,7 @@
 #ifndef CHATAI_AI_MAILSEND_H
 #define CHATAI_AI_MAILSEND_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 struct mail_msg {
@@ -33,6 +34,12 @@ enum mail_outcome {
 
 /* The whole message, CRLF line ends (caller frees). */
 char *mail_format(const struct mail_msg *m, size_t *len);
+
+/* A flag that, once non-zero, makes an SMTP send in progress give up within about a
+ * second (MAIL_RETRY, or MAIL_UNCERTAIN when the body went out) and mailq_run() stop
+ * between mails. Set it before any thread sends; NULL (the default): no such flag. */
+void mail_send_abort_flag(const atomic_int *flag);
+int mail_send_aborted(void);
 
 /* Send m by url. err gets a short reason on anything but MAIL_SENT. */
 enum mail_outcome mail_send(const char *url, const struct mail_msg *m, char *err, size_t errsz);

@@ -11,6 +11,10 @@
  * leases taken by workers on other hosts are watched too. SIGTERM/SIGINT: finish the
  * job in hand, then exit. SIGHUP: read the settings again between two jobs (a bad new
  * file keeps the old settings). --once: process what is ready, then exit.
+ *
+ * Mail goes out from a thread of its own with its own database link (ai/mailthread.h),
+ * so that a mail server that answers slowly or never delays no answer; on SIGTERM a send
+ * in progress gives up within about a second. --once sends what is due from the loop.
  */
 #include "autoconfig.h"
 #include "answer.h"
@@ -21,6 +25,7 @@
 #include "llm.h"
 #include "log.h"
 #include "mailq.h"
+#include "mailthread.h"
 #include "queue.h"
 
 #include <errno.h>
@@ -82,25 +87,25 @@ static void on_notice(void *arg, const char *message)
  * another model or provider). The database link is kept: a worker moves to another
  * database by a restart. Bad new settings are refused and the old ones stay.
  */
-/* Mail (ai/mailq.h): sent from this loop every MAIL_TICK_MS when smtp_url is set. */
-#define MAIL_TICK_MS 2000
-static struct mailq_cfg mail;
+/* Mail (ai/mailthread.h): a thread of its own sends it, so that a slow mail server holds
+ * up no answer; with --once this loop sends what is due before it exits. */
+static struct mailq_cfg once_mail;
+static int mail_threaded;
 
-static void mail_reload(void)
+/* Read the mail settings and hand them to the sender. 1: mail is on. */
+static int mail_reload(void)
 {
-	mailq_free(&mail);
-	if (mailq_load(&mail) <= 0)
-		mailq_free(&mail); /* off */
-}
-
-/* Send what is due when the tick has come; the next tick in *at. */
-static void mail_tick(struct db *db, int64_t *at)
-{
-	if (!mail.smtp_url || now_ms() < *at)
-		return;
-	if (mailq_run(db, &mail, 50, 5000) < 0)
-		log_warn("mail: database: %s", db->errmsg);
-	*at = now_ms() + MAIL_TICK_MS;
+	struct mailq_cfg c;
+	int on = mailq_load(&c) > 0;
+	if (!on)
+		mailq_free(&c); /* off */
+	if (mail_threaded) {
+		mailthread_settings(&c);
+	} else {
+		mailq_free(&once_mail);
+		once_mail = c;
+	}
+	return on;
 }
 
 static void reload(const char *config_file, struct ai_settings *settings)
@@ -118,9 +123,9 @@ static void reload(const char *config_file, struct ai_settings *settings)
 	}
 	answer_settings_free(settings);
 	*settings = fresh;
-	mail_reload();
+	int mail_on = mail_reload();
 	log_info("settings reloaded (provider %s, mail %s)", settings->use_llm ? "openai" : "kb",
-	         mail.smtp_url ? "on" : "off");
+	         mail_on ? "on" : "off");
 }
 
 static void usage(FILE *f)
@@ -154,7 +159,6 @@ struct worker {
 	int db_down_logged;       /* "database unavailable" said once per outage */
 	int64_t sweep_at;         /* next look at waiting timeouts (monotonic ms) */
 	int64_t beat_at;          /* next check-in in ai_workers (monotonic ms) */
-	int64_t mail_at;          /* next look at the mail outbox (monotonic ms) */
 };
 
 /* The command line: -1 to go on, else the exit code. */
@@ -206,6 +210,10 @@ static int worker_start(struct worker *w)
 	llm_global_init();
 	db_init(&w->db, url);
 	w->db.retry_ms = 1000;
+	struct mailq_cfg none = { 0 };
+	if (!w->once && mailthread_start(url, &none) < 0)
+		return 1;
+	mail_threaded = !w->once;
 	mail_reload();
 	log_info("worker %s started (provider %s%s)", w->settings.worker_id,
 	         w->settings.use_llm ? "openai" : "kb", w->once ? ", once" : "");
@@ -265,8 +273,6 @@ static void worker_sleep(struct worker *w)
 	int64_t beat_in = w->beat_at - now_ms();
 	if (timeout > beat_in)
 		timeout = beat_in < 50 ? 50 : beat_in;
-	if (mail.smtp_url && timeout > w->mail_at - now_ms())
-		timeout = w->mail_at - now_ms() < 50 ? 50 : w->mail_at - now_ms();
 	/* A notification read while the last claim ran is already in libpq's queue:
 	 * poll() would not see it. */
 	int pending = queue_drain(&w->db);
@@ -312,7 +318,8 @@ static int worker_run(struct worker *w)
 		}
 		if (reload_requested && !stop_requested)
 			continue;
-		mail_tick(&w->db, &w->mail_at);
+		if (w->once && once_mail.smtp_url && mailq_run(&w->db, &once_mail, 50, 5000) < 0)
+			log_warn("mail: database: %s", w->db.errmsg);
 		if (w->once || stop_requested)
 			break;
 		worker_sleep(w);
@@ -331,13 +338,14 @@ int main(int argc, char **argv)
 	int exit_code = worker_run(&w);
 
 	log_info("worker %s stopping", w.settings.worker_id);
+	mailthread_stop(); /* a send in progress gives up within about a second */
 	/* Leave at once: chatai.fcgi takes over the jobs without waiting for the check-in
 	 * to age. */
 	if (w.db.conn && queue_goodbye(&w.db, w.settings.worker_id) < 0)
 		log_debug("goodbye failed: %s", w.db.errmsg);
 	db_close(&w.db);
 	answer_settings_free(&w.settings);
-	mailq_free(&mail);
+	mailq_free(&once_mail);
 	llm_global_cleanup();
 	config_free();
 	return exit_code;

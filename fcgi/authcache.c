@@ -155,7 +155,7 @@ void authcache_session_put(const char *hash, const struct ac_session *s, uint64_
 	pthread_mutex_unlock(&mu);
 }
 
-int authcache_dialog_get(int64_t id, struct ac_dialog *out)
+int authcache_dialog_get(int64_t id, const char *token_hash, struct ac_dialog *out)
 {
 	int64_t now = now_ms();
 	int found = 0;
@@ -163,7 +163,7 @@ int authcache_dialog_get(int64_t id, struct ac_dialog *out)
 	if (usable_locked()) {
 		struct dlg_entry **pp = &dlgs[bucket_of_id(id)];
 		for (struct dlg_entry *e = *pp; e; pp = &e->next, e = e->next) {
-			if (e->id != id)
+			if (e->id != id || strcmp(e->d.token_hash, token_hash) != 0)
 				continue;
 			if (now - e->born_ms >= ttl_ms) {
 				*pp = e->next;
@@ -185,12 +185,12 @@ int authcache_dialog_get(int64_t id, struct ac_dialog *out)
 void authcache_dialog_put(int64_t id, const struct ac_dialog *d, uint64_t g)
 {
 	pthread_mutex_lock(&mu);
-	if (g == gen && ttl_ms > 0 && listen_fd >= 0) {
+	if (g == gen && ttl_ms > 0 && listen_fd >= 0 && strlen(d->token_hash) == AC_HASH_CHARS) {
 		if (ndlgs >= MAX_ENTRIES)
 			dlg_free_all();
 		unsigned b = bucket_of_id(id);
 		struct dlg_entry *e = NULL;
-		for (e = dlgs[b]; e && e->id != id; e = e->next)
+		for (e = dlgs[b]; e && (e->id != id || strcmp(e->d.token_hash, d->token_hash) != 0); e = e->next)
 			;
 		if (!e) {
 			e = xcalloc(1, sizeof *e);

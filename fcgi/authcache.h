@@ -2,7 +2,8 @@
 /*
  * authcache: what a REST process remembers of the database's answers to "who is this?"
  * so that an ordinary request is one round trip: verified operator sessions (by token
- * hash) and widget dialogs (token hash, assistant, allowed origins, by dialog id).
+ * hash) and widget dialogs (assistant, allowed origins, by dialog id and one of the
+ * dialog's visitor token hashes: a dialog opens to several, sql/012_resume_tokens.sql).
  *
  * The rule that makes it safe: an entry is used only while the process LISTENs, and
  * every change that could make an entry wrong sends a NOTIFY at commit (the triggers of
@@ -54,7 +55,9 @@ uint64_t authcache_gen(void);
 /* 1 and *out filled (json copied) on a usable entry, 0 otherwise. */
 int authcache_session_get(const char *hash, struct ac_session *out);
 void authcache_session_put(const char *hash, const struct ac_session *s, uint64_t gen);
-int authcache_dialog_get(int64_t dialog_id, struct ac_dialog *out);
+/* Dialog entries are keyed by the dialog and a token hash that opens it (d->token_hash):
+ * only tokens the database accepted are put. */
+int authcache_dialog_get(int64_t dialog_id, const char *token_hash, struct ac_dialog *out);
 void authcache_dialog_put(int64_t dialog_id, const struct ac_dialog *d, uint64_t gen);
 
 /* Called by the LISTEN link's owner. */

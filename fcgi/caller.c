@@ -110,27 +110,31 @@ int caller_widget_dialog(struct req *r, int64_t *assistant_id)
 	token_hash(tok, hash);
 	free(tok);
 	struct ac_dialog d;
-	if (!authcache_dialog_get(r->ids[0], &d)) {
+	if (!authcache_dialog_get(r->ids[0], hash, &d)) {
+		/* Any of the dialog's visitor tokens opens it (sql/012_resume_tokens.sql). */
 		uint64_t gen = authcache_gen();
 		snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-		const char *p[1] = { id };
+		const char *p[2] = { id, hash };
 		PGresult *res = db_exec(r->db,
-			"SELECT d.visitor_token_hash, d.assistant_id, to_jsonb(a.allowed_origins)::text"
-			" FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint", 1, p);
+			"SELECT COALESCE((SELECT t.token_hash FROM dialog_visitor_tokens t"
+			" WHERE t.dialog_id = d.id AND t.token_hash = $2), ''),"
+			" d.assistant_id, to_jsonb(a.allowed_origins)::text"
+			" FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint", 2, p);
 		if (!res) {
 			http_db_error(r, "widget dialog");
 			return -1;
 		}
-		if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != AC_HASH_CHARS) {
+		if (PQntuples(res) != 1) {
 			PQclear(res);
 			http_error(r, 404, "not_found", "no such dialog", NULL);
 			return -1;
 		}
-		memcpy(d.token_hash, PQgetvalue(res, 0, 0), AC_HASH_CHARS + 1);
+		snprintf(d.token_hash, sizeof d.token_hash, "%s", PQgetvalue(res, 0, 0));
 		d.assistant_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 		d.allowed_json = xstrdup(PQgetvalue(res, 0, 2));
 		PQclear(res);
-		authcache_dialog_put(r->ids[0], &d, gen);
+		if (token_equal(d.token_hash, hash))
+			authcache_dialog_put(r->ids[0], &d, gen);
 	}
 	int rc = -1;
 	if (caller_widget_origin(r, d.allowed_json) < 0) {

@@ -4,7 +4,6 @@
 #include "contact.h"
 #include "adminval.h"
 #include "appcfg.h"
-#include "authcache.h"
 #include "caller.h"
 #include "inlineai.h"
 #include "json.h"
@@ -252,10 +251,7 @@ int h_widget_resume(struct req *r)
 		http_db_error(r, "resume");
 		return ROUTE_DONE;
 	}
-	PQclear(res);
-	/* Other processes forget the old token by the NOTIFY; this one at once, so that the
-	 * visitor's next request here cannot meet the old hash in the cache. */
-	authcache_note("assistant", assistant);
+	PQclear(res); /* a token more for the dialog: the ones it had keep working */
 	char body[160 + TOKEN_CHARS];
 	snprintf(body, sizeof body, "{\"dialog_id\":%lld,\"assistant_id\":%lld,\"visitor_token\":\"%s\"}",
 		 (long long)in.dialog_id, (long long)assistant, tok);

@@ -33,8 +33,11 @@ const char auth_session_sql[] =
 	"SELECT extract(epoch FROM s.expires_at - now())::float8 FROM sessions s "
 	"WHERE s.id = $1::bigint AND s.revoked_at IS NULL AND s.expires_at > now()";
 
+/* $2: the token's hash; any of the dialog's visitor tokens opens it (sql/012_resume_tokens.sql). */
 const char auth_visitor_sql[] =
-	"SELECT d.visitor_token_hash, d.assistant_id, d.last_seq, array_to_json(a.allowed_origins)::text "
+	"SELECT COALESCE((SELECT t.token_hash FROM dialog_visitor_tokens t "
+	"WHERE t.dialog_id = d.id AND t.token_hash = $2::text), ''), d.assistant_id, d.last_seq, "
+	"array_to_json(a.allowed_origins)::text "
 	"FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint";
 
 static int64_t num(PGresult *res, int col)

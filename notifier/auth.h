@@ -7,7 +7,8 @@
  *    has left (the stream ends then); auth_session_sql asks about a session again when a
  *    revocation arrives.
  *  - widget streams: ?visitor_token=V&assistant_id=A; the dialog must exist (404), V's
- *    hash must equal the dialog's visitor_token_hash (401, constant-time compare), the
+ *    hash must be one of the dialog's visitor tokens (dialog_visitor_tokens, 401;
+ *    constant-time compare of the row found), the
  *    dialog must belong to A (403) and the Origin, when the browser sent one, must pass
  *    the assistant's allowed_origins under the one rule of common/origin.h, the rule REST
  *    applies (wildcard subdomains, default ports; an empty list allows any origin; 403).

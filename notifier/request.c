@@ -112,7 +112,7 @@ static void auth_start_visitor(struct client *c, const struct http_route *rt, in
 	c->auth_hash = xstrdup(hash);
 	hub_sub_join(&c->sub, CHAN_SITE, rt->dialog_id);
 	auth_wait(c);
-	pgfeed_query(ticket ? auth_visitor_ticket_sql : auth_visitor_sql, ticket ? 2 : 1, params, 0,
+	pgfeed_query(ticket ? auth_visitor_ticket_sql : auth_visitor_sql, 2, params, 0,
 	             request_auth_done, c);
 }
 

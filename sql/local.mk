@@ -11,3 +11,5 @@ dist_sql_DATA += sql/009_one_rule.sql
 dist_sql_DATA += sql/010_mail.sql
 # A new password ends the operator's other sessions (issue 14).
 dist_sql_DATA += sql/011_password_revoke.sql
+# A dialog opens to several visitor tokens: a resume no longer signs the first browser out (issue 15).
+dist_sql_DATA += sql/012_resume_tokens.sql

@@ -2,8 +2,8 @@
 """Mail in the widget (issue 15), in headless Chromium against the real stack and a real
 SMTP server (aiosmtpd): the email offer inside the conversation while the dialog waits,
 the reply mail, and its resume link opened in a fresh browser profile: the same dialog,
-the same history, and new messages flowing both ways. The first browser's token stops
-working once the link is used."""
+the same history, and new messages flowing both ways. The first browser keeps the
+dialog too (a resume adds a visitor token, sql/012_resume_tokens.sql)."""
 
 import json
 import re
@@ -80,11 +80,23 @@ def test_resume_link_continues_the_dialog_in_a_fresh_browser(make_stack, browser
         second.wait_text("You're welcome.", "manager")
         wait_for(lambda: "seen" in [e.text for e in panel.drv.find_elements("css selector", ".msg.manager .mail-mark")],
                  timeout=25, message="the panel marks the read reply seen")
-        # the first browser's token was replaced
+        # the first browser keeps the dialog (its token still works), shows what the
+        # second wrote and the operator's answer, and what it writes reaches the second
         tok = json.loads(first.drv.execute_script(
             "for (let i = 0; i < localStorage.length; i++) { const k = localStorage.key(i);"
             f" if (k.endsWith(':assistant:{aid}')) return localStorage.getItem(k); }} return null;"))["visitor_token"]
-        assert api.visitor_messages(did, tok).status_code == 403
+        assert api.visitor_messages(did, tok).status_code == 200
+        first.launcher().click()
+        first.wait_text("You're welcome.", "manager")
+        first.wait_text("Great, thanks!", "user")
+        assert first.saved_dialog()["dialog_id"] == did
+        first.send("And from my laptop: one more thing.")
+        wait_for(lambda: any(x["text"] == "And from my laptop: one more thing." for x in api.messages(op, did).json()),
+                 message="the operator sees the first browser's message")
+        assert api.operator_post(op, did, "Tell me.").status_code == 201
+        for page in (first, second):
+            page.wait_text("Tell me.", "manager")
+        second.wait_text("And from my laptop: one more thing.", "user")  # read from the history
         # the same link again in a third profile still works within 30 days; a forged one does not
         third_drv = browser()
         third = WidgetPage(third_drv, stack.url, aid)

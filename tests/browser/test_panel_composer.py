@@ -126,10 +126,13 @@ def test_canned_replies_save_as_knowledge_notes_and_assign(stack, admin, browser
     assert overflowing(drv) == []
 
 
-def test_canned_replies_for_an_operator_and_assign_to_self(stack, admin, browser):
+def test_canned_replies_for_an_operator_and_assign_by_name(stack, admin, browser):
     aid = harness.make_assistant(stack.pg, "Operator composer bot")
     harness.add_knowledge(stack.pg, aid, [(REFUND_Q, REFUND_A)])
     oid, token = new_operator(stack, "olga@composer.example", name=XSS)
+    colleague, _ = new_operator(stack, "pete@composer.example", name="Pete Colleague")
+    gone, _ = new_operator(stack, "gone@composer.example", name="Gone Away")
+    stack.pg.sql("UPDATE operators SET disabled_at = now() WHERE id = %s", gone)
     did, _ = _dialog(stack, aid, "I want a refund please")
     drv = browser(*DESKTOP)
     panel = AdminPage(drv, stack.url).with_token(token, did)
@@ -145,9 +148,17 @@ def test_canned_replies_for_an_operator_and_assign_to_self(stack, admin, browser
     panel.wait_text(want, "manager")
     wait_for(lambda: any(m.text == XSS for m in csss(drv, "#messages .msg.manager .who")), message="name shown")
     assert inert(drv)
-    # an operator cannot list operators: the list offers themselves
-    opts = [o.get_attribute("value") for o in csss(drv, "#assign-select option")]
-    assert opts == ["", str(oid)]
+    # a plain operator assigns by name too (GET /api/team): active colleagues, never a
+    # disabled one, and no email in the list
+    wait_for(lambda: any(o.text == "Pete Colleague" for o in csss(drv, "#assign-select option")),
+             message="colleagues listed", show=lambda: [o.text for o in csss(drv, "#assign-select option")])
+    opts = {o.get_attribute("value"): o.text for o in csss(drv, "#assign-select option")}
+    assert str(oid) in opts and str(colleague) in opts and str(gone) not in opts
+    assert not any("@" in t for t in opts.values())
+    Select(by_id(drv, "assign-select")).select_by_value(str(colleague))
+    by_id(drv, "assign-btn").click()
+    wait_for(lambda: by_id(drv, "dialog-assigned").text == "Assigned to Pete Colleague", message="assigned",
+             show=lambda: (by_id(drv, "dialog-assigned").text, by_id(drv, "dialog-error").text))
     Select(by_id(drv, "assign-select")).select_by_value(str(oid))
     by_id(drv, "assign-btn").click()
     wait_for(lambda: by_id(drv, "dialog-assigned").text == f"Assigned to {XSS}", message="assigned to self",

@@ -9,6 +9,7 @@ the same through the REST API, the notifier and WebSocket clients.
 import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -388,6 +389,57 @@ def test_sigterm_finishes_the_job_in_hand(aipg, shop, workers):
         assert jobs(aipg, d)[0]["state"] == "done"
     finally:
         lis.close()
+
+
+def test_a_silent_mail_server_delays_no_answer_and_no_stop(aipg, shop, workers):
+    """Mail goes out from a thread of its own (ai/mailthread.h): while the worker waits on a
+    mail server that takes the connection and never says a word, a visitor's question is
+    answered as usual, and SIGTERM still ends the worker within 2 s (the send gives up and
+    the mail waits for a later try)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.2)
+    held, done = [], threading.Event()
+
+    def accept():
+        while not done.is_set():
+            try:
+                held.append(srv.accept()[0])  # kept open, never answered
+            except socket.timeout:
+                pass
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        md = new_dialog(aipg, shop)
+        aipg.sql("INSERT INTO dialog_contacts (dialog_id, email) VALUES (%s, 'silent@example.org')", md)
+        assert aipg.sql("SELECT chatai_mail_transcript(%s)", md) == [(1,)]
+        w = workers(env={"CHATAI_SMTP_URL": f"smtp://127.0.0.1:{srv.getsockname()[1]}",
+                         "CHATAI_MAIL_FROM": "chat@shop.example", "CHATAI_PUBLIC_URL": "http://shop.example"})
+        harness.wait_until(lambda: held and aipg.sql("SELECT state FROM mail_outbox WHERE dialog_id = %s", md)
+                           == [("sending",)], timeout=10, message="the worker waits on the mail server")
+        d = new_dialog(aipg, shop)
+        t0 = time.monotonic()
+        post(aipg, d, "How do I reset my password?")
+        assert [m["text"] for m in wait_ai(aipg, d, timeout=10)] == [A_PASSWORD]
+        took = time.monotonic() - t0
+        assert took < 3, f"the answer took {took:.1f} s behind a silent mail server"
+        assert aipg.sql("SELECT state FROM mail_outbox WHERE dialog_id = %s", md) == [("sending",)]  # still
+        t0 = time.monotonic()
+        w.kill(signal.SIGTERM)
+        assert w.wait(10) == 0
+        took = time.monotonic() - t0
+        assert took < 2.0, f"SIGTERM took {took:.1f} s"
+        # not taken by the server: queued again for a later try, neither sent nor lost
+        assert aipg.sql("SELECT state, attempts, last_error IS NOT NULL FROM mail_outbox WHERE dialog_id = %s",
+                        md) == [("queued", 1, True)]
+    finally:
+        done.set()
+        t.join()
+        for c in held:
+            c.close()
+        srv.close()
 
 
 def test_worker_survives_a_database_restart(tmp_path):

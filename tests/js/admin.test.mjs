@@ -3,17 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  originWellFormed, parseOrigins, parseWords, parseTimeout, embedSnippet, parseCsv, knowledgeToCsv,
+  originNormalize, originWellFormed, parseOrigins, parseWords, parseTimeout, embedSnippet, parseCsv, knowledgeToCsv,
   knowledgeFromCsv, fillPlaceholders, cannedList, filterCanned, slashQuery, questionBefore, timeAgo, parseHash,
   highlightParts, pageHost,
 } from '../../web/admin/logic.js';
 
-test('origins: the rule of fcgi/validate.c', () => {
+test('origins: the rule of common/origin.c', () => {
   for (const ok of ['https://shop.example', 'http://localhost:8080', 'https://*.shop.example', 'https://plain.example:443',
-    'http://[::1]:8080', 'https://Shop.Example', 'https://a-b.c-d.example:65535']) {
+    'http://[::1]:8080', 'https://Shop.Example', 'https://a-b.c-d.example:65535', 'HTTPS://shop.example',
+    'https://a_b.example']) {
     assert.equal(originWellFormed(ok), true, ok);
   }
-  for (const bad of ['HTTPS://shop.example', 'shop.example', 'https://shop.example/', 'https://shop.example/x', 'ftp://shop.example',
+  for (const bad of ['shop.example', 'https://*.[::1]', 'https://a..example', 'https://shop.example/', 'https://shop.example/x', 'ftp://shop.example',
     'https://shop.example:0', 'https://shop.example:65536', 'https://shop.example:', 'https://.shop.example',
     'https://shop.example.', 'https://', 'https://*.', 'https://sh op.example', 'https://[]', 'https://[zz]',
     'https://a.example:8o', 'https://a.example:-1', 'https://user@a.example', 'https://a.example?x', '', null, 42,
@@ -22,9 +23,12 @@ test('origins: the rule of fcgi/validate.c', () => {
   }
 });
 
-test('parseOrigins: one a line, blank lines skipped, lower case, bad lines with their number', () => {
-  assert.deepEqual(parseOrigins('https://A.example\n\n  https://*.b.example  \n'),
-    { origins: ['https://a.example', 'https://*.b.example'], bad: [], tooMany: false });
+test('parseOrigins: one a line, blank lines skipped, normal form, bad lines with their number', () => {
+  assert.deepEqual(parseOrigins('https://A.example\n\n  https://*.b.example  \nHTTP://c.example:80\nhttps://d.example:443\nhttps://e.example:8443'),
+    { origins: ['https://a.example', 'https://*.b.example', 'http://c.example', 'https://d.example', 'https://e.example:8443'],
+      bad: [], tooMany: false });
+  assert.equal(originNormalize('https://Plain.Example:443'), 'https://plain.example');
+  assert.equal(originNormalize('https://plain.example/'), null);
   const r = parseOrigins('https://a.example\nshop.example\nhttps://c.example/');
   assert.deepEqual(r.bad, [{ line: 2, text: 'shop.example' }, { line: 3, text: 'https://c.example/' }]);
   assert.equal(parseOrigins(Array.from({ length: 101 }, (_, i) => `https://s${i}.example`).join('\n')).tooMany, true);

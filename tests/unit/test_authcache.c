@@ -63,12 +63,21 @@ START_TEST(hit_and_copy)
 	hash_of(9, d.token_hash);
 	authcache_dialog_put(55, &d, authcache_gen());
 	struct ac_dialog got;
-	ck_assert(authcache_dialog_get(55, &got));
+	ck_assert(authcache_dialog_get(55, d.token_hash, &got));
 	ck_assert_int_eq(got.assistant_id, 7);
 	ck_assert_str_eq(got.allowed_json, "[\"https://a.example\"]");
 	ck_assert_str_eq(got.token_hash, d.token_hash);
 	free(got.allowed_json);
-	ck_assert(!authcache_dialog_get(56, &got));
+	ck_assert(!authcache_dialog_get(56, d.token_hash, &got));
+	/* a dialog opens to several tokens: each is its own entry, another hash misses */
+	struct ac_dialog d2 = d;
+	hash_of(10, d2.token_hash);
+	ck_assert(!authcache_dialog_get(55, d2.token_hash, &got));
+	authcache_dialog_put(55, &d2, authcache_gen());
+	ck_assert(authcache_dialog_get(55, d2.token_hash, &got));
+	free(got.allowed_json);
+	ck_assert(authcache_dialog_get(55, d.token_hash, &got));
+	free(got.allowed_json);
 }
 END_TEST
 
@@ -119,8 +128,8 @@ START_TEST(notes_forget_what_they_name)
 	authcache_dialog_put(2, &d, authcache_gen());
 	ck_assert(authcache_note("assistant", 7));
 	struct ac_dialog got;
-	ck_assert(!authcache_dialog_get(1, &got));
-	ck_assert(authcache_dialog_get(2, &got));
+	ck_assert(!authcache_dialog_get(1, d.token_hash, &got));
+	ck_assert(authcache_dialog_get(2, d.token_hash, &got));
 	free(got.allowed_json);
 	ck_assert(!authcache_note("msg", 1)); /* not a cache event */
 	ck_assert(has_session(3));
@@ -172,7 +181,9 @@ START_TEST(many_entries)
 		authcache_dialog_put(i, &d, authcache_gen());
 	}
 	struct ac_dialog got;
-	ck_assert(authcache_dialog_get(19999, &got));
+	char h[AC_HASH_CHARS + 1];
+	hash_of(19999, h);
+	ck_assert(authcache_dialog_get(19999, h, &got));
 	free(got.allowed_json);
 }
 END_TEST

@@ -112,6 +112,7 @@ function stopAll() {
   state.dialogs.clear();
   state.me = null;
   state.operators = null;
+  state.team = null;
   renderList();
 }
 

@@ -4,7 +4,7 @@
 
 import { el } from '../shared/dom.js';
 import { describeUserAgent } from '../shared/logic.js';
-import { $, state, api, isAdmin, errorMessage, showError } from './core.js';
+import { $, state, api, errorMessage, showError } from './core.js';
 import { cannedList, filterCanned, fillPlaceholders, slashQuery, questionBefore } from './logic.js';
 import { upsertDialog, renderList } from './inbox.js';
 import { renderDialogHead, showDialogError } from './dialog.js';
@@ -187,17 +187,17 @@ function closeSave() {
 
 // ---- assignment -----------------------------------------------------------------------------
 
-/** Fills the "Assign to" list: every active operator for admins, yourself otherwise. */
+/** Fills the "Assign to" list: every active operator (GET /api/team, open to any operator). */
 export async function fillAssignees() {
   const sel = $('assign-select');
-  let ops = state.operators;
-  if (!ops && isAdmin()) {
+  let ops = state.team;
+  if (!ops) {
     try {
-      const r = await api('/api/operators');
-      ops = state.operators = (r && r.operators) || [];
+      const r = await api('/api/team');
+      ops = state.team = (r && r.operators) || [];
     } catch { ops = null; }
   }
-  const list = (ops || []).filter((o) => !o.disabled);
+  const list = (ops || []).slice();
   if (state.me && !list.some((o) => o.id === state.me.id)) list.unshift(state.me);
   const keep = sel.value;
   sel.textContent = '';

@@ -2,37 +2,54 @@
 // The operator panel's pure logic: no DOM, no network. node --test tests/js/ imports it.
 
 /**
- * True when s is an origin REST accepts in allowed_origins: the rule of fcgi/validate.c
- * (v_origin_well_formed): http:// or https://, a host of letters, digits, '-' and '.'
- * (not starting or ending with '.') with an optional leading "*." label, or an [IPv6]
- * address, then an optional :port of 1 to 65535, and nothing else (no path, no slash).
+ * The normal form of an allowed-origins entry, or null when REST would refuse it: the rule
+ * of common/origin.c (origin_normalize), which REST, the notifier and chatai-ctl share.
+ * http:// or https:// (any case); an optional leading "*." (subdomains only); a host of
+ * DNS labels (letters, digits, '-', '_'; no empty label; at most 253 characters) or an
+ * [IPv6] literal (no wildcard); an optional :port of 1 to 65535 and nothing else. The
+ * normal form has the scheme and host in lower case and drops the default port.
  */
-export function originWellFormed(s) {
-  if (typeof s !== 'string' || s.length > 2048) return false;
-  const m = /^(https?):\/\/(.*)$/.exec(s);
-  if (!m) return false;
+export function originNormalize(s) {
+  if (typeof s !== 'string') return null;
+  const m = /^(https?):\/\/(.*)$/i.exec(s);
+  if (!m) return null;
+  const https = m[1].toLowerCase() === 'https';
   let p = m[2];
-  if (p.startsWith('*.')) p = p.slice(2);
+  let wild = false;
+  if (p.startsWith('*.')) { wild = true; p = p.slice(2); }
+  let host;
   let rest;
   if (p.startsWith('[')) {
     const q = p.indexOf(']');
-    if (q <= 1 || !/^[0-9a-fA-F:]+$/.test(p.slice(1, q))) return false;
+    const inner = q < 0 ? p.slice(1) : p.slice(1, q);
+    if (wild || q < 0 || inner === '' || !/^[0-9A-Fa-f:]+$/.test(inner)) return null;
+    host = p.slice(0, q + 1);
     rest = p.slice(q + 1);
   } else {
-    const h = /^[A-Za-z0-9.-]*/.exec(p)[0];
-    if (h === '' || h.startsWith('.') || h.endsWith('.')) return false;
-    rest = p.slice(h.length);
+    const c = p.indexOf(':');
+    host = c < 0 ? p : p.slice(0, c);
+    rest = c < 0 ? '' : p.slice(c);
+    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(host)) return null;
   }
-  if (rest === '') return true;
-  if (rest[0] !== ':') return false;
-  const port = rest.slice(1);
-  if (!/^[0-9]{1,7}$/.test(port)) return false;
-  const n = Number(port);
-  return n >= 1 && n <= 65535;
+  if (host.length > 253) return null;
+  let port = '';
+  if (rest !== '') {
+    if (!/^:[0-9]{1,5}$/.test(rest)) return null;
+    const n = Number(rest.slice(1));
+    if (n < 1 || n > 65535) return null;
+    if (n !== (https ? 443 : 80)) port = `:${n}`;
+  }
+  return `${https ? 'https' : 'http'}://${wild ? '*.' : ''}${host.toLowerCase()}${port}`;
+}
+
+/** True when REST would accept s in allowed_origins (originNormalize gives a form). */
+export function originWellFormed(s) {
+  return originNormalize(s) !== null;
 }
 
 /**
- * The origins of a textarea (one a line, blank lines ignored) and the lines REST would refuse:
+ * The origins of a textarea (one a line, blank lines ignored), in normal form, and the lines
+ * REST would refuse:
  * {origins: [...], bad: [{line, text}]}. At most 100 origins, as REST.
  */
 export function parseOrigins(text) {
@@ -41,7 +58,8 @@ export function parseOrigins(text) {
   String(text || '').split('\n').forEach((raw, i) => {
     const t = raw.trim();
     if (!t) return;
-    if (originWellFormed(t)) origins.push(t.toLowerCase());
+    const n = originNormalize(t);
+    if (n !== null) origins.push(n);
     else bad.push({ line: i + 1, text: t });
   });
   const tooMany = origins.length > 100;
