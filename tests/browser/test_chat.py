@@ -519,14 +519,20 @@ def other_origin_site(blank_site):
     return start
 
 
+def _widget_on(browser, site, aid):
+    """The widget of assistant aid as site's page (another origin) embeds it, its panel open."""
+    wd = browser()
+    w = WidgetPage(wd, site, aid, page="/index.html")
+    wd.get(f"{site}/index.html")
+    wait_for(lambda: w.state() is not None, message=f"widget mounted on {site}")
+    w.launcher().click()
+    return w
+
+
 def test_widget_embedded_on_another_origin(stack, admin, browser, other_origin_site):
     allowed = harness.make_assistant(stack.pg, "Cross-origin assistant", greeting="Hello from afar")
     site = other_origin_site(stack, allowed)
-    wd = browser()
-    w = WidgetPage(wd, site, allowed, page="/index.html")
-    wd.get(f"{site}/index.html")
-    wait_for(lambda: w.state() is not None, message="widget mounted on the other origin")
-    w.launcher().click()
+    w = _widget_on(browser, site, allowed)
     w.wait_text("Hello from afar", "ai")
     w.send("hello across origins")
     wait_for(lambda: any(m["id"] and m["text"] == "hello across origins" for m in w.state()["messages"]),
@@ -543,11 +549,7 @@ def test_widget_refused_on_an_origin_not_allowed(stack, browser, other_origin_si
     locked = harness.make_assistant(stack.pg, "Locked assistant", greeting="Not for you",
                                     allowed_origins=["https://shop.example"])
     site = other_origin_site(stack, locked)
-    wd = browser()
-    w = WidgetPage(wd, site, locked, page="/index.html")
-    wd.get(f"{site}/index.html")
-    wait_for(lambda: w.state() is not None, message="widget mounted")
-    w.launcher().click()
+    w = _widget_on(browser, site, locked)
     w.send("let me in")
     wait_for(lambda: any(m["failed"] for m in w.state()["messages"]), message="the send fails visibly")
     assert "Not for you" not in w.texts()
