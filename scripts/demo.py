@@ -333,36 +333,16 @@ def start(args, state, settings):
         procs["ai"] = ai.pid
     else:
         say("chatai-ai is not built: the assistant will not answer")
-    data["pids"] = procs
-    save_state(state, data)
-    print_info(data)
 
-    if args.detach:
-        harness.detach_all()  # they keep running after we exit
-        return 0
-    say("running; press Ctrl-C to stop")
-    stopping = []
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *a: stopping.append(1))
-    try:
-        while not stopping:
-            for name, p in (("web server", web), ("FastCGI pool", web.pool), ("notifier", notifier),
-                            ("AI worker", ai)):
-                if p is not None and not p.running:
-                    say(f"the {name} exited ({p.returncode}); see {p.log_path}")
-                    stopping.append(1)
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    say("stopping")
-    for p in (ai, web, notifier):
-        if p is not None:
-            p.stop()
-    pg.stop()
-    harness.detach_all()
-    data["pids"] = {}
-    save_state(state, data)
-    return 0
+    def exited():
+        gone = False
+        for name, p in (("web server", web), ("FastCGI pool", web.pool), ("notifier", notifier), ("AI worker", ai)):
+            if p is not None and not p.running:
+                say(f"the {name} exited ({p.returncode}); see {p.log_path}")
+                gone = True
+        return gone
+
+    return serve(args, state, data, procs, (ai, web, notifier, pg), exited)
 
 
 def start_shared_host(args, state, world, pg, data, settings):
@@ -376,26 +356,40 @@ def start_shared_host(args, state, world, pg, data, settings):
                                 settings=settings).start()
     say(f"shared host: Apache with {'mod_fcgid (at most %d chatai.fcgi processes)' % sharedhost.MAX_PROCS if mode == 'fcgid' else 'mod_cgi'}, "
         f"the shipped .htaccess in {web.docroot}, settings in {web.conf}; no notifier, no AI worker, no cron")
-    data["pids"] = {"web": web.pid}
+
+    def exited():
+        if web.running:
+            return False
+        say(f"the web server exited ({web.returncode}); see {web.error_log}")
+        return True
+
+    return serve(args, state, data, {"web": web.pid}, (web, pg), exited)
+
+
+def serve(args, state, data, pids, stop, exited):
+    """Records pids in the state and prints the demo's lines. --detach: leaves the processes
+    running. Otherwise waits for SIGTERM, SIGINT, SIGHUP (Ctrl-C) or exited() true (it says
+    which one exited), then stops what stop lists (None skipped, in order) and forgets the
+    pids. Returns the exit status, 0."""
+    data["pids"] = pids
     save_state(state, data)
     print_info(data)
     if args.detach:
-        harness.detach_all()
+        harness.detach_all()  # they keep running after we exit
         return 0
     say("running; press Ctrl-C to stop")
     stopping = []
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *a: stopping.append(1))
     try:
-        while not stopping and web.running:
+        while not stopping and not exited():
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
-    if not web.running:
-        say(f"the web server exited ({web.returncode}); see {web.error_log}")
     say("stopping")
-    web.stop()
-    pg.stop()
+    for p in stop:
+        if p is not None:
+            p.stop()
     harness.detach_all()
     data["pids"] = {}
     save_state(state, data)

@@ -35,4 +35,4 @@ valgrind-check: $(check_PROGRAMS)
 .PHONY: valgrind-check
 CLEANFILES += tests/unit/*.valgrind.log
 
-EXTRA_DIST += tests/integration tests/browser tests/js tests/fuzz
+EXTRA_DIST += tests/unit/check_run.h tests/integration tests/browser tests/js tests/fuzz
