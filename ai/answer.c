@@ -7,6 +7,7 @@
 #include "json.h"
 #include "kb.h"
 #include "log.h"
+#include "settings.h"
 #include "text.h"
 #include "typing.h"
 
@@ -49,21 +50,20 @@ static void job_info_free(struct job_info *ji)
 	memset(ji, 0, sizeof *ji);
 }
 
-static int setting_int(const char *key, int64_t def, int64_t min, int64_t max, int *out)
+/* An ai_* key from the table (common/settings.def: all SP_REFUSE, so an out-of-range value
+ * is logged and stops the load); derived: the default when the table works none out. */
+static int setting_int(enum setting_id id, int64_t derived, int *out)
 {
-	int64_t v = config_get_int(key, def);
-	if (v < min || v > max) {
-		log_error("setting %s = %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]", key, v, min, max);
+	if (settings_int(id, &derived) < 0)
 		return -1;
-	}
-	*out = (int)v;
+	*out = (int)derived;
 	return 0;
 }
 
 int answer_settings_load(struct ai_settings *s)
 {
 	memset(s, 0, sizeof *s);
-	const char *provider = config_get("ai_provider", "kb");
+	const char *provider = settings_str(SET_ai_provider);
 	if (strcmp(provider, "kb") == 0) {
 		s->use_llm = 0;
 	} else if (strcmp(provider, "openai") == 0) {
@@ -72,8 +72,8 @@ int answer_settings_load(struct ai_settings *s)
 		log_error("setting ai_provider = %s: expected kb or openai", provider);
 		return -1;
 	}
-	int timeout_s = 20;
-	if (setting_int("ai_timeout", 20, 1, 600, &timeout_s) < 0)
+	int timeout_s = 0;
+	if (setting_int(SET_ai_timeout, 0, &timeout_s) < 0)
 		return -1;
 	s->llm.timeout_ms = timeout_s * 1000L;
 	const char *v;
@@ -90,11 +90,11 @@ int answer_settings_load(struct ai_settings *s)
 		return -1;
 	}
 	/* The lease must outlast the slowest answer, or a healthy job would be retried. */
-	if (setting_int("ai_lease", timeout_s + 40, 1, 86400, &s->lease_s) < 0 ||
-	    setting_int("ai_max_attempts", 3, 1, 100, &s->max_attempts) < 0 ||
-	    setting_int("ai_history", 20, 0, 200, &s->history) < 0 ||
-	    setting_int("ai_context_entries", 3, 0, 20, &s->context_entries) < 0 ||
-	    setting_int("ai_debug_delay_ms", 0, 0, 600000, &s->debug_delay_ms) < 0)
+	if (setting_int(SET_ai_lease, timeout_s + 40, &s->lease_s) < 0 ||
+	    setting_int(SET_ai_max_attempts, 0, &s->max_attempts) < 0 ||
+	    setting_int(SET_ai_history, 0, &s->history) < 0 ||
+	    setting_int(SET_ai_context_entries, 0, &s->context_entries) < 0 ||
+	    setting_int(SET_ai_debug_delay_ms, 0, &s->debug_delay_ms) < 0)
 		return -1;
 	if (s->use_llm && s->lease_s <= timeout_s)
 		log_warn("ai_lease (%d s) is not longer than ai_timeout (%d s): slow answers may be retried",

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "mailaddr.h"
 #include "mailsend.h"
+#include "settings.h"
 #include "token.h"
 #include "util.h"
 
@@ -57,7 +58,7 @@ static char problem[160];
 
 static int bad(const char *key, const char *why)
 {
-	snprintf(problem, sizeof problem, "setting %s %s", key, why);
+	snprintf(problem, sizeof problem, "setting %s: %s", key, why);
 	log_error("mail is off: %s", problem);
 	return -1;
 }
@@ -67,41 +68,38 @@ const char *mailq_problem(void)
 	return problem;
 }
 
-static int alert_to_ok(const char *list)
+/* The mail keys by the rules of common/settings.def (the ones chatai-ctl check applies):
+ * 0 when fine, else -1 after bad(). */
+static int mail_settings_ok(void)
 {
-	char *copy = xstrdup(list), *save = NULL;
-	int ok = 1;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		char *a = trimmed(t);
-		ok = ok && a && mail_addr_valid(a);
-		free(a);
+	static const enum setting_id keys[] = { SET_smtp_url,       SET_mail_from,        SET_public_url,
+						SET_mail_alert_to,  SET_mail_reply_delay, SET_mail_alert_delay };
+	char buf[256];
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const struct setting *s = &settings_table[keys[i]];
+		const char *v = config_get(s->key, NULL), *why = v ? settings_problem(s, v, buf, sizeof buf) : NULL;
+		if (why)
+			return bad(s->key, why);
 	}
-	free(copy);
-	return ok;
+	if (!settings_str(SET_mail_from))
+		return bad("mail_from", "is required with smtp_url");
+	if (!settings_str(SET_public_url))
+		return bad("public_url", "is required with smtp_url");
+	return 0;
 }
 
 int mailq_load(struct mailq_cfg *c)
 {
 	memset(c, 0, sizeof *c);
-	const char *url = config_get("smtp_url", NULL);
+	const char *url = settings_str(SET_smtp_url);
+	int64_t rd = 0, ad = 0;
 	if (!url)
 		return 0;
-	if (strcmp(url, "sendmail:") != 0 && strncmp(url, "smtp://", 7) != 0 &&
-	    strncmp(url, "smtps://", 8) != 0)
-		return bad("smtp_url", "must be smtp://, smtps:// or sendmail:");
-	const char *from = config_get("mail_from", NULL);
-	if (!from || !mail_addr_valid(from))
-		return bad("mail_from", "must be a plain address (name@example.com)");
-	const char *pub = config_get("public_url", NULL);
-	if (!pub || (strncmp(pub, "http://", 7) && strncmp(pub, "https://", 8)) ||
-	    strpbrk(pub, "# \t\r\n\"<>"))
-		return bad("public_url", "must be an http:// or https:// URL without '#'");
-	const char *to = config_get("mail_alert_to", NULL);
-	if (to && !alert_to_ok(to))
-		return bad("mail_alert_to", "must be comma separated addresses");
-	int64_t rd = config_get_int("mail_reply_delay", 300), ad = config_get_int("mail_alert_delay", 120);
-	if (rd < 0 || rd > 86400 * 30 || ad < 0 || ad > 86400 * 30)
-		return bad("mail_reply_delay/mail_alert_delay", "must be from 0 to 2592000 seconds");
+	if (mail_settings_ok() < 0 || settings_int(SET_mail_reply_delay, &rd) < 0 ||
+	    settings_int(SET_mail_alert_delay, &ad) < 0)
+		return -1;
+	const char *from = settings_str(SET_mail_from), *pub = settings_str(SET_public_url);
+	const char *to = settings_str(SET_mail_alert_to);
 	c->smtp_url = xstrdup(url);
 	c->from = xstrdup(from);
 	/* The widget's page as given ("/" added to a bare origin); the panel at its origin. */

@@ -27,6 +27,7 @@
 #include "mailq.h"
 #include "mailthread.h"
 #include "queue.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -188,7 +189,7 @@ static int worker_start(struct worker *w)
 		fprintf(stderr, "chatai-ai: %s\n", err ? err : "cannot read the configuration");
 		return 1;
 	}
-	log_init("chatai-ai", config_get("log_target", "stderr"), config_get("log_level", "info"));
+	log_init("chatai-ai", settings_str(SET_log_target), settings_str(SET_log_level));
 	json_init();
 	const char *url = config_get("database_url", NULL);
 	if (!url) {
@@ -197,11 +198,9 @@ static int worker_start(struct worker *w)
 	}
 	if (answer_settings_load(&w->settings) < 0)
 		return 1;
-	int64_t sweep = config_get_int("ai_sweep_interval", 5);
-	if (sweep < 1 || sweep > 3600) {
-		log_error("setting ai_sweep_interval = %lld is out of range [1, 3600]", (long long)sweep);
+	int64_t sweep = 0;
+	if (settings_int(SET_ai_sweep_interval, &sweep) < 0)
 		return 1;
-	}
 	w->sweep_s = (int)sweep;
 	if (setup_signals() < 0) {
 		log_error("cannot set up signal handling: %s", strerror(errno));

@@ -18,6 +18,5 @@ CLEANFILES += bench/notifier/loadgen$(EXEEXT) bench/notifier/wslay_ctx_size$(EXE
 # The drivers. bench/rest/*.c are compiled by compare.py into a temporary folder.
 EXTRA_DIST += bench/notifier/run.py bench/notifier/rps.sh \
 	bench/rest/bench_rest.py bench/rest/compare.py bench/rest/pollers.c bench/rest/longpolls.c \
-	bench/rest/get_messages.lua bench/rest/login.lua bench/rest/post_message.lua \
-	bench/rest/visitor_post.lua bench/rest/operator_post.lua \
+	bench/rest/get_messages.lua bench/rest/login.lua bench/rest/posts.lua \
 	bench/scaleout/bench.py bench/ai/bench_ai.py

@@ -9,12 +9,9 @@
  * Lines starting with `#` are comments, and so is the rest of a line from a `#` that
  * follows whitespace outside double quotes; values may be quoted with "".
  *
- * Keys known to the programs (each program documents its own in its man page):
- *   database_url          libpq connection string or URI (required)
- *   redis_url             redis://host:port/db (optional)
- *   log_level             debug | info | warn | error (default info)
- *   log_target            stderr | syslog (default stderr)
- *   ... and program specific keys such as notifier_listen, rate_limit_*, ai_*.
+ * The keys the programs know, with their defaults and ranges, are common/settings.def;
+ * read them through settings.h (settings_int(), settings_str()), not with a default of
+ * your own.
  *
  * The strings returned are owned by the config module and stay valid until the next
  * config_load() (SIGHUP reload); copy what must outlive that. Not thread-safe against a

@@ -3,6 +3,7 @@
 noinst_LIBRARIES += common/libchatai.a
 common_libchatai_a_SOURCES = \
 	common/config.c common/config.h \
+	common/settings.c common/settings.h common/settings.def \
 	common/log.c common/log.h \
 	common/db.c common/db.h \
 	common/json.c common/json.h \

@@ -267,6 +267,64 @@ static int check_assistant(const char *base, long aid, cJSON **poll_out)
 	return ok;
 }
 
+/* SSE: the first bytes (retry:) must come at once. 1 when a notifier answered. */
+static int check_sse(const char *base, long did, const char *q)
+{
+	char url[2048];
+	struct resp r = { 0 };
+	snprintf(url, sizeof url, "%s/sse/widget/dialogs/%ld?%s", base, did, q);
+	const char *sh[] = { "Accept: text/event-stream", NULL };
+	r.stop_at_body = 1;
+	CURLcode rc = fetch(url, NULL, sh, 4000, &r);
+	int notifier = 0;
+	static const char buffers[] = "something buffers SSE (mod_deflate without no-gzip on /sse/, ProxyPass "
+				      "without flushpackets=on, lighttpd without server.stream-response-body = 2, "
+				      "or a proxy or CDN in front with buffering on)";
+	if (r.status == 200 && r.got_body) {
+		line("OK", "sse", "events come unbuffered (first bytes after %.0f ms)", r.body_ms);
+		notifier = 1;
+	} else if (r.status == 200) {
+		line("FAIL", "sse", "the stream started but nothing came in 4 s: %s", buffers);
+		notifier = 1;
+	} else if (r.status == 0 && rc == CURLE_OPERATION_TIMEDOUT) {
+		line("FAIL", "sse", "not even the answer's headers came in 4 s (the notifier sends them at once): %s",
+		     buffers);
+		notifier = 1;
+	} else if (r.status == 404 || r.status == 502 || r.status == 503) {
+		line("OK", "sse", "none here (%ld: no notifier, as on a shared host): the widget and the panel poll",
+		     r.status);
+	} else {
+		line("FAIL", "sse", "%s answered %ld", url, r.status);
+	}
+	resp_free(&r);
+
+	return notifier;
+}
+
+/* WebSocket: the upgrade must reach the notifier (101). */
+static void check_ws(const char *base, long did, const char *q, int notifier)
+{
+	char url[2048];
+	struct resp r = { 0 };
+	snprintf(url, sizeof url, "%s/ws/widget/dialogs/%ld?%s", base, did, q);
+	const char *wh[] = { "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13",
+			     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", NULL };
+	r.stop_at_headers = 1;
+	CURLcode rc = fetch(url, NULL, wh, 5000, &r);
+	if (r.status == 101)
+		line("OK", "websocket", "the upgrade reaches the notifier (101 Switching Protocols)");
+	else if (!notifier && (r.status == 404 || r.status == 502 || r.status == 503))
+		line("OK", "websocket", "none here (%ld: no notifier): clients poll", r.status);
+	else if (r.status > 0)
+		line("FAIL", "websocket", "answered %ld instead of 101: the web server does not pass the upgrade on "
+		     "(Apache: ProxyPass \"/ws/\" ... upgrade=websocket with mod_proxy_http 2.4.47+ or "
+		     "mod_proxy_wstunnel; lighttpd: proxy.header = (\"upgrade\" => \"enable\")); clients fall "
+		     "back to SSE or polling", r.status);
+	else
+		line("FAIL", "websocket", "%s: no answer: %s", url, curl_easy_strerror(rc));
+	resp_free(&r);
+}
+
 static void check_streams(const char *base, long aid, cJSON *poll)
 {
 	char url[2048], body[256];
@@ -303,53 +361,9 @@ static void check_streams(const char *base, long aid, cJSON *poll)
 	describe_poll("the widget configuration", poll, rc == CURLE_OK && r.poll[0] ? r.poll : NULL);
 	resp_free(&r);
 
-	/* SSE: the first bytes (retry:) must come at once */
 	char q[600];
 	snprintf(q, sizeof q, "assistant_id=%ld&visitor_token=%s", aid, token);
-	snprintf(url, sizeof url, "%s/sse/widget/dialogs/%ld?%s", base, did, q);
-	const char *sh[] = { "Accept: text/event-stream", NULL };
-	r.stop_at_body = 1;
-	rc = fetch(url, NULL, sh, 4000, &r);
-	int notifier = 0;
-	static const char buffers[] = "something buffers SSE (mod_deflate without no-gzip on /sse/, ProxyPass "
-				      "without flushpackets=on, lighttpd without server.stream-response-body = 2, "
-				      "or a proxy or CDN in front with buffering on)";
-	if (r.status == 200 && r.got_body) {
-		line("OK", "sse", "events come unbuffered (first bytes after %.0f ms)", r.body_ms);
-		notifier = 1;
-	} else if (r.status == 200) {
-		line("FAIL", "sse", "the stream started but nothing came in 4 s: %s", buffers);
-		notifier = 1;
-	} else if (r.status == 0 && rc == CURLE_OPERATION_TIMEDOUT) {
-		line("FAIL", "sse", "not even the answer's headers came in 4 s (the notifier sends them at once): %s",
-		     buffers);
-		notifier = 1;
-	} else if (r.status == 404 || r.status == 502 || r.status == 503) {
-		line("OK", "sse", "none here (%ld: no notifier, as on a shared host): the widget and the panel poll",
-		     r.status);
-	} else {
-		line("FAIL", "sse", "%s answered %ld", url, r.status);
-	}
-	resp_free(&r);
-
-	/* WebSocket: the upgrade must reach the notifier (101) */
-	snprintf(url, sizeof url, "%s/ws/widget/dialogs/%ld?%s", base, did, q);
-	const char *wh[] = { "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13",
-			     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", NULL };
-	r.stop_at_headers = 1;
-	rc = fetch(url, NULL, wh, 5000, &r);
-	if (r.status == 101)
-		line("OK", "websocket", "the upgrade reaches the notifier (101 Switching Protocols)");
-	else if (!notifier && (r.status == 404 || r.status == 502 || r.status == 503))
-		line("OK", "websocket", "none here (%ld: no notifier): clients poll", r.status);
-	else if (r.status > 0)
-		line("FAIL", "websocket", "answered %ld instead of 101: the web server does not pass the upgrade on "
-		     "(Apache: ProxyPass \"/ws/\" ... upgrade=websocket with mod_proxy_http 2.4.47+ or "
-		     "mod_proxy_wstunnel; lighttpd: proxy.header = (\"upgrade\" => \"enable\")); clients fall "
-		     "back to SSE or polling", r.status);
-	else
-		line("FAIL", "websocket", "%s: no answer: %s", url, curl_easy_strerror(rc));
-	resp_free(&r);
+	check_ws(base, did, q, check_sse(base, did, q));
 }
 
 int check_url_wanted(int argc, char **argv)

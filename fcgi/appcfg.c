@@ -1,36 +1,32 @@
 /* SPDX-License-Identifier: MIT */
-/* appcfg: app_cfg, read from the configuration with its defaults and bounds. */
+/* appcfg: app_cfg, read from the configuration with the defaults and bounds of
+ * common/settings.def. */
 #include "autoconfig.h"
 #include "appcfg.h"
-#include "config.h"
+#include "settings.h"
 
 struct app_settings app_cfg;
 
+/* Every key here is SP_FALLBACK: a bad value is corrected with a warning and never stops
+ * the process. */
 void app_settings_load(void)
 {
-	app_cfg.token_ttl = config_get_int("token_ttl", 604800);
-	app_cfg.rl_dialogs = config_get_int("rate_limit_dialogs", 20);
-	app_cfg.rl_messages = config_get_int("rate_limit_messages", 60);
-	app_cfg.rl_typing = config_get_int("rate_limit_typing", 120);
-	app_cfg.rl_login = config_get_int("rate_limit_login", 20);
-	app_cfg.rl_reads = config_get_int("rate_limit_reads", 1200);
-	app_cfg.longpoll_max_wait = config_get_int("longpoll_max_wait", 30);
-	app_cfg.longpoll_max = config_get_int("fcgi_longpoll_max", 1000);
-	app_cfg.longpoll_max_per_ip = config_get_int("fcgi_longpoll_max_per_ip", 200);
-	app_cfg.auth_cache_ttl = config_get_int("auth_cache_ttl", 10);
-	app_cfg.mail_on = config_get("smtp_url", NULL) != NULL;
-	if (app_cfg.token_ttl < 60)
-		app_cfg.token_ttl = 60;
-	if (app_cfg.longpoll_max_wait < 0)
-		app_cfg.longpoll_max_wait = 0;
-	if (app_cfg.longpoll_max_wait > 300)
-		app_cfg.longpoll_max_wait = 300;
-	if (app_cfg.longpoll_max < 0)
-		app_cfg.longpoll_max = 0;
-	if (app_cfg.longpoll_max_per_ip < 0)
-		app_cfg.longpoll_max_per_ip = 0;
-	if (app_cfg.auth_cache_ttl < 0)
-		app_cfg.auth_cache_ttl = 0;
-	if (app_cfg.auth_cache_ttl > 300)
-		app_cfg.auth_cache_ttl = 300;
+	static const struct {
+		enum setting_id id;
+		int64_t *v;
+	} keys[] = {
+		{ SET_token_ttl, &app_cfg.token_ttl },
+		{ SET_rate_limit_dialogs, &app_cfg.rl_dialogs },
+		{ SET_rate_limit_messages, &app_cfg.rl_messages },
+		{ SET_rate_limit_typing, &app_cfg.rl_typing },
+		{ SET_rate_limit_login, &app_cfg.rl_login },
+		{ SET_rate_limit_reads, &app_cfg.rl_reads },
+		{ SET_longpoll_max_wait, &app_cfg.longpoll_max_wait },
+		{ SET_fcgi_longpoll_max, &app_cfg.longpoll_max },
+		{ SET_fcgi_longpoll_max_per_ip, &app_cfg.longpoll_max_per_ip },
+		{ SET_auth_cache_ttl, &app_cfg.auth_cache_ttl },
+	};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		(void)settings_int(keys[i].id, keys[i].v);
+	app_cfg.mail_on = settings_str(SET_smtp_url) != NULL;
 }

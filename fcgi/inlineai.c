@@ -6,6 +6,7 @@
 #include "handoff.h"
 #include "llm.h"
 #include "config.h"
+#include "settings.h"
 #include "log.h"
 #include "mailq.h"
 #include "pollmode.h"
@@ -47,7 +48,7 @@ void inlineai_init(void)
 	settings_ok = 1;
 	if (settings.use_llm)
 		llm_global_init();
-	const char *m = config_get("fcgi_inline_ai", "auto");
+	const char *m = settings_str(SET_fcgi_inline_ai);
 	if (strcmp(m, "off") == 0)
 		return;
 	if (strcmp(m, "on") == 0) {

@@ -35,6 +35,7 @@
 #include "request.h"
 #include "router.h"
 #include "appcfg.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -419,7 +420,7 @@ static int setup(struct options *o)
 		fprintf(stderr, "chatai.fcgi: %s\n", err ? err : "cannot read the configuration");
 		return -1;
 	}
-	log_init("chatai.fcgi", config_get("log_target", "stderr"), config_get("log_level", "info"));
+	log_init("chatai.fcgi", settings_str(SET_log_target), settings_str(SET_log_level));
 	json_init();
 	app_settings_load();
 	authcache_init(app_cfg.auth_cache_ttl);
@@ -439,11 +440,9 @@ static int setup(struct options *o)
 		return -1;
 	}
 	if (o->threads < 0)
-		o->threads = config_get_int("fcgi_threads", 32);
-	if (o->threads < 1)
-		o->threads = 1;
+		(void)settings_int(SET_fcgi_threads, &o->threads); /* 1..4096, as --threads */
 	if (!o->listen_addr)
-		o->listen_addr = config_get("fcgi_listen", NULL);
+		o->listen_addr = settings_str(SET_fcgi_listen);
 	lp_start(db_url, 2, app_cfg.longpoll_max);
 	if (FCGX_Init() != 0) {
 		log_error("FCGX_Init failed");
@@ -531,11 +530,9 @@ int main(int argc, char **argv)
 		return rc;
 	if (setup(&o) < 0)
 		return 1;
-	int64_t pool = config_get_int("fcgi_db_pool", 4), pool_wait = config_get_int("fcgi_db_wait", 2000);
-	if (pool < 1)
-		pool = 1;
-	if (pool > 1024)
-		pool = 1024;
+	int64_t pool = 0, pool_wait = 0;
+	(void)settings_int(SET_fcgi_db_pool, &pool);
+	(void)settings_int(SET_fcgi_db_wait, &pool_wait);
 	if (o.listen_addr) {
 		listen_fd = FCGX_OpenSocket(o.listen_addr, 1024);
 		if (listen_fd < 0) {

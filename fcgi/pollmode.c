@@ -5,6 +5,7 @@
 #include "request.h"
 #include "appcfg.h"
 #include "config.h"
+#include "settings.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -30,7 +31,7 @@ int pollmode_init(int is_cgi, int external)
 {
 	run_cgi = is_cgi;
 	run_external = external;
-	const char *v = config_get("fcgi_poll_mode", "auto");
+	const char *v = settings_str(SET_fcgi_poll_mode);
 	int m = parse_mode(v);
 	if (m < 0) {
 		log_error("setting fcgi_poll_mode = %s: expected auto, long or short (using auto)", v);

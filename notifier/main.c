@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "pgfeed.h"
 #include "redis_sub.h"
+#include "settings.h"
 #include "wstyping.h"
 #include "util.h"
 
@@ -48,22 +49,30 @@ static const char *redis_state(void)
 	return redis_sub_state_str(redis_sub_state(redis));
 }
 
+/* A notifier key from the table (all SP_FALLBACK: a bad value is corrected with a
+ * warning); derived: the default when the table works none out. */
+static int64_t setting(enum setting_id id, int64_t derived)
+{
+	(void)settings_int(id, &derived);
+	return derived;
+}
+
 static void read_settings(struct conn_settings *st)
 {
-	st->ping_interval = (double)config_get_int("notifier_ping_interval", 25);
-	st->peer_timeout = (double)config_get_int("notifier_peer_timeout", 60);
-	st->sse_ping_interval = (double)config_get_int("notifier_sse_ping_interval", 15);
-	st->handshake_timeout = (double)config_get_int("notifier_handshake_timeout", 10);
+	st->ping_interval = (double)setting(SET_notifier_ping_interval, 0);
+	st->peer_timeout = (double)setting(SET_notifier_peer_timeout, 0);
+	st->sse_ping_interval = (double)setting(SET_notifier_sse_ping_interval, 0);
+	st->handshake_timeout = (double)setting(SET_notifier_handshake_timeout, 0);
 	st->linger = 2.0;
-	st->max_queue = (size_t)config_get_int("notifier_max_queue", 1048576);
-	st->soft_queue = (size_t)config_get_int("notifier_soft_queue", (int64_t)(st->max_queue / 4));
-	st->soft_seconds = (double)config_get_int("notifier_soft_queue_seconds", 10);
-	st->max_per_ip = (unsigned)config_get_int("notifier_max_per_ip", 10000);
-	int64_t rl = config_get_int("rate_limit_typing", 120);
-	st->typing_per_minute = rl > 0 ? (unsigned)(rl < UINT32_MAX ? rl : UINT32_MAX) : 0;
-	st->sndbuf = (int)config_get_int("notifier_sndbuf", 0);
+	st->max_queue = (size_t)setting(SET_notifier_max_queue, 0);
+	st->soft_queue = (size_t)setting(SET_notifier_soft_queue, (int64_t)(st->max_queue / 4));
+	st->soft_seconds = (double)setting(SET_notifier_soft_queue_seconds, 0);
+	st->max_per_ip = (unsigned)setting(SET_notifier_max_per_ip, 0);
+	int64_t rl = setting(SET_rate_limit_typing, 0);
+	st->typing_per_minute = (unsigned)(rl < UINT32_MAX ? rl : UINT32_MAX);
+	st->sndbuf = (int)setting(SET_notifier_sndbuf, 0);
 	st->ntrusted = 0;
-	char *list = xstrdup(config_get("notifier_trusted_proxies", "127.0.0.1,::1")), *save = NULL;
+	char *list = xstrdup(settings_str(SET_notifier_trusted_proxies)), *save = NULL;
 	for (char *t = strtok_r(list, ", ", &save); t && st->ntrusted < 8; t = strtok_r(NULL, ", ", &save)) {
 		if (strcmp(t, "none") == 0)
 			continue;
@@ -73,20 +82,10 @@ static void read_settings(struct conn_settings *st)
 			log_warn("notifier_trusted_proxies: '%s' is not an address: ignored", t);
 	}
 	free(list);
-	if (st->ping_interval < 1)
-		st->ping_interval = 1;
 	if (st->peer_timeout < st->ping_interval)
 		st->peer_timeout = st->ping_interval * 2;
-	if (st->sse_ping_interval < 1)
-		st->sse_ping_interval = 1;
-	if (st->handshake_timeout < 1)
-		st->handshake_timeout = 1;
-	if (st->max_queue < 4096)
-		st->max_queue = 4096;
 	if (st->soft_queue > st->max_queue)
 		st->soft_queue = st->max_queue;
-	if (st->max_per_ip < 1)
-		st->max_per_ip = 1;
 }
 
 static void exit_now(void *data)
@@ -119,7 +118,7 @@ static void on_hup(int sig)
 	struct conn_settings st;
 	read_settings(&st);
 	conn_settings_set(&st);
-	log_init("chatai-notifier", config_get("log_target", "stderr"), config_get("log_level", "info"));
+	log_init("chatai-notifier", settings_str(SET_log_target), settings_str(SET_log_level));
 	const char *url = config_get("database_url", NULL);
 	if (url)
 		pgfeed_set_url(url);
@@ -162,7 +161,7 @@ int main(int argc, char **argv)
 	}
 	if (listen_override)
 		config_set("notifier_listen", listen_override);
-	log_init("chatai-notifier", config_get("log_target", "stderr"), config_get("log_level", "info"));
+	log_init("chatai-notifier", settings_str(SET_log_target), settings_str(SET_log_level));
 	json_init();
 	const char *url = config_get("database_url", NULL);
 	if (!url) {
@@ -183,7 +182,7 @@ int main(int argc, char **argv)
 	struct conn_settings st;
 	read_settings(&st);
 	conn_init(&st);
-	if (conn_listen(config_get("notifier_listen", "127.0.0.1:8081")) != 0)
+	if (conn_listen(settings_str(SET_notifier_listen)) != 0)
 		return 1;
 	pgfeed_start(url, hub_notify, on_listen_up);
 	mailstate_start();

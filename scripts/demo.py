@@ -14,8 +14,8 @@ lives in the state dir:
 
 --set KEY=VALUE (repeatable) gives every program it starts the setting KEY (as the
 environment variable CHATAI_KEY, which wins over any settings file, and in the settings file
-chatai.fcgi reads). KEY must be one of the keys of the table "Settings" in
-docs/internals.md, the project's list of the keys in use (`scripts/demo --list-settings`
+chatai.fcgi reads). KEY must be one of the keys of common/settings.def, the project's list
+of the keys in use (the table "Settings" of docs/internals.md; `scripts/demo --list-settings`
 prints it). With --set smtp_url=..., mail_from and public_url default to
 chatai-demo@example.com and the demo page (set them to override).
 """
@@ -41,10 +41,9 @@ import sharedhost  # noqa: E402
 
 ADMIN_EMAIL = "admin@demo.example"
 KNOWLEDGE = REPO / "scripts" / "demo-knowledge.csv"
-# The list of settings keys: docs/internals.md, table "Settings" (the contract between our
-# processes; chatai.conf(5), chatai.conf.example and the README follow it, and
-# tests/integration/test_install.py checks the example against it).
-SETTINGS_DOC = REPO / "docs" / "internals.md"
+# The list of settings keys is common/settings.def (the contract between our processes);
+# scripts/settings-doc reads it and writes the README and docs/internals.md tables from it.
+SETTINGS_DOC = REPO / "scripts" / "settings-doc"
 # Keys the demo sets itself for its processes: another value would cut them apart.
 DEMO_OWNS = {
     "database_url": "the demo runs its own PostgreSQL cluster under the state dir",
@@ -62,20 +61,19 @@ class UsageError(Exception):
 
 
 def known_settings():
-    """{key: used by} from the table under "## Settings" in docs/internals.md."""
+    """{key: used by} from common/settings.def (through scripts/settings-doc's reader)."""
+    import importlib.machinery
+    import importlib.util
     try:
-        text = SETTINGS_DOC.read_text()
-    except OSError as e:
+        loader = importlib.machinery.SourceFileLoader("settings_doc", str(SETTINGS_DOC))
+        spec = importlib.util.spec_from_loader("settings_doc", loader)
+        doc = importlib.util.module_from_spec(spec)
+        loader.exec_module(doc)
+        keys = {s["key"]: doc.users(s) for s in doc.load()}
+    except (OSError, ValueError) as e:
         raise UsageError(f"cannot read the list of settings keys: {e}")
-    m = re.search(r"^## Settings\n(.*?)(?=^## )", text, re.M | re.S)
-    keys = {}
-    for line in (m.group(1) if m else "").splitlines():
-        row = re.match(r"^\| (`[a-z0-9_.]+`(?:, `[a-z0-9_.]+`)*) \|[^|]*\| ([^|]*?) \|$", line)
-        if row:
-            for k in re.findall(r"`([a-z0-9_.]+)`", row.group(1)):
-                keys[k] = re.split(r"[:(]", row.group(2))[0].strip()  # "fcgi", "notifier", ...
     if not keys:
-        raise UsageError(f"found no settings table under '## Settings' in {SETTINGS_DOC}")
+        raise UsageError("found no settings keys in common/settings.def")
     return keys
 
 
@@ -99,8 +97,8 @@ def parse_settings(items):
             near = difflib.get_close_matches(key, known, n=3, cutoff=0.7)
             hint = f" (did you mean {' or '.join(near)}?)" if near else ""
             raise UsageError(f'--set "{item}": unknown settings key "{key}"{hint}; '
-                             f"scripts/demo --list-settings prints the valid ones (the table "
-                             f"\"Settings\" of docs/internals.md; chatai.conf(5) explains each)")
+                             f"scripts/demo --list-settings prints the valid ones (common/settings.def; "
+                             f"chatai.conf(5) explains each)")
         if key in DEMO_OWNS:
             raise UsageError(f'--set "{item}": {key} is not settable here: {DEMO_OWNS[key]}')
         out[key] = value
@@ -335,36 +333,16 @@ def start(args, state, settings):
         procs["ai"] = ai.pid
     else:
         say("chatai-ai is not built: the assistant will not answer")
-    data["pids"] = procs
-    save_state(state, data)
-    print_info(data)
 
-    if args.detach:
-        harness.detach_all()  # they keep running after we exit
-        return 0
-    say("running; press Ctrl-C to stop")
-    stopping = []
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *a: stopping.append(1))
-    try:
-        while not stopping:
-            for name, p in (("web server", web), ("FastCGI pool", web.pool), ("notifier", notifier),
-                            ("AI worker", ai)):
-                if p is not None and not p.running:
-                    say(f"the {name} exited ({p.returncode}); see {p.log_path}")
-                    stopping.append(1)
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    say("stopping")
-    for p in (ai, web, notifier):
-        if p is not None:
-            p.stop()
-    pg.stop()
-    harness.detach_all()
-    data["pids"] = {}
-    save_state(state, data)
-    return 0
+    def exited():
+        gone = False
+        for name, p in (("web server", web), ("FastCGI pool", web.pool), ("notifier", notifier), ("AI worker", ai)):
+            if p is not None and not p.running:
+                say(f"the {name} exited ({p.returncode}); see {p.log_path}")
+                gone = True
+        return gone
+
+    return serve(args, state, data, procs, (ai, web, notifier, pg), exited)
 
 
 def start_shared_host(args, state, world, pg, data, settings):
@@ -378,26 +356,40 @@ def start_shared_host(args, state, world, pg, data, settings):
                                 settings=settings).start()
     say(f"shared host: Apache with {'mod_fcgid (at most %d chatai.fcgi processes)' % sharedhost.MAX_PROCS if mode == 'fcgid' else 'mod_cgi'}, "
         f"the shipped .htaccess in {web.docroot}, settings in {web.conf}; no notifier, no AI worker, no cron")
-    data["pids"] = {"web": web.pid}
+
+    def exited():
+        if web.running:
+            return False
+        say(f"the web server exited ({web.returncode}); see {web.error_log}")
+        return True
+
+    return serve(args, state, data, {"web": web.pid}, (web, pg), exited)
+
+
+def serve(args, state, data, pids, stop, exited):
+    """Records pids in the state and prints the demo's lines. --detach: leaves the processes
+    running. Otherwise waits for SIGTERM, SIGINT, SIGHUP (Ctrl-C) or exited() true (it says
+    which one exited), then stops what stop lists (None skipped, in order) and forgets the
+    pids. Returns the exit status, 0."""
+    data["pids"] = pids
     save_state(state, data)
     print_info(data)
     if args.detach:
-        harness.detach_all()
+        harness.detach_all()  # they keep running after we exit
         return 0
     say("running; press Ctrl-C to stop")
     stopping = []
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *a: stopping.append(1))
     try:
-        while not stopping and web.running:
+        while not stopping and not exited():
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
-    if not web.running:
-        say(f"the web server exited ({web.returncode}); see {web.error_log}")
     say("stopping")
-    web.stop()
-    pg.stop()
+    for p in stop:
+        if p is not None:
+            p.stop()
     harness.detach_all()
     data["pids"] = {}
     save_state(state, data)

@@ -32,4 +32,4 @@ fuzz:
 	CHATAI_BUILD_DIR=$(abs_top_builddir) $(SHELL) $(srcdir)/tests/fuzz/run-short.sh
 .PHONY: fuzz
 
-EXTRA_DIST += tests/integration tests/browser tests/js tests/fuzz
+EXTRA_DIST += tests/unit/check_run.h tests/integration tests/browser tests/js tests/fuzz

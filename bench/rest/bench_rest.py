@@ -67,7 +67,7 @@ def main():
               f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s")
         runs = [
             ("GET messages (20)", f"{st.url}/api/dialogs/{d}/messages", "get_messages.lua", {"BENCH_TOKEN": tok}),
-            ("POST widget message", f"{st.url}/", "post_message.lua",
+            ("POST widget message", f"{st.url}/", "posts.lua",
              {"BENCH_DIALOGS": ",".join(f"{i}:{t}" for i, t, _ in dialogs)}),
             ("POST login", f"{st.url}/api/auth/login", "login.lua",
              {"BENCH_EMAIL": "bench@example.com", "BENCH_PASSWORD": "bench-password-1"}),
@@ -80,7 +80,7 @@ def main():
                   f"{p.get('99', '-'):>9} {r['non2xx']:>8}")
             if r["total"] == 0:
                 print(r["raw"])
-        stored = st.pg.sql("SELECT count(*), count(DISTINCT client_id) FROM messages WHERE client_id LIKE 'b-%%'")[0]
+        stored = st.pg.sql("SELECT count(*), count(DISTINCT client_id) FROM messages WHERE client_id LIKE 'v-%%'")[0]
         print(f"bench messages stored: {stored[0]} (distinct client ids {stored[1]})")
     finally:
         st.stop()

@@ -24,10 +24,10 @@ Both get the same data: a dialog of 20 messages to read, 50 dialogs to post into
      GET messages (20)       operator GET /api/dialogs/{id}/messages (bearer)
                              vs the reference's GET /api/dialogs/{id}/messages
      POST visitor message    POST /api/widget/dialogs/{id}/messages (X-Visitor-Token, unique
-                             client_id, 50 dialogs; visitor_post.lua) vs the reference's
+                             client_id, 50 dialogs; posts.lua) vs the reference's
                              POST /api/dialogs/{id}/messages (post.lua, a manager post)
      POST operator message   POST /api/dialogs/{id}/messages (bearer, unique client_id, 50
-                             dialogs taken over beforehand; operator_post.lua) vs the same
+                             dialogs taken over beforehand; posts.lua) vs the same
                              reference post
    Each measured run follows a --warmup run of the same load on the same server.
 2. Capacity A: N visitors each polling every --poll-period s (GET .../messages?after=SEQ, no
@@ -473,8 +473,8 @@ def main():
                 ("GET messages (20)",
                  (f"{st.url}/api/dialogs/{d_get}/messages", HERE / "get_messages.lua", {"BENCH_TOKEN": tok}),
                  (f"{ref_url}/api/dialogs/{REF_GET}/messages", None, {})),
-                ("POST visitor message", (f"{st.url}/", HERE / "visitor_post.lua", ours_visitor_env), ref_post),
-                ("POST operator message", (f"{st.url}/", HERE / "operator_post.lua", ours_op_env), ref_post),
+                ("POST visitor message", (f"{st.url}/", HERE / "posts.lua", ours_visitor_env), ref_post),
+                ("POST operator message", (f"{st.url}/", HERE / "posts.lua", ours_op_env), ref_post),
             ]
             run_no = 0
             for name, ours_spec, ref_spec in endpoints:

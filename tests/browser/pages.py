@@ -52,22 +52,29 @@ def uncaught_errors(drv):
     return [e for e in console_errors(drv) if "Uncaught" in e.get("message", "")]
 
 
-WIDGET_STATE_JS = """
+# The message and notice elements of a list as plain objects: the widget and the panel
+# render them alike. Both state scripts below start with it.
+LIST_JS = """
+const messagesIn = (root, sel) => [...root.querySelectorAll(sel)].map((n) => ({
+  sender: ['user', 'ai', 'manager'].find((c) => n.classList.contains(c)) || '',
+  text: n.querySelector('.bubble').textContent,
+  id: n.dataset.id ? Number(n.dataset.id) : null,
+  seq: n.dataset.seq ? Number(n.dataset.seq) : null,
+  pending: n.classList.contains('pending'),
+  failed: n.classList.contains('failed'),
+}));
+const noticesIn = (root, sel) => [...root.querySelectorAll(sel)].map((n) => ({ text: n.textContent, event: n.dataset.event }));
+"""
+
+WIDGET_STATE_JS = LIST_JS + """
 const host = document.querySelector('chatai-widget');
 if (!host || !host.shadowRoot) return null;
 const r = host.shadowRoot;
 const q = (s) => r.querySelector(s);
 return {
   open: !q('.panel').hidden,
-  messages: [...r.querySelectorAll('.messages > .msg')].map((n) => ({
-    sender: ['user', 'ai', 'manager'].find((c) => n.classList.contains(c)) || '',
-    text: n.querySelector('.bubble').textContent,
-    id: n.dataset.id ? Number(n.dataset.id) : null,
-    seq: n.dataset.seq ? Number(n.dataset.seq) : null,
-    pending: n.classList.contains('pending'),
-    failed: n.classList.contains('failed'),
-  })),
-  notices: [...r.querySelectorAll('.messages > .notice')].map((n) => ({ text: n.textContent, event: n.dataset.event })),
+  messages: messagesIn(r, '.messages > .msg'),
+  notices: noticesIn(r, '.messages > .notice'),
   typing: !q('.typing').hidden ? q('.typing').textContent : '',
   badge: q('.badge').hidden ? '' : q('.badge').textContent,
   connection: q('.root').dataset.connection || '',
@@ -140,7 +147,7 @@ class WidgetPage:
         return self.drv.execute_script("return window.__typingSeen || []")
 
 
-ADMIN_STATE_JS = """
+ADMIN_STATE_JS = LIST_JS + """
 const $ = (s) => document.querySelector(s);
 const conn = $('#connection');
 return {
@@ -155,14 +162,8 @@ return {
   })),
   open: $('#dialog-view').hidden ? null : $('#dialog-title').textContent,
   status: $('#dialog-status').textContent,
-  messages: [...document.querySelectorAll('#messages > .msg')].map((n) => ({
-    sender: ['user', 'ai', 'manager'].find((c) => n.classList.contains(c)) || '',
-    text: n.querySelector('.bubble').textContent,
-    id: n.dataset.id ? Number(n.dataset.id) : null,
-    seq: n.dataset.seq ? Number(n.dataset.seq) : null,
-    pending: n.classList.contains('pending'),
-  })),
-  notices: [...document.querySelectorAll('#messages > .notice')].map((n) => ({ text: n.textContent, event: n.dataset.event })),
+  messages: messagesIn(document, '#messages > .msg'),
+  notices: noticesIn(document, '#messages > .notice'),
   typing: !$('#typing').hidden,
   page: $('#visitor-page').textContent,
   browser: $('#visitor-browser').textContent,

@@ -18,6 +18,19 @@ def _operator(stack, email="op@browser.example", password="op-password-123", nam
     return email, password, harness.Api(stack.url).login(email, password)
 
 
+def _conversation(browser, url, aid, token, first):
+    """A visitor's widget that sent first (so the dialog exists) and is connected, and an
+    operator (token) whose panel shows it: (widget, panel, the dialog's id); their browsers
+    are widget.drv and panel.drv."""
+    widget = WidgetPage(browser(), url, aid).load()
+    widget.send(first)
+    dialog_id = _dialog_id(widget)
+    wait_for(lambda: widget.state()["connection"] == "connected", message="widget connected")
+    panel = AdminPage(browser(), url).with_token(token, dialog_id)
+    panel.wait_text(first, "user")
+    return widget, panel, dialog_id
+
+
 def _dialog_id(widget):
     saved = wait_for(widget.saved_dialog, message="dialog saved in localStorage")
     return saved["dialog_id"]
@@ -144,14 +157,7 @@ def test_assistant_answers_in_both_after_typing(make_stack, browser):
     answer = "Yes, we ship to Norway; delivery takes 4 business days."
     harness.add_knowledge(s.pg, aid, [("Do you ship to Norway?", answer)])
     email, password, token = _operator(s)
-    wd = browser()
-    widget = WidgetPage(wd, s.url, aid).load()
-    widget.send("Hello there")  # creates the dialog and connects
-    dialog_id = _dialog_id(widget)
-    wait_for(lambda: widget.state()["connection"] == "connected", message="connected")
-    ad = browser()
-    panel = AdminPage(ad, s.url).with_token(token, dialog_id)
-    panel.wait_text("Hello there", "user")
+    widget, panel, _ = _conversation(browser, s.url, aid, token, "Hello there")
     widget.record_typing()
     widget.send("Do you ship to Norway?")
     widget.wait_text(answer, "ai", timeout=30)
@@ -161,50 +167,45 @@ def test_assistant_answers_in_both_after_typing(make_stack, browser):
     assert panel.texts()[-2:] == ["Do you ship to Norway?", answer]
 
 
-def test_websocket_refused_falls_back_to_sse(make_no_ws_stack, browser, artifacts):
-    s = make_no_ws_stack()
-    aid = harness.make_assistant(s.pg, "SSE assistant", greeting="Hello over SSE")
+# How each fallback is reached and shown: the stack (no WebSocket through the web server;
+# no notifier at all), the widget's transport and connection state, the panel's status
+# line, and what else the panel shows of it.
+FALLBACKS = {
+    "sse": dict(stack=lambda make_stack, make_no_ws_stack: make_no_ws_stack(), name="SSE",
+                connection="connected", status="Real-time connected", timeout=30,
+                shown=lambda ad, panel: "SSE" in ad.find_element("css selector", "#connection .transport-name").text),
+    "longpoll": dict(stack=lambda make_stack, make_no_ws_stack: make_stack(notifier=False), name="Polling",
+                     connection="fallback", status="Polling mode", timeout=40,
+                     shown=lambda ad, panel: "fallback" in panel.state()["connectionClass"]),
+}
+
+
+@pytest.mark.parametrize("transport", FALLBACKS)
+def test_refused_streams_fall_back(transport, make_stack, make_no_ws_stack, browser, artifacts):
+    """WebSocket refused: SSE; WebSocket and SSE refused: long-polling. Either way the
+    conversation goes on, and a reply reaches the widget at once."""
+    fb = FALLBACKS[transport]
+    s = fb["stack"](make_stack, make_no_ws_stack)
+    aid = harness.make_assistant(s.pg, f"{fb['name']} assistant", greeting=f"Hello over {transport}")
     email, password, token = _operator(s)
     wd = browser()
     widget = WidgetPage(wd, s.url, aid).load()
-    widget.send("hello via sse")
+    widget.send(f"hello via {transport}")
     dialog_id = _dialog_id(widget)
-    wait_for(lambda: widget.state()["transport"] == "sse" and widget.state()["connection"] == "connected",
-             timeout=30, message="widget on SSE")
+    wait_for(lambda: widget.state()["transport"] == transport and widget.state()["connection"] == fb["connection"],
+             timeout=fb["timeout"], message=f"widget on {transport}")
     ad = browser()
     panel = AdminPage(ad, s.url).with_token(token, dialog_id)
-    panel.wait_connection("Real-time connected", "sse")
-    assert "SSE" in ad.find_element("css selector", "#connection .transport-name").text
-    panel.wait_text("hello via sse", "user")
-    panel.reply("answer via sse")
-    widget.wait_text("answer via sse", "manager")
-    widget.send("second via sse")
-    panel.wait_text("second via sse", "user")
-    ad.save_screenshot(str(artifacts / "panel-sse.png"))
-
-
-def test_websocket_and_sse_refused_fall_back_to_long_poll(make_stack, browser, artifacts):
-    s = make_stack(notifier=False)
-    aid = harness.make_assistant(s.pg, "Polling assistant", greeting="Hello by polling")
-    email, password, token = _operator(s)
-    wd = browser()
-    widget = WidgetPage(wd, s.url, aid).load()
-    widget.send("hello via long-poll")
-    dialog_id = _dialog_id(widget)
-    wait_for(lambda: widget.state()["transport"] == "longpoll" and widget.state()["connection"] == "fallback",
-             timeout=40, message="widget on long-poll")
-    ad = browser()
-    panel = AdminPage(ad, s.url).with_token(token, dialog_id)
-    panel.wait_connection("Polling mode", "longpoll", timeout=40)
-    assert "fallback" in panel.state()["connectionClass"]
-    panel.wait_text("hello via long-poll", "user")
+    panel.wait_connection(fb["status"], transport, timeout=fb["timeout"])
+    assert fb["shown"](ad, panel)
+    panel.wait_text(f"hello via {transport}", "user")
     t0 = time.monotonic()
-    panel.reply("answer via long-poll")
-    widget.wait_text("answer via long-poll", "manager")
-    assert time.monotonic() - t0 < 5, "a held long-poll answers at once, not at the next poll"
-    widget.send("second via long-poll")
-    panel.wait_text("second via long-poll", "user")
-    ad.save_screenshot(str(artifacts / "panel-polling.png"))
+    panel.reply(f"answer via {transport}")
+    widget.wait_text(f"answer via {transport}", "manager")
+    assert time.monotonic() - t0 < 5, "a held long-poll or a stream answers at once, not at the next poll"
+    widget.send(f"second via {transport}")
+    panel.wait_text(f"second via {transport}", "user")
+    ad.save_screenshot(str(artifacts / f"panel-{transport}.png"))
 
 
 def test_notifier_restart_resyncs_without_duplicates(make_stack, browser):
@@ -212,15 +213,8 @@ def test_notifier_restart_resyncs_without_duplicates(make_stack, browser):
     aid = harness.make_assistant(s.pg, "Restart assistant")
     email, password, token = _operator(s)
     api = harness.Api(s.url)
-    wd = browser()
-    widget = WidgetPage(wd, s.url, aid).load()
-    widget.send("before restart")
-    dialog_id = _dialog_id(widget)
-    wait_for(lambda: widget.state()["connection"] == "connected", message="widget connected")
-    ad = browser()
-    panel = AdminPage(ad, s.url).with_token(token, dialog_id)
+    widget, panel, dialog_id = _conversation(browser, s.url, aid, token, "before restart")
     panel.wait_connection("Real-time connected", "ws")
-    panel.wait_text("before restart", "user")
 
     s.notifier.stop()
     wait_for(lambda: panel.state()["connection"].startswith(("Error", "Connecting")), message="panel sees the drop")
@@ -525,14 +519,20 @@ def other_origin_site(blank_site):
     return start
 
 
+def _widget_on(browser, site, aid):
+    """The widget of assistant aid as site's page (another origin) embeds it, its panel open."""
+    wd = browser()
+    w = WidgetPage(wd, site, aid, page="/index.html")
+    wd.get(f"{site}/index.html")
+    wait_for(lambda: w.state() is not None, message=f"widget mounted on {site}")
+    w.launcher().click()
+    return w
+
+
 def test_widget_embedded_on_another_origin(stack, admin, browser, other_origin_site):
     allowed = harness.make_assistant(stack.pg, "Cross-origin assistant", greeting="Hello from afar")
     site = other_origin_site(stack, allowed)
-    wd = browser()
-    w = WidgetPage(wd, site, allowed, page="/index.html")
-    wd.get(f"{site}/index.html")
-    wait_for(lambda: w.state() is not None, message="widget mounted on the other origin")
-    w.launcher().click()
+    w = _widget_on(browser, site, allowed)
     w.wait_text("Hello from afar", "ai")
     w.send("hello across origins")
     wait_for(lambda: any(m["id"] and m["text"] == "hello across origins" for m in w.state()["messages"]),
@@ -549,11 +549,7 @@ def test_widget_refused_on_an_origin_not_allowed(stack, browser, other_origin_si
     locked = harness.make_assistant(stack.pg, "Locked assistant", greeting="Not for you",
                                     allowed_origins=["https://shop.example"])
     site = other_origin_site(stack, locked)
-    wd = browser()
-    w = WidgetPage(wd, site, locked, page="/index.html")
-    wd.get(f"{site}/index.html")
-    wait_for(lambda: w.state() is not None, message="widget mounted")
-    w.launcher().click()
+    w = _widget_on(browser, site, locked)
     w.send("let me in")
     wait_for(lambda: any(m["failed"] for m in w.state()["messages"]), message="the send fails visibly")
     assert "Not for you" not in w.texts()
@@ -571,14 +567,8 @@ def test_widget_for_a_missing_assistant_shows_nothing(stack, browser):
 def test_delivery_latency(stack, admin, assistant, browser, artifacts):
     """Visitor -> panel and operator -> widget delivery times over WebSocket (both browsers
     run on this machine, so their Date.now() clocks agree). Figures go to artifacts."""
-    wd = browser()
-    widget = WidgetPage(wd, stack.url, assistant).load()
-    widget.send("latency warm-up")
-    dialog_id = _dialog_id(widget)
-    wait_for(lambda: widget.state()["connection"] == "connected", message="widget connected")
-    ad = browser()
-    panel = AdminPage(ad, stack.url).with_token(admin["token"], dialog_id)
-    panel.wait_text("latency warm-up", "user")
+    widget, panel, _ = _conversation(browser, stack.url, assistant, admin["token"], "latency warm-up")
+    wd, ad = widget.drv, panel.drv
     panel.wait_connection("Real-time connected", "ws")
     recorder = """
         window.__seen = {};

@@ -26,9 +26,8 @@ import harness  # noqa: E402
 
 @pytest.fixture(scope="session")
 def pg(tmp_path_factory):
-    p = harness.Postgres(tmp_path_factory.mktemp("pg")).start()
-    yield p
-    p.destroy()
+    with harness.Postgres(tmp_path_factory.mktemp("pg")) as p:
+        yield p
 
 
 @pytest.fixture(scope="session")

@@ -211,7 +211,8 @@ def render(template, values):
 class Process:
     """A child process with its output in a log file.
 
-    .start(), .stop() (SIGTERM, wait, SIGKILL), .kill(sig), .pid, .wait_port(port), .log()
+    .start(), .stop() (SIGTERM, wait, SIGKILL), .kill(sig), .pid, .wait_port(port), .log();
+    `with` starts and stops it.
     """
 
     def __init__(self, argv, env=None, log_path=None, name=None, cwd=None):
@@ -236,6 +237,12 @@ class Process:
                                           stdin=subprocess.DEVNULL, cwd=self.cwd, start_new_session=True)
         _register(self)
         return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
     @property
     def pid(self):
@@ -350,11 +357,24 @@ def _initdb_template():
         return data
 
 
+class LocalServer:
+    """.url and .ws_url of a server listening on 127.0.0.1:self.port."""
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}"
+
+
 class Postgres:
     """A private PostgreSQL cluster on a free port, database `chatai` owned by role `chatai`,
     migrated with `chatai-ctl migrate` on first start.
 
-    .start(), .stop(), .restart(), .url, .port, .connect(), .sql(query, *args)
+    .start(), .stop(), .restart(), .url, .port, .connect(), .sql(query, *args); `with` starts
+    it and destroys it.
     """
 
     def __init__(self, tmpdir=None, port=None, migrate=True, base=None):
@@ -482,6 +502,12 @@ class Postgres:
                 self.base = None
             _unregister(self)
 
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.destroy()
+
     def connect(self, user="chatai", autocommit=True):
         import psycopg2
         conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=user, dbname="chatai",
@@ -508,7 +534,7 @@ class Postgres:
 # daemons
 
 
-class Notifier(Process):
+class Notifier(LocalServer, Process):
     """chatai-notifier listening on 127.0.0.1:port (free port by default)."""
 
     def __init__(self, pg, port=None, env=None, args=(), log_path=None):
@@ -526,14 +552,6 @@ class Notifier(Process):
         if wait:
             self.wait_port(self.port)
         return self
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self):
-        return f"ws://127.0.0.1:{self.port}"
 
 
 class AiWorker(Process):
@@ -627,7 +645,7 @@ def _env_to_settings(env):
     return out
 
 
-class WebServer(Process):
+class WebServer(LocalServer, Process):
     """lighttpd or Apache in front of chatai.fcgi, /ws/ and /sse/ proxied to the notifier,
     web/ as the document root. The configuration is rendered from the template in
     lighttpd-conf/ or apache-conf/ (the same files the demo and deployments use).
@@ -807,14 +825,6 @@ class WebServer(Process):
         if self.pool is not None:
             parts.append(self.pool.log())
         return "\n".join(parts)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self):
-        return f"ws://127.0.0.1:{self.port}"
 
 
 class _Missing:
@@ -1086,6 +1096,16 @@ def wait_until(predicate, timeout=10.0, interval=0.05, message="condition"):
 # stream clients (blocking, for tests): WebSocket over wsproto, SSE over a raw socket
 
 
+def recv_until(recv, predicate, timeout=10.0):
+    """Skip what recv(timeout) returns until predicate(it) is true; return that (any
+    stream client's recv: TimeoutError once timeout has passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ev = recv(max(0.01, deadline - time.monotonic()))
+        if predicate(ev):
+            return ev
+
+
 class WsClosed(Exception):
     """The server closed the WebSocket: .code and .reason."""
 
@@ -1176,19 +1196,23 @@ class WsClient:
         if not data and self.closed is None:
             self.closed = (1006, "connection dropped")
 
+    def _pump_by(self, deadline, what):
+        """Reads once, waiting until deadline at most; TimeoutError(what) once it has passed."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(what)
+        try:
+            self._pump(left)
+        except socket.timeout:
+            pass
+
     def recv(self, timeout=10.0):
         """The next text message; WsClosed when the server closed; TimeoutError."""
         deadline = time.monotonic() + timeout
         while not self._pending:
             if self.closed is not None:
                 raise WsClosed(*self.closed)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no WebSocket message in {timeout}s")
-            try:
-                self._pump(left)
-            except socket.timeout:
-                continue
+            self._pump_by(deadline, f"no WebSocket message in {timeout}s")
         return self._pending.pop(0)
 
     def recv_json(self, timeout=10.0):
@@ -1196,23 +1220,13 @@ class WsClient:
 
     def recv_until(self, predicate, timeout=10.0):
         """Skip events until predicate(event_dict) is true; return that event."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ev = self.recv_json(max(0.01, deadline - time.monotonic()))
-            if predicate(ev):
-                return ev
+        return recv_until(self.recv_json, predicate, timeout)
 
     def wait_closed(self, timeout=10.0):
         """Read until the server closes; returns (code, reason)."""
         deadline = time.monotonic() + timeout
         while self.closed is None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("the server did not close the WebSocket")
-            try:
-                self._pump(left)
-            except socket.timeout:
-                continue
+            self._pump_by(deadline, "the server did not close the WebSocket")
         return self.closed
 
     def send(self, message):
@@ -1260,18 +1274,23 @@ class SseClient:
         self.buf = b""
         self._text = ""
 
+    def _recv_by(self, deadline, what):
+        """What one read brings, waiting until deadline at most: b"" when nothing came in
+        time, None at the end of the stream; TimeoutError(what) once deadline has passed."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(what)
+        self.sock.settimeout(left)
+        try:
+            return self.sock.recv(65536) or None
+        except socket.timeout:
+            return b""
+
     def _read_until(self, needle, timeout):
         deadline = time.monotonic() + timeout
         while needle not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{needle!r} not received in {timeout}s")
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            if not chunk:
+            chunk = self._recv_by(deadline, f"{needle!r} not received in {timeout}s")
+            if chunk is None:
                 raise ConnectionError("stream closed")
             self.buf += chunk
         return self.buf
@@ -1302,15 +1321,11 @@ class SseClient:
             self._decode()
             if n >= 0 and len(self._text.encode()) >= n:
                 return self._text
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return self._text
-            self.sock.settimeout(left)
             try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            if not chunk:
+                chunk = self._recv_by(deadline, "")
+            except TimeoutError:
+                return self._text
+            if chunk is None:
                 self._decode()
                 return self._text
             self._raw += chunk
@@ -1340,15 +1355,8 @@ class SseClient:
                     ev["data"] = "\n".join(data)
                     return ev
             self._text = text
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no SSE event in {timeout}s")
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            if not chunk:
+            chunk = self._recv_by(deadline, f"no SSE event in {timeout}s")
+            if chunk is None:
                 raise ConnectionError("SSE stream closed")
             self._raw += chunk
 

@@ -77,16 +77,46 @@ class WsClosed(Exception):
         self.reason = reason
 
 
+def connect(url, scheme, timeout):
+    """A socket connected to url's host and port (url must start with scheme://), with
+    timeout; returns (socket, "host:port", the path after the first slash)."""
+    assert url.startswith(scheme + "://")
+    hostport, _, path = url[len(scheme) + 3:].partition("/")
+    host, _, port = hostport.partition(":")
+    sock = socket.create_connection((host, int(port or 80)), timeout=timeout)
+    sock.settimeout(timeout)
+    return sock, hostport, path
+
+
+def read_to_eof(sock):
+    """All that sock receives until the peer closes (the socket's timeout applies)."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def drain(sock):
+    """What sock receives until the peer closes, the connection fails or the socket's timeout
+    passes: (data, True when the peer closed it)."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, ConnectionError):
+            return data, False
+        if not chunk:
+            return data, True
+        data += chunk
+
+
 class WsClient:
     """A WebSocket client over a raw socket (wsproto)."""
 
     def __init__(self, url, origin=None, timeout=10.0, headers=()):
-        assert url.startswith("ws://")
-        rest = url[len("ws://"):]
-        hostport, _, path = rest.partition("/")
-        host, _, port = hostport.partition(":")
-        self.sock = socket.create_connection((host, int(port or 80)), timeout=timeout)
-        self.sock.settimeout(timeout)
+        self.sock, hostport, path = connect(url, "ws", timeout)
         self.ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
         extra = list(headers)
         if origin:
@@ -239,12 +269,7 @@ class SseClient:
     """A text/event-stream reader over a raw socket."""
 
     def __init__(self, url, headers=None, timeout=10.0):
-        assert url.startswith("http://")
-        rest = url[len("http://"):]
-        hostport, _, path = rest.partition("/")
-        host, _, port = hostport.partition(":")
-        self.sock = socket.create_connection((host, int(port or 80)), timeout=timeout)
-        self.sock.settimeout(timeout)
+        self.sock, hostport, path = connect(url, "http", timeout)
         lines = [f"GET /{path} HTTP/1.1", f"Host: {hostport}", "Accept: text/event-stream"]
         for k, v in (headers or {}).items():
             lines.append(f"{k}: {v}")
@@ -358,21 +383,48 @@ class World:
         return make_dialog(self.pg, self.assistant)
 
 
+def _stream_url(base, path, since):
+    return base + path + (f"&since={since}" if since is not None else "")
+
+
 def ws_admin_url(n, did, token, since=None):
-    u = f"{n.ws_url}/ws/dialogs/{did}?token={token}"
-    return u + (f"&since={since}" if since is not None else "")
+    return _stream_url(n.ws_url, f"/ws/dialogs/{did}?token={token}", since)
 
 
 def ws_site_url(n, did, aid, vt, since=None):
-    u = f"{n.ws_url}/ws/widget/dialogs/{did}?assistant_id={aid}&visitor_token={vt}"
-    return u + (f"&since={since}" if since is not None else "")
+    return _stream_url(n.ws_url, f"/ws/widget/dialogs/{did}?assistant_id={aid}&visitor_token={vt}", since)
 
 
 def sse_admin_url(n, did, token, since=None):
-    u = f"{n.url}/sse/dialogs/{did}?token={token}"
-    return u + (f"&since={since}" if since is not None else "")
+    return _stream_url(n.url, f"/sse/dialogs/{did}?token={token}", since)
 
 
 def sse_site_url(n, did, aid, vt, since=None):
-    u = f"{n.url}/sse/widget/dialogs/{did}?assistant_id={aid}&visitor_token={vt}"
-    return u + (f"&since={since}" if since is not None else "")
+    return _stream_url(n.url, f"/sse/widget/dialogs/{did}?assistant_id={aid}&visitor_token={vt}", since)
+
+
+def sse_from(n, did, token, xff):
+    """An operator's SSE request to notifier n as a proxy sends it, for the client address
+    xff (X-Forwarded-For); returns (the socket, the first bytes of the answer)."""
+    s = socket.create_connection(("127.0.0.1", n.port))
+    s.settimeout(5)
+    s.sendall((f"GET /sse/dialogs/{did}?token={token} HTTP/1.1\r\nHost: x\r\n"
+               f"X-Forwarded-For: {xff}\r\n\r\n").encode())
+    return s, s.recv(200)
+
+
+def metrics_of(n):
+    """Notifier n's /metrics as {series: value}."""
+    import requests
+    out = {}
+    for line in requests.get(n.url + "/metrics", timeout=5).text.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            out[k] = float(v)
+    return out
+
+
+def wait_subscribed(n, transport, count, timeout=5):
+    key = f'chatai_notifier_connections{{transport="{transport}"}}'
+    harness.wait_until(lambda: metrics_of(n).get(key, 0) >= count, timeout=timeout,
+                       message=f"{count} {transport} connections")

@@ -6,6 +6,7 @@ worker runs as a real process; notifications are read with LISTEN. test_ai_rest.
 the same through the REST API, the notifier and WebSocket clients.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -33,6 +34,21 @@ def _no_operator_online(aipg):
     # Offline hours are the default; tests that need an operator online add one.
     aipg.sql("UPDATE operators SET last_seen_at = NULL")
     yield
+
+
+@contextlib.contextmanager
+def being_answered(aipg, assistant, workers, question, delay_ms):
+    """Workers that take delay_ms over each answer, a Listener, and a new dialog of assistant
+    whose question a worker is answering now (its typing_start seen): yields (listener, dialog)."""
+    workers(env={"CHATAI_AI_DEBUG_DELAY_MS": str(delay_ms)})
+    lis = Listener(aipg)
+    try:
+        d = new_dialog(aipg, assistant)
+        post(aipg, d, question)
+        lis.wait_for(typing(d, "start"), message="typing_start")
+        yield lis, d
+    finally:
+        lis.close()
 
 
 def test_answer_between_typing_start_and_stop(aipg, shop, workers):
@@ -164,18 +180,13 @@ def test_silent_when_an_operator_holds_the_dialog(aipg, shop, workers):
         lis.close()
 
     # The operator takes over WHILE the worker computes: the answer is dropped under lock.
-    workers(env={"CHATAI_AI_DEBUG_DELAY_MS": "1500"})
-    lis = Listener(aipg)
     try:
-        d2 = new_dialog(aipg, shop)
-        post(aipg, d2, "How much does shipping cost?")
-        lis.wait_for(typing(d2, "start"), message="typing_start")
-        post(aipg, d2, "Olga joined", sender="system", event="operator_joined", status="operator", operator=op)
-        lis.wait_for(typing(d2, "stop"), message="typing_stop")
-        assert ai_messages(aipg, d2) == []
-        assert jobs(aipg, d2)[0]["last_error"] == "dialog status operator"
+        with being_answered(aipg, shop, workers, "How much does shipping cost?", 1500) as (lis, d2):
+            post(aipg, d2, "Olga joined", sender="system", event="operator_joined", status="operator", operator=op)
+            lis.wait_for(typing(d2, "stop"), message="typing_stop")
+            assert ai_messages(aipg, d2) == []
+            assert jobs(aipg, d2)[0]["last_error"] == "dialog status operator"
     finally:
-        lis.close()
         aipg.sql("DELETE FROM operators WHERE id = %s", op)
 
 
@@ -232,12 +243,7 @@ def test_questions_in_a_row_are_answered_together_in_order(aipg, shop, workers):
     assert [m["text"] for m in ai_messages(aipg, d)] == [f"{A_HOURS}\n\n{A_SHIPPING}\n\n{A_PASSWORD}"]
 
     # Asked while the first is being answered: they wait for it and come together next.
-    workers(env={"CHATAI_AI_DEBUG_DELAY_MS": "1000"})
-    lis = Listener(aipg)
-    try:
-        d2 = new_dialog(aipg, shop)
-        post(aipg, d2, "Can I return an item?")
-        lis.wait_for(typing(d2, "start"), message="typing_start")
+    with being_answered(aipg, shop, workers, "Can I return an item?", 1000) as (lis, d2):
         post(aipg, d2, "How much does shipping cost?")
         post(aipg, d2, "What are your opening hours?")
         wait_ai(aipg, d2, 2)
@@ -251,8 +257,6 @@ def test_questions_in_a_row_are_answered_together_in_order(aipg, shop, workers):
                            message="second typing_stop")
         assert [e for e in ai_summary(lis.of_dialog(d2), d2) if e != "msg:user:admin"] == [
             "typing_start:ai", "msg:ai:all", "typing_stop:ai", "typing_start:ai", "msg:ai:all", "typing_stop:ai"]
-    finally:
-        lis.close()
 
 
 def test_killed_worker_job_is_answered_once_by_another(aipg, shop, workers):

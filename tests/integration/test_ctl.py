@@ -189,15 +189,21 @@ def test_assistant_add_bad_input(pg, args, msg):
 # ---- knowledge import ------------------------------------------------------------------
 
 
+def kb_import(pg, tmp_path, bot, content, name="kb.csv"):
+    """A new assistant called bot, and `chatai-ctl knowledge import` for it of a file called
+    name holding content (bytes or text): (the assistant's id, the finished process, the file)."""
+    aid = harness.make_assistant(pg, bot)
+    f = tmp_path / name
+    f.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return aid, ctl(pg, "knowledge", "import", aid, f), f
+
+
 def test_knowledge_import_csv_rfc4180(pg, tmp_path):
-    aid = harness.make_assistant(pg, "KB bot")
-    f = tmp_path / "kb.csv"
-    f.write_bytes(b'\xef\xbb\xbfquestion,answer\r\n'
-                  b'How long is delivery?,"2-3 days, sometimes 4."\r\n'
-                  b'"Do you ship ""abroad""?","Yes.\r\nTo the EU and the UK."\r\n'
-                  b'\r\n'
-                  b'Caf\xc3\xa9 open?,Oui\r\n')
-    cp = ctl(pg, "knowledge", "import", aid, f)
+    aid, cp, _ = kb_import(pg, tmp_path, "KB bot", b'\xef\xbb\xbfquestion,answer\r\n'
+                           b'How long is delivery?,"2-3 days, sometimes 4."\r\n'
+                           b'"Do you ship ""abroad""?","Yes.\r\nTo the EU and the UK."\r\n'
+                           b'\r\n'
+                           b'Caf\xc3\xa9 open?,Oui\r\n')
     assert cp.returncode == 0, cp.stderr
     assert "imported 3 entries" in cp.stdout
     rows = pg.sql("SELECT question, answer FROM knowledge WHERE assistant_id = %s ORDER BY id", aid)
@@ -210,17 +216,14 @@ def test_knowledge_import_csv_rfc4180(pg, tmp_path):
 
 
 def test_knowledge_import_csv_bad_rows_import_nothing(pg, tmp_path):
-    aid = harness.make_assistant(pg, "KB bot 2")
-    f = tmp_path / "kb.csv"
-    f.write_bytes(b"question,answer\n"
-                  b"ok,fine\n"
-                  b"only one field\n"
-                  b",empty question\n"
-                  b"bad utf8 \xff,x\n"
-                  b"three,fields,here\n"
-                  b'"multi\nline",ok\n'
-                  b"last, \n")
-    cp = ctl(pg, "knowledge", "import", aid, f)
+    aid, cp, _ = kb_import(pg, tmp_path, "KB bot 2", b"question,answer\n"
+                           b"ok,fine\n"
+                           b"only one field\n"
+                           b",empty question\n"
+                           b"bad utf8 \xff,x\n"
+                           b"three,fields,here\n"
+                           b'"multi\nline",ok\n'
+                           b"last, \n")
     assert cp.returncode == 1
     err = cp.stderr
     assert "line 3: expected 2 fields" in err
@@ -239,30 +242,25 @@ def test_knowledge_import_csv_bad_rows_import_nothing(pg, tmp_path):
     (b"", "empty"),
 ])
 def test_knowledge_import_csv_structure_errors(pg, tmp_path, content, msg):
-    aid = harness.make_assistant(pg, "KB bot 3")
-    f = tmp_path / "kb.csv"
-    f.write_bytes(content)
-    cp = ctl(pg, "knowledge", "import", aid, f)
+    _, cp, _ = kb_import(pg, tmp_path, "KB bot 3", content)
     assert cp.returncode == 1 and msg in cp.stderr
 
 
 def test_knowledge_import_json(pg, tmp_path):
-    aid = harness.make_assistant(pg, "KB bot json")
-    f = tmp_path / "kb.data"  # no telling extension: detected from the content
-    f.write_text(json.dumps([{"question": "Return policy?", "answer": "30 days.", "extra": 1},
-                             {"question": "Emoji 🙂?", "answer": "Sure 🙂"}], indent=2))
-    cp = ctl(pg, "knowledge", "import", aid, f)
+    # no telling extension: detected from the content
+    aid, cp, _ = kb_import(pg, tmp_path, "KB bot json",
+                           json.dumps([{"question": "Return policy?", "answer": "30 days.", "extra": 1},
+                                       {"question": "Emoji 🙂?", "answer": "Sure 🙂"}], indent=2), "kb.data")
     assert cp.returncode == 0, cp.stderr
     assert pg.sql("SELECT question, answer FROM knowledge WHERE assistant_id = %s ORDER BY id", aid) == \
         [("Return policy?", "30 days."), ("Emoji 🙂?", "Sure 🙂")]
 
 
 def test_knowledge_import_json_errors_with_lines(pg, tmp_path):
-    aid = harness.make_assistant(pg, "KB bot json 2")
-    f = tmp_path / "kb.json"
-    f.write_text('[\n  {"question": "ok", "answer": "ok"},\n  {"question": 5, "answer": "x"},\n'
-                 '  "just a string",\n  {"question": "q"},\n  {"question": "a\\u0000b", "answer": "x"}\n]\n')
-    cp = ctl(pg, "knowledge", "import", aid, f)
+    aid, cp, f = kb_import(pg, tmp_path, "KB bot json 2",
+                           '[\n  {"question": "ok", "answer": "ok"},\n  {"question": 5, "answer": "x"},\n'
+                           '  "just a string",\n  {"question": "q"},\n  {"question": "a\\u0000b", "answer": "x"}\n]\n',
+                           "kb.json")
     assert cp.returncode == 1
     assert "line 6: a \\u0000 escape" in cp.stderr
     f.write_text('[\n  {"question": "ok", "answer": "ok"},\n  {"question": 5, "answer": "x"},\n'
@@ -317,20 +315,8 @@ def test_check_ok_and_failures(pg, blank_pg, tmp_path):
     assert cp.returncode == 1 and "FAIL database: cannot connect" in cp.stdout
 
 
-def test_check_knows_every_key_of_the_settings_table():
-    """chatai-ctl's list of keys and docs/internals.md's table "Settings" (which scripts/demo
-    --set and chatai.conf.example follow) name the same keys."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("demo", harness.REPO / "scripts" / "demo.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    documented = set(demo.known_settings())
-    cp = subprocess.run([str(harness.binary("chatai-ctl")), "check", "--list-keys"], capture_output=True,
-                        text=True, env=harness.base_env())
-    assert cp.returncode == 0, cp.stderr
-    known = set(cp.stdout.split())
-    assert known == documented, (f"only in chatai-ctl: {sorted(known - documented)}; "
-                                 f"only in docs/internals.md: {sorted(documented - known)}")
+# That chatai-ctl knows exactly the keys of common/settings.def, and that the docs follow
+# it: tests/integration/test_settings_table.py.
 
 
 def test_check_knows_every_key_the_programs_read():

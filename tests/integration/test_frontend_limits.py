@@ -215,16 +215,12 @@ def test_websocket_through_the_web_server_outlives_the_request_size_limit(stack,
 def test_notifier_cap_counts_ipv6_per_64(pg):
     """Behind the web server (a trusted proxy) the cap counts X-Forwarded-For's address: IPv6
     per /64, so one client cannot take a new address of its /64 for each connection."""
-    from notifier_fixtures import World
+    from notifier_fixtures import World, sse_from
 
     world = World(pg)
 
     def sse(n, did, xff):
-        s = socket.create_connection(("127.0.0.1", n.port))
-        s.settimeout(5)
-        s.sendall((f"GET /sse/dialogs/{did}?token={world.token} HTTP/1.1\r\nHost: x\r\n"
-                   f"X-Forwarded-For: {xff}\r\n\r\n").encode())
-        return s, s.recv(200)
+        return sse_from(n, did, world.token, xff)
 
     n = harness.Notifier(pg, env={"CHATAI_NOTIFIER_MAX_PER_IP": 2}).start()
     held = []

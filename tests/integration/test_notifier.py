@@ -12,12 +12,14 @@ import signal
 import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
 import harness
-from notifier_fixtures import (SseClient, World, WsClient, WsClosed, make_session, post,
-                               post_many, sse_admin_url, sse_site_url, ws_admin_url, ws_site_url)
+from notifier_fixtures import (SseClient, World, WsClient, WsClosed, drain, make_session, metrics_of, post,
+                               post_many, read_to_eof, sse_admin_url, sse_from, sse_site_url, wait_subscribed,
+                               ws_admin_url, ws_site_url)
 
 # A missing chatai-notifier is an error, not a skip: harness.binary() raises naming the file
 # and the make target that builds it.
@@ -33,22 +35,6 @@ def notifier(pg, tmp_path_factory):
 @pytest.fixture(scope="module")
 def world(pg):
     return World(pg)
-
-
-def metrics_of(n):
-    import requests
-    out = {}
-    for line in requests.get(n.url + "/metrics", timeout=5).text.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            out[k] = float(v)
-    return out
-
-
-def wait_subscribed(n, transport, count, timeout=5):
-    key = f'chatai_notifier_connections{{transport="{transport}"}}'
-    harness.wait_until(lambda: metrics_of(n).get(key, 0) >= count, timeout=timeout,
-                       message=f"{count} {transport} connections")
 
 
 # ---------------------------------------------------------------------------------------
@@ -257,10 +243,15 @@ def ws_code(url, origin=None):
         c.close()
 
 
-def test_ws_auth_refusals(notifier, pg, world):
+@pytest.fixture(scope="module")
+def other(pg):
+    """Another assistant's world, its widget allowed on https://shop.example only."""
+    return World(pg, allowed_origins=("https://shop.example",))
+
+
+def test_ws_auth_refusals(notifier, pg, world, other):
     n = notifier
     did, vt = world.dialog()
-    other = World(pg, allowed_origins=("https://shop.example",))
     odid, ovt = other.dialog()
     expired, _ = make_session(pg, world.operator, expires="-1 second")
     revoked, _ = make_session(pg, world.operator, revoked=True)
@@ -284,20 +275,17 @@ def test_ws_auth_refusals(notifier, pg, world):
     for url, origin, code in cases:
         assert ws_code(url, origin) == code, url
     # What is allowed is allowed.
-    ok = WsClient(ws_site_url(n, odid, other.assistant, ovt), origin="https://shop.example")
-    ok.send_json({"type": "ping"})
-    assert ok.recv() == {"type": "pong"}
-    ok.close()
-    ok = WsClient(ws_site_url(n, did, world.assistant, vt), origin="https://anything.example")
-    ok.send_json({"type": "ping"})
-    assert ok.recv() == {"type": "pong"}
-    ok.close()
+    for url, origin in ((ws_site_url(n, odid, other.assistant, ovt), "https://shop.example"),
+                        (ws_site_url(n, did, world.assistant, vt), "https://anything.example")):
+        ok = WsClient(url, origin=origin)
+        ok.send_json({"type": "ping"})
+        assert ok.recv() == {"type": "pong"}
+        ok.close()
 
 
-def test_sse_auth_refusals(notifier, pg, world):
+def test_sse_auth_refusals(notifier, world, other):
     n = notifier
     did, vt = world.dialog()
-    other = World(pg, allowed_origins=("https://shop.example",))
     odid, ovt = other.dialog()
     cases = [
         (f"{n.url}/sse/dialogs/{did}", None, 401, "unauthorized"),
@@ -442,65 +430,62 @@ def test_many_resumers_during_live_traffic(notifier, world, pg):
 # failures: PostgreSQL restart, notifier SIGKILL
 
 
-def test_postgres_restart_loses_nothing(tmp_path):
-    pg = harness.Postgres(tmp_path / "pg").start()
-    n = harness.Notifier(pg).start()
-    try:
+@pytest.fixture
+def own(tmp_path):
+    """A PostgreSQL and a notifier of the test's own (it may stop, kill or restart them),
+    an operator's session and a dialog: .pg, .n, .w (the World), .did, .vt."""
+    with harness.Postgres(tmp_path / "pg") as pg, harness.Notifier(pg) as n:
         w = World(pg)
         did, vt = w.dialog()
-        a = WsClient(ws_admin_url(n, did, w.token))
-        s = SseClient(sse_site_url(n, did, w.assistant, vt))
-        wait_subscribed(n, "sse", 1)
-        first = post_many(pg, did, "ai", [f"before {k}" for k in range(10)])
-        pg.restart()
-        # Written at once, most likely before the notifier has LISTENed again.
-        second = post_many(pg, did, "ai", [f"after {k}" for k in range(10)])
-        harness.wait_until(lambda: metrics_of(n)["chatai_notifier_db_up{link=\"listen\"}"] == 1, timeout=15)
-        third = post_many(pg, did, "manager", [f"later {k}" for k in range(5)])
-        want = first + second + third
-        assert a.recv_messages(len(want), timeout=20) == want
-        assert [ev for _, ev in s.messages(len(want), timeout=20)] == want
-        a.expect_silence(0.3)
-        assert n.running
-        a.close()
-        s.close()
-    finally:
-        n.stop()
-        pg.destroy()
+        yield SimpleNamespace(pg=pg, n=n, w=w, did=did, vt=vt)
 
 
-def test_notifier_sigkill_and_restart(tmp_path):
-    pg = harness.Postgres(tmp_path / "pg").start()
-    n = harness.Notifier(pg).start()
-    try:
-        w = World(pg)
-        did, vt = w.dialog()
-        a = WsClient(ws_admin_url(n, did, w.token))
-        s = SseClient(sse_site_url(n, did, w.assistant, vt))
-        wait_subscribed(n, "sse", 1)
-        first = post_many(pg, did, "ai", [f"a{k}" for k in range(20)])
-        got_a = a.recv_messages(20)
-        got_s = s.messages(20)
-        assert got_a == first and [e for _, e in got_s] == first
-        n.kill(signal.SIGKILL)
-        n.wait(5)
-        second = post_many(pg, did, "ai", [f"b{k}" for k in range(30)])
-        n2 = harness.Notifier(pg, port=n.port).start()
-        try:
-            a2 = WsClient(ws_admin_url(n2, did, w.token, since=got_a[-1]["seq"]))
-            s2 = SseClient(sse_site_url(n2, did, w.assistant, vt), headers={"Last-Event-ID": s.last_id})
-            assert a2.recv_messages(30) == second
-            assert [e for _, e in s2.messages(30)] == second
-            third = post(pg, did, "manager", "live again")
-            assert a2.recv() == third
-            assert s2.next_event()[1] == third
-            a2.close()
-            s2.close()
-        finally:
-            n2.stop()
-    finally:
-        n.stop()
-        pg.destroy()
+def both_streams(o):
+    """An operator's WebSocket and the visitor's SSE stream on o's dialog, both subscribed."""
+    a = WsClient(ws_admin_url(o.n, o.did, o.w.token))
+    s = SseClient(sse_site_url(o.n, o.did, o.w.assistant, o.vt))
+    wait_subscribed(o.n, "sse", 1)
+    return a, s
+
+
+def test_postgres_restart_loses_nothing(own):
+    pg, n, did = own.pg, own.n, own.did
+    a, s = both_streams(own)
+    first = post_many(pg, did, "ai", [f"before {k}" for k in range(10)])
+    pg.restart()
+    # Written at once, most likely before the notifier has LISTENed again.
+    second = post_many(pg, did, "ai", [f"after {k}" for k in range(10)])
+    harness.wait_until(lambda: metrics_of(n)["chatai_notifier_db_up{link=\"listen\"}"] == 1, timeout=15)
+    third = post_many(pg, did, "manager", [f"later {k}" for k in range(5)])
+    want = first + second + third
+    assert a.recv_messages(len(want), timeout=20) == want
+    assert [ev for _, ev in s.messages(len(want), timeout=20)] == want
+    a.expect_silence(0.3)
+    assert n.running
+    a.close()
+    s.close()
+
+
+def test_notifier_sigkill_and_restart(own):
+    pg, n, w, did, vt = own.pg, own.n, own.w, own.did, own.vt
+    a, s = both_streams(own)
+    first = post_many(pg, did, "ai", [f"a{k}" for k in range(20)])
+    got_a = a.recv_messages(20)
+    got_s = s.messages(20)
+    assert got_a == first and [e for _, e in got_s] == first
+    n.kill(signal.SIGKILL)
+    n.wait(5)
+    second = post_many(pg, did, "ai", [f"b{k}" for k in range(30)])
+    with harness.Notifier(pg, port=n.port) as n2:
+        a2 = WsClient(ws_admin_url(n2, did, w.token, since=got_a[-1]["seq"]))
+        s2 = SseClient(sse_site_url(n2, did, w.assistant, vt), headers={"Last-Event-ID": s.last_id})
+        assert a2.recv_messages(30) == second
+        assert [e for _, e in s2.messages(30)] == second
+        third = post(pg, did, "manager", "live again")
+        assert a2.recv() == third
+        assert s2.next_event()[1] == third
+        a2.close()
+        s2.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -526,12 +511,7 @@ def test_heartbeats_and_dead_peer(pg, world):
 
         def watch_dead():
             dead.settimeout(8)
-            data = b""
-            while True:
-                chunk = dead.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_to_eof(dead)
             closed_at.append((time.monotonic() - t0, data))
         t = threading.Thread(target=watch_dead)
         t.start()
@@ -596,11 +576,7 @@ def test_per_address_cap(pg, world):
 def test_per_address_cap_behind_a_trusted_proxy(pg, world):
     """From a trusted proxy (127.0.0.1 by default) the cap counts X-Forwarded-For's last address."""
     def sse(n, did, xff):
-        s = socket.create_connection(("127.0.0.1", n.port))
-        s.settimeout(5)
-        s.sendall((f"GET /sse/dialogs/{did}?token={world.token} HTTP/1.1\r\nHost: x\r\n"
-                   f"X-Forwarded-For: {xff}\r\n\r\n").encode())
-        return s, s.recv(200)
+        return sse_from(n, did, world.token, xff)
 
     n = harness.Notifier(pg, env={"CHATAI_NOTIFIER_MAX_PER_IP": 2}).start()
     try:
@@ -694,30 +670,13 @@ def test_slow_reader_dropped_others_unaffected(pg, world):
         harness.wait_until(lambda: metrics_of(n)["chatai_notifier_slow_clients_dropped_total"] >= 2, timeout=10)
         # The slow SSE reader's stream was ended: after what it had, end of file.
         slow_sse.settimeout(5)
-        sse_data, eof = b"", False
-        while True:
-            try:
-                chunk = slow_sse.recv(65536)
-            except (socket.timeout, ConnectionError):
-                break
-            if not chunk:
-                eof = True
-                break
-            sse_data += chunk
+        sse_data, eof = drain(slow_sse)
         assert sse_data.startswith(b"HTTP/1.1 200") and eof
         assert sse_data.count(b"\nid: ") < 200  # it did not get everything: it resumes with Last-Event-ID
         # The slow one was closed with 1013 after what it had: it resumes with its cursor.
         slow.setblocking(True)
         slow.settimeout(5)
-        data = b""
-        while True:
-            try:
-                chunk = slow.recv(65536)
-            except (socket.timeout, ConnectionError):
-                break
-            if not chunk:
-                break
-            data += chunk
+        data, _ = drain(slow)
         assert b"\x88" in data and (1013).to_bytes(2, "big") in data
         again = WsClient(ws_admin_url(n, did, world.token, since=0))
         assert [m["seq"] for m in again.recv_messages(200, timeout=20)] == list(range(1, 201))
@@ -806,34 +765,27 @@ def test_ipv4_and_ipv6_listeners(pg, world):
         n.stop()
 
 
-def test_database_down_refuses_new_streams_clearly(tmp_path):
+def test_database_down_refuses_new_streams_clearly(own):
     import requests
-    pg = harness.Postgres(tmp_path / "pg").start()
-    n = harness.Notifier(pg).start()
-    try:
-        w = World(pg)
-        did, vt = w.dialog()
-        keep = WsClient(ws_admin_url(n, did, w.token))
-        pg.stop()
-        harness.wait_until(lambda: requests.get(n.url + "/health", timeout=5).status_code == 503, timeout=10)
-        h = requests.get(n.url + "/health", timeout=5).json()
-        assert h["status"] == "degraded" and "down" in h["database"].values()
-        t0 = time.monotonic()
-        s = SseClient(sse_admin_url(n, did, w.token))
-        assert s.status == 503 and json.loads(s.body)["error"]["code"] == "unavailable"
-        assert s.headers.get("retry-after")
-        assert ws_code(ws_admin_url(n, did, w.token)) == 1013
-        assert time.monotonic() - t0 < 5  # said at once, no hang
-        keep.send_json({"type": "ping"})
-        assert keep.recv() == {"type": "pong"}  # existing clients are kept
-        pg.start()
-        harness.wait_until(lambda: requests.get(n.url + "/health", timeout=5).status_code == 200, timeout=15)
-        m = post(pg, did, "ai", "back")
-        assert keep.recv() == m
-        ok = SseClient(sse_admin_url(n, did, w.token))
-        assert ok.status == 200
-        ok.close()
-        keep.close()
-    finally:
-        n.stop()
-        pg.destroy()
+    pg, n, w, did = own.pg, own.n, own.w, own.did
+    keep = WsClient(ws_admin_url(n, did, w.token))
+    pg.stop()
+    harness.wait_until(lambda: requests.get(n.url + "/health", timeout=5).status_code == 503, timeout=10)
+    h = requests.get(n.url + "/health", timeout=5).json()
+    assert h["status"] == "degraded" and "down" in h["database"].values()
+    t0 = time.monotonic()
+    s = SseClient(sse_admin_url(n, did, w.token))
+    assert s.status == 503 and json.loads(s.body)["error"]["code"] == "unavailable"
+    assert s.headers.get("retry-after")
+    assert ws_code(ws_admin_url(n, did, w.token)) == 1013
+    assert time.monotonic() - t0 < 5  # said at once, no hang
+    keep.send_json({"type": "ping"})
+    assert keep.recv() == {"type": "pong"}  # existing clients are kept
+    pg.start()
+    harness.wait_until(lambda: requests.get(n.url + "/health", timeout=5).status_code == 200, timeout=15)
+    m = post(pg, did, "ai", "back")
+    assert keep.recv() == m
+    ok = SseClient(sse_admin_url(n, did, w.token))
+    assert ok.status == 200
+    ok.close()
+    keep.close()

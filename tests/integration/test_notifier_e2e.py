@@ -10,14 +10,6 @@ from notifier_fixtures import SseClient, WsClient
 # naming the file and the make target that builds it.
 
 
-def drain_until(client, pred, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        ev = client.recv(max(0.05, deadline - time.monotonic()))
-        if pred(ev):
-            return ev
-
-
 def test_rest_to_ws_routing_through_proxy(stack, api, admin, assistant):
     did, vt, created = api.create_dialog(assistant, page_url="https://shop.example/cart")
     a = WsClient(api.ws_dialog_url(did, admin["token"]))
@@ -28,9 +20,9 @@ def test_rest_to_ws_routing_through_proxy(stack, api, admin, assistant):
     r = api.visitor_post(did, vt, "Hello, I need help", client_id="c-1")
     assert r.status_code == 201, r.text
     um = r.json()["user_message"]
-    got = drain_until(a, lambda e: e.get("type") == "message")
+    got = harness.recv_until(a.recv, lambda e: e.get("type") == "message")
     assert got == um and got["sender"] == "user" and got["client_id"] == "c-1"
-    assert drain_until(inbox, lambda e: e.get("type") == "message") == um
+    assert harness.recv_until(inbox.recv, lambda e: e.get("type") == "message") == um
 
     r = api.operator_post(admin["token"], did, "Hi, Ada here")
     assert r.status_code == 201, r.text
@@ -45,13 +37,13 @@ def test_rest_to_ws_routing_through_proxy(stack, api, admin, assistant):
                 break
     assert all(m["sender"] != "user" for m in seen)
     assert seen[-1]["sender"] == "manager" and seen[-1]["text"] == "Hi, Ada here"
-    assert drain_until(a, lambda e: e.get("id") == reply["id"])["text"] == "Hi, Ada here"
+    assert harness.recv_until(a.recv, lambda e: e.get("id") == reply["id"])["text"] == "Hi, Ada here"
 
     # Typing through REST reaches the other side only.
     r = api.s.post(f"/api/widget/dialogs/{did}/typing", json={"state": "start"},
                    headers={"X-Visitor-Token": vt})
     assert r.status_code == 204, r.text
-    assert drain_until(a, lambda e: e.get("type", "").startswith("typing")) == \
+    assert harness.recv_until(a.recv, lambda e: e.get("type", "").startswith("typing")) == \
         {"type": "typing_start", "dialog_id": did, "who": "user"}
     for c in (a, w, inbox):
         c.close()

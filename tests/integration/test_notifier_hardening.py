@@ -18,8 +18,8 @@ import time
 import pytest
 
 import harness
-from notifier_fixtures import (SseClient, World, WsClient, WsClosed, frame, make_session, post,
-                               sse_admin_url, sse_site_url, ws_admin_url, ws_site_url)
+from notifier_fixtures import (SseClient, World, WsClient, WsClosed, frame, make_session, metrics_of,
+                               post, read_to_eof, sse_admin_url, sse_site_url, ws_admin_url, ws_site_url)
 
 # A missing chatai-notifier is an error, not a skip: harness.binary() raises naming the file
 # and the make target that builds it.
@@ -28,16 +28,6 @@ from notifier_fixtures import (SseClient, World, WsClient, WsClosed, frame, make
 @pytest.fixture(scope="module")
 def world(pg):
     return World(pg)
-
-
-def metrics_of(n):
-    import requests
-    out = {}
-    for line in requests.get(n.url + "/metrics", timeout=5).text.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            out[k] = float(v)
-    return out
 
 
 def rss_kib(pid):
@@ -432,12 +422,7 @@ def test_rest_refuses_an_origin_not_utf8_too(stack, assistant):
         s.sendall(b"GET /api/widget/assistants/%d HTTP/1.1\r\nHost: x\r\nOrigin: %s\r\n"
                   b"Connection: close\r\n\r\n" % (assistant, origin))
         s.settimeout(10)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_eof(s)
         s.close()
         return data
     assert get(b"https://x\xff.example").startswith(b"HTTP/1.1 403")

@@ -34,9 +34,8 @@ A_PASSWORD, A_HOURS = (a for _, a in KB)
 
 @pytest.fixture(scope="module")
 def spg(tmp_path_factory):
-    p = harness.Postgres(tmp_path_factory.mktemp("sharedpg")).start()
-    yield p
-    p.destroy()
+    with harness.Postgres(tmp_path_factory.mktemp("sharedpg")) as p:
+        yield p
 
 
 @pytest.fixture(scope="module")

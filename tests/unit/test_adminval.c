@@ -6,6 +6,7 @@
  */
 #include "autoconfig.h"
 #include "adminval.h"
+#include "check_run.h"
 #include "routes.h"
 #include "json.h"
 #include "router.h"
@@ -189,15 +190,6 @@ int main(void)
 {
 	json_init();
 	Suite *s = suite_create("adminval");
-	TCase *t = tcase_create("pure");
-	tcase_add_test(t, email_and_name);
-	tcase_add_test(t, fields);
-	tcase_add_test(t, assistant_patch);
-	tcase_add_test(t, routes);
-	suite_add_tcase(s, t);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	check_case(s, "pure", CHECK_TESTS(email_and_name, fields, assistant_patch, routes));
+	return check_run(s, CK_FORK_GETENV);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of ai/handoff.c: whole-word, case-insensitive handoff word matching. */
 #include "autoconfig.h"
+#include "check_run.h"
 #include "handoff.h"
 
 #include <check.h>
@@ -133,25 +134,10 @@ START_TEST(test_split)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("ai_handoff");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_whole_words);
-	tcase_add_test(tc, test_case_insensitive);
-	tcase_add_test(tc, test_phrases);
-	tcase_add_test(tc, test_odd_input);
-	tcase_add_test(tc, test_split);
-	tcase_add_test(tc, test_random_bytes);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	Suite *s = suite_create("ai_handoff");
+	check_case(s, "core", CHECK_TESTS(test_whole_words, test_case_insensitive, test_phrases,
+					  test_odd_input, test_split, test_random_bytes));
+	return check_run(s, CK_FORK_GETENV);
 }

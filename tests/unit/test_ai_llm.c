@@ -2,6 +2,7 @@
 /* Unit tests of ai/llm.c: the chat-completions request and response codecs and the
  * context built from a dialog. */
 #include "autoconfig.h"
+#include "check_run.h"
 #include "json.h"
 #include "llm.h"
 
@@ -253,31 +254,15 @@ START_TEST(test_complete_unreachable)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("ai_llm");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_roles);
-	tcase_add_test(tc, test_context_turns);
-	tcase_add_test(tc, test_build_request);
-	tcase_add_test(tc, test_parse_ok);
-	tcase_add_test(tc, test_parse_bad);
-	tcase_add_test(tc, test_parse_long);
-	tcase_add_test(tc, test_parse_long_leading_space);
-	tcase_add_test(tc, test_parse_mutations);
-	tcase_add_test(tc, test_complete_unreachable);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
 	json_init();
 	llm_global_init();
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	Suite *s = suite_create("ai_llm");
+	check_case(s, "core", CHECK_TESTS(test_roles, test_context_turns, test_build_request, test_parse_ok,
+					  test_parse_bad, test_parse_long, test_parse_long_leading_space,
+					  test_parse_mutations, test_complete_unreachable));
+	int status = check_run(s, CK_FORK_GETENV);
 	llm_global_cleanup();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return status;
 }

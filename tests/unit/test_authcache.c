@@ -2,6 +2,7 @@
 /* Unit tests of fcgi/authcache.c: when an entry may be trusted, and every way it is forgotten. */
 #include "autoconfig.h"
 #include "authcache.h"
+#include "check_run.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -187,28 +188,14 @@ START_TEST(many_entries)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("authcache");
-	TCase *t = tcase_create("cache");
-	tcase_add_checked_fixture(t, setup, teardown);
-	tcase_set_timeout(t, 20);
-	tcase_add_test(t, hit_and_copy);
-	tcase_add_test(t, not_listening_means_off);
-	tcase_add_test(t, stale_generation_is_not_stored);
-	tcase_add_test(t, notes_forget_what_they_name);
-	tcase_add_test(t, unread_notifications_or_busy_mean_miss);
-	tcase_add_test(t, expiry_and_ttl);
-	tcase_add_test(t, many_entries);
-	suite_add_tcase(s, t);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	Suite *s = suite_create("authcache");
+	TCase *t = check_case(s, "cache", CHECK_TESTS(hit_and_copy, not_listening_means_off,
+						       stale_generation_is_not_stored, notes_forget_what_they_name,
+						       unread_notifications_or_busy_mean_miss, expiry_and_ttl,
+						       many_entries));
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 20);
+	return check_run(s, CK_FORK_GETENV);
 }

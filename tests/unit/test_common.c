@@ -12,9 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
+#include "settings.h"
 #include "token.h"
 #include "text.h"
 #include "url.h"
@@ -128,38 +130,34 @@ START_TEST(text_length_limits)
 	ck_assert_str_eq(out, "x");
 	free(out);
 
-	char *s = repeat("a", 4000, "", "");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
-	ck_assert_uint_eq(strlen(out), 4000);
-	free(out);
-	free(s);
-
-	s = repeat("a", 4001, "", "");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), -1);
-	ck_assert_ptr_null(out);
-	ck_assert_str_eq(why, "text must be at most 4000 characters");
-	free(s);
-
-	/* the limit counts characters, not bytes */
-	s = repeat("\xC3\xA9", 4000, "", "");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
-	ck_assert_uint_eq(strlen(out), 8000);
-	free(out);
-	free(s);
-	s = repeat("\xF0\x9F\x99\x82", 4000, "", "");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
-	free(out);
-	free(s);
-	s = repeat("\xE2\x82\xAC", 4001, "", "");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), -1);
-	free(s);
-
-	/* white space around does not count */
-	s = repeat("a", 4000, " \t\r\n", "\n\n   ");
-	ck_assert_int_eq(tv(s, strlen(s), &out, &why), 0);
-	ck_assert_uint_eq(strlen(out), 4000);
-	free(out);
-	free(s);
+	/* Long texts: the limit counts characters, not bytes, and the white space around does
+	 * not count. A text kept is this many bytes long; a refused one leaves out NULL. */
+	static const struct {
+		const char *unit, *pre, *post;
+		size_t times;
+		int rc;
+		size_t bytes;
+	} longs[] = {
+		{ "a", "", "", 4000, 0, 4000 },
+		{ "a", "", "", 4001, -1, 0 },
+		{ "\xC3\xA9", "", "", 4000, 0, 8000 },
+		{ "\xF0\x9F\x99\x82", "", "", 4000, 0, 16000 },
+		{ "\xE2\x82\xAC", "", "", 4001, -1, 0 },
+		{ "a", " \t\r\n", "\n\n   ", 4000, 0, 4000 },
+	};
+	for (size_t i = 0; i < sizeof longs / sizeof *longs; i++) {
+		char *s = repeat(longs[i].unit, longs[i].times, longs[i].pre, longs[i].post);
+		out = (char *)1; /* a refusal must set it to NULL */
+		ck_assert_msg(tv(s, strlen(s), &out, &why) == longs[i].rc, "case %zu", i);
+		if (longs[i].rc == 0) {
+			ck_assert_msg(strlen(out) == longs[i].bytes, "case %zu", i);
+		} else {
+			ck_assert_ptr_null(out);
+			ck_assert_str_eq(why, "text must be at most 4000 characters");
+		}
+		free(out);
+		free(s);
+	}
 }
 END_TEST
 
@@ -258,22 +256,28 @@ END_TEST
 
 START_TEST(query_basic)
 {
-	char *v = NULL;
-	ck_assert_int_eq(query_get("after=5&wait=10", "wait", &v), 1);
-	ck_assert_str_eq(v, "10");
-	free(v);
-	ck_assert_int_eq(query_get("after=5&wait=10", "after", &v), 1);
-	ck_assert_str_eq(v, "5");
-	free(v);
-	ck_assert_int_eq(query_get("after=5", "limit", &v), 0);
-	ck_assert_ptr_null(v);
-	ck_assert_int_eq(query_get("", "x", &v), 0);
-	ck_assert_int_eq(query_get("waiter=1&wait=2", "wait", &v), 1);
-	ck_assert_str_eq(v, "2");
-	free(v);
-	ck_assert_int_eq(query_get("flag&x=1", "flag", &v), 1);
-	ck_assert_str_eq(v, "");
-	free(v);
+	/* found (1, and its value) or not (0, and NULL) */
+	static const struct {
+		const char *query, *key;
+		int found;
+		const char *value;
+	} cases[] = {
+		{ "after=5&wait=10", "wait", 1, "10" },
+		{ "after=5&wait=10", "after", 1, "5" },
+		{ "after=5", "limit", 0, NULL },
+		{ "", "x", 0, NULL },
+		{ "waiter=1&wait=2", "wait", 1, "2" },
+		{ "flag&x=1", "flag", 1, "" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char *v = (char *)1; /* not found must set it to NULL */
+		ck_assert_msg(query_get(cases[i].query, cases[i].key, &v) == cases[i].found, "%s", cases[i].query);
+		if (cases[i].found)
+			ck_assert_str_eq(v, cases[i].value);
+		else
+			ck_assert_ptr_null(v);
+		free(v);
+	}
 }
 END_TEST
 
@@ -694,6 +698,104 @@ START_TEST(config_typed_getters)
 }
 END_TEST
 
+/* ---- settings: the table of settings.def, its rules and getters ------------------------- */
+
+START_TEST(settings_table_is_whole)
+{
+	ck_assert_int_eq(SET_COUNT, 49);
+	ck_assert_str_eq(settings_table[SET_ai_timeout].key, "ai_timeout");
+	ck_assert_ptr_eq(settings_find("ai_timeout"), &settings_table[SET_ai_timeout]);
+	ck_assert_ptr_null(settings_find("ai_timeouts"));
+	ck_assert_str_eq(settings_nearest("ai_timeuot"), "ai_timeout"); /* transposition */
+	ck_assert_str_eq(settings_nearest("log_levle"), "log_level");
+	ck_assert_ptr_null(settings_nearest("frobnicate"));
+	for (size_t i = 0; i < SET_COUNT; i++) {
+		const struct setting *t = &settings_table[i];
+		char buf[256];
+		ck_assert_msg(t->users != 0 && t->doc[0], "%s", t->key);
+		/* every default obeys its own rule */
+		if (t->def)
+			ck_assert_msg(settings_problem(t, t->def, buf, sizeof buf) == NULL, "%s = %s", t->key, t->def);
+	}
+}
+END_TEST
+
+static const char *problem(enum setting_id id, const char *v)
+{
+	static char buf[512];
+	return settings_problem(&settings_table[id], v, buf, sizeof buf);
+}
+
+START_TEST(settings_rules)
+{
+	ck_assert_ptr_null(problem(SET_ai_timeout, "600"));
+	ck_assert_str_eq(problem(SET_ai_timeout, "601"), "expected an integer from 1 to 600");
+	ck_assert_str_eq(problem(SET_token_ttl, "59"), "expected an integer >= 60");
+	ck_assert_ptr_nonnull(problem(SET_token_ttl, "1h"));
+	ck_assert_ptr_null(problem(SET_log_level, "WARNING")); /* log_* in any case, as log_init */
+	ck_assert_str_eq(problem(SET_fcgi_poll_mode, "Long"), "expected one of auto long short");
+	ck_assert_ptr_null(problem(SET_database_url, "postgresql://u@h/db"));
+	ck_assert_ptr_nonnull(problem(SET_database_url, "host='unterminated"));
+	ck_assert_ptr_nonnull(problem(SET_redis_url, "http://x"));
+	ck_assert_ptr_null(problem(SET_ai_base_url, "https://api.example/v1"));
+	ck_assert_ptr_nonnull(problem(SET_ai_base_url, "api.example"));
+	ck_assert_ptr_nonnull(problem(SET_public_url, "https://"));
+	ck_assert_ptr_null(problem(SET_smtp_url, "sendmail:"));
+	ck_assert_ptr_null(problem(SET_smtp_url, "smtps://user:pw@mail.example:465"));
+	ck_assert_ptr_nonnull(problem(SET_smtp_url, "sendmail"));
+	ck_assert_ptr_nonnull(problem(SET_smtp_url, "smtp://mail example"));
+	ck_assert_ptr_null(problem(SET_mail_from, "chat@shop.example"));
+	ck_assert_ptr_nonnull(problem(SET_mail_from, "Chat <chat@shop.example>\r\nBcc: x@y"));
+	ck_assert_ptr_null(problem(SET_mail_alert_to, "a@b.example, c@d.example"));
+	ck_assert_str_eq(problem(SET_mail_alert_to, "a@b.example,nobody"), "'nobody': not an email address");
+	ck_assert_ptr_nonnull(problem(SET_mail_alert_to, " , "));
+	ck_assert_ptr_null(problem(SET_notifier_listen, "127.0.0.1:8081, [::1]:8081"));
+	ck_assert_ptr_nonnull(problem(SET_notifier_listen, "localhost:8081"));
+	ck_assert_ptr_nonnull(problem(SET_notifier_listen, "127.0.0.1:0"));
+	ck_assert_ptr_null(problem(SET_notifier_trusted_proxies, "none"));
+	ck_assert_ptr_nonnull(problem(SET_notifier_trusted_proxies, "10.0.0.1,proxy"));
+	ck_assert_ptr_null(problem(SET_fcgi_listen, "/tmp/chatai.sock"));
+	ck_assert_ptr_nonnull(problem(SET_fcgi_listen, "/no/such/dir/chatai.sock"));
+}
+END_TEST
+
+START_TEST(settings_getters_apply_the_policy)
+{
+	int64_t v = -1;
+	ck_assert_int_eq(settings_int(SET_ai_timeout, &v), 0);
+	ck_assert_int_eq(v, 20); /* unset: the table's default */
+	v = 77;
+	ck_assert_int_eq(settings_int(SET_ai_lease, &v), 0);
+	ck_assert_int_eq(v, 77); /* no default in the table: the caller's */
+	config_set("ai_timeout", "900");
+	ck_assert_int_eq(settings_int(SET_ai_timeout, &v), -1); /* SP_REFUSE */
+	config_set("ai_timeout", "soon");
+	ck_assert_int_eq(settings_int(SET_ai_timeout, &v), 0);
+	ck_assert_int_eq(v, 20); /* not a number: the default, for every key */
+	config_set("auth_cache_ttl", "600");
+	ck_assert_int_eq(settings_int(SET_auth_cache_ttl, &v), 0);
+	ck_assert_int_eq(v, 300); /* SP_FALLBACK: the nearest bound */
+	config_set("notifier_max_queue", "10");
+	ck_assert_int_eq(settings_int(SET_notifier_max_queue, &v), 0);
+	ck_assert_int_eq(v, 4096);
+	ck_assert_str_eq(settings_str(SET_fcgi_poll_mode), "auto");
+	ck_assert_ptr_null(settings_str(SET_smtp_url));
+	char buf[160];
+	settings_consequence(&settings_table[SET_auth_cache_ttl], "600", buf, sizeof buf);
+	ck_assert_str_eq(buf, "chatai.fcgi uses 300 instead");
+	settings_consequence(&settings_table[SET_ai_timeout], "900", buf, sizeof buf);
+	ck_assert_str_eq(buf, "chatai-ai refuses to start");
+	settings_consequence(&settings_table[SET_notifier_ping_interval], "x", buf, sizeof buf);
+	ck_assert_str_eq(buf, "chatai-notifier uses the default, 25");
+	settings_consequence(&settings_table[SET_mail_alert_delay], "-1", buf, sizeof buf);
+	ck_assert_str_eq(buf, "no mail is sent");
+	config_set("mail_alert_delay", "-1");
+	ck_assert_int_eq(settings_int(SET_mail_alert_delay, &v), -1); /* SP_MAIL_OFF */
+	settings_consequence(&settings_table[SET_notifier_trusted_proxies], "proxy", buf, sizeof buf);
+	ck_assert_str_eq(buf, "chatai-notifier ignores it");
+}
+END_TEST
+
 /* ---- json_parse_body and accessors ------------------------------------------------------ */
 
 static enum json_parse_err parse_err(const char *s, size_t len)
@@ -946,25 +1048,25 @@ END_TEST
 /* Issue 12, item 10: IPv6 counts per /64, IPv4 per address. */
 START_TEST(limit_keys_per_64)
 {
-	char k[64];
-	addr_limit_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", k, sizeof k);
-	ck_assert_str_eq(k, "2001:db8:1:2::/64");
-	addr_limit_key("2001:db8:1:2::1", k, sizeof k);
-	ck_assert_str_eq(k, "2001:db8:1:2::/64");
-	addr_limit_key("2001:db8:1:3::1", k, sizeof k);
-	ck_assert_str_eq(k, "2001:db8:1:3::/64");
-	addr_limit_key("::1", k, sizeof k);
-	ck_assert_str_eq(k, "::/64");
-	addr_limit_key("192.0.2.7", k, sizeof k);
-	ck_assert_str_eq(k, "192.0.2.7");
-	addr_limit_key("::ffff:192.0.2.7", k, sizeof k);
-	ck_assert_str_eq(k, "192.0.2.7");
-	addr_limit_key("not an address", k, sizeof k);
-	ck_assert_str_eq(k, "not an address");
-	addr_limit_key(NULL, k, sizeof k);
-	ck_assert_str_eq(k, "");
-	addr_limit_key("2001:db8:1:2::1", k, 5);
-	ck_assert_str_eq(k, "2001");
+	static const struct {
+		const char *addr, *key;
+		size_t size; /* of the key's buffer */
+	} keys[] = {
+		{ "2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64", 64 },
+		{ "2001:db8:1:2::1", "2001:db8:1:2::/64", 64 },
+		{ "2001:db8:1:3::1", "2001:db8:1:3::/64", 64 },
+		{ "::1", "::/64", 64 },
+		{ "192.0.2.7", "192.0.2.7", 64 },
+		{ "::ffff:192.0.2.7", "192.0.2.7", 64 },
+		{ "not an address", "not an address", 64 },
+		{ NULL, "", 64 },
+		{ "2001:db8:1:2::1", "2001", 5 },
+	};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		char k[64];
+		addr_limit_key(keys[i].addr, k, keys[i].size);
+		ck_assert_str_eq(k, keys[i].key);
+	}
 
 	unsigned char a[16], b[16];
 	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8:1:2:ffff::9", a), 1);
@@ -981,64 +1083,26 @@ END_TEST
 static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
-	TCase *tc = tcase_create("utf8");
-	tcase_add_test(tc, utf8_accepts_well_formed);
-	tcase_add_test(tc, utf8_refuses_overlongs);
-	tcase_add_test(tc, utf8_refuses_surrogates_and_out_of_range);
-	tcase_add_test(tc, utf8_refuses_truncated_and_stray);
-	tcase_add_test(tc, utf8_counts_code_points);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("text");
-	tcase_add_test(tc, text_length_limits);
-	tcase_add_test(tc, text_trimming);
-	tcase_add_test(tc, text_refuses_nul_and_bad_utf8);
-	tcase_add_test(tc, text_names_greetings_emails);
-	tcase_add_test(tc, origin_normal_form);
-	tcase_add_test(tc, origin_malformed);
-	tcase_add_test(tc, origin_matching);
-	tcase_add_test(tc, origin_json_lists);
-	tcase_add_test(tc, query_basic);
-	tcase_add_test(tc, query_decoding);
-	tcase_add_test(tc, url_decoding_rule);
-	tcase_add_test(tc, b64url_codec);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("int64");
-	tcase_add_test(tc, int64_parses);
-	tcase_add_test(tc, int64_refuses);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("config");
-	tcase_add_checked_fixture(tc, NULL, conf_teardown);
-	tcase_add_test(tc, config_reads_file);
-	tcase_add_test(tc, config_trailing_comments);
-	tcase_add_test(tc, config_each_file_key_lists_the_file);
-	tcase_add_test(tc, config_env_overrides_file_and_set_overrides_env);
-	tcase_add_test(tc, config_bad_lines);
-	tcase_add_test(tc, config_long_line_is_an_error_not_a_split);
-	tcase_add_test(tc, config_typed_getters);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("json");
-	tcase_add_test(tc, json_body_rules);
-	tcase_add_test(tc, json_body_refuses_nul);
-	tcase_add_test(tc, json_accessors);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("token");
-	tcase_set_timeout(tc, 30); /* yescrypt is slow on purpose, more so under Valgrind */
-	tcase_add_test(tc, token_format);
-	tcase_add_test(tc, token_hash_and_equal);
-	tcase_add_test(tc, password_hash_verify);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("log");
-	tcase_add_test(tc, log_redaction);
-	tcase_add_test(tc, log_redaction_bounds);
-	tcase_add_test(tc, string_helpers);
-	tcase_add_test(tc, limit_keys_per_64);
-	suite_add_tcase(s, tc);
+	check_case(s, "utf8", CHECK_TESTS(utf8_accepts_well_formed, utf8_refuses_overlongs,
+					  utf8_refuses_surrogates_and_out_of_range, utf8_refuses_truncated_and_stray,
+					  utf8_counts_code_points));
+	check_case(s, "text", CHECK_TESTS(text_length_limits, text_trimming, text_refuses_nul_and_bad_utf8,
+					  text_names_greetings_emails, origin_normal_form, origin_malformed, origin_matching,
+					  origin_json_lists, query_basic, query_decoding, url_decoding_rule, b64url_codec));
+	check_case(s, "int64", CHECK_TESTS(int64_parses, int64_refuses));
+	TCase *conf = check_case(s, "config", CHECK_TESTS(config_reads_file, config_trailing_comments,
+							   config_each_file_key_lists_the_file,
+							   config_env_overrides_file_and_set_overrides_env,
+							   config_bad_lines, config_long_line_is_an_error_not_a_split,
+							   config_typed_getters));
+	tcase_add_checked_fixture(conf, NULL, conf_teardown);
+	TCase *settings = check_case(s, "settings", CHECK_TESTS(settings_table_is_whole, settings_rules,
+								 settings_getters_apply_the_policy));
+	tcase_add_checked_fixture(settings, NULL, conf_teardown);
+	check_case(s, "json", CHECK_TESTS(json_body_rules, json_body_refuses_nul, json_accessors));
+	TCase *token = check_case(s, "token", CHECK_TESTS(token_format, token_hash_and_equal, password_hash_verify));
+	tcase_set_timeout(token, 30); /* yescrypt is slow on purpose, more so under Valgrind */
+	check_case(s, "log", CHECK_TESTS(log_redaction, log_redaction_bounds, string_helpers, limit_keys_per_64));
 	return s;
 }
 
@@ -1046,10 +1110,7 @@ int main(void)
 {
 	json_init();
 	log_init("test_common", "stderr", "error"); /* config warnings are expected here */
-	SRunner *sr = srunner_create(common_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int status = check_run(common_suite(), CK_FORK_GETENV);
 	config_free();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return status;
 }

@@ -6,6 +6,7 @@
  * tests stop, freeze and restart the one server.
  */
 #include "autoconfig.h"
+#include "check_run.h"
 #include "config.h"
 #include "credis.h"
 #include "json.h"
@@ -847,6 +848,17 @@ static int64_t run_until(struct ev_loop *loop, const int *flag, int want, int ms
 	return elapsed_ms(t0);
 }
 
+/* rs, left to run for ms, is still down and has tried again at least once. */
+static void stays_down(struct ev_loop *loop, struct redis_sub *rs, int ms)
+{
+	int never = 0;
+	run_until(loop, &never, 1, ms);
+	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
+	struct redis_sub_stats st;
+	redis_sub_stats(rs, &st);
+	ck_assert_int_ge(st.reconnects, 1);
+}
+
 START_TEST(sub_off)
 {
 	loop_init(); /* redis_sub runs on loop.h's default loop */
@@ -867,11 +879,7 @@ START_TEST(sub_off)
 	snprintf(u, sizeof u, "redis://127.0.0.1:%d", free_port());
 	struct redis_sub *rs = redis_sub_start(u, probe_event, probe_state, &p);
 	ck_assert_ptr_nonnull(rs);
-	int never = 0;
-	run_until(loop, &never, 1, 400);
-	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
-	redis_sub_stats(rs, &st);
-	ck_assert_int_ge(st.reconnects, 1);
+	stays_down(loop, rs, 400);
 	ck_assert_int_eq(p.ups, 0);
 	redis_sub_stop(rs);
 	ev_loop_destroy(loop);
@@ -958,12 +966,7 @@ START_TEST(sub_frozen_server)
 	struct sub_probe p = { 0 };
 	kill(redis_pid, SIGSTOP);
 	struct redis_sub *rs = redis_sub_start(url, probe_event, probe_state, &p);
-	int never = 0;
-	run_until(loop, &never, 1, 2600);
-	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
-	struct redis_sub_stats st;
-	redis_sub_stats(rs, &st);
-	ck_assert_int_ge(st.reconnects, 1);
+	stays_down(loop, rs, 2600);
 	kill(redis_pid, SIGCONT);
 	run_until(loop, &p.ups, 1, 4000);
 	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_UP);
@@ -1007,45 +1010,24 @@ int main(void)
 	redis_start();
 
 	Suite *s = suite_create("credis");
-	TCase *tc = tcase_create("credis");
-	tcase_set_timeout(tc, 30);
-	tcase_add_checked_fixture(tc, settle, NULL);
-	tcase_add_test(tc, url_forms);
-	tcase_add_test(tc, url_refused);
-	tcase_add_test(tc, off_handle);
-	tcase_add_test(tc, ratelimit_window);
-	tcase_add_test(tc, ratelimit_shared);
-	tcase_add_test(tc, ratelimit_concurrent);
-	tcase_add_test(tc, thread_handles);
-	tcase_add_test(tc, publish_typing);
-	tcase_add_test(tc, presence);
-	tcase_add_test(tc, unix_socket_and_db);
-	tcase_add_test(tc, password);
-	tcase_add_test(tc, down_and_back);
-	tcase_add_test(tc, restart_transparent);
-	tcase_add_test(tc, stale_handles_after_restart);
-	tcase_add_test(tc, hung_server);
-	tcase_add_test(tc, frozen_gate);
-	tcase_add_test(tc, nothing_listening);
-	suite_add_tcase(s, tc);
-	TCase *tsub = tcase_create("redis_sub");
-	tcase_set_timeout(tsub, 30);
-	tcase_add_checked_fixture(tsub, settle, NULL);
-	tcase_add_test(tsub, sub_parse);
-	tcase_add_test(tsub, sub_off);
-	tcase_add_test(tsub, sub_live);
-	tcase_add_test(tsub, sub_frozen_server);
-	suite_add_tcase(s, tsub);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	TCase *cases[] = {
+		check_case(s, "credis", CHECK_TESTS(url_forms, url_refused, off_handle, ratelimit_window,
+						    ratelimit_shared, ratelimit_concurrent, thread_handles,
+						    publish_typing, presence, unix_socket_and_db, password,
+						    down_and_back, restart_transparent, stale_handles_after_restart,
+						    hung_server, frozen_gate, nothing_listening)),
+		check_case(s, "redis_sub", CHECK_TESTS(sub_parse, sub_off, sub_live, sub_frozen_server)),
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		tcase_set_timeout(cases[i], 30);
+		tcase_add_checked_fixture(cases[i], settle, NULL);
+	}
+	int status = check_run(s, CK_NOFORK);
 
 	redis_stop(SIGTERM);
 	char cmd[200];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", redis_dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", redis_dir);
-	return failed ? 1 : 0;
+	return status;
 }

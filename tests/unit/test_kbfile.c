@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "json.h"
 #include "kbfile.h"
 
@@ -13,6 +14,22 @@ static int parse(const char *s, enum kbfile_format f, struct kbfile *kb)
 {
 	return kbfile_parse(s, strlen(s), f, kb);
 }
+
+/* s (len bytes) in format f is refused, nrows rows read well, with exactly the errors
+ * listed (NULL-ended). */
+static void refused(const char *s, size_t len, enum kbfile_format f, size_t nrows, const char *const *errors)
+{
+	struct kbfile kb;
+	ck_assert_int_eq(kbfile_parse(s, len, f, &kb), -1);
+	ck_assert_uint_eq(kb.nrows, nrows);
+	size_t n = 0;
+	for (; errors[n]; n++)
+		ck_assert_str_eq(kb.errors[n], errors[n]);
+	ck_assert_uint_eq(kb.nerrors, n);
+	kbfile_free(&kb);
+}
+
+#define REFUSED(s, f, nrows, ...) refused(s, strlen(s), f, nrows, (const char *const[]){ __VA_ARGS__, NULL })
 
 START_TEST(csv_rfc4180)
 {
@@ -41,29 +58,18 @@ END_TEST
 START_TEST(csv_errors_carry_lines)
 {
 	struct kbfile kb;
-	ck_assert_int_eq(parse("question,answer\nok,ok\na,b,c\n,x\nq\xC3,x\n", KBFILE_CSV, &kb), -1);
-	ck_assert_uint_eq(kb.nrows, 1);
-	ck_assert_uint_eq(kb.nerrors, 3);
-	ck_assert_str_eq(kb.errors[0], "line 3: expected 2 fields (question,answer), found 3");
-	ck_assert_str_eq(kb.errors[1], "line 4: question: text must not be empty");
-	ck_assert_str_eq(kb.errors[2], "line 5: question: text must be valid UTF-8");
-	kbfile_free(&kb);
-
-	ck_assert_int_eq(parse("question,answer\n\"open,x\n", KBFILE_CSV, &kb), -1);
-	ck_assert_str_eq(kb.errors[0], "line 2: unterminated quoted field");
-	kbfile_free(&kb);
-
-	ck_assert_int_eq(parse("answer,question\n", KBFILE_CSV, &kb), -1);
-	ck_assert_str_eq(kb.errors[0], "line 1: the first line must be the header question,answer");
-	kbfile_free(&kb);
+	REFUSED("question,answer\nok,ok\na,b,c\n,x\nq\xC3,x\n", KBFILE_CSV, 1,
+		"line 3: expected 2 fields (question,answer), found 3", "line 4: question: text must not be empty",
+		"line 5: question: text must be valid UTF-8");
+	REFUSED("question,answer\n\"open,x\n", KBFILE_CSV, 0, "line 2: unterminated quoted field");
+	REFUSED("answer,question\n", KBFILE_CSV, 0, "line 1: the first line must be the header question,answer");
 
 	ck_assert_int_eq(parse("question,answer\nab\"c,d\n", KBFILE_CSV, &kb), -1);
 	ck_assert_ptr_nonnull(strstr(kb.errors[0], "line 2: a quote in an unquoted field"));
 	kbfile_free(&kb);
 
-	ck_assert_int_eq(kbfile_parse("question,answer\na\0b,c\n", 21, KBFILE_CSV, &kb), -1);
-	ck_assert_str_eq(kb.errors[0], "line 2: question: text must not contain NUL characters");
-	kbfile_free(&kb);
+	refused("question,answer\na\0b,c\n", 21, KBFILE_CSV, 0,
+		(const char *const[]){ "line 2: question: text must not contain NUL characters", NULL });
 
 	ck_assert_int_eq(parse("", KBFILE_CSV, &kb), -1);
 	kbfile_free(&kb);
@@ -122,13 +128,9 @@ END_TEST
 START_TEST(json_errors)
 {
 	struct kbfile kb;
-	ck_assert_int_eq(parse("[\n1,\n{\"question\": \"q\", \"answer\": []},\n{\"question\": \" \", \"answer\": \"a\"}\n]",
-			       KBFILE_JSON, &kb), -1);
-	ck_assert_uint_eq(kb.nerrors, 3);
-	ck_assert_str_eq(kb.errors[0], "line 2: entry 1: expected an object {\"question\", \"answer\"}");
-	ck_assert_str_eq(kb.errors[1], "line 3: entry 2: answer must be a string");
-	ck_assert_str_eq(kb.errors[2], "line 4: question: text must not be empty");
-	kbfile_free(&kb);
+	REFUSED("[\n1,\n{\"question\": \"q\", \"answer\": []},\n{\"question\": \" \", \"answer\": \"a\"}\n]", KBFILE_JSON, 0,
+		"line 2: entry 1: expected an object {\"question\", \"answer\"}", "line 3: entry 2: answer must be a string",
+		"line 4: question: text must not be empty");
 
 	ck_assert_int_eq(parse("[{\"question\": \"a\\u0000\", \"answer\": \"b\"}]", KBFILE_JSON, &kb), -1);
 	ck_assert_ptr_nonnull(strstr(kb.errors[0], "\\u0000"));
@@ -162,18 +164,7 @@ int main(void)
 {
 	json_init();
 	Suite *s = suite_create("kbfile");
-	TCase *tc = tcase_create("kbfile");
-	tcase_add_test(tc, csv_rfc4180);
-	tcase_add_test(tc, csv_errors_carry_lines);
-	tcase_add_test(tc, csv_error_list_is_capped);
-	tcase_add_test(tc, csv_text_limit);
-	tcase_add_test(tc, json_rows_and_lines);
-	tcase_add_test(tc, json_errors);
-	tcase_add_test(tc, format_guess);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	check_case(s, "kbfile", CHECK_TESTS(csv_rfc4180, csv_errors_carry_lines, csv_error_list_is_capped,
+					    csv_text_limit, json_rows_and_lines, json_errors, format_guess));
+	return check_run(s, CK_FORK_GETENV);
 }

@@ -2,6 +2,7 @@
 /* Unit tests of common/mailaddr.c and ai/mailsend.c's formatting: addresses, names and
  * subjects can never start a header of their own (issue 15). */
 #include "autoconfig.h"
+#include "check_run.h"
 #include "mailaddr.h"
 #include "mailq.h"
 #include "mailsend.h"
@@ -121,24 +122,10 @@ START_TEST(test_backoff)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("mail");
-	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_addresses);
-	tcase_add_test(tc, test_names);
-	tcase_add_test(tc, test_format_encodes_everything);
-	tcase_add_test(tc, test_words_split_on_characters);
-	tcase_add_test(tc, test_backoff);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	Suite *s = suite_create("mail");
+	check_case(s, "core", CHECK_TESTS(test_addresses, test_names, test_format_encodes_everything,
+					  test_words_split_on_characters, test_backoff));
+	return check_run(s, CK_FORK_GETENV);
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "check_run.h"
 #include "client.h"
 #include "cursor.h"
 #include "http.h"
@@ -377,6 +378,21 @@ static uint16_t out_close_code(const struct wsrec *r)
 	return 0;
 }
 
+/* A new session recording into r (emptied). */
+static void session_start(struct ws_session *s, struct wsrec *r)
+{
+	memset(r, 0, sizeof(*r));
+	ws_session_init(s, &rec_handler, r);
+}
+
+/* A new session fed f[0..n) at once: it closes, its close frame carrying code. */
+static void closes_with(struct ws_session *s, struct wsrec *r, const uint8_t *f, size_t n, uint16_t code)
+{
+	session_start(s, r);
+	ck_assert_int_eq(ws_session_feed(s, f, n), WS_CLOSED);
+	ck_assert_uint_eq(out_close_code(r), code);
+}
+
 START_TEST(test_ws_session)
 {
 	static struct wsrec r;
@@ -386,8 +402,7 @@ START_TEST(test_ws_session)
 
 	/* A text message split across fragments and across feeds; the context goes away
 	 * once the message is complete. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
+	session_start(&s, &r);
 	n = cframe(f, 0, 0, WS_OP_TEXT, "{\"type\":", 8, 1);
 	n += cframe(f + n, 1, 0, WS_OP_CONT, "\"ping\"}", 7, 1);
 	ck_assert_int_eq(ws_session_feed(&s, f, 5), WS_OPEN);
@@ -408,8 +423,7 @@ START_TEST(test_ws_session)
 	/* Many pings in one feed: one pong, for the last of them (RFC 6455 5.5.3). Before,
 	 * every ping queued its own pong. Pings followed by a close in one feed: wslay sends
 	 * only the close, and nothing follows it. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
+	session_start(&s, &r);
 	{
 		static uint8_t many[100 * 16];
 		size_t m = 0;
@@ -435,47 +449,34 @@ START_TEST(test_ws_session)
 	ws_session_free(&s);
 
 	/* Invalid UTF-8 split across fragments: 1007. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
 	n = cframe(f, 0, 0, WS_OP_TEXT, "ok\xce", 3, 1);
 	n += cframe(f + n, 1, 0, WS_OP_CONT, "\x28", 1, 1);
-	ck_assert_int_eq(ws_session_feed(&s, f, n), WS_CLOSED);
-	ck_assert_uint_eq(out_close_code(&r), 1007);
+	closes_with(&s, &r, f, n, 1007);
 	ck_assert_int_eq(r.ntext, 0);
 	ws_session_free(&s);
 
 	/* A close is echoed with its code. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
 	uint8_t cl[2] = { 0x03, 0xe8 };
 	n = cframe(f, 1, 0, WS_OP_CLOSE, cl, 2, 1);
-	ck_assert_int_eq(ws_session_feed(&s, f, n), WS_CLOSED);
-	ck_assert_uint_eq(out_close_code(&r), 1000);
+	closes_with(&s, &r, f, n, 1000);
 	ck_assert_uint_eq(s.close_recv, 1000);
 	ws_session_free(&s);
 
 	/* A close with a reserved code: 1002. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
 	uint8_t bad[2] = { 0x03, 0xec }; /* 1004 */
 	n = cframe(f, 1, 0, WS_OP_CLOSE, bad, 2, 1);
-	ck_assert_int_eq(ws_session_feed(&s, f, n), WS_CLOSED);
-	ck_assert_uint_eq(out_close_code(&r), 1002);
+	closes_with(&s, &r, f, n, 1002);
 	ws_session_free(&s);
 
 	/* Unmasked: 1002 from the scanner, nothing reaches the handler. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
 	n = cframe(f, 1, 0, WS_OP_TEXT, "hi", 2, 0);
-	ck_assert_int_eq(ws_session_feed(&s, f, n), WS_CLOSED);
-	ck_assert_uint_eq(out_close_code(&r), 1002);
+	closes_with(&s, &r, f, n, 1002);
 	ck_assert_int_eq(r.ntext, 0);
 	ck_assert_int_eq(ws_session_feed(&s, f, n), WS_CLOSED);
 	ws_session_free(&s);
 
 	/* Our own close is sent once. */
-	memset(&r, 0, sizeof(r));
-	ws_session_init(&s, &rec_handler, &r);
+	session_start(&s, &r);
 	ws_session_close(&s, 4401, "no");
 	ws_session_close(&s, 1001, "again");
 	ck_assert_uint_eq(out_close_code(&r), 4401);
@@ -626,12 +627,24 @@ static int count_for(struct sub *s)
 	return n;
 }
 
+/* The deliveries so far, counted for subs[0..3] (admin, site, inbox, other): each as
+ * wanted, -1 where not looked at. */
+static void delivered(struct sub *const subs[4], int admin, int site, int inbox, int other)
+{
+	const int want[4] = { admin, site, inbox, other };
+	for (int i = 0; i < 4; i++)
+		if (want[i] >= 0)
+			ck_assert_msg(count_for(subs[i]) == want[i], "subscriber %d: %d deliveries, not %d", i,
+				      count_for(subs[i]), want[i]);
+}
+
 START_TEST(test_hub_routing)
 {
 	loop_init();
 	json_init();
 	hub_init(&rec_ops);
 	struct sub admin, site, other, inbox;
+	struct sub *const subs[] = { &admin, &site, &inbox, &other };
 	hub_sub_join(&admin, CHAN_ADMIN, 7);
 	hub_sub_join(&site, CHAN_SITE, 7);
 	hub_sub_join(&other, CHAN_ADMIN, 8);
@@ -644,21 +657,15 @@ START_TEST(test_hub_routing)
 	hub_sub_start(&other, 0, 0);
 	hub_sub_start(&inbox, 0, 0);
 	/* The held event reaches admin (its cursor was 0), not site (cursor 1). */
-	ck_assert_int_eq(count_for(&admin), 1);
-	ck_assert_int_eq(count_for(&site), 0);
+	delivered(subs, 1, 0, -1, -1);
 	ndeliveries = 0;
 
 	/* Visitor message: admin + inbox, not site. */
 	notify("{\"k\":\"msg\",\"dialog_id\":7,\"assistant_id\":1,\"seq\":2,\"aud\":\"admin\",\"msg\":{\"type\":\"message\",\"seq\":2,\"sender\":\"user\"}}");
-	ck_assert_int_eq(count_for(&admin), 1);
-	ck_assert_int_eq(count_for(&site), 0);
-	ck_assert_int_eq(count_for(&inbox), 1);
-	ck_assert_int_eq(count_for(&other), 0);
+	delivered(subs, 1, 0, 1, 0);
 	/* AI message: all three; the site cursor passed over seq 2 without a gap. */
 	notify("{\"k\":\"msg\",\"dialog_id\":7,\"assistant_id\":1,\"seq\":3,\"aud\":\"all\",\"msg\":{\"type\":\"message\",\"seq\":3,\"sender\":\"ai\"}}");
-	ck_assert_int_eq(count_for(&admin), 2);
-	ck_assert_int_eq(count_for(&site), 1);
-	ck_assert_int_eq(count_for(&inbox), 2);
+	delivered(subs, 2, 1, 2, -1);
 	ck_assert_int_eq(site.cur.last, 3);
 	ck_assert(!site.cur.replaying);
 	/* Duplicate notification: dropped. */
@@ -668,16 +675,12 @@ START_TEST(test_hub_routing)
 
 	/* Typing: ai -> site only; user -> admin only; never inbox. */
 	notify("{\"k\":\"typing\",\"dialog_id\":7,\"assistant_id\":1,\"who\":\"ai\",\"state\":\"start\"}");
-	ck_assert_int_eq(count_for(&site), 1);
-	ck_assert_int_eq(count_for(&admin), 0);
+	delivered(subs, 0, 1, -1, -1);
 	ck_assert_str_eq(deliveries[0].json, "{\"type\":\"typing_start\",\"dialog_id\":7,\"who\":\"ai\"}");
 	notify("{\"k\":\"typing\",\"dialog_id\":7,\"assistant_id\":1,\"who\":\"user\",\"state\":\"stop\"}");
-	ck_assert_int_eq(count_for(&admin), 1);
-	ck_assert_int_eq(count_for(&site), 1);
+	delivered(subs, 1, 1, -1, -1);
 	notify("{\"k\":\"typing\",\"dialog_id\":7,\"assistant_id\":1,\"who\":\"manager\",\"state\":\"start\"}");
-	ck_assert_int_eq(count_for(&site), 2);
-	ck_assert_int_eq(count_for(&admin), 1);
-	ck_assert_int_eq(count_for(&inbox), 0);
+	delivered(subs, 1, 2, 0, -1);
 	ndeliveries = 0;
 
 	/* A gap (seq 5 after 3): nothing delivered, both dialog subscribers now replay. */
@@ -857,37 +860,15 @@ START_TEST(test_auth_visitor)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("notifier");
-	TCase *t = tcase_create("core");
-	tcase_add_test(t, test_sse_event);
-	tcase_add_test(t, test_sse_head_ping);
-	tcase_add_test(t, test_http_parse_whole_and_split);
-	tcase_add_test(t, test_http_limits_and_errors);
-	tcase_add_test(t, test_http_query);
-	tcase_add_test(t, test_http_route);
-	tcase_add_test(t, test_ws_accept_key);
-	tcase_add_test(t, test_ws_frame_header);
-	tcase_add_test(t, test_ws_scan);
-	tcase_add_test(t, test_ws_session);
-	tcase_add_test(t, test_ws_close_from_handler);
-	tcase_add_test(t, test_cursor_merge);
-	tcase_add_test(t, test_cursor_random_interleavings);
-	tcase_add_test(t, test_hub_routing);
-	tcase_add_test(t, test_outq);
-	tcase_add_test(t, test_auth_visitor);
-	tcase_add_test(t, test_transport_ops);
-	suite_add_tcase(s, t);
-	return s;
-}
-
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	Suite *s = suite_create("notifier");
+	check_case(s, "core", CHECK_TESTS(test_sse_event, test_sse_head_ping, test_http_parse_whole_and_split,
+					  test_http_limits_and_errors, test_http_query, test_http_route,
+					  test_ws_accept_key, test_ws_frame_header, test_ws_scan, test_ws_session,
+					  test_ws_close_from_handler, test_cursor_merge,
+					  test_cursor_random_interleavings, test_hub_routing, test_outq,
+					  test_auth_visitor, test_transport_ops));
+	return check_run(s, CK_FORK_GETENV);
 }
