@@ -11,10 +11,14 @@ import harness
 from admin_helpers import wait_status
 from notifier_fixtures import SseClient, WsClient
 from rest_fixtures import error_of
-from test_notifier_e2e import drain_until as until
 
 # A missing chatai-notifier or chatai.fcgi is an error, not a skip: harness.binary() raises
 # naming the file and the make target that builds it.
+
+
+def until(client, pred, timeout=10):
+    # test_notifier_e2e.drain_until is now harness.recv_until (h13dups)
+    return harness.recv_until(client.recv, pred, timeout)
 
 
 def sse_until(client, pred, timeout=10):

@@ -4,6 +4,7 @@ through the web server's /ws/ and /sse/ proxy to the notifier."""
 
 import time
 
+import harness
 from notifier_fixtures import SseClient, WsClient
 
 # A missing chatai-notifier or chatai.fcgi is an error, not a skip: harness.binary() raises
