@@ -125,7 +125,7 @@ static void reload(const char *config_file, struct ai_settings *settings)
 	answer_settings_free(settings);
 	*settings = fresh;
 	int mail_on = mail_reload();
-	log_info("settings reloaded (provider %s, mail %s)", settings->use_llm ? "openai" : "kb",
+	log_info("settings reloaded (provider %s; mail %s)", settings->use_llm ? "openai" : "kb",
 	         mail_on ? "on" : "off");
 }
 

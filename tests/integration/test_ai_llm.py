@@ -142,7 +142,7 @@ def test_sighup_reloads_the_settings(aipg, shop, llm, tmp_path):
         conf.write_text(f'ai_provider = "openai"\nai_base_url = "{llm.base_url}"\n'
                         f'ai_model = "m2"\nai_api_key = "{KEY}"\nai_timeout = 2\n')
         w.kill(signal.SIGHUP)
-        harness.wait_until(lambda: "settings reloaded (provider openai)" in w.log(), message="reload")
+        harness.wait_until(lambda: "settings reloaded (provider openai; mail off)" in w.log(), message="reload")
         post(aipg, d, "What are your opening hours?")
         assert wait_ai(aipg, d, 2)[1]["text"] == "LLM answer: What are your opening hours?"
         assert llm.requests[-1]["body"]["model"] == "m2"
