@@ -33,6 +33,8 @@ static struct lp_heap timers;
 static struct waiter *fired;
 static int epfd = -1;
 static struct lp_ring ring;
+static int *leaving;          /* links of requests leaving the set (leaving_drop) */
+static size_t nleaving, capleaving;
 /* epoll tags of the two fds that are not a waiter's */
 static char tag_efd, tag_listen;
 
@@ -67,10 +69,31 @@ static void waiting_unlink(struct waiter *w)
 	w->next = w->prev = NULL;
 	nwaiting--;
 	lp_heap_remove(&timers, &w->timer);
-	/* Before a completion thread may close it. */
-	if (w->fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_DEL, w->fd, NULL) < 0)
-		log_warn("longpoll: epoll_ctl DEL: %s", strerror(errno));
+	/* Out of the epoll set once the batch is handed over (dispatch_ready). */
+	if (w->fd >= 0) {
+		if (nleaving == capleaving) {
+			capleaving = capleaving ? capleaving * 2 : 256;
+			leaving = xrealloc(leaving, capleaving * sizeof *leaving);
+		}
+		leaving[nleaving++] = w->fd;
+	}
 	w->fd = -1;
+}
+
+/*
+ * Take the links of the requests just handed to the completion threads out of the epoll
+ * set. After the hand-over, so that answering 8,000 woken requests starts at once rather
+ * than after 8,000 system calls; safe because only this thread reads events and adds
+ * links, and it does neither in between: a link a completion thread closed meanwhile left
+ * the set with its close (ENOENT, EBADF), and its number, if reused, is not in the set
+ * before the next dispatch_take_pending().
+ */
+static void leaving_drop(void)
+{
+	for (size_t i = 0; i < nleaving; i++)
+		if (epoll_ctl(epfd, EPOLL_CTL_DEL, leaving[i], NULL) < 0 && errno != ENOENT && errno != EBADF)
+			log_warn("longpoll: epoll_ctl DEL: %s", strerror(errno));
+	nleaving = 0;
 }
 
 /* A web server that gives up on a request (its client left) closes its link, and the
@@ -268,6 +291,7 @@ static void dispatch_ready(void)
 	lp_hub.ready_tail = rt;
 	pthread_cond_broadcast(&lp_hub.ready_cv);
 	pthread_mutex_unlock(&lp_hub.mu);
+	leaving_drop();
 }
 
 void *lp_dispatcher_main(void *arg)
