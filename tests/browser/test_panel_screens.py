@@ -28,6 +28,10 @@ def _shots(drv, artifacts, name):
         assert overflowing(drv) == [], f"{name} at {size}: wider than the screen"
 
 
+# Words in no knowledge entry of these tests (nor in any dictionary): the search finds
+# nothing, so the answer preview gives the assistant's fallback.
+NO_ENTRY_MATCHES = "zzzz qqqq xxxx"
+
 # Checked by the panel as typed and by REST: both must give the same verdict.
 ORIGIN_SAMPLES = [
     "https://shop.example", "https://*.shop.example", "https://plain.example:443", "http://localhost:8080",
@@ -146,7 +150,9 @@ def test_knowledge_screen(stack, admin, browser, artifacts, tmp_path):
     css(drv, "#kb-try-form button").click()
     wait_for(lambda: "45 days" in by_id(drv, "kb-try-result").text, message="preview", show=lambda: by_id(drv, "kb-try-result").text)
     assert "From entry #" in by_id(drv, "kb-try-result").text
-    fill(drv, "kb-try", "zzzz qqqq xxxx")
+    # a question no entry shares a word with: the assistant's fallback answers, and the
+    # box says so instead of naming an entry
+    fill(drv, "kb-try", NO_ENTRY_MATCHES)
     css(drv, "#kb-try-form button").click()
     wait_for(lambda: "fallback" in by_id(drv, "kb-try-result").text, message="fallback",
              show=lambda: by_id(drv, "kb-try-result").text)
