@@ -379,15 +379,11 @@ int answer_preview(struct db *db, const struct ai_settings *s, int64_t assistant
 	PGresult *res = db_exec(db, "SELECT name, CASE WHEN btrim(greeting) <> '' THEN greeting END,"
 	                            " fallback_message, array_to_json(handoff_words)"
 	                            " FROM assistants WHERE id = $1::bigint", 1, p);
-	if (!res)
-		return -1;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return -2;
-	}
+	int rc = db_one_row(&res);
+	if (rc < 0)
+		return rc;
 	char **words = NULL;
 	size_t nwords = json_strings(PQgetvalue(res, 0, 3), &words);
-	int rc = 0;
 	if (handoff_match(question, (const char *const *)words, nwords, NULL)) {
 		*text = xstrdup(HANDOFF_TEXT);
 	} else {

@@ -145,28 +145,18 @@ static void add_to(struct draft *d, const char *addr)
 
 /* ---- composers ------------------------------------------------------------------- */
 
+/* Text into HTML: the four characters that mean something there, and line breaks. */
 static void html_escape(FILE *f, const char *s)
 {
+	static const char *const entity[256] = {
+		['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;", ['\n'] = "<br>",
+	};
 	for (; *s; s++) {
-		switch (*s) {
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\n':
-			fputs("<br>", f);
-			break;
-		default:
+		const char *e = entity[(unsigned char)*s];
+		if (e)
+			fputs(e, f);
+		else
 			fputc(*s, f);
-		}
 	}
 }
 
@@ -369,11 +359,7 @@ static int record(struct db *db, const struct claim *cl, const char *state, cons
 	char dl[16];
 	snprintf(dl, sizeof dl, "%d", delay);
 	const char *p[4] = { cl->ids, state, err && *err ? err : NULL, dl };
-	PGresult *r = db_exec(db, "SELECT chatai_mail_result($1::bigint[], $2, $3, $4::int)", 4, p);
-	if (!r)
-		return -1;
-	PQclear(r);
-	return 0;
+	return db_run(db, "SELECT chatai_mail_result($1::bigint[], $2, $3, $4::int)", 4, p);
 }
 
 static int claim(struct db *db, const struct mailq_cfg *c, struct claim *cl)

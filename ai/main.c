@@ -19,6 +19,7 @@
 #include "autoconfig.h"
 #include "answer.h"
 #include "config.h"
+#include "daemon.h"
 #include "db.h"
 #include "handoff.h"
 #include "json.h"
@@ -129,11 +130,6 @@ static void reload(const char *config_file, struct ai_settings *settings)
 	         mail_on ? "on" : "off");
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: chatai-ai [--config FILE] [--once]\n");
-}
-
 /* Wait until fd readable, a signal, or timeout_ms (-1: none). */
 static void wait_for(int fd, int64_t timeout_ms)
 {
@@ -165,37 +161,20 @@ struct worker {
 /* The command line: -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, struct worker *w)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			w->config_file = argv[++i];
-		} else if (strcmp(argv[i], "--once") == 0) {
-			w->once = 1;
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	return -1;
+	const struct daemon_opt opts[] = {
+		{ "--config", &w->config_file, NULL },
+		{ "--once", NULL, &w->once },
+		{ NULL, NULL, NULL },
+	};
+	return daemon_args(argc, argv, opts, "usage: chatai-ai [--config FILE] [--once]");
 }
 
 /* Settings, logging, signals and the database handle: 0, or 1 (logged). */
 static int worker_start(struct worker *w)
 {
-	const char *err = NULL;
-	if (config_load(w->config_file, &err) < 0) {
-		fprintf(stderr, "chatai-ai: %s\n", err ? err : "cannot read the configuration");
+	const char *url = daemon_setup("chatai-ai", w->config_file);
+	if (!url)
 		return 1;
-	}
-	log_init("chatai-ai", settings_str(SET_log_target), settings_str(SET_log_level));
-	json_init();
-	const char *url = config_get("database_url", NULL);
-	if (!url) {
-		log_error("database_url is not set (CHATAI_DATABASE_URL or the configuration file)");
-		return 1;
-	}
 	if (answer_settings_load(&w->settings) < 0)
 		return 1;
 	int64_t sweep = 0;

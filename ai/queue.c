@@ -12,11 +12,7 @@
 
 int queue_listen(struct db *db)
 {
-	PGresult *res = db_exec(db, "LISTEN chatai_jobs", 0, NULL);
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	return db_run(db, "LISTEN chatai_jobs", 0, NULL);
 }
 
 int queue_drain(struct db *db)
@@ -80,11 +76,7 @@ int queue_retry(struct db *db, const struct job *j, const char *worker, const ch
 	snprintf(id, sizeof id, "%" PRId64, j->id);
 	snprintf(delay, sizeof delay, "%d", delay_s);
 	const char *params[] = { id, worker, error, delay };
-	PGresult *res = db_exec(db, "SELECT chatai_ai_retry($1, $2, $3, $4)", 4, params);
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	return db_run(db, "SELECT chatai_ai_retry($1, $2, $3, $4)", 4, params);
 }
 
 int queue_release_waiting(struct db *db, const char *text)
@@ -116,21 +108,13 @@ int queue_next_deadline(struct db *db, int64_t *ms)
 int queue_heartbeat(struct db *db, const char *worker)
 {
 	const char *params[] = { worker };
-	PGresult *res = db_exec(db, "SELECT chatai_ai_heartbeat($1)", 1, params);
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	return db_run(db, "SELECT chatai_ai_heartbeat($1)", 1, params);
 }
 
 int queue_goodbye(struct db *db, const char *worker)
 {
 	const char *params[] = { worker };
-	PGresult *res = db_exec(db, "SELECT chatai_ai_goodbye($1)", 1, params);
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	return db_run(db, "SELECT chatai_ai_goodbye($1)", 1, params);
 }
 
 int queue_worker_alive(struct db *db, int within_s)

@@ -338,17 +338,11 @@ static redisReply *eval(struct credis *c, enum credis_script s, int nkeys, int a
 
 struct credis *credis_open(const char *url)
 {
-	if (!url || !*url)
-		return NULL;
 	struct credis *c = xcalloc(1, sizeof *c);
-	const char *why;
-	if (credis_url_parse(url, &c->url, &why) < 0) {
-		/* The URL may hold a password: say what is wrong, not what it is. */
-		log_error("redis_url is malformed (%s): running without Redis", why);
+	if (credis_url_open(url, "running without Redis", &c->url, c->where, sizeof c->where) < 0) {
 		free(c);
 		return NULL;
 	}
-	credis_url_where(&c->url, c->where, sizeof c->where);
 	c->connect_ms = 200;
 	c->command_ms = 200;
 	c->retry_ms = 250;

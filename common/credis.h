@@ -63,6 +63,12 @@ int credis_url_parse(const char *url, struct credis_url *out, const char **why) 
 void credis_url_free(struct credis_url *u);
 /* Where u points, for logs (never the password): "host:port", "[v6]:port" or the path. */
 void credis_url_where(const struct credis_url *u, char *out, size_t cap);
+/* The setting redis_url as a program opens it: 0 with *u parsed and where (cap bytes)
+ * filled; -1 when url is unset or empty (quietly), or malformed: logged, with `without`
+ * saying what the program does then (the URL may hold a password: the log says what is
+ * wrong, not what it is). */
+int credis_url_open(const char *url, const char *without, struct credis_url *u, char *where,
+                    size_t cap) CHATAI_WUR;
 
 struct credis;
 

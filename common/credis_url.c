@@ -2,7 +2,9 @@
 /* credis_url: redis_url, parsed (credis.h). Used by credis.c and notifier/redis_sub.c. */
 #include "autoconfig.h"
 #include "credis.h"
+#include "log.h"
 #include "url.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,17 +13,10 @@
 
 static int parse_small_int(const char *s, size_t n, int min, int max, int *out)
 {
-	if (n == 0 || n > 9)
+	int64_t v;
+	if (parse_digits(s, n, min, max, &v) < 0)
 		return -1;
-	int v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v < min || v > max)
-		return -1;
-	*out = v;
+	*out = (int)v;
 	return 0;
 }
 
@@ -217,4 +212,18 @@ void credis_url_where(const struct credis_url *u, char *out, size_t cap)
 		snprintf(out, cap, "[%s]:%d", u->host, u->port);
 	else
 		snprintf(out, cap, "%s:%d", u->host, u->port);
+}
+
+int credis_url_open(const char *url, const char *without, struct credis_url *u, char *where,
+                    size_t cap)
+{
+	if (!url || !*url)
+		return -1;
+	const char *why;
+	if (credis_url_parse(url, u, &why) < 0) {
+		log_error("redis_url is malformed (%s): %s", why, without);
+		return -1;
+	}
+	credis_url_where(u, where, cap);
+	return 0;
 }

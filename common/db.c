@@ -201,6 +201,27 @@ PGresult *db_exec(struct db *db, const char *sql, int n, const char *const *para
 	return NULL;
 }
 
+int db_run(struct db *db, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = db_exec(db, sql, n, params);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int db_one_row(PGresult **res)
+{
+	if (!*res)
+		return -1;
+	if (PQntuples(*res) != 1) {
+		PQclear(*res);
+		*res = NULL;
+		return -2;
+	}
+	return 0;
+}
+
 int db_failed_with(const struct db *db, const char *sqlstate)
 {
 	return db->status == DB_QUERY && strcmp(db->sqlstate, sqlstate) == 0;

@@ -56,6 +56,14 @@ PGresult *db_exec(struct db *db, const char *sql, int n, const char *const *para
 
 #define DB_PREP_MAX 128
 
+/* db_exec() for a statement whose rows do not matter: 0, or -1 (db->status says why). */
+int db_run(struct db *db, const char *sql, int n, const char *const *params) CHATAI_WUR;
+
+/* What db_exec() gave, where exactly one row must come: 0 when *res holds one row; -1 when
+ * *res is NULL (failed: db->status says why); -2, *res cleared and NULL, when it holds
+ * none (or more than one). */
+int db_one_row(PGresult **res) CHATAI_WUR;
+
 /* Forget the statements prepared on the current link (after DEALLOCATE ALL). */
 void db_prep_reset(struct db *db);
 

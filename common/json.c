@@ -64,24 +64,33 @@ cJSON *json_parse_body(const char *buf, size_t len, enum json_parse_err *err)
 	return v;
 }
 
+/* The member key of obj when it has type is: 0 with *v set; -1 absent or null; -2 another type. */
+static int get_typed(const cJSON *obj, const char *key, cJSON_bool (*is)(const cJSON *),
+                     const cJSON **v)
+{
+	*v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!*v || cJSON_IsNull(*v))
+		return -1;
+	return is(*v) ? 0 : -2;
+}
+
 int json_get_str(const cJSON *obj, const char *key, const char **out)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-	if (!v || cJSON_IsNull(v))
-		return -1;
-	if (!cJSON_IsString(v) || !v->valuestring)
-		return -2;
-	*out = v->valuestring;
-	return 0;
+	const cJSON *v;
+	int rc = get_typed(obj, key, cJSON_IsString, &v);
+	if (rc == 0 && !v->valuestring)
+		rc = -2;
+	if (rc == 0)
+		*out = v->valuestring;
+	return rc;
 }
 
 int json_get_int64(const cJSON *obj, const char *key, int64_t *out)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-	if (!v || cJSON_IsNull(v))
-		return -1;
-	if (!cJSON_IsNumber(v))
-		return -2;
+	const cJSON *v;
+	int rc = get_typed(obj, key, cJSON_IsNumber, &v);
+	if (rc < 0)
+		return rc;
 	double d = v->valuedouble;
 	/* 2^53: past this a double no longer holds every integer. */
 	if (!isfinite(d) || d != floor(d) || d > 9007199254740992.0 || d < -9007199254740992.0)
@@ -92,13 +101,11 @@ int json_get_int64(const cJSON *obj, const char *key, int64_t *out)
 
 int json_get_bool(const cJSON *obj, const char *key, int *out)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-	if (!v || cJSON_IsNull(v))
-		return -1;
-	if (!cJSON_IsBool(v))
-		return -2;
-	*out = cJSON_IsTrue(v);
-	return 0;
+	const cJSON *v;
+	int rc = get_typed(obj, key, cJSON_IsBool, &v);
+	if (rc == 0)
+		*out = cJSON_IsTrue(v);
+	return rc;
 }
 
 char *json_print(const cJSON *v)

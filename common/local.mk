@@ -3,6 +3,8 @@
 noinst_LIBRARIES += common/libchatai.a
 common_libchatai_a_SOURCES = \
 	common/config.c common/config.h \
+	common/daemon.c common/daemon.h \
+	common/dlist.h \
 	common/settings.c common/settings.h common/settings.def \
 	common/log.c common/log.h \
 	common/db.c common/db.h \

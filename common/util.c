@@ -148,6 +148,22 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 	return 0;
 }
 
+int parse_digits(const char *s, size_t n, int64_t min, int64_t max, int64_t *out)
+{
+	if (n == 0 || n > 18)
+		return -1;
+	int64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int64_t now_us(void)
 {
 	struct timespec ts;

@@ -36,6 +36,9 @@ size_t utf8_count(const char *s, size_t len);
 
 /* Parse a decimal int64 in [min, max] filling the whole string; 0 or -1. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out) CHATAI_WUR;
+/* Parse s[0..n), 1 to 18 decimal digits (no sign, no space), as a value in [min, max];
+ * 0 or -1. For numbers inside a longer text (a URL's port, a path's id). */
+int parse_digits(const char *s, size_t n, int64_t min, int64_t max, int64_t *out) CHATAI_WUR;
 
 /*
  * Client addresses as the limits count them (issue 12, item 10): one IPv6 client holds a

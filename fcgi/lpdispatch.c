@@ -4,6 +4,7 @@
 #include "lphub.h"
 #include "authcache.h"
 #include "db.h"
+#include "dlist.h"
 #include "json.h"
 #include "log.h"
 #include "lpnote.h"
@@ -60,13 +61,7 @@ static void note_add(const struct lp_note *in)
 
 static void waiting_unlink(struct waiter *w)
 {
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		waiting = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	w->next = w->prev = NULL;
+	DLIST_UNLINK(waiting, w);
 	nwaiting--;
 	lp_heap_remove(&timers, &w->timer);
 	/* Out of the epoll set once the batch is handed over (dispatch_ready). */

@@ -23,6 +23,7 @@
 #include "autoconfig.h"
 #include "authcache.h"
 #include "config.h"
+#include "daemon.h"
 #include "dbpool.h"
 #include "json.h"
 #include "log.h"
@@ -375,10 +376,7 @@ static void *stopper_main(void *arg)
 	return NULL;
 }
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: chatai.fcgi [--config FILE] [--listen HOST:PORT|PATH] [--threads N]\n");
-}
+#define USAGE "usage: chatai.fcgi [--config FILE] [--listen HOST:PORT|PATH] [--threads N]"
 
 /* The command line. */
 struct options {
@@ -391,54 +389,32 @@ struct options {
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	*o = (struct options){ NULL, NULL, -1 };
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			o->config_file = argv[++i];
-		else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
-			o->listen_addr = argv[++i];
-		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-			if (parse_int64(argv[++i], 1, 4096, &o->threads) < 0) {
-				usage();
-				return 2;
-			}
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage();
-			return 0;
-		} else {
-			usage();
-			return 2;
-		}
+	const char *threads = NULL;
+	const struct daemon_opt opts[] = {
+		{ "--config", &o->config_file, NULL },
+		{ "--listen", &o->listen_addr, NULL },
+		{ "--threads", &threads, NULL },
+		{ NULL, NULL, NULL },
+	};
+	int rc = daemon_args(argc, argv, opts, USAGE);
+	if (rc < 0 && threads && parse_int64(threads, 1, 4096, &o->threads) < 0) {
+		fprintf(stderr, "%s\n", USAGE);
+		return 2;
 	}
-	return -1;
+	return rc;
 }
 
 /* Configuration, logs, settings, limits: 0, or -1 (told on stderr or in the log). */
 static int setup(struct options *o)
 {
-	const char *err = NULL;
-	if (config_load(o->config_file, &err) < 0) {
-		fprintf(stderr, "chatai.fcgi: %s\n", err ? err : "cannot read the configuration");
+	db_url = daemon_setup("chatai.fcgi", o->config_file);
+	if (!db_url)
 		return -1;
-	}
-	log_init("chatai.fcgi", settings_str(SET_log_target), settings_str(SET_log_level));
-	json_init();
 	app_settings_load();
 	authcache_init(app_cfg.auth_cache_ttl);
-	ratelimit_init(config_get("database_url", ""));
-	signal(SIGPIPE, SIG_IGN);
-	/* Every parked long-poll holds its FastCGI link: take every file the hard limit
-	 * allows (the soft limit is often 1024). */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-			log_warn("cannot raise the open-files limit: %s", strerror(errno));
-	}
-	db_url = config_get("database_url", NULL);
-	if (!db_url) {
-		log_error("database_url is not set (CHATAI_DATABASE_URL or the config file)");
-		return -1;
-	}
+	ratelimit_init(db_url);
+	/* Every parked long-poll holds its FastCGI link: every file the hard limit allows. */
+	daemon_limits();
 	if (o->threads < 0)
 		(void)settings_int(SET_fcgi_threads, &o->threads); /* 1..4096, as --threads */
 	if (!o->listen_addr)

@@ -67,12 +67,9 @@ static int history_fetch(struct db *db, struct lp_query *q, char **json, int *em
 			"   AND $2::bigint >= 0"
 			"   ORDER BY m.seq DESC LIMIT $3::bigint) x)"
 			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
-	if (!res)
-		return -1;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return -2;
-	}
+	int rc = db_one_row(&res);
+	if (rc < 0)
+		return rc;
 	*json = xstrdup(PQgetisnull(res, 0, 0) ? "[]" : PQgetvalue(res, 0, 0));
 	*empty = strcmp(*json, "[]") == 0;
 	PQclear(res);

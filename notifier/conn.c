@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dlist.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -272,12 +273,7 @@ void conn_close(struct client *c, const char *reason)
 
 static void conn_free(struct client *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		all_clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DLIST_UNLINK(all_clients, c);
 	http_req_free(c->req);
 	free(c->auth_hash);
 	n_conns--;
@@ -416,10 +412,7 @@ void conn_new(int fd, struct ip_count *ip)
 	loop_io_init(&c->rio, fd, LOOP_READ, conn_read_cb, c);
 	loop_io_init(&c->wio, fd, LOOP_WRITE, conn_write_cb, c);
 	loop_timer_init(&c->timer, conn_timer_cb, c);
-	c->next = all_clients;
-	if (all_clients)
-		all_clients->prev = c;
-	all_clients = c;
+	DLIST_PUSH(all_clients, c);
 	n_conns++;
 	c->state = CS_HANDSHAKE;
 	loop_io_start(&c->rio);

@@ -3,9 +3,11 @@
 #include "autoconfig.h"
 #include "http.h"
 #include "url.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -222,15 +224,8 @@ static int64_t path_id(const char *s, size_t len)
 {
 	if (len && s[len - 1] == '/')
 		len--;
-	if (len == 0 || len > 18)
-		return -1;
-	int64_t v = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v > 0 ? v : -1;
+	int64_t v;
+	return parse_digits(s, len, 1, INT64_MAX, &v) == 0 ? v : -1;
 }
 
 static int path_is(const char *p, size_t len, const char *want)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlist.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -148,24 +149,14 @@ size_t hub_chan_count(void) { return nchans; }
 
 static void list_add(struct sub **head, struct sub *s)
 {
-	s->prev = NULL;
-	s->next = *head;
-	if (*head)
-		(*head)->prev = s;
-	*head = s;
+	DLIST_PUSH(*head, s);
 }
 
 static void list_del(struct sub **head, struct sub **iter_next, struct sub *s)
 {
 	if (*iter_next == s)
 		*iter_next = s->next;
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		*head = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
+	DLIST_UNLINK(*head, s);
 }
 
 static void held_clear(struct sub *s)

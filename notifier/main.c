@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "daemon.h"
 #include "http.h"
 #include "hub.h"
 #include "json.h"
@@ -134,48 +135,24 @@ static void on_listen_up(int first)
 	hub_resync();
 }
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: chatai-notifier [--config FILE] [--listen ADDR[,ADDR...]]\n");
-}
-
 int main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			config_file = argv[++i];
-		} else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
-			listen_override = argv[++i];
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage();
-			return 0;
-		} else {
-			usage();
-			return 2;
-		}
-	}
-	const char *err = NULL;
-	if (config_load(config_file, &err) != 0) {
-		fprintf(stderr, "chatai-notifier: %s\n", err ? err : "cannot read the configuration");
+	const struct daemon_opt opts[] = {
+		{ "--config", &config_file, NULL },
+		{ "--listen", &listen_override, NULL },
+		{ NULL, NULL, NULL },
+	};
+	int rc = daemon_args(argc, argv, opts,
+			     "usage: chatai-notifier [--config FILE] [--listen ADDR[,ADDR...]]");
+	if (rc >= 0)
+		return rc;
+	const char *url = daemon_setup("chatai-notifier", config_file);
+	if (!url)
 		return 1;
-	}
 	if (listen_override)
 		config_set("notifier_listen", listen_override);
-	log_init("chatai-notifier", settings_str(SET_log_target), settings_str(SET_log_level));
-	json_init();
-	const char *url = config_get("database_url", NULL);
-	if (!url) {
-		log_error("database_url is not set (CHATAI_DATABASE_URL or the configuration file)");
-		return 1;
-	}
-
 	/* Many thousands of sockets: take every descriptor the hard limit allows. */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	signal(SIGPIPE, SIG_IGN);
+	daemon_limits();
 
 	loop_init();
 	metrics_init();

@@ -147,18 +147,30 @@ static void lost(struct redis_sub *rs, const char *why)
 	rs->backoff_ms = rs->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rs->backoff_ms * 2;
 }
 
+/* The reply r to rs's command `what`, or NULL when there is nothing to do with it: the
+ * context is being torn down (a NULL reply; on_disconnect follows), rs is stopping, or the
+ * server refused the command (logged with the server's text, never the password; the
+ * link is dropped, and lost() retries it). */
+static redisReply *reply_of(redisAsyncContext *ac, struct redis_sub *rs, void *r, const char *what)
+{
+	redisReply *reply = r;
+	if (!reply || rs->stopping)
+		return NULL;
+	if (reply->type == REDIS_REPLY_ERROR) {
+		log_warn("redis subscriber: %s refused at %s: %.*s", what, rs->where, (int)reply->len,
+			 reply->str);
+		redisAsyncDisconnect(ac);
+		return NULL;
+	}
+	return reply;
+}
+
 static void on_message(redisAsyncContext *ac, void *r, void *privdata)
 {
 	struct redis_sub *rs = privdata;
-	redisReply *reply = r;
-	/* NULL: the context is being torn down; on_disconnect follows. */
-	if (!reply || rs->stopping)
+	redisReply *reply = reply_of(ac, rs, r, "SUBSCRIBE");
+	if (!reply)
 		return;
-	if (reply->type == REDIS_REPLY_ERROR) {
-		log_warn("redis subscriber: SUBSCRIBE refused: %.*s", (int)reply->len, reply->str);
-		redisAsyncDisconnect(ac);
-		return;
-	}
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
 	    reply->element[0]->type != REDIS_REPLY_STRING)
 		return;
@@ -200,17 +212,8 @@ static void subscribe(struct redis_sub *rs, redisAsyncContext *ac)
 static void on_auth(redisAsyncContext *ac, void *r, void *privdata)
 {
 	struct redis_sub *rs = privdata;
-	redisReply *reply = r;
-	if (!reply || rs->stopping)
-		return;
-	if (reply->type == REDIS_REPLY_ERROR) {
-		/* The server's text, never the password. */
-		log_warn("redis subscriber: AUTH refused at %s: %.*s", rs->where, (int)reply->len,
-			 reply->str);
-		redisAsyncDisconnect(ac);
-		return;
-	}
-	subscribe(rs, ac);
+	if (reply_of(ac, rs, r, "AUTH"))
+		subscribe(rs, ac);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -297,16 +300,12 @@ struct redis_sub *redis_sub_start(const char *url,
 				  redis_sub_event_fn on_event, redis_sub_state_fn on_state,
 				  void *ctx)
 {
-	if (!url || !*url)
-		return NULL;
 	struct redis_sub *rs = xcalloc(1, sizeof *rs);
-	const char *why;
-	if (credis_url_parse(url, &rs->url, &why) < 0) {
-		log_error("redis_url is malformed (%s): typing goes through PostgreSQL only", why);
+	if (credis_url_open(url, "typing goes through PostgreSQL only", &rs->url, rs->where,
+			    sizeof rs->where) < 0) {
 		free(rs);
 		return NULL;
 	}
-	credis_url_where(&rs->url, rs->where, sizeof rs->where);
 	rs->on_event = on_event;
 	rs->on_state = on_state;
 	rs->ctx = ctx;
