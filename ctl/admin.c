@@ -101,6 +101,29 @@ static int new_password(const char *cmd, char **hash)
 	return rc;
 }
 
+/* Connect, run sql (a create function giving the new row's id) and print the id: 0, or
+ * EXIT_FAIL (told: dup when a unique key refuses the row, else `what` and the reason). */
+static int create_print_id(const char *what, const char *dup, const char *sql, int n,
+                           const char *const *params)
+{
+	PGconn *c = ctl_connect();
+	if (!c)
+		return EXIT_FAIL;
+	int rc = EXIT_FAIL;
+	PGresult *r = db_exec_conn(c, sql, n, params);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		printf("%s\n", PQgetvalue(r, 0, 0));
+		rc = 0;
+	} else if (dup && sqlstate_is(r, "23505")) {
+		errorf("%s", dup);
+	} else {
+		errorf("%s: %s", what, pq_msg(PQresultErrorMessage(r)));
+	}
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}
+
 static int operator_add(int argc, char **argv)
 {
 	const char *role = "operator";
@@ -111,7 +134,6 @@ static int operator_add(int argc, char **argv)
 	if (strcmp(role, "admin") != 0 && strcmp(role, "operator") != 0)
 		die_usage("--role must be admin or operator, not '%s'", role);
 	char *name = NULL, *hash = NULL;
-	PGconn *c = NULL;
 	int rc = EXIT_FAIL;
 	if (!email_valid(pos[0])) {
 		errorf("'%s' is not a valid email address", pos[0]);
@@ -121,24 +143,14 @@ static int operator_add(int argc, char **argv)
 		errorf("name: %s", why);
 		goto out;
 	}
-	if (new_password("add", &hash) < 0 || !(c = ctl_connect()))
+	if (new_password("add", &hash) < 0)
 		goto out;
 	const char *params[] = { pos[0], name, role, hash };
-	PGresult *r = db_exec_conn(c, "SELECT chatai_operator_create($1, $2, $3, $4) ->> 'id'", 4, params);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		if (sqlstate_is(r, "23505"))
-			errorf("an operator with the email %s already exists", pos[0]);
-		else
-			errorf("adding the operator: %s", pq_msg(PQresultErrorMessage(r)));
-		PQclear(r);
-		goto out;
-	}
-	printf("%s\n", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	rc = 0;
+	char *dup = xasprintf("an operator with the email %s already exists", pos[0]);
+	rc = create_print_id("adding the operator", dup,
+			     "SELECT chatai_operator_create($1, $2, $3, $4) ->> 'id'", 4, params);
+	free(dup);
 out:
-	if (c)
-		PQfinish(c);
 	free(name);
 	free(hash);
 	return rc;
@@ -252,7 +264,6 @@ int cmd_assistant(int argc, char **argv)
 	int rc = EXIT_FAIL;
 	char *greet = NULL, *origins_json = NULL, *name = NULL;
 	cJSON *arr = NULL;
-	PGconn *c = NULL;
 	if (parse_args(argc - 1, argv + 1, opts, pos, 1) != 1)
 		die_usage("%s", use);
 	if (name_validate(pos[0], &name, &why) < 0) {
@@ -276,20 +287,10 @@ int cmd_assistant(int argc, char **argv)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(norm));
 	}
 	origins_json = json_print(arr);
-	c = ctl_connect();
-	if (!c)
-		goto out;
 	const char *params[] = { name, greet, origins_json };
-	PGresult *r = run(c, "adding the assistant",
-			  "SELECT chatai_assistant_create($1, $2, $3::jsonb) ->> 'id'", 3, params);
-	if (!r)
-		goto out;
-	printf("%s\n", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	rc = 0;
+	rc = create_print_id("adding the assistant", NULL,
+			     "SELECT chatai_assistant_create($1, $2, $3::jsonb) ->> 'id'", 3, params);
 out:
-	if (c)
-		PQfinish(c);
 	cJSON_Delete(arr);
 	free(origins_json);
 	free(greet);

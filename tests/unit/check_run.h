@@ -15,6 +15,7 @@
 #define CHATAI_TESTS_CHECK_RUN_H
 
 #include <check.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 /* The tests of one case, as a NULL-ended array of START_TEST names. */
@@ -29,6 +30,23 @@ static inline TCase *check_case(Suite *s, const char *name, const TTest *const *
 	suite_add_tcase(s, tc);
 	return tc;
 }
+
+/*
+ * Table-driven cases of a test over strings: for each string s of the list, expr (which
+ * names s) must equal want; a failure names the expression and the case.
+ *
+ *	CHECK_EACH(s, email_valid(s), 0, "no-at", "@b.c", "a@");
+ */
+#define CHECK_EACH(s, expr, want, ...)                                                 \
+	do {                                                                            \
+		const char *const check_each_[] = { __VA_ARGS__ };                      \
+		for (size_t check_i_ = 0; check_i_ < sizeof check_each_ / sizeof *check_each_; \
+		     check_i_++) {                                                      \
+			const char *s = check_each_[check_i_];                          \
+			ck_assert_msg((expr) == (want), "%s is not %d for \"%s\"", #expr, \
+				      (int)(want), s);                                  \
+		}                                                                       \
+	} while (0)
 
 /* Runs s (the runner owns it from here) with the fork mode given (CK_FORK_GETENV: what
  * CK_FORK says, forking by default); returns EXIT_SUCCESS or EXIT_FAILURE. */

@@ -859,11 +859,34 @@ static void stays_down(struct ev_loop *loop, struct redis_sub *rs, int ms)
 	ck_assert_int_ge(st.reconnects, 1);
 }
 
+/* Each sub_ test: redis_sub on loop.h's default loop, what it tells counted in *p. */
+static struct ev_loop *sub_begin(struct sub_probe *p)
+{
+	loop_init();
+	memset(p, 0, sizeof *p);
+	return loop_ev();
+}
+
+/* Subscribed (the n-th time) within ms; the time it took. */
+static int64_t sub_wait_up(struct ev_loop *loop, struct redis_sub *rs, struct sub_probe *p, int n,
+                           int ms)
+{
+	int64_t t = run_until(loop, &p->ups, n, ms);
+	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_UP);
+	return t;
+}
+
+/* Stopping frees cleanly, connected or not, a reconnect pending or not. */
+static void sub_end(struct ev_loop *loop, struct redis_sub *rs)
+{
+	redis_sub_stop(rs);
+	ev_loop_destroy(loop);
+}
+
 START_TEST(sub_off)
 {
-	loop_init(); /* redis_sub runs on loop.h's default loop */
-	struct ev_loop *loop = loop_ev();
-	struct sub_probe p = { 0 };
+	struct sub_probe p;
+	struct ev_loop *loop = sub_begin(&p);
 	ck_assert_ptr_null(redis_sub_start(NULL, probe_event, probe_state, &p));
 	ck_assert_ptr_null(redis_sub_start("", probe_event, probe_state, &p));
 	ck_assert_ptr_null(redis_sub_start("http://nope", probe_event, probe_state, &p));
@@ -881,8 +904,7 @@ START_TEST(sub_off)
 	ck_assert_ptr_nonnull(rs);
 	stays_down(loop, rs, 400);
 	ck_assert_int_eq(p.ups, 0);
-	redis_sub_stop(rs);
-	ev_loop_destroy(loop);
+	sub_end(loop, rs);
 }
 END_TEST
 
@@ -892,14 +914,12 @@ END_TEST
  */
 START_TEST(sub_live)
 {
-	loop_init(); /* redis_sub runs on loop.h's default loop */
-	struct ev_loop *loop = loop_ev();
-	struct sub_probe p = { 0 };
+	struct sub_probe p;
+	struct ev_loop *loop = sub_begin(&p);
 	struct redis_sub *rs = redis_sub_start(url, probe_event, probe_state, &p);
 	ck_assert_ptr_nonnull(rs);
 	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_DOWN);
-	run_until(loop, &p.ups, 1, 2000);
-	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_UP);
+	sub_wait_up(loop, rs, &p, 1, 2000);
 
 	struct credis *c = credis_open(url);
 	ck_assert_int_eq(credis_publish_typing(c, 41, 2, "user", "start"), CREDIS_OK);
@@ -933,8 +953,7 @@ START_TEST(sub_live)
 	int never = 0;
 	run_until(loop, &never, 1, 500);
 	redis_start();
-	int64_t ms = run_until(loop, &p.ups, 2, 6000);
-	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_UP);
+	int64_t ms = sub_wait_up(loop, rs, &p, 2, 6000);
 	ck_assert_int_lt(ms, 2000); /* backoff was at most 800 ms by then */
 	/* Publishers may still be in their retry spacing: poll. */
 	int rc = CREDIS_DOWN;
@@ -952,8 +971,7 @@ START_TEST(sub_live)
 	redis_stop(SIGTERM);
 	redis_start();
 	/* Stopping while connected (and while a reconnect is pending) frees cleanly. */
-	redis_sub_stop(rs);
-	ev_loop_destroy(loop);
+	sub_end(loop, rs);
 }
 END_TEST
 
@@ -961,17 +979,14 @@ END_TEST
  * abandoned after the connect timeout and started over; once it thaws, subscribed. */
 START_TEST(sub_frozen_server)
 {
-	loop_init(); /* redis_sub runs on loop.h's default loop */
-	struct ev_loop *loop = loop_ev();
-	struct sub_probe p = { 0 };
+	struct sub_probe p;
+	struct ev_loop *loop = sub_begin(&p);
 	kill(redis_pid, SIGSTOP);
 	struct redis_sub *rs = redis_sub_start(url, probe_event, probe_state, &p);
 	stays_down(loop, rs, 2600);
 	kill(redis_pid, SIGCONT);
-	run_until(loop, &p.ups, 1, 4000);
-	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_UP);
-	redis_sub_stop(rs);
-	ev_loop_destroy(loop);
+	sub_wait_up(loop, rs, &p, 1, 4000);
+	sub_end(loop, rs);
 }
 END_TEST
 
