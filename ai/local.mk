@@ -23,14 +23,13 @@ ai_chatai_ai_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) $(PTHRE
 # Unit tests of the pure parts: handoff word matching, LLM request/response, context.
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_ai_handoff tests/unit/test_ai_llm tests/unit/test_mail
-TESTS += tests/unit/test_ai_handoff tests/unit/test_ai_llm tests/unit/test_mail
-tests_unit_test_mail_SOURCES = tests/unit/test_mail.c
-tests_unit_test_mail_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ai $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_mail_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) $(CHECK_LIBS) -lm
+AI_CHECK_CFLAGS = $(CHATAI_CHECK_CFLAGS) -I$(top_srcdir)/ai $(CURL_CFLAGS)
+tests_unit_test_mail_CFLAGS = $(AI_CHECK_CFLAGS)
+tests_unit_test_mail_LDADD = ai/libchataiai.a $(CHATAI_CHECK_LIBS) $(CURL_LIBS) -lm
 tests_unit_test_ai_handoff_SOURCES = tests/unit/test_ai_handoff.c ai/handoff.c ai/handoff.h
-tests_unit_test_ai_handoff_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ai $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_ai_handoff_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
+tests_unit_test_ai_handoff_CFLAGS = $(AI_CHECK_CFLAGS)
+tests_unit_test_ai_handoff_LDADD = $(CHATAI_CHECK_LIBS)
 tests_unit_test_ai_llm_SOURCES = tests/unit/test_ai_llm.c ai/llm.c ai/llm.h
-tests_unit_test_ai_llm_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ai $(CHATAI_COMMON_CFLAGS) $(CURL_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_ai_llm_LDADD = $(CHATAI_COMMON_LIBS) $(CURL_LIBS) $(CHECK_LIBS)
+tests_unit_test_ai_llm_CFLAGS = $(AI_CHECK_CFLAGS)
+tests_unit_test_ai_llm_LDADD = $(CHATAI_CHECK_LIBS) $(CURL_LIBS)
 endif

@@ -28,20 +28,21 @@ CHATAI_COMMON_LIBS = common/libchatai.a $(PQ_LIBS) $(CJSON_LIBS) $(SSL_LIBS) $(C
 	$(HIREDIS_LIBS)
 CHATAI_COMMON_CFLAGS = $(PQ_CFLAGS) $(CJSON_CFLAGS) $(SSL_CFLAGS) $(CRYPT_CFLAGS) $(HIREDIS_CFLAGS)
 
-# Unit tests of common/ (Check). test_credis also covers notifier/redis_sub.c (on
-# notifier/loop.c's loop): it starts its own redis-server on a free port (the test exits
-# 77, "skipped", without one).
+# What every unit test (Check; check_PROGRAMS, all of them in TESTS) compiles with and links;
+# each adds its part's headers (-I) and libraries. A test's source is tests/unit/NAME.c,
+# automake's default, unless it lists more.
+CHATAI_CHECK_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
+CHATAI_CHECK_LIBS = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
+
+# Unit tests of common/. test_credis also covers notifier/redis_sub.c (on notifier/loop.c's
+# loop): it starts its own redis-server on a free port (the test exits 77, "skipped",
+# without one).
 if HAVE_CHECK
-check_PROGRAMS += tests/unit/test_common
-TESTS += tests/unit/test_common
-tests_unit_test_common_SOURCES = tests/unit/test_common.c
-tests_unit_test_common_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_common_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
-check_PROGRAMS += tests/unit/test_credis
-TESTS += tests/unit/test_credis
+check_PROGRAMS += tests/unit/test_common tests/unit/test_credis
+tests_unit_test_common_CFLAGS = $(CHATAI_CHECK_CFLAGS)
+tests_unit_test_common_LDADD = $(CHATAI_CHECK_LIBS)
 tests_unit_test_credis_SOURCES = tests/unit/test_credis.c notifier/redis_sub.c notifier/redis_sub.h \
 	notifier/loop.c notifier/loop.h
-tests_unit_test_credis_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/notifier
-tests_unit_test_credis_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_credis_LDADD = $(CHATAI_COMMON_LIBS) $(EV_LIBS) $(CHECK_LIBS)
+tests_unit_test_credis_CFLAGS = $(CHATAI_CHECK_CFLAGS) -I$(top_srcdir)/notifier
+tests_unit_test_credis_LDADD = $(CHATAI_CHECK_LIBS) $(EV_LIBS)
 endif

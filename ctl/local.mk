@@ -11,8 +11,7 @@ ctl_chatai_ctl_LDADD = ai/libchataiai.a $(CHATAI_COMMON_LIBS) $(CURL_LIBS) -lm
 # Unit test of the knowledge-file reader (Check).
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_kbfile
-TESTS += tests/unit/test_kbfile
 tests_unit_test_kbfile_SOURCES = tests/unit/test_kbfile.c ctl/kbfile.c ctl/kbfile.h
-tests_unit_test_kbfile_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/ctl $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_kbfile_LDADD = $(CHATAI_COMMON_LIBS) $(CHECK_LIBS)
+tests_unit_test_kbfile_CFLAGS = $(CHATAI_CHECK_CFLAGS) -I$(top_srcdir)/ctl
+tests_unit_test_kbfile_LDADD = $(CHATAI_CHECK_LIBS)
 endif

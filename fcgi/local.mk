@@ -53,23 +53,13 @@ fcgi_chatai_fcgi_LDADD = $(CHATAI_FCGI_LIBS)
 # Unit tests of the pure parts (routing, validation, query strings, CORS, inbox cursor,
 # long-poll wake rule).
 if HAVE_CHECK
-check_PROGRAMS += tests/unit/test_fcgi
-TESTS += tests/unit/test_fcgi
-tests_unit_test_fcgi_SOURCES = tests/unit/test_fcgi.c
-tests_unit_test_fcgi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
-tests_unit_test_fcgi_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
+check_PROGRAMS += tests/unit/test_fcgi tests/unit/test_adminval tests/unit/test_authcache
+FCGI_CHECK_CFLAGS = $(CHATAI_CHECK_CFLAGS) -I$(top_srcdir)/fcgi $(PTHREAD_LIBS)
+tests_unit_test_fcgi_CFLAGS = $(FCGI_CHECK_CFLAGS)
 tests_unit_test_fcgi_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
-check_PROGRAMS += tests/unit/test_adminval
-TESTS += tests/unit/test_adminval
-tests_unit_test_adminval_SOURCES = tests/unit/test_adminval.c
-tests_unit_test_adminval_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
-tests_unit_test_adminval_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
+tests_unit_test_adminval_CFLAGS = $(FCGI_CHECK_CFLAGS)
 tests_unit_test_adminval_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
-check_PROGRAMS += tests/unit/test_authcache
-TESTS += tests/unit/test_authcache
-tests_unit_test_authcache_SOURCES = tests/unit/test_authcache.c
-tests_unit_test_authcache_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fcgi
-tests_unit_test_authcache_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) $(PTHREAD_LIBS)
+tests_unit_test_authcache_CFLAGS = $(FCGI_CHECK_CFLAGS)
 tests_unit_test_authcache_LDADD = $(CHATAI_FCGI_LIBS) $(CHECK_LIBS)
 endif
 

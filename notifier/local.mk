@@ -39,8 +39,6 @@ notifier_chatai_notifier_LDADD = notifier/libnotifier.a $(NOTIFIER_LIBS)
 
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_notifier
-TESTS += tests/unit/test_notifier
-tests_unit_test_notifier_SOURCES = tests/unit/test_notifier.c
-tests_unit_test_notifier_CFLAGS = $(AM_CFLAGS) $(CHATAI_COMMON_CFLAGS) $(CHECK_CFLAGS) -I$(top_srcdir)/notifier
+tests_unit_test_notifier_CFLAGS = $(CHATAI_CHECK_CFLAGS) -I$(top_srcdir)/notifier
 tests_unit_test_notifier_LDADD = notifier/libnotifier.a $(NOTIFIER_LIBS) $(CHECK_LIBS)
 endif

@@ -75,6 +75,13 @@ function defaultEnv() {
 
 const SSE_EVENT_NAMES = ['message', 'typing_start', 'typing_stop', 'dialog_created', 'dialog_updated'];
 
+// The two push streams: the browser class that opens each, its name in the reasons given,
+// and the setting that counts its failed opens before the chooser moves down a level.
+const STREAMS = {
+  ws: { ctor: 'WebSocket', name: 'WebSocket', failLimit: 'wsFailLimit' },
+  sse: { ctor: 'EventSource', name: 'event stream', failLimit: 'sseFailLimit' },
+};
+
 export class Channel {
   /**
    * options:
@@ -290,8 +297,7 @@ export class Channel {
     this._teardown();
     const name = this.transport;
     if (this.status.state !== 'error') this._setStatus('connecting', null);
-    if (name === 'ws') this._openWs();
-    else if (name === 'sse') this._openSse();
+    if (name === 'ws' || name === 'sse') this._openStream(name);
     else this._pollLoop(name === 'longpoll');
     this._scheduleUpgrade();
   }
@@ -406,22 +412,29 @@ export class Channel {
     });
   }
 
-  // -- WebSocket --
+  // -- the push streams: one way to open either --
 
-  _openWs() {
-    this._withUrl(this.o.ws, (url) => this._openWsAt(url),
-      () => this._openFailed('WebSocket: no stream ticket', this.cfg.wsFailLimit));
+  /** Open the stream kind ('ws' or 'sse') on a fresh URL; a failure counts as a failed open. */
+  _openStream(kind) {
+    const s = STREAMS[kind];
+    const failed = (why) => this._openFailed(`${s.name}: ${why}`, this.cfg[s.failLimit]);
+    this._withUrl(this.o[kind], (url) => {
+      let stream;
+      try {
+        stream = new this.env[s.ctor](url);
+      } catch (e) {
+        failed(e && e.message ? e.message : 'cannot open');
+        return;
+      }
+      if (kind === 'ws') this._wsStart(stream);
+      else this._sseStart(stream);
+    }, () => failed('no stream ticket'));
   }
 
-  _openWsAt(url) {
+  // -- WebSocket --
+
+  _wsStart(ws) {
     const gen = this.gen;
-    let ws;
-    try {
-      ws = new this.env.WebSocket(url);
-    } catch (e) {
-      this._openFailed(`WebSocket: ${e && e.message ? e.message : 'cannot open'}`, this.cfg.wsFailLimit);
-      return;
-    }
     this.ws = ws;
     this.wsOpen = false;
     let opened = false;
@@ -484,20 +497,8 @@ export class Channel {
 
   // -- Server-Sent Events --
 
-  _openSse() {
-    this._withUrl(this.o.sse, (url) => this._openSseAt(url),
-      () => this._openFailed('event stream: no stream ticket', this.cfg.sseFailLimit));
-  }
-
-  _openSseAt(url) {
+  _sseStart(es) {
     const gen = this.gen;
-    let es;
-    try {
-      es = new this.env.EventSource(url);
-    } catch {
-      this._openFailed('EventSource: cannot open', this.cfg.sseFailLimit);
-      return;
-    }
     this.es = es;
     let opened = false;
     const onData = (e) => {

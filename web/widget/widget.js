@@ -186,11 +186,7 @@ class Widget {
   // ---- open / close ---------------------------------------------------------------------
 
   open() {
-    this.isOpen = true;
-    this.panel.hidden = false;
-    this.root.classList.add('open');
-    this.launcher.setAttribute('aria-expanded', 'true');
-    this.launcher.setAttribute('aria-label', 'Close chat');
+    this._setOpen(true);
     this.unread = 0;
     this._renderBadge();
     this._scrollToEnd();
@@ -199,12 +195,17 @@ class Widget {
   }
 
   close() {
-    this.isOpen = false;
-    this.panel.hidden = true;
-    this.root.classList.remove('open');
-    this.launcher.setAttribute('aria-expanded', 'false');
-    this.launcher.setAttribute('aria-label', 'Open chat');
+    this._setOpen(false);
     this.launcher.focus();
+  }
+
+  /** The panel shown or hidden, and the launcher saying what a press does next. */
+  _setOpen(isOpen) {
+    this.isOpen = isOpen;
+    this.panel.hidden = !isOpen;
+    this.root.classList.toggle('open', isOpen);
+    this.launcher.setAttribute('aria-expanded', String(isOpen));
+    this.launcher.setAttribute('aria-label', isOpen ? 'Close chat' : 'Open chat');
   }
 
   // ---- server state -----------------------------------------------------------------------
