@@ -8,6 +8,7 @@
 #ifndef CHATAI_UTIL_H
 #define CHATAI_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) CHATAI_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) CHATAI_PRINTF(1, 0);
 
 /* 1 when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int utf8_valid(const char *s, size_t len);

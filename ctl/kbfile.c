@@ -21,13 +21,17 @@ static void kb_error(struct kbfile *kb, int line, const char *fmt, ...)
 	kb->nerrors++;
 	if (kb->nerrors > KBFILE_MAX_ERRORS)
 		return;
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
+	if (line > 0) {
+		char *where = xasprintf("line %d: %s", line, msg);
+		free(msg);
+		msg = where;
+	}
 	kb->errors = xrealloc(kb->errors, kb->nerrors * sizeof *kb->errors);
-	kb->errors[kb->nerrors - 1] = line > 0 ? xasprintf("line %d: %s", line, msg) : xstrdup(msg);
+	kb->errors[kb->nerrors - 1] = msg;
 }
 
 /* Keep the error list bounded; the last entry says how many were left out. */

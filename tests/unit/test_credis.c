@@ -150,49 +150,38 @@ static void settle(void)
 
 /* ---------------------------------------------------------------------------------- */
 
+/* Each accepted form of redis_url and the whole of what it parses to. */
+static const struct {
+	const char *url;
+	struct credis_url want;
+} url_cases[] = {
+	{ "redis://localhost", { .host = "localhost", .port = 6379 } },
+	{ "redis://:s%40cret@10.0.0.5:6380/4",
+	  { .host = "10.0.0.5", .port = 6380, .db = 4, .password = "s@cret" } },
+	{ "redis://app:pw@[::1]:7000/", { .host = "::1", .port = 7000, .user = "app", .password = "pw" } },
+	{ "redis://", { .host = "127.0.0.1", .port = 6379 } },
+	{ "unix:///run/redis/redis.sock?db=2&password=x",
+	  { .path = "/run/redis/redis.sock", .port = 6379, .db = 2, .password = "x" } },
+	{ "/tmp/r.sock", { .path = "/tmp/r.sock", .port = 6379 } },
+	{ "unix:/tmp/r.sock", { .path = "/tmp/r.sock", .port = 6379 } },
+};
+
 START_TEST(url_forms)
 {
-	struct credis_url u;
-	const char *why;
-	ck_assert_int_eq(credis_url_parse("redis://localhost", &u, &why), 0);
-	ck_assert_str_eq(u.host, "localhost");
-	ck_assert_int_eq(u.port, 6379);
-	ck_assert_int_eq(u.db, 0);
-	ck_assert_ptr_null(u.password);
-	credis_url_free(&u);
-
-	ck_assert_int_eq(credis_url_parse("redis://:s%40cret@10.0.0.5:6380/4", &u, &why), 0);
-	ck_assert_str_eq(u.host, "10.0.0.5");
-	ck_assert_int_eq(u.port, 6380);
-	ck_assert_int_eq(u.db, 4);
-	ck_assert_str_eq(u.password, "s@cret");
-	ck_assert_ptr_null(u.user);
-	credis_url_free(&u);
-
-	ck_assert_int_eq(credis_url_parse("redis://app:pw@[::1]:7000/", &u, &why), 0);
-	ck_assert_str_eq(u.host, "::1");
-	ck_assert_int_eq(u.port, 7000);
-	ck_assert_str_eq(u.user, "app");
-	ck_assert_str_eq(u.password, "pw");
-	credis_url_free(&u);
-
-	ck_assert_int_eq(credis_url_parse("redis://", &u, &why), 0);
-	ck_assert_str_eq(u.host, "127.0.0.1");
-	credis_url_free(&u);
-
-	ck_assert_int_eq(credis_url_parse("unix:///run/redis/redis.sock?db=2&password=x", &u, &why), 0);
-	ck_assert_ptr_null(u.host);
-	ck_assert_str_eq(u.path, "/run/redis/redis.sock");
-	ck_assert_int_eq(u.db, 2);
-	ck_assert_str_eq(u.password, "x");
-	credis_url_free(&u);
-
-	ck_assert_int_eq(credis_url_parse("/tmp/r.sock", &u, &why), 0);
-	ck_assert_str_eq(u.path, "/tmp/r.sock");
-	credis_url_free(&u);
-	ck_assert_int_eq(credis_url_parse("unix:/tmp/r.sock", &u, &why), 0);
-	ck_assert_str_eq(u.path, "/tmp/r.sock");
-	credis_url_free(&u);
+	for (size_t i = 0; i < sizeof url_cases / sizeof *url_cases; i++) {
+		const struct credis_url *w = &url_cases[i].want;
+		struct credis_url u;
+		const char *why = NULL;
+		ck_assert_msg(credis_url_parse(url_cases[i].url, &u, &why) == 0, "%s: %s",
+			      url_cases[i].url, why);
+		ck_assert_pstr_eq(u.host, w->host);
+		ck_assert_pstr_eq(u.path, w->path);
+		ck_assert_int_eq(u.port, w->port);
+		ck_assert_int_eq(u.db, w->db);
+		ck_assert_pstr_eq(u.user, w->user);
+		ck_assert_pstr_eq(u.password, w->password);
+		credis_url_free(&u);
+	}
 }
 END_TEST
 
