@@ -15,14 +15,12 @@ $CHATAI_BUILD_DIR (default <repo>/build):
   CHATAI_BUILD_DIR=build /usr/bin/python3 bench/ai/bench_ai.py [--entries 10000] [--dialogs 2000] [--latency 300]
 """
 
-import argparse
 import json
 import os
 import random
 import select
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -166,13 +164,8 @@ def bench_latency(pg, assistant, pairs, n, rng):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--entries", type=int, default=10000)
-    ap.add_argument("--dialogs", type=int, default=2000)
-    ap.add_argument("--latency", type=int, default=300)
-    args = ap.parse_args()
+    args, tmp = harness.bench_start("ai", entries=10000, dialogs=2000, latency=300)
     rng = random.Random(42)
-    tmp = Path(tempfile.mkdtemp(prefix="chatai-bench-ai-"))
     pg = harness.Postgres(tmp / "pg").start()
     try:
         assistant = pg.sql("INSERT INTO assistants (name) VALUES ('Bench') RETURNING id")[0][0]

@@ -13,12 +13,10 @@ The pool is the harness's FcgiPool: `chatai.fcgi --listen 127.0.0.1:PORT --threa
 Never part of pass/fail.
 """
 
-import argparse
 import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -46,13 +44,7 @@ def wrk(url, args, script=None, env=None):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-
-    tmp = Path(tempfile.mkdtemp(prefix="chatai-bench-rest-"))
+    args, tmp = harness.bench_start("rest", duration=10, connections=32, threads=2)
     st = harness.Stack(tmp, notifier=False, env=HIGH, fcgi="external")
     try:
         api = harness.Api(st.url)

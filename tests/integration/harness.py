@@ -16,6 +16,7 @@ processes on the same machine are left alone. Each process runs in its own proce
 group so that what it spawned (FastCGI workers) goes with it.
 """
 
+import argparse
 import atexit
 import json
 import os
@@ -926,6 +927,15 @@ class Stack:
             shutil.rmtree(self.web.state, ignore_errors=True)
         if self.own_pg and self.pg is not None:
             self.pg.destroy()
+
+
+def bench_start(name, **options):
+    """A benchmark's start (bench/*/): its command line, one `--NAME N` per keyword (the
+    value its default and type), and a scratch folder for its servers. (args, folder)."""
+    ap = argparse.ArgumentParser()
+    for key, default in options.items():
+        ap.add_argument("--" + key.replace("_", "-"), type=type(default), default=default)
+    return ap.parse_args(), Path(tempfile.mkdtemp(prefix=f"chatai-bench-{name}-"))
 
 
 # ---------------------------------------------------------------------------------------
