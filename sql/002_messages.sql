@@ -129,11 +129,13 @@ END $$;
 -- Storing a message.
 
 -- Lock a dialog row for a writer and look up an idempotency key. Raises P0002 for a
--- missing dialog. `known` is the stored JSON of the message already stored under
+-- missing dialog and, with p_open, CA409 for a closed one, unless p_client_id names a
+-- message already stored (a retry gets its first message back even when the dialog has
+-- been closed since). `known` is the stored JSON of the message already stored under
 -- p_client_id (NULL when there is none, or no key was given): the caller returns it
 -- unchanged. The row lock orders every writer of this dialog, so seq follows commit order
 -- and two retries of one client_id cannot both miss the lookup.
-CREATE FUNCTION chatai_lock_dialog(p_dialog bigint, p_client_id text,
+CREATE FUNCTION chatai_lock_dialog(p_dialog bigint, p_client_id text, p_open boolean DEFAULT false,
                                    OUT d dialogs, OUT known jsonb)
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -144,6 +146,9 @@ BEGIN
     IF p_client_id IS NOT NULL THEN
         SELECT m.json::jsonb INTO known
           FROM messages m WHERE m.dialog_id = p_dialog AND m.client_id = p_client_id;
+    END IF;
+    IF p_open AND known IS NULL AND d.status = 'closed' THEN
+        RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
     END IF;
 END $$;
 

@@ -34,24 +34,13 @@ BEGIN
 END $$;
 
 -- A visitor message. A retry with a known client_id returns the first message even
--- when the dialog has been closed since; a new message to a closed dialog is refused.
+-- when the dialog has been closed since; a new message to a closed dialog is refused
+-- (both decided by chatai_lock_dialog()).
 CREATE FUNCTION chatai_rest_visitor_post(p_dialog bigint, p_text text, p_client_id text,
                                          OUT message jsonb, OUT created boolean)
 LANGUAGE plpgsql AS $$
-DECLARE
-    d dialogs;
-    l record;
 BEGIN
-    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, p_client_id) l;
-    IF l.known IS NOT NULL THEN
-        message := l.known;
-        created := false;
-        RETURN;
-    END IF;
-    d := l.d;
-    IF d.status = 'closed' THEN
-        RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
-    END IF;
+    PERFORM chatai_lock_dialog(p_dialog, p_client_id, true);
     SELECT p.message, p.created INTO message, created
       FROM chatai_post_message(p_dialog, 'user', p_text, p_client_id) p;
 END $$;
@@ -112,25 +101,17 @@ END $$;
 
 -- An operator reply. A dialog in status 'ai' or 'waiting' is taken over first
 -- (operator_joined, in the same transaction) so the assistant never talks over a person.
+-- Missing, closed and retried as for a visitor message; a retry takes nothing over.
 CREATE FUNCTION chatai_rest_operator_post(p_dialog bigint, p_operator bigint, p_text text,
                                           p_client_id text, OUT message jsonb, OUT created boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    d      dialogs;
-    l      record;
-    v_name text;
+    v_takeover boolean;
+    v_name     text;
 BEGIN
-    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, p_client_id) l;
-    IF l.known IS NOT NULL THEN
-        message := l.known;
-        created := false;
-        RETURN;
-    END IF;
-    d := l.d;
-    IF d.status = 'closed' THEN
-        RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
-    END IF;
-    IF d.status IN ('ai', 'waiting') THEN
+    SELECT l.known IS NULL AND (l.d).status IN ('ai', 'waiting') INTO v_takeover
+      FROM chatai_lock_dialog(p_dialog, p_client_id, true) l;
+    IF v_takeover THEN
         SELECT name INTO v_name FROM operators WHERE id = p_operator;
         PERFORM chatai_post_message(p_dialog, 'system', COALESCE(v_name, 'An operator') || ' joined the conversation',
                                     NULL, p_operator, 'operator_joined', 'operator', p_operator);
@@ -153,13 +134,7 @@ DECLARE
     d      dialogs;
     v_name text;
 BEGIN
-    SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'dialog % does not exist', p_dialog USING ERRCODE = 'P0002';
-    END IF;
-    IF d.status = 'closed' THEN
-        RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
-    END IF;
+    SELECT (l.d).* INTO d FROM chatai_lock_dialog(p_dialog, NULL, true) l;  -- P0002, CA409
     IF p_operator IS NOT NULL THEN
         SELECT name INTO v_name FROM operators WHERE id = p_operator;
     END IF;

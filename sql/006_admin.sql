@@ -236,14 +236,9 @@ CREATE FUNCTION chatai_dialog_assign(p_dialog bigint, p_by bigint, p_to bigint) 
 LANGUAGE plpgsql AS $$
 DECLARE
     d      dialogs;
-    l      record;
     v_name text;
 BEGIN
-    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, NULL) l;  -- P0002 when missing
-    d := l.d;
-    IF d.status = 'closed' THEN
-        RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
-    END IF;
+    PERFORM chatai_lock_dialog(p_dialog, NULL, true);  -- P0002 when missing, CA409 closed
     SELECT name INTO v_name FROM operators WHERE id = p_to AND disabled_at IS NULL;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'operator_id: no such active operator' USING ERRCODE = 'CA400';
