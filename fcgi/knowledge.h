@@ -2,7 +2,7 @@
 /*
  * knowledge: the admin side of assistants and their knowledge (docs/api.md): PATCH of an
  * assistant and of an entry (through chatai_assistant_update() / chatai_knowledge_update()
- * of sql/008_admin.sql, as chatai-ctl writes), the list searched with ?q=, the answer
+ * of sql/006_admin.sql, as chatai-ctl writes), the list searched with ?q=, the answer
  * preview and a dialog's suggestions. Ranking and answers are the assistant's own code
  * (ai/kb.c kb_search, ai/answer.c answer_preview), never a copy of it.
  */

@@ -47,7 +47,7 @@ int h_widget_assistant(struct req *r)
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
 	const char *p[1] = { id };
-	/* Online: the one rule, chatai_operators_online() of sql/009_one_rule.sql. */
+	/* Online: the one rule, chatai_operators_online() of sql/003_auth.sql. */
 	PGresult *res = db_exec(r->db,
 		"SELECT jsonb_build_object('id', a.id, 'name', a.name, 'greeting', a.greeting,"
 		"  'operators_online', chatai_operators_online())::text,"
