@@ -25,8 +25,8 @@
 CREATE FUNCTION chatai_mail_on_message() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.sender IN ('manager', 'ai') AND NEW.audience = 'all' AND NEW.event IS NULL
-       AND EXISTS (SELECT 1 FROM dialog_contacts c WHERE c.dialog_id = NEW.dialog_id) THEN
+    -- Which messages are replies: messages_mail's WHEN (008_triggers.sql).
+    IF EXISTS (SELECT 1 FROM dialog_contacts c WHERE c.dialog_id = NEW.dialog_id) THEN
         INSERT INTO mail_outbox (kind, dialog_id, from_seq, upto_seq)
         VALUES ('reply', NEW.dialog_id, NEW.seq, NEW.seq)
         ON CONFLICT (dialog_id) WHERE kind = 'reply' AND state = 'queued'
@@ -39,10 +39,10 @@ END $$;
 CREATE FUNCTION chatai_mail_on_dialog() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.status = 'waiting' AND OLD.status <> 'waiting' THEN
+    -- Only a status that changed to waiting or closed: dialogs_mail's WHEN (008_triggers.sql).
+    IF NEW.status = 'waiting' THEN
         INSERT INTO mail_outbox (kind, dialog_id) VALUES ('alert', NEW.id) ON CONFLICT DO NOTHING;
-    ELSIF NEW.status = 'closed' AND OLD.status <> 'closed'
-          AND EXISTS (SELECT 1 FROM dialog_contacts c WHERE c.dialog_id = NEW.id AND c.transcript_on_close) THEN
+    ELSIF EXISTS (SELECT 1 FROM dialog_contacts c WHERE c.dialog_id = NEW.id AND c.transcript_on_close) THEN
         INSERT INTO mail_outbox (kind, dialog_id, upto_seq) VALUES ('transcript', NEW.id, NEW.last_seq)
         ON CONFLICT DO NOTHING;
     END IF;

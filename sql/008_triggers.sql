@@ -43,9 +43,13 @@ CREATE CONSTRAINT TRIGGER messages_offline_notice
 -- ---------------------------------------------------------------------------------------
 -- Mail queued in the transaction of its cause (007_mail.sql).
 
+-- The WHEN clauses say which rows can queue mail: a visitor's message, or an UPDATE that
+-- names status without changing it (every post does), queues no trigger event at all.
 CREATE TRIGGER messages_mail AFTER INSERT ON messages
-    FOR EACH ROW EXECUTE FUNCTION chatai_mail_on_message();
+    FOR EACH ROW WHEN (NEW.sender IN ('manager', 'ai') AND NEW.audience = 'all' AND NEW.event IS NULL)
+    EXECUTE FUNCTION chatai_mail_on_message();
 CREATE TRIGGER dialogs_mail AFTER UPDATE OF status ON dialogs
-    FOR EACH ROW EXECUTE FUNCTION chatai_mail_on_dialog();
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status AND NEW.status IN ('waiting', 'closed'))
+    EXECUTE FUNCTION chatai_mail_on_dialog();
 
 INSERT INTO schema_migrations (version, name) VALUES (8, '008_triggers.sql') ON CONFLICT (version) DO NOTHING;
