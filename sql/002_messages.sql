@@ -2,7 +2,9 @@
 -- ChatAI: how a message is stored, the JSON of a message and of a dialog, dialog events
 -- and typing. Every writer (chatai.fcgi, chatai-ai, chatai-ctl, the notifier) calls these.
 --
--- chatai_post_message() is the ONE way a message is stored. It takes the dialog row lock,
+-- chatai_post_message() is the ONE way a message is stored (its writing half,
+-- chatai_post_locked(), is called alone only by the visitor posts, which take the lock
+-- themselves to check a batch without raising). It takes the dialog row lock,
 -- bumps last_seq, inserts, records the inbox event and calls pg_notify, all in the
 -- caller's transaction, so seq follows commit order and a notification leaves only
 -- after commit. The JSON of a message and of a dialog is built by SQL functions too, so
@@ -169,12 +171,7 @@ CREATE FUNCTION chatai_post_message(p_dialog bigint, p_sender text, p_text text,
                                     OUT message jsonb, OUT created boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    d        dialogs;
-    m        messages;
-    v_aud    text;
-    v_json   jsonb;
-    v_notify text;
-    l        record;
+    l record;
 BEGIN
     SELECT * INTO l FROM chatai_lock_dialog(p_dialog, p_client_id) l;
     IF l.known IS NOT NULL THEN
@@ -182,8 +179,27 @@ BEGIN
         created := false;
         RETURN;
     END IF;
-    d := l.d;
+    message := chatai_post_locked(l.d, p_sender, p_text, p_client_id, p_operator, p_event, p_status,
+                                  p_assign, p_audience);
+    created := true;
+END $$;
 
+-- The writing half of chatai_post_message(), for a caller that holds the row lock of d
+-- (taken with FOR UPDATE in this transaction) and knows p_client_id is not stored yet:
+-- chatai_post_message() itself and the visitor posts (004_rest.sql), which lock once.
+CREATE FUNCTION chatai_post_locked(d dialogs, p_sender text, p_text text,
+                                   p_client_id text DEFAULT NULL, p_operator bigint DEFAULT NULL,
+                                   p_event text DEFAULT NULL, p_status text DEFAULT NULL,
+                                   p_assign bigint DEFAULT NULL, p_audience text DEFAULT NULL,
+                                   OUT message jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    p_dialog bigint := d.id;
+    m        messages;
+    v_aud    text;
+    v_json   jsonb;
+    v_notify text;
+BEGIN
     v_aud := COALESCE(p_audience, CASE WHEN p_sender = 'user' THEN 'admin' ELSE 'all' END);
     UPDATE dialogs
        SET last_seq = last_seq + 1,
@@ -236,7 +252,6 @@ BEGIN
     END IF;
 
     message := v_json;
-    created := true;
 END $$;
 
 INSERT INTO schema_migrations (version, name) VALUES (2, '002_messages.sql') ON CONFLICT (version) DO NOTHING;

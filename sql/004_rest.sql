@@ -39,10 +39,12 @@ END $$;
 CREATE FUNCTION chatai_rest_visitor_post(p_dialog bigint, p_text text, p_client_id text,
                                          OUT message jsonb, OUT created boolean)
 LANGUAGE plpgsql AS $$
+DECLARE
+    l record;
 BEGIN
-    PERFORM chatai_lock_dialog(p_dialog, p_client_id, true);
-    SELECT p.message, p.created INTO message, created
-      FROM chatai_post_message(p_dialog, 'user', p_text, p_client_id) p;
+    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, p_client_id, true) l;
+    created := l.known IS NULL;
+    message := COALESCE(l.known, chatai_post_locked(l.d, 'user', p_text, p_client_id));
 END $$;
 
 -- Visitor messages in batches: a REST process gathers the visitor posts that arrive
@@ -61,9 +63,8 @@ RETURNS TABLE (ord int, code text, message text, created boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     it       record;
-    v_status text;
+    v_d      dialogs;
     v_known  text;
-    r        record;
 BEGIN
     FOR it IN SELECT (e.value ->> 'd')::bigint AS d, e.value ->> 't' AS t, e.value ->> 'c' AS c,
                      e.ordinality::int AS o
@@ -73,7 +74,7 @@ BEGIN
         ord := it.o;
         message := NULL;
         created := NULL;
-        SELECT d.status INTO v_status FROM dialogs d WHERE d.id = it.d FOR UPDATE;
+        SELECT * INTO v_d FROM dialogs d WHERE d.id = it.d FOR UPDATE;
         IF NOT FOUND THEN
             code := 'P0002';
             RETURN NEXT;
@@ -87,13 +88,13 @@ BEGIN
             code := 'ok';
             message := v_known;
             created := false;
-        ELSIF v_status = 'closed' THEN
+        ELSIF v_d.status = 'closed' THEN
             code := 'CA409';
         ELSE
-            SELECT p.message, p.created INTO r FROM chatai_post_message(it.d, 'user', it.t, it.c) p;
+            -- Locked above and the client_id is new: the writing half only.
             code := 'ok';
-            message := r.message::text;
-            created := r.created;
+            message := chatai_post_locked(v_d, 'user', it.t, it.c)::text;
+            created := true;
         END IF;
         RETURN NEXT;
     END LOOP;
