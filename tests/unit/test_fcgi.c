@@ -113,6 +113,13 @@ START_TEST(routing_method)
 	ck_assert_str_eq(r.allow, "POST");
 	ck_assert_int_eq(match("PUT", "/api/assistants/1", &r), ROUTE_BAD_METHOD);
 	ck_assert_str_eq(r.allow, "GET, PATCH");
+	/* Paths whose methods lie in two resources' tables: the order of chatai_routes. */
+	ck_assert_int_eq(match("DELETE", "/api/me", &r), ROUTE_BAD_METHOD);
+	ck_assert_str_eq(r.allow, "GET, PATCH");
+	ck_assert_int_eq(match("PUT", "/api/assistants/1/knowledge", &r), ROUTE_BAD_METHOD);
+	ck_assert_str_eq(r.allow, "GET, POST");
+	ck_assert_int_eq(match("GET", "/api/knowledge/1", &r), ROUTE_BAD_METHOD);
+	ck_assert_str_eq(r.allow, "PATCH, DELETE");
 	ck_assert_int_eq(match("OPTIONS", "/api/widget/dialogs/5/messages", &r), ROUTE_BAD_METHOD);
 	ck_assert_int_eq(r.w, 1);
 	ck_assert_str_eq(r.allow, "GET, POST, OPTIONS");
