@@ -8,7 +8,6 @@
 #include "validate.h"
 #include "typing.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

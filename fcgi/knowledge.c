@@ -16,7 +16,6 @@
 #include "json.h"
 #include "kb.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

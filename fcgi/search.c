@@ -9,7 +9,6 @@
 #include "request.h"
 #include "validate.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -18,7 +18,6 @@
 #include "token.h"
 #include "validate.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,11 +95,8 @@ static int h_logout(struct req *r)
 	 * session caches) with a NOTIFY that leaves at commit. */
 	PGresult *res = db_exec(r->db,
 		"UPDATE sessions SET revoked_at = now() WHERE id = $1::bigint AND revoked_at IS NULL", 1, p);
-	if (!res) {
-		http_db_error(r, "logout");
+	if (http_db_done(r, res, "logout") < 0)
 		return ROUTE_DONE;
-	}
-	PQclear(res);
 	/* This process forgets at once; the others when the trigger's NOTIFY arrives. */
 	(void)authcache_note("revoke", r->op.session_id);
 	(void)credis_presence_clear(credis_thread(), r->op.id);

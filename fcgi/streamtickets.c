@@ -17,7 +17,6 @@
 #include "log.h"
 #include "token.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,15 +32,9 @@ static int issue(struct req *r, int64_t session, int64_t dialog)
 	const char *p[4] = { hash, session ? i64_text(session, s) : NULL, dialog ? i64_text(dialog, d) : NULL,
 			     i64_text(STREAM_TICKET_TTL, ttl) };
 	PGresult *res = db_exec(r->db, "SELECT chatai_stream_ticket($1, $2::bigint, $3::bigint, $4::int)", 4, p);
-	if (!res) {
-		memset(tok, 0, sizeof tok);
-		http_db_error(r, "stream ticket");
-		return ROUTE_DONE;
-	}
-	PQclear(res);
-	char *body = xasprintf("{\"ticket\":\"%s\",\"expires_in\":%d}", tok, STREAM_TICKET_TTL);
+	if (http_db_done(r, res, "stream ticket") == 0)
+		http_json_take(r, 201, xasprintf("{\"ticket\":\"%s\",\"expires_in\":%d}", tok, STREAM_TICKET_TTL));
 	memset(tok, 0, sizeof tok);
-	http_json_take(r, 201, body);
 	return ROUTE_DONE;
 }
 

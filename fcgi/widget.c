@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* widget: the public routes of the embeddable widget (CORS, rate limited) but its
- * messages (messages.c) and stream tickets (streamtickets.c). */
+ * messages (messages.c), stream tickets (streamtickets.c) and mail (contact.c). */
 #include "autoconfig.h"
 #include "widget.h"
 #include "routes.h"
