@@ -114,11 +114,14 @@ int caller_widget_dialog(struct req *r, int64_t *assistant_id)
 		/* Any of the dialog's visitor tokens opens it (sql/012_resume_tokens.sql). */
 		uint64_t gen = authcache_gen();
 		const char *p[2] = { req_id(r), hash };
-		PGresult *res = http_one_row(r, db_exec(r->db,
-			"SELECT COALESCE((SELECT t.token_hash FROM dialog_visitor_tokens t"
-			" WHERE t.dialog_id = d.id AND t.token_hash = $2), ''),"
-			" d.assistant_id, to_jsonb(a.allowed_origins)::text"
-			" FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint", 2, p),
+		PGresult *res = http_one_row(
+			r,
+			db_exec(r->db,
+				"SELECT COALESCE((SELECT t.token_hash FROM dialog_visitor_tokens t"
+				" WHERE t.dialog_id = d.id AND t.token_hash = $2), ''),"
+				" d.assistant_id, to_jsonb(a.allowed_origins)::text"
+				" FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint",
+				2, p),
 			"widget dialog", "no such dialog");
 		if (!res)
 			return -1;

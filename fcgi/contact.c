@@ -165,7 +165,8 @@ static int h_widget_transcript(struct req *r)
 	if (hits > CONTACT_TRANSCRIPTS_PER_HOUR) {
 		http_header(r, "Retry-After", PQgetvalue(res, 0, 1));
 		PQclear(res);
-		return http_error(r, 429, "rate_limited", "a transcript was mailed recently; try again later", NULL);
+		return http_error(r, 429, "rate_limited", "a transcript was mailed recently; try again later",
+				  NULL);
 	}
 	PQclear(res);
 	res = db_exec(r->db, "SELECT chatai_mail_transcript($1::bigint)", 1, p);
@@ -174,7 +175,8 @@ static int h_widget_transcript(struct req *r)
 	int queued = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	if (!queued)
-		return http_error(r, 409, "no_contact", "leave an email address first (POST .../contact)", NULL);
+		return http_error(r, 409, "no_contact", "leave an email address first (POST .../contact)",
+				  NULL);
 	inlineai_note_post(); /* with no worker alive, this request sends it after answering */
 	http_json(r, 202, "{\"queued\":true}");
 	return ROUTE_DONE;
@@ -235,7 +237,8 @@ static int h_widget_resume(struct req *r)
 	token_hash(tok, hash);
 	const char *p[2] = { i64_text(in.dialog_id, id), hash };
 	/* a token more for the dialog: the ones it had keep working */
-	if (http_db_done(r, db_exec(r->db, "SELECT chatai_mail_resume($1::bigint, $2)", 2, p), "resume") < 0)
+	PGresult *res = db_exec(r->db, "SELECT chatai_mail_resume($1::bigint, $2)", 2, p);
+	if (http_db_done(r, res, "resume") < 0)
 		return ROUTE_DONE;
 	char body[160 + TOKEN_CHARS];
 	snprintf(body, sizeof body, "{\"dialog_id\":%lld,\"assistant_id\":%lld,\"visitor_token\":\"%s\"}",
@@ -252,6 +255,7 @@ static int h_dialog_mail(struct req *r)
 			    "dialog mail", NULL, NULL);
 }
 
+/* clang-format off */
 const struct route contact_routes[] = {
 	{ "GET", "/api/dialogs/{id}/mail", h_dialog_mail, ROUTE_OPERATOR },
 	{ "POST", "/api/widget/dialogs/{id}/contact", h_widget_contact, ROUTE_WIDGET | ROUTE_BODY | ROUTE_RATE_MESSAGES },
@@ -260,3 +264,4 @@ const struct route contact_routes[] = {
 	{ "POST", "/api/widget/resume", h_widget_resume, ROUTE_WIDGET | ROUTE_BODY | ROUTE_RATE_DIALOGS },
 	{ 0 },
 };
+/* clang-format on */

@@ -18,8 +18,8 @@ static int h_dialogs_list(struct req *r)
 	if (v_dialogs_query(r->query, &q, &e) < 0)
 		return http_verr(r, &e);
 	char aid[I64_TEXT], lim[I64_TEXT], before[I64_TEXT];
-	const char *p[4] = { q.statuses, q.assistant_id ? i64_text(q.assistant_id, aid) : NULL, i64_text(q.limit, lim),
-			     q.before ? i64_text(q.before, before) : NULL };
+	const char *p[4] = { q.statuses, q.assistant_id ? i64_text(q.assistant_id, aid) : NULL,
+			     i64_text(q.limit, lim), q.before ? i64_text(q.before, before) : NULL };
 	/* Newest activity first; `before` continues after that dialog's (updated_at, id). */
 	PGresult *res = db_exec(r->db,
 		"SELECT jsonb_build_object('dialogs', COALESCE(jsonb_agg(chatai_dialog_json(x.d)"
@@ -38,8 +38,8 @@ static int h_dialogs_list(struct req *r)
 static int h_dialog_get(struct req *r)
 {
 	const char *p[1] = { req_id(r) };
-	return http_row(r, db_exec(r->db, "SELECT chatai_dialog_json(d)::text FROM dialogs d WHERE d.id = $1::bigint", 1, p),
-			200, "dialog", "no such dialog");
+	PGresult *res = db_exec(r->db, "SELECT chatai_dialog_json(d)::text FROM dialogs d WHERE d.id = $1::bigint", 1, p);
+	return http_row(r, res, 200, "dialog", "no such dialog");
 }
 
 /* takeover / release / close / handoff through chatai_rest_status() (a dialog that does
@@ -48,8 +48,8 @@ int dialog_action(struct req *r, int64_t op, const char *action)
 {
 	char opid[I64_TEXT];
 	const char *p[3] = { req_id(r), op ? i64_text(op, opid) : NULL, action };
-	return http_row(r, db_exec(r->db, "SELECT chatai_rest_status($1::bigint, $2::bigint, $3)::text", 3, p), 200,
-			action, "no such dialog");
+	PGresult *res = db_exec(r->db, "SELECT chatai_rest_status($1::bigint, $2::bigint, $3)::text", 3, p);
+	return http_row(r, res, 200, action, "no such dialog");
 }
 
 static int h_dialog_takeover(struct req *r)

@@ -53,8 +53,9 @@ static int feed_fetch(struct db *db, struct lp_query *q, struct feed *f, char **
 		return 0;
 	}
 	char lo[I64_TEXT], hi[I64_TEXT], after[I64_TEXT], cs[I64_TEXT], lim[I64_TEXT];
-	const char *p[5] = { i64_text(f->cursor.lo, lo), i64_text(f->cursor.hi, hi), i64_text(f->cursor.after_id, after),
-			     i64_text(cur, cs), i64_text(INBOX_PAGE, lim) };
+	const char *p[5] = { i64_text(f->cursor.lo, lo), i64_text(f->cursor.hi, hi),
+			     i64_text(f->cursor.after_id, after), i64_text(cur, cs),
+			     i64_text(INBOX_PAGE, lim) };
 	res = db_exec(db,
 		"WITH page AS (SELECT e.id, e.dialog_id, e.kind, e.message_id FROM inbox_events e"
 		"   WHERE (e.xid >= $1::text::xid8 AND e.xid < $2::text::xid8 AND e.id > $3::bigint)"
@@ -111,7 +112,8 @@ static int h_inbox(struct req *r)
 	int rc = query_get(r->query, "cursor", &c);
 	if (rc < 0 || (rc == 1 && *c && inbox_cursor_decode(c, &f.cursor) < 0)) {
 		free(c);
-		return http_error(r, 400, "validation_failed", "cursor is not a cursor given by this API", "cursor");
+		return http_error(r, 400, "validation_failed", "cursor is not a cursor given by this API",
+				  "cursor");
 	}
 	f.has_cursor = rc == 1 && *c;
 	free(c);

@@ -49,8 +49,8 @@ static int h_knowledge_create(struct req *r)
 static int h_knowledge_delete(struct req *r)
 {
 	const char *p[1] = { req_id(r) };
-	return http_row(r, db_exec(r->db, "DELETE FROM knowledge WHERE id = $1::bigint RETURNING id", 1, p), 204,
-			"knowledge delete", "no such knowledge entry");
+	PGresult *res = db_exec(r->db, "DELETE FROM knowledge WHERE id = $1::bigint RETURNING id", 1, p);
+	return http_row(r, res, 204, "knowledge delete", "no such knowledge entry");
 }
 
 static int h_knowledge_patch(struct req *r)
@@ -112,8 +112,8 @@ static int ranked(struct req *r, int64_t assistant, const char *q, int limit, co
 static int assistant_exists(struct req *r)
 {
 	const char *p[1] = { req_id(r) };
-	PGresult *res = http_one_row(r, db_exec(r->db, "SELECT 1 FROM assistants WHERE id = $1::bigint", 1, p),
-				     "assistant", "no such assistant");
+	PGresult *res = db_exec(r->db, "SELECT 1 FROM assistants WHERE id = $1::bigint", 1, p);
+	res = http_one_row(r, res, "assistant", "no such assistant");
 	int found = res != NULL;
 	PQclear(res);
 	return found;
@@ -130,8 +130,8 @@ static int h_knowledge_query(struct req *r)
 	}
 	if (rc < 0 || strlen(q) > KN_QUERY_MAX || !utf8_valid(q, strlen(q))) {
 		free(q);
-		return http_error(r, 400, "validation_failed", "q must be valid UTF-8 text of at most 1000 bytes",
-				  "q");
+		return http_error(r, 400, "validation_failed",
+				  "q must be valid UTF-8 text of at most 1000 bytes", "q");
 	}
 	if (assistant_exists(r))
 		ranked(r, r->ids[0], q, KN_RANKED_MAX, "knowledge", "id");
@@ -169,11 +169,12 @@ static int h_answer_preview(struct req *r)
 static int h_dialog_suggestions(struct req *r)
 {
 	const char *p[1] = { req_id(r) };
-	PGresult *res = http_one_row(r, db_exec(r->db,
+	PGresult *res = db_exec(
+		r->db,
 		"SELECT d.assistant_id, (SELECT m.text FROM messages m WHERE m.dialog_id = d.id AND m.sender = 'user'"
-		" ORDER BY m.seq DESC LIMIT 1) FROM dialogs d WHERE d.id = $1::bigint", 1, p), "suggestions",
-		"no such dialog");
-	if (!res)
+		" ORDER BY m.seq DESC LIMIT 1) FROM dialogs d WHERE d.id = $1::bigint",
+		1, p);
+	if (!(res = http_one_row(r, res, "suggestions", "no such dialog")))
 		return ROUTE_DONE;
 	int64_t assistant = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	char *last = PQgetisnull(res, 0, 1) ? NULL : xstrdup(PQgetvalue(res, 0, 1));
@@ -183,6 +184,7 @@ static int h_dialog_suggestions(struct req *r)
 	return ROUTE_DONE;
 }
 
+/* clang-format off */
 const struct route knowledge_routes[] = {
 	{ "GET", "/api/assistants/{id}/knowledge", h_knowledge_query, ROUTE_OPERATOR },
 	{ "POST", "/api/assistants/{id}/answer-preview", h_answer_preview, ROUTE_OPERATOR | ROUTE_BODY },
@@ -192,3 +194,4 @@ const struct route knowledge_routes[] = {
 	{ "GET", "/api/dialogs/{id}/suggestions", h_dialog_suggestions, ROUTE_OPERATOR },
 	{ 0 },
 };
+/* clang-format on */

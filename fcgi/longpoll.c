@@ -424,7 +424,8 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 	if (parked == -3) {
 		/* One address holds fcgi_longpoll_max_per_ip waiting requests already. */
 		http_header(r, "Retry-After", "5");
-		return http_error(r, 429, "rate_limited", "too many waiting requests from this address", NULL);
+		return http_error(r, 429, "rate_limited", "too many waiting requests from this address",
+				  NULL);
 	}
 	http_header(r, "Retry-After", "1");
 	return http_error(r, 503, "unavailable", "too many waiting requests, try again shortly", NULL);

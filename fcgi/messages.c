@@ -43,7 +43,8 @@ static int history_fetch(struct db *db, struct lp_query *q, char **json, int *em
 	const char *aud = h.reader == HIST_ADMIN ? "admin" : h.reader == HIST_VISITOR ? "visitor" : "site";
 	/* With a cursor: the first `limit` messages after it (paging forward never skips);
 	 * without: the latest `limit`, ascending. Stored JSON, joined in SQL. */
-	const char *p[4] = { i64_text(q->dialog_id, id), i64_text(h.after, after), i64_text(h.limit, lim), aud };
+	const char *p[4] = { i64_text(q->dialog_id, id), i64_text(h.after, after), i64_text(h.limit, lim),
+			     aud };
 	/* One prepared statement each; an empty dialog gives one row with NULL, a missing
 	 * one no row. The array text is what jsonb_agg() of the same objects prints. */
 	PGresult *res;
@@ -176,11 +177,12 @@ static int h_widget_messages_post(struct req *r)
 	return ROUTE_DONE;
 }
 
+/* clang-format off */
 const struct route messages_routes[] = {
 	{ "GET", "/api/dialogs/{id}/messages", h_messages_get, ROUTE_OPERATOR },
 	{ "POST", "/api/dialogs/{id}/messages", h_messages_post, ROUTE_OPERATOR | ROUTE_BODY },
 	{ "GET", "/api/widget/dialogs/{id}/messages", h_widget_messages_get, ROUTE_WIDGET },
-	{ "POST", "/api/widget/dialogs/{id}/messages", h_widget_messages_post,
-	  ROUTE_WIDGET | ROUTE_BODY | ROUTE_RATE_MESSAGES },
+	{ "POST", "/api/widget/dialogs/{id}/messages", h_widget_messages_post, ROUTE_WIDGET | ROUTE_BODY | ROUTE_RATE_MESSAGES },
 	{ 0 },
 };
+/* clang-format on */

@@ -18,7 +18,7 @@ int pipeline_handle(struct req *r)
 	int widget = 0;
 	const struct route *rt = NULL;
 	enum route_status st = route_match(chatai_routes, r->method, r->path, &rt, r->ids, &r->nids, allow,
-	                                   sizeof allow, &widget);
+					   sizeof allow, &widget);
 	/* Error answers of widget routes are readable cross-origin: they carry no data. */
 	if (widget && r->origin)
 		r->cors_origin = xstrdup(r->origin);

@@ -281,11 +281,13 @@ int http_db_error(struct req *r, const char *what)
 int http_db_error_of(struct req *r, const struct db *db, const char *what)
 {
 	if (db->status == DB_DOWN)
-		return http_error(r, 503, "unavailable", "the database is unavailable, try again shortly", NULL);
+		return http_error(r, 503, "unavailable", "the database is unavailable, try again shortly",
+				  NULL);
 	if (db_failed_with(db, "P0002"))
 		return http_error(r, 404, "not_found", "no such resource", NULL);
 	if (db_failed_with(db, "CA409"))
-		return http_error(r, 409, "conflict", "this action is not possible in the dialog's current state", NULL);
+		return http_error(r, 409, "conflict",
+				  "this action is not possible in the dialog's current state", NULL);
 	log_error("%s: database error %s: %s", what, db->sqlstate, db->errmsg);
 	return http_error(r, 500, "internal_error", "internal error", NULL);
 }

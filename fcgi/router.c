@@ -52,9 +52,9 @@ static void allow_add(char *allow, size_t allowlen, size_t *alen, const char *me
 		*alen += (size_t)w;
 }
 
-enum route_status route_match(const struct route *const *tables, const char *method,
-                              const char *path, const struct route **out, int64_t ids[ROUTE_MAX_IDS],
-                              int *nids, char *allow, size_t allowlen, int *widget)
+enum route_status route_match(const struct route *const *tables, const char *method, const char *path,
+			      const struct route **out, int64_t ids[ROUTE_MAX_IDS], int *nids, char *allow,
+			      size_t allowlen, int *widget)
 {
 	int path_known = 0;
 	size_t alen = 0;

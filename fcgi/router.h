@@ -58,8 +58,8 @@ enum route_status {
  * routes). Also reports (via *widget) whether the path belongs to a widget route, for
  * OPTIONS.
  */
-enum route_status route_match(const struct route *const *tables, const char *method,
-                              const char *path, const struct route **out, int64_t ids[ROUTE_MAX_IDS],
-                              int *nids, char *allow, size_t allowlen, int *widget);
+enum route_status route_match(const struct route *const *tables, const char *method, const char *path,
+			      const struct route **out, int64_t ids[ROUTE_MAX_IDS], int *nids, char *allow,
+			      size_t allowlen, int *widget);
 
 #endif

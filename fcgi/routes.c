@@ -13,8 +13,8 @@
 #include <stddef.h>
 
 const struct route *const chatai_routes[] = {
-	session_routes, operators_routes, assistants_routes, knowledge_routes,
-	dialogs_routes, messages_routes, notes_routes, search_routes,
-	inbox_routes, streamtickets_routes, widget_routes, contact_routes,
+	session_routes, operators_routes,     assistants_routes, knowledge_routes,
+	dialogs_routes, messages_routes,      notes_routes,      search_routes,
+	inbox_routes,   streamtickets_routes, widget_routes,     contact_routes,
 	NULL,
 };

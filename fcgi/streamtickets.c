@@ -33,7 +33,8 @@ static int issue(struct req *r, int64_t session, int64_t dialog)
 			     i64_text(STREAM_TICKET_TTL, ttl) };
 	PGresult *res = db_exec(r->db, "SELECT chatai_stream_ticket($1, $2::bigint, $3::bigint, $4::int)", 4, p);
 	if (http_db_done(r, res, "stream ticket") == 0)
-		http_json_take(r, 201, xasprintf("{\"ticket\":\"%s\",\"expires_in\":%d}", tok, STREAM_TICKET_TTL));
+		http_json_take(r, 201,
+			       xasprintf("{\"ticket\":\"%s\",\"expires_in\":%d}", tok, STREAM_TICKET_TTL));
 	memset(tok, 0, sizeof tok);
 	return ROUTE_DONE;
 }
@@ -51,8 +52,10 @@ static int h_widget_stream_ticket(struct req *r)
 	return issue(r, 0, r->ids[0]);
 }
 
+/* clang-format off */
 const struct route streamtickets_routes[] = {
 	{ "POST", "/api/stream-tickets", h_stream_ticket, ROUTE_OPERATOR },
 	{ "POST", "/api/widget/dialogs/{id}/stream-tickets", h_widget_stream_ticket, ROUTE_WIDGET | ROUTE_RATE_TYPING },
 	{ 0 },
 };
+/* clang-format on */

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The allowed_origins (JSON text, owned) of the assistant that sql's one row names for
- * id, or NULL with the answer set (404 missing, database error). */
+/* An assistant's allowed_origins (JSON text, owned): the one row of sql for id, or NULL
+ * with the answer set (404 missing, database error). */
 static char *origins_of(struct req *r, const char *sql, int64_t id, const char *what, const char *missing)
 {
 	char ids[I64_TEXT];
@@ -37,8 +37,16 @@ static char *origins_of(struct req *r, const char *sql, int64_t id, const char *
 
 static char *assistant_origins(struct req *r, int64_t assistant)
 {
-	return origins_of(r, "SELECT to_jsonb(allowed_origins)::text FROM assistants WHERE id = $1::bigint", assistant,
-			  "assistant origins", "no such assistant");
+	return origins_of(r, "SELECT to_jsonb(allowed_origins)::text FROM assistants WHERE id = $1::bigint",
+			  assistant, "assistant origins", "no such assistant");
+}
+
+static char *dialog_origins(struct req *r, int64_t dialog)
+{
+	return origins_of(r,
+			  "SELECT to_jsonb(a.allowed_origins)::text FROM dialogs d"
+			  " JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint",
+			  dialog, "preflight", "no such dialog");
 }
 
 /* 0 when origins (owned, freed here; NULL: the answer is set) let the request's origin
@@ -56,12 +64,12 @@ static int h_widget_assistant(struct req *r)
 {
 	const char *p[1] = { req_id(r) };
 	/* Online: the one rule, chatai_operators_online() of sql/009_one_rule.sql. */
-	PGresult *res = http_one_row(r, db_exec(r->db,
+	PGresult *res = db_exec(r->db,
 		"SELECT jsonb_build_object('id', a.id, 'name', a.name, 'greeting', a.greeting,"
 		"  'operators_online', chatai_operators_online())::text,"
 		" to_jsonb(a.allowed_origins)::text"
-		" FROM assistants a WHERE a.id = $1::bigint", 1, p), "widget assistant", "no such assistant");
-	if (!res)
+		" FROM assistants a WHERE a.id = $1::bigint", 1, p);
+	if (!(res = http_one_row(r, res, "widget assistant", "no such assistant")))
 		return ROUTE_DONE;
 	if (caller_widget_origin(r, PQgetvalue(res, 0, 1)) < 0 || ratelimit_request(r) < 0) {
 		PQclear(res);
@@ -179,9 +187,7 @@ int h_widget_preflight(struct req *r, const char *allow)
 	else if (strstr(r->route->pattern, "/assistants/"))
 		rc = origin_and_rate(r, assistant_origins(r, r->ids[0]));
 	else
-		rc = origin_and_rate(r, origins_of(r,
-			"SELECT to_jsonb(a.allowed_origins)::text FROM dialogs d JOIN assistants a ON a.id = d.assistant_id"
-			" WHERE d.id = $1::bigint", r->ids[0], "preflight", "no such dialog"));
+		rc = origin_and_rate(r, dialog_origins(r, r->ids[0]));
 	if (rc < 0)
 		return ROUTE_DONE;
 	free(r->cors_origin);
@@ -193,6 +199,7 @@ int h_widget_preflight(struct req *r, const char *allow)
 	return ROUTE_DONE;
 }
 
+/* clang-format off */
 const struct route widget_routes[] = {
 	{ "GET", "/api/widget/assistants/{id}", h_widget_assistant, ROUTE_WIDGET },
 	{ "POST", "/api/widget/dialogs", h_widget_dialog_create, ROUTE_WIDGET | ROUTE_BODY | ROUTE_RATE_DIALOGS },
@@ -200,3 +207,4 @@ const struct route widget_routes[] = {
 	{ "POST", "/api/widget/dialogs/{id}/handoff", h_widget_handoff, ROUTE_WIDGET | ROUTE_RATE_MESSAGES },
 	{ 0 },
 };
+/* clang-format on */
