@@ -2,7 +2,7 @@
 /*
  * adminval: the fields of the admin routes (operators, profile, assistants, knowledge,
  * notes, assignment), checked before any database work, and the answer to a refused
- * admin write (the SQLSTATEs of sql/008_admin.sql).
+ * admin write (the SQLSTATEs of sql/006_admin.sql).
  *
  * The av_* checkers are pure: each reads one key of a parsed body, leaves its result in
  * *out and returns 0 (a missing optional key leaves *present 0 or *out NULL), or -1 with

@@ -2,7 +2,7 @@
 /*
  * assistants: the operator side's assistants: the list, one assistant, and the admin's
  * create and PATCH (through chatai_assistant_create() / chatai_assistant_update() of
- * sql/008_admin.sql, as chatai-ctl writes). Their knowledge entries: knowledge.c.
+ * sql/006_admin.sql, as chatai-ctl writes). Their knowledge entries: knowledge.c.
  */
 #include "autoconfig.h"
 #include "routes.h"

@@ -239,7 +239,7 @@ static int of_assistant(const struct entry *e, int64_t id)
 	return e->v.d.assistant_id == id;
 }
 
-/* The cache events of channel `chatai` (sql/005_rest_speed.sql): what each one names. */
+/* The cache events of channel `chatai` (sql/008_triggers.sql): what each one names. */
 static const struct cache_event {
 	const char *k;      /* the payload's "k" */
 	const char *id_key; /* the payload's key of the id */

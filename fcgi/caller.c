@@ -111,7 +111,7 @@ int caller_widget_dialog(struct req *r, int64_t *assistant_id)
 	free(tok);
 	struct ac_dialog d;
 	if (!authcache_dialog_get(r->ids[0], hash, &d)) {
-		/* Any of the dialog's visitor tokens opens it (sql/012_resume_tokens.sql). */
+		/* Any of the dialog's visitor tokens opens it (dialog_visitor_tokens, sql/001_tables.sql). */
 		uint64_t gen = authcache_gen();
 		const char *p[2] = { req_id(r), hash };
 		PGresult *res = http_one_row(

@@ -3,7 +3,8 @@
  * contact: the visitor's side of mail (issue 15): leave an email address on the dialog,
  * report the read position, ask for a transcript, and resume a dialog from the link of
  * a reply mail; and the operator's view of a dialog's mail (routes: contact_routes). The
- * mails themselves are written by triggers (sql/010_mail.sql) and sent by ai/mailq.c.
+ * mails themselves are written by triggers (sql/008_triggers.sql, sql/007_mail.sql) and
+ * sent by ai/mailq.c.
  */
 #include "autoconfig.h"
 #include "routes.h"

@@ -2,7 +2,7 @@
 /*
  * knowledge: an assistant's knowledge entries (docs/api.md): the list, searched with ?q=,
  * the admin's create, PATCH (through chatai_knowledge_put() / chatai_knowledge_update() of
- * sql/008_admin.sql, as chatai-ctl writes) and DELETE, the answer preview and a dialog's
+ * sql/006_admin.sql, as chatai-ctl writes) and DELETE, the answer preview and a dialog's
  * suggestions. Ranking and answers are the assistant's own code (ai/kb.c kb_search,
  * ai/answer.c answer_preview), never a copy of it.
  */

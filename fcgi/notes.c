@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * notes: an operator's private note in a dialog and a dialog's assignment (docs/api.md).
- * A note is a message of "type": "note" stored in the dialog's seq order (sql/008_admin.sql,
+ * A note is a message of "type": "note" stored in the dialog's seq order (sql/006_admin.sql,
  * audience 'note'): admin channels and admin history only, never a widget's.
  */
 #include "autoconfig.h"

@@ -2,7 +2,7 @@
 /*
  * operators: the operator accounts over REST (docs/api.md "Operators"): the list, create
  * and change of an admin, and an operator's own profile (PATCH /api/me). Writes go
- * through chatai_operator_*() of sql/008_admin.sql (011), as chatai-ctl's do. A disable
+ * through chatai_operator_*() of sql/006_admin.sql, as chatai-ctl's do. A disable
  * or an admin's new password revokes every session of the operator in the same
  * transaction, an operator's own new password (PATCH /api/me) every session but the one
  * asking; this process forgets them at once, the other processes and the notifier on the

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * search: GET /api/search?q=&limit= (docs/api.md): full-text search over message text
- * (chatai_search() of sql/008_admin.sql), newest first.
+ * (chatai_search() of sql/006_admin.sql), newest first.
  */
 #include "autoconfig.h"
 #include "routes.h"

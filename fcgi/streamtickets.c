@@ -6,7 +6,7 @@
  * for REST (the operator's bearer token, or the visitor token of one dialog), and puts
  * the ticket in the stream URL (?ticket=) instead of the token: the URL, which web
  * servers and proxies log, then carries nothing that outlives the connection. A ticket
- * is stored hashed (sql/007_stream_tickets.sql), lives STREAM_TICKET_TTL seconds and is
+ * is stored hashed (sql/003_auth.sql), lives STREAM_TICKET_TTL seconds and is
  * consumed by the first stream that shows it (notifier/auth.c).
  */
 #include "autoconfig.h"

@@ -63,7 +63,7 @@ static int origin_and_rate(struct req *r, char *origins)
 static int h_widget_assistant(struct req *r)
 {
 	const char *p[1] = { req_id(r) };
-	/* Online: the one rule, chatai_operators_online() of sql/009_one_rule.sql. */
+	/* Online: the one rule, chatai_operators_online() of sql/003_auth.sql. */
 	PGresult *res = db_exec(r->db,
 		"SELECT jsonb_build_object('id', a.id, 'name', a.name, 'greeting', a.greeting,"
 		"  'operators_online', chatai_operators_online())::text,"
