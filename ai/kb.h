@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kb: the knowledge-base provider. Full-text search over the assistant's knowledge rows
- * (SQL function chatai_kb_search of sql/004_ai.sql: websearch_to_tsquery with the
+ * (SQL function chatai_kb_search of sql/005_ai.sql: websearch_to_tsquery with the
  * assistant's ts_config, ts_rank_cd, OR-semantics fallback, match_threshold).
  */
 #ifndef CHATAI_AI_KB_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mailq: the mail outbox of sql/010_mail.sql, emptied (issue 15). Each step claims what
+ * mailq: the mail outbox of sql/007_mail.sql, emptied (issue 15). Each step claims what
  * is due for one mail (chatai_mail_claim: every due operator alert as one digest, else
  * one reply mail or transcript), composes it from the dialog, sends it (mailsend.h) and
  * records the outcome (chatai_mail_result). Used by the chatai-ai loop, `chatai-ctl mail

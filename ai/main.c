@@ -223,7 +223,7 @@ static int worker_reconnect(struct worker *w)
 	return 0;
 }
 
-/* Check in (sql/006_ai_heartbeat.sql) when it is due: while a worker is alive,
+/* Check in (chatai_ai_heartbeat, sql/005_ai.sql) when it is due: while a worker is alive,
  * chatai.fcgi leaves the jobs to the workers. */
 static void worker_beat(struct worker *w)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * queue: the answer-job queue in PostgreSQL (answer_jobs of sql/001_schema.sql, the
- * chatai_ai_* functions of sql/004_ai.sql). Every call is one statement in autocommit,
+ * queue: the answer-job queue in PostgreSQL (answer_jobs of sql/001_tables.sql, the
+ * chatai_ai_* functions of sql/005_ai.sql). Every call is one statement in autocommit,
  * hence one transaction: a claim takes the job with a lease, a finish stores the answer
  * and ends the job atomically.
  *
@@ -24,7 +24,7 @@ struct job {
 	int attempts;      /* this attempt included */
 };
 
-/* What chatai_ai_finish() does with a job (see its comment in sql/004_ai.sql). */
+/* What chatai_ai_finish() does with a job (see its comment in sql/005_ai.sql). */
 struct job_end {
 	const char *text;         /* answer to store, or NULL */
 	int failed;               /* text is the fallback: ai_failures grows */
@@ -60,7 +60,7 @@ int queue_release_waiting(struct db *db, const char *text) CHATAI_WUR;
  * INT64_MAX when there is none. 0 or -1. */
 int queue_next_deadline(struct db *db, int64_t *ms) CHATAI_WUR;
 
-/* The worker's heartbeat (ai_workers of sql/006_ai_heartbeat.sql): check in now, or
+/* The worker's heartbeat (ai_workers of sql/001_tables.sql): check in now, or
  * leave (at exit). 0 or -1. */
 int queue_heartbeat(struct db *db, const char *worker) CHATAI_WUR;
 int queue_goodbye(struct db *db, const char *worker) CHATAI_WUR;

@@ -121,7 +121,7 @@ int credis_publish_typing(struct credis *c, int64_t dialog_id, int64_t assistant
 			  const char *who, const char *state);
 
 /* How long a presence entry lives: the window of chatai_operators_online()
- * (sql/009_one_rule.sql), the one rule of "operators online" that this set caches. */
+ * (sql/003_auth.sql), the one rule of "operators online" that this set caches. */
 #define CREDIS_PRESENCE_TTL 120
 
 /* Mark operator_id present for ttl_s seconds (it drops out by itself afterwards). A

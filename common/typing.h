@@ -4,7 +4,7 @@
  * REST (fcgi/dialogs.c), the WebSocket streams (notifier/wstyping.c, the same steps on the
  * notifier's loop) and the assistant worker (ai/answer.c).
  *
- *  1. The dialog check, in SQL only: chatai_typing_check() (sql/009_one_rule.sql) raises
+ *  1. The dialog check, in SQL only: chatai_typing_check() (sql/002_messages.sql) raises
  *     P0002 for a missing dialog and CA409 for a closed one, and gives the assistant.
  *     A writer that already holds the dialog (the assistant worker, inside its job)
  *     passes the assistant and skips it.

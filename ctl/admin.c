@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * admin: chatai-ctl's operators, assistants and knowledge. Every write goes through the
- * SQL functions of sql/008_admin.sql (chatai_operator_*, chatai_assistant_create,
+ * SQL functions of sql/006_admin.sql (chatai_operator_*, chatai_assistant_create,
  * chatai_knowledge_*), the ones the REST API calls, so both apply the same rules:
  *
  *   operator add EMAIL NAME [--role admin|operator]   (password on stdin)
@@ -195,7 +195,7 @@ static int operator_find(PGconn *c, const char *who, char id[24])
 }
 
 /* operator disable|enable|passwd OPERATOR: chatai_operator_update(); disable and passwd
- * revoke every session of the operator (sql/011_password_revoke.sql). */
+ * revoke every session of the operator (sql/006_admin.sql). */
 static int operator_change(PGconn *c, const char *what, const char *who)
 {
 	char id[24], *hash = NULL;

@@ -9,8 +9,8 @@
 
 struct migration {
 	int version;
-	char *file; /* "001_schema.sql" */
-	char *path; /* DIR/001_schema.sql */
+	char *file; /* "001_tables.sql" */
+	char *path; /* DIR/001_tables.sql */
 };
 
 /* --sql-dir, else $CHATAI_SQL_DIR, else DATADIR/sql. */

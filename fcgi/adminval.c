@@ -239,16 +239,5 @@ int admin_answer(struct req *r, PGresult *res, int status, const char *what, con
 		admin_db_error(r, what, field400, msg409);
 		return ROUTE_DONE;
 	}
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-		http_error(r, 404, "not_found", "no such resource", NULL);
-	else
-		http_json(r, status, PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return ROUTE_DONE;
-}
-
-const char *admin_id(const struct req *r, char buf[24])
-{
-	snprintf(buf, 24, "%lld", (long long)r->ids[0]);
-	return buf;
+	return http_row(r, res, status, what, "no such resource");
 }

@@ -2,7 +2,7 @@
 /*
  * adminval: the fields of the admin routes (operators, profile, assistants, knowledge,
  * notes, assignment), checked before any database work, and the answer to a refused
- * admin write (the SQLSTATEs of sql/008_admin.sql).
+ * admin write (the SQLSTATEs of sql/006_admin.sql).
  *
  * The av_* checkers are pure: each reads one key of a parsed body, leaves its result in
  * *out and returns 0 (a missing optional key leaves *present 0 or *out NULL), or -1 with
@@ -55,12 +55,10 @@ char *av_assistant_patch(const cJSON *o, struct verr *e);
  * else as http_db_error(). */
 void admin_db_error(struct req *r, const char *what, const char *field400, const char *msg409);
 
-/* Answer status with the first column of a one-row result, 404 when there is no row;
- * a NULL res goes to admin_db_error(). Clears res. ROUTE_DONE. */
+/* http_row() of request.h (status with the first column of a one-row result, 404 "no
+ * such resource" when there is none) for an admin statement: a NULL res goes to
+ * admin_db_error(). Clears res. ROUTE_DONE. */
 int admin_answer(struct req *r, PGresult *res, int status, const char *what, const char *field400,
 		 const char *msg409);
-
-/* r->ids[0] as decimal text into buf (24 bytes). */
-const char *admin_id(const struct req *r, char buf[24]);
 
 #endif

@@ -3,11 +3,11 @@
  * authcache: what a REST process remembers of the database's answers to "who is this?"
  * so that an ordinary request is one round trip: verified operator sessions (by token
  * hash) and widget dialogs (assistant, allowed origins, by dialog id and one of the
- * dialog's visitor token hashes: a dialog opens to several, sql/012_resume_tokens.sql).
+ * dialog's visitor token hashes: a dialog opens to several, dialog_visitor_tokens).
  *
  * The rule that makes it safe: an entry is used only while the process LISTENs, and
  * every change that could make an entry wrong sends a NOTIFY at commit (the triggers of
- * sql/005_rest_speed.sql: revoke, operator, assistant). The long-poll dispatcher, which
+ * sql/008_triggers.sql: revoke, operator, assistant). The long-poll dispatcher, which
  * owns the LISTEN link, drops the entries those notifications name; a lost link turns
  * the cache off until the link is back, then starts it empty.
  *

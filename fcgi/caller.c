@@ -106,29 +106,25 @@ int caller_widget_dialog(struct req *r, int64_t *assistant_id)
 		           NULL);
 		return -1;
 	}
-	char hash[TOKEN_HASH_CHARS + 1], id[24];
+	char hash[TOKEN_HASH_CHARS + 1];
 	token_hash(tok, hash);
 	free(tok);
 	struct ac_dialog d;
 	if (!authcache_dialog_get(r->ids[0], hash, &d)) {
-		/* Any of the dialog's visitor tokens opens it (sql/012_resume_tokens.sql). */
+		/* Any of the dialog's visitor tokens opens it (dialog_visitor_tokens, sql/001_tables.sql). */
 		uint64_t gen = authcache_gen();
-		snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-		const char *p[2] = { id, hash };
-		PGresult *res = db_exec(r->db,
-			"SELECT COALESCE((SELECT t.token_hash FROM dialog_visitor_tokens t"
-			" WHERE t.dialog_id = d.id AND t.token_hash = $2), ''),"
-			" d.assistant_id, to_jsonb(a.allowed_origins)::text"
-			" FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint", 2, p);
-		if (!res) {
-			http_db_error(r, "widget dialog");
+		const char *p[2] = { req_id(r), hash };
+		PGresult *res = http_one_row(
+			r,
+			db_exec(r->db,
+				"SELECT COALESCE((SELECT t.token_hash FROM dialog_visitor_tokens t"
+				" WHERE t.dialog_id = d.id AND t.token_hash = $2), ''),"
+				" d.assistant_id, to_jsonb(a.allowed_origins)::text"
+				" FROM dialogs d JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint",
+				2, p),
+			"widget dialog", "no such dialog");
+		if (!res)
 			return -1;
-		}
-		if (PQntuples(res) != 1) {
-			PQclear(res);
-			http_error(r, 404, "not_found", "no such dialog", NULL);
-			return -1;
-		}
 		snprintf(d.token_hash, sizeof d.token_hash, "%s", PQgetvalue(res, 0, 0));
 		d.assistant_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 		d.allowed_json = xstrdup(PQgetvalue(res, 0, 2));

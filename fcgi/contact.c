@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* contact: contact, read position, transcript and resume for the widget (contact.h). */
+/*
+ * contact: the visitor's side of mail (issue 15): leave an email address on the dialog,
+ * report the read position, ask for a transcript, and resume a dialog from the link of
+ * a reply mail; and the operator's view of a dialog's mail (routes: contact_routes). The
+ * mails themselves are written by triggers (sql/008_triggers.sql, sql/007_mail.sql) and
+ * sent by ai/mailq.c.
+ */
 #include "autoconfig.h"
-#include "contact.h"
+#include "routes.h"
 #include "adminval.h"
 #include "appcfg.h"
 #include "caller.h"
@@ -11,12 +17,26 @@
 #include "mailaddr.h"
 #include "ratelimit.h"
 #include "request.h"
-#include "router.h"
 #include "token.h"
+#include "validate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Most transcripts one dialog may ask for per hour. */
+#define CONTACT_TRANSCRIPTS_PER_HOUR 3
+
+struct v_contact {
+	const char *email;
+	const char *name;        /* NULL when absent or empty */
+	int transcript_on_close; /* 0 when absent */
+};
+
+struct v_resume {
+	int64_t dialog_id;
+	const char *token; /* any string up to 256 bytes: checked by its hash, never by shape */
+};
 
 static int refuse(struct verr *e, const char *field, const char *message)
 {
@@ -28,7 +48,9 @@ static int refuse(struct verr *e, const char *field, const char *message)
 	return -1;
 }
 
-int v_contact(const cJSON *o, struct v_contact *out, struct verr *e)
+/* {email, name?, consent: true, transcript_on_close?}: 400 validation_failed naming the
+ * field (a control character in any string field names that field). Pure. */
+static int v_contact(const cJSON *o, struct v_contact *out, struct verr *e)
 {
 	memset(out, 0, sizeof *out);
 	/* CR, LF or any control character, in any field, whatever the field. */
@@ -58,7 +80,7 @@ int v_contact(const cJSON *o, struct v_contact *out, struct verr *e)
 	return 0;
 }
 
-int v_resume(const cJSON *o, struct v_resume *out, struct verr *e)
+static int v_resume(const cJSON *o, struct v_resume *out, struct verr *e)
 {
 	memset(out, 0, sizeof *out);
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "dialog_id");
@@ -82,26 +104,19 @@ static int need_mail(struct req *r)
 	return -1;
 }
 
-int h_widget_contact(struct req *r)
+static int h_widget_contact(struct req *r)
 {
 	int64_t assistant;
 	struct v_contact in;
 	struct verr e = { 0 };
 	if (caller_widget_dialog(r, &assistant) < 0 || need_mail(r) < 0)
 		return ROUTE_DONE;
-	if (v_contact(req_body(r), &in, &e) < 0) {
-		http_verr(r, &e);
-		return ROUTE_DONE;
-	}
-	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-	const char *p[4] = { id, in.email, in.name, in.transcript_on_close ? "t" : "f" };
+	if (v_contact(req_body(r), &in, &e) < 0)
+		return http_verr(r, &e);
+	const char *p[4] = { req_id(r), in.email, in.name, in.transcript_on_close ? "t" : "f" };
 	PGresult *res = db_exec(r->db, "SELECT chatai_mail_contact($1::bigint, $2, $3, $4::boolean)", 4, p);
-	if (!res) {
-		http_db_error(r, "contact");
+	if (http_db_done(r, res, "contact") < 0)
 		return ROUTE_DONE;
-	}
-	PQclear(res);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "email", in.email);
 	if (in.name)
@@ -114,20 +129,16 @@ int h_widget_contact(struct req *r)
 	return ROUTE_DONE;
 }
 
-int h_widget_read(struct req *r)
+static int h_widget_read(struct req *r)
 {
 	int64_t assistant, seq = 0;
 	struct verr e = { 0 };
 	if (caller_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
-	if (v_read(req_body(r), &seq, &e) < 0) {
-		http_verr(r, &e);
-		return ROUTE_DONE;
-	}
-	char id[24], s[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-	snprintf(s, sizeof s, "%lld", (long long)seq);
-	const char *p[2] = { id, s };
+	if (v_read(req_body(r), &seq, &e) < 0)
+		return http_verr(r, &e);
+	char s[I64_TEXT];
+	const char *p[2] = { req_id(r), i64_text(seq, s) };
 	/* Forward only, never past the last message; operators hear of it when it moved. */
 	PGresult *res = db_exec(
 		r->db,
@@ -135,48 +146,38 @@ int h_widget_read(struct req *r)
 		"  WHERE id = $1::bigint AND visitor_read_seq < LEAST($2::bigint, last_seq) RETURNING id)"
 		" SELECT chatai_notify_dialog(id, 'dialog_updated') FROM u",
 		2, p);
-	if (!res) {
-		http_db_error(r, "read");
-		return ROUTE_DONE;
-	}
-	PQclear(res);
-	http_no_content(r);
+	if (http_db_done(r, res, "read") == 0)
+		http_no_content(r);
 	return ROUTE_DONE;
 }
 
-int h_widget_transcript(struct req *r)
+static int h_widget_transcript(struct req *r)
 {
 	int64_t assistant;
 	if (caller_widget_dialog(r, &assistant) < 0 || need_mail(r) < 0)
 		return ROUTE_DONE;
-	char id[24], key[48];
-	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-	snprintf(key, sizeof key, "transcript:%s", id);
-	const char *p[1] = { id }, *pk[1] = { key };
+	char key[48];
+	snprintf(key, sizeof key, "transcript:%s", req_id(r));
+	const char *p[1] = { req_id(r) }, *pk[1] = { key };
 	PGresult *res = db_exec(r->db, "SELECT hits, retry_after FROM chatai_rate_hit($1, 3600)", 1, pk);
-	if (!res) {
-		http_db_error(r, "transcript limit");
-		return ROUTE_DONE;
-	}
+	if (!res)
+		return http_db_error(r, "transcript limit");
 	int hits = atoi(PQgetvalue(res, 0, 0));
 	if (hits > CONTACT_TRANSCRIPTS_PER_HOUR) {
 		http_header(r, "Retry-After", PQgetvalue(res, 0, 1));
 		PQclear(res);
-		http_error(r, 429, "rate_limited", "a transcript was mailed recently; try again later", NULL);
-		return ROUTE_DONE;
+		return http_error(r, 429, "rate_limited", "a transcript was mailed recently; try again later",
+				  NULL);
 	}
 	PQclear(res);
 	res = db_exec(r->db, "SELECT chatai_mail_transcript($1::bigint)", 1, p);
-	if (!res) {
-		http_db_error(r, "transcript");
-		return ROUTE_DONE;
-	}
+	if (!res)
+		return http_db_error(r, "transcript");
 	int queued = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
-	if (!queued) {
-		http_error(r, 409, "no_contact", "leave an email address first (POST .../contact)", NULL);
-		return ROUTE_DONE;
-	}
+	if (!queued)
+		return http_error(r, 409, "no_contact", "leave an email address first (POST .../contact)",
+				  NULL);
 	inlineai_note_post(); /* with no worker alive, this request sends it after answering */
 	http_json(r, 202, "{\"queued\":true}");
 	return ROUTE_DONE;
@@ -189,10 +190,9 @@ static int resume_check(struct req *r, const struct v_resume *in, int64_t *assis
 {
 	static const char dummy[TOKEN_HASH_CHARS + 1] =
 		"0000000000000000000000000000000000000000000000000000000000000000";
-	char hash[TOKEN_HASH_CHARS + 1], id[24];
+	char hash[TOKEN_HASH_CHARS + 1], id[I64_TEXT];
 	token_hash(in->token, hash);
-	snprintf(id, sizeof id, "%lld", (long long)in->dialog_id);
-	const char *p[2] = { hash, id };
+	const char *p[2] = { hash, i64_text(in->dialog_id, id) };
 	PGresult *res = db_exec(
 		r->db,
 		"SELECT t.token_hash, (t.dialog_id = $2::bigint AND t.expires_at > now()), d.assistant_id,"
@@ -213,45 +213,34 @@ static int resume_check(struct req *r, const struct v_resume *in, int64_t *assis
 	return ok;
 }
 
-int h_widget_resume(struct req *r)
+static int h_widget_resume(struct req *r)
 {
 	struct v_resume in;
 	struct verr e = { 0 };
-	if (v_resume(req_body(r), &in, &e) < 0) {
-		http_verr(r, &e);
-		return ROUTE_DONE;
-	}
+	if (v_resume(req_body(r), &in, &e) < 0)
+		return http_verr(r, &e);
 	if (ratelimit_request(r) < 0) /* every try counts: guessing is slow */
 		return ROUTE_DONE;
 	int64_t assistant = 0;
 	char *origins = NULL;
 	int ok = resume_check(r, &in, &assistant, &origins);
-	if (ok < 0) {
-		http_db_error(r, "resume");
-		return ROUTE_DONE;
-	}
-	if (!ok) {
-		http_error(r, 404, "not_found", "this link is unknown or has expired", NULL);
-		return ROUTE_DONE;
-	}
+	if (ok < 0)
+		return http_db_error(r, "resume");
+	if (!ok)
+		return http_error(r, 404, "not_found", "this link is unknown or has expired", NULL);
 	int cors = caller_widget_origin(r, origins);
 	free(origins);
 	if (cors < 0)
 		return ROUTE_DONE;
-	char tok[TOKEN_CHARS + 1], hash[TOKEN_HASH_CHARS + 1], id[24];
-	if (token_new(tok) < 0) {
-		http_error(r, 500, "internal_error", "no entropy for a token", NULL);
-		return ROUTE_DONE;
-	}
+	char tok[TOKEN_CHARS + 1], hash[TOKEN_HASH_CHARS + 1], id[I64_TEXT];
+	if (token_new(tok) < 0)
+		return http_error(r, 500, "internal_error", "no entropy for a token", NULL);
 	token_hash(tok, hash);
-	snprintf(id, sizeof id, "%lld", (long long)in.dialog_id);
-	const char *p[2] = { id, hash };
+	const char *p[2] = { i64_text(in.dialog_id, id), hash };
+	/* a token more for the dialog: the ones it had keep working */
 	PGresult *res = db_exec(r->db, "SELECT chatai_mail_resume($1::bigint, $2)", 2, p);
-	if (!res) {
-		http_db_error(r, "resume");
+	if (http_db_done(r, res, "resume") < 0)
 		return ROUTE_DONE;
-	}
-	PQclear(res); /* a token more for the dialog: the ones it had keep working */
 	char body[160 + TOKEN_CHARS];
 	snprintf(body, sizeof body, "{\"dialog_id\":%lld,\"assistant_id\":%lld,\"visitor_token\":\"%s\"}",
 		 (long long)in.dialog_id, (long long)assistant, tok);
@@ -260,10 +249,20 @@ int h_widget_resume(struct req *r)
 	return ROUTE_DONE;
 }
 
-int h_dialog_mail(struct req *r)
+static int h_dialog_mail(struct req *r)
 {
-	char id[24];
-	const char *p[1] = { admin_id(r, id) };
+	const char *p[1] = { req_id(r) };
 	return admin_answer(r, db_exec(r->db, "SELECT chatai_mail_dialog_json($1::bigint)::text", 1, p), 200,
 			    "dialog mail", NULL, NULL);
 }
+
+/* clang-format off */
+const struct route contact_routes[] = {
+	{ "GET", "/api/dialogs/{id}/mail", h_dialog_mail, ROUTE_OPERATOR },
+	{ "POST", "/api/widget/dialogs/{id}/contact", h_widget_contact, ROUTE_WIDGET | ROUTE_BODY | ROUTE_RATE_MESSAGES },
+	{ "POST", "/api/widget/dialogs/{id}/read", h_widget_read, ROUTE_WIDGET | ROUTE_BODY | ROUTE_RATE_TYPING },
+	{ "POST", "/api/widget/dialogs/{id}/transcript", h_widget_transcript, ROUTE_WIDGET | ROUTE_RATE_MESSAGES },
+	{ "POST", "/api/widget/resume", h_widget_resume, ROUTE_WIDGET | ROUTE_BODY | ROUTE_RATE_DIALOGS },
+	{ 0 },
+};
+/* clang-format on */

@@ -11,7 +11,7 @@
  * the dialog as it is now).
  */
 #include "autoconfig.h"
-#include "inbox.h"
+#include "routes.h"
 #include "request.h"
 #include "router.h"
 #include "appcfg.h"
@@ -52,13 +52,10 @@ static int feed_fetch(struct db *db, struct lp_query *q, struct feed *f, char **
 		*empty = 0;
 		return 0;
 	}
-	char lo[24], hi[24], after[24], cs[24], lim[24];
-	snprintf(lo, sizeof lo, "%lld", (long long)f->cursor.lo);
-	snprintf(hi, sizeof hi, "%lld", (long long)f->cursor.hi);
-	snprintf(after, sizeof after, "%lld", (long long)f->cursor.after_id);
-	snprintf(cs, sizeof cs, "%lld", (long long)cur);
-	snprintf(lim, sizeof lim, "%d", INBOX_PAGE);
-	const char *p[5] = { lo, hi, after, cs, lim };
+	char lo[I64_TEXT], hi[I64_TEXT], after[I64_TEXT], cs[I64_TEXT], lim[I64_TEXT];
+	const char *p[5] = { i64_text(f->cursor.lo, lo), i64_text(f->cursor.hi, hi),
+			     i64_text(f->cursor.after_id, after), i64_text(cur, cs),
+			     i64_text(INBOX_PAGE, lim) };
 	res = db_exec(db,
 		"WITH page AS (SELECT e.id, e.dialog_id, e.kind, e.message_id FROM inbox_events e"
 		"   WHERE (e.xid >= $1::text::xid8 AND e.xid < $2::text::xid8 AND e.id > $3::bigint)"
@@ -106,7 +103,7 @@ static int feed_lp_fetch(struct db *db, struct lp_query *q, char **json, int *em
 
 static const struct lp_ops inbox_ops = { feed_lp_fetch, "no such dialog" };
 
-int h_inbox(struct req *r)
+static int h_inbox(struct req *r)
 {
 	struct feed f;
 	struct verr e = { 0 };
@@ -115,16 +112,14 @@ int h_inbox(struct req *r)
 	int rc = query_get(r->query, "cursor", &c);
 	if (rc < 0 || (rc == 1 && *c && inbox_cursor_decode(c, &f.cursor) < 0)) {
 		free(c);
-		http_error(r, 400, "validation_failed", "cursor is not a cursor given by this API", "cursor");
-		return ROUTE_DONE;
+		return http_error(r, 400, "validation_failed", "cursor is not a cursor given by this API",
+				  "cursor");
 	}
 	f.has_cursor = rc == 1 && *c;
 	free(c);
 	struct v_messages_query mq;
-	if (v_messages_query(r->query, app_cfg.longpoll_max_wait, &mq, &e) < 0) {
-		http_verr(r, &e);
-		return ROUTE_DONE;
-	}
+	if (v_messages_query(r->query, app_cfg.longpoll_max_wait, &mq, &e) < 0)
+		return http_verr(r, &e);
 	/* Woken by every message and dialog event (dialog_id 0). */
 	struct lp_query q;
 	memset(&q, 0, sizeof q);
@@ -133,3 +128,8 @@ int h_inbox(struct req *r)
 	/* A first call answers at once: the client learns where the feed starts. */
 	return lp_serve(r, &q, f.has_cursor ? mq.wait : 0);
 }
+
+const struct route inbox_routes[] = {
+	{ "GET", "/api/inbox", h_inbox, ROUTE_OPERATOR },
+	{ 0 },
+};

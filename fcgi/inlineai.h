@@ -10,7 +10,7 @@
  * the worker's own code (ai/libchataiai.a: queue_claim, answer_job), so the lease, the
  * retries and the exactly-once finish are the worker's.
  *
- * "No worker" means no row of ai_workers (sql/006_ai_heartbeat.sql) newer than
+ * "No worker" means no row of ai_workers (sql/001_tables.sql) newer than
  * QUEUE_ALIVE_S seconds; a worker checks in every QUEUE_HEARTBEAT_S seconds and deletes
  * its row when it stops. An answer is computed by one request per process at a time.
  *

@@ -1,19 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* knowledge: assistant and knowledge changes, ranked search, preview, suggestions. */
+/*
+ * knowledge: an assistant's knowledge entries (docs/api.md): the list, searched with ?q=,
+ * the admin's create, PATCH (through chatai_knowledge_put() / chatai_knowledge_update() of
+ * sql/006_admin.sql, as chatai-ctl writes) and DELETE, the answer preview and a dialog's
+ * suggestions. Ranking and answers are the assistant's own code (ai/kb.c kb_search,
+ * ai/answer.c answer_preview), never a copy of it.
+ */
 #include "autoconfig.h"
-#include "knowledge.h"
-#include "assistants.h"
+#include "routes.h"
 #include "adminval.h"
 #include "answer.h"
 #include "request.h"
-#include "router.h"
 #include "validate.h"
-#include "authcache.h"
 #include "inlineai.h"
 #include "json.h"
 #include "kb.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,34 +24,46 @@
 #define KN_RANKED_MAX      50
 #define KN_SUGGESTIONS_MAX 5
 
-int h_assistant_update(struct req *r)
+static int h_knowledge_list(struct req *r)
 {
-	struct verr e = { 0 };
-	char *patch = av_assistant_patch(req_body(r), &e);
-	if (!patch) {
-		http_verr(r, &e);
-		return ROUTE_DONE;
-	}
-	char id[24];
-	const char *p[2] = { admin_id(r, id), patch };
-	PGresult *res = db_exec(r->db, "SELECT chatai_assistant_update($1::bigint, $2::jsonb)::text", 2, p);
-	free(patch);
-	if (res)
-		(void)authcache_note("assistant", r->ids[0]);
-	return admin_answer(r, res, 200, "assistant update", "ts_config", NULL);
+	const char *p[1] = { req_id(r) };
+	PGresult *res = db_exec(r->db,
+		"SELECT jsonb_build_object('knowledge', COALESCE((SELECT jsonb_agg(chatai_knowledge_json(k) ORDER BY k.id)"
+		" FROM knowledge k WHERE k.assistant_id = a.id), '[]'::jsonb))::text"
+		" FROM assistants a WHERE a.id = $1::bigint", 1, p);
+	return admin_answer(r, res, 200, "knowledge list", NULL, NULL);
 }
 
-int h_knowledge_patch(struct req *r)
+static int h_knowledge_create(struct req *r)
+{
+	struct v_knowledge in;
+	struct verr e = { 0 };
+	if (v_knowledge(req_body(r), &in, &e) < 0)
+		return http_verr(r, &e);
+	const char *p[3] = { req_id(r), in.question, in.answer };
+	PGresult *res = db_exec(r->db, "SELECT chatai_knowledge_put($1::bigint, $2, $3)::text", 3, p);
+	v_knowledge_free(&in);
+	return admin_answer(r, res, 201, "knowledge create", NULL, NULL);
+}
+
+static int h_knowledge_delete(struct req *r)
+{
+	const char *p[1] = { req_id(r) };
+	PGresult *res = db_exec(r->db, "DELETE FROM knowledge WHERE id = $1::bigint RETURNING id", 1, p);
+	return http_row(r, res, 204, "knowledge delete", "no such knowledge entry");
+}
+
+static int h_knowledge_patch(struct req *r)
 {
 	const cJSON *o = req_body(r);
-	char *q = NULL, *a = NULL, id[24];
+	char *q = NULL, *a = NULL;
 	struct verr e = { 0 };
 	if (av_text(o, "question", 0, &q, &e) < 0 || av_text(o, "answer", 0, &a, &e) < 0) {
 		http_verr(r, &e);
 	} else if (!q && !a) {
 		http_error(r, 400, "validation_failed", "nothing to change: give question or answer", NULL);
 	} else {
-		const char *p[3] = { admin_id(r, id), q, a };
+		const char *p[3] = { req_id(r), q, a };
 		PGresult *res =
 			db_exec(r->db, "SELECT chatai_knowledge_update($1::bigint, $2, $3)::text", 3, p);
 		admin_answer(r, res, 200, "knowledge update", NULL, NULL);
@@ -94,24 +108,19 @@ static int ranked(struct req *r, int64_t assistant, const char *q, int limit, co
 	return ROUTE_DONE;
 }
 
-/* 1 when assistant r->ids[0] exists, 0 with 404 set, -1 with the error set. */
+/* 1 when assistant r->ids[0] exists, 0 with the answer (404, database error) set. */
 static int assistant_exists(struct req *r)
 {
-	char id[24];
-	const char *p[1] = { admin_id(r, id) };
+	const char *p[1] = { req_id(r) };
 	PGresult *res = db_exec(r->db, "SELECT 1 FROM assistants WHERE id = $1::bigint", 1, p);
-	if (!res) {
-		http_db_error(r, "assistant");
-		return -1;
-	}
-	int found = PQntuples(res) == 1;
+	res = http_one_row(r, res, "assistant", "no such assistant");
+	int found = res != NULL;
 	PQclear(res);
-	if (!found)
-		http_error(r, 404, "not_found", "no such assistant", NULL);
 	return found;
 }
 
-int h_knowledge_query(struct req *r)
+/* GET /api/assistants/{id}/knowledge: every entry, or with ?q= the entries ranked. */
+static int h_knowledge_query(struct req *r)
 {
 	char *q = NULL;
 	int rc = query_get(r->query, "q", &q);
@@ -121,25 +130,22 @@ int h_knowledge_query(struct req *r)
 	}
 	if (rc < 0 || strlen(q) > KN_QUERY_MAX || !utf8_valid(q, strlen(q))) {
 		free(q);
-		http_error(r, 400, "validation_failed", "q must be valid UTF-8 text of at most 1000 bytes",
-			   "q");
-		return ROUTE_DONE;
+		return http_error(r, 400, "validation_failed",
+				  "q must be valid UTF-8 text of at most 1000 bytes", "q");
 	}
-	if (assistant_exists(r) == 1)
+	if (assistant_exists(r))
 		ranked(r, r->ids[0], q, KN_RANKED_MAX, "knowledge", "id");
 	free(q);
 	return ROUTE_DONE;
 }
 
-int h_answer_preview(struct req *r)
+static int h_answer_preview(struct req *r)
 {
 	char *q = NULL, *text = NULL;
 	int64_t kid = 0;
 	struct verr e = { 0 };
-	if (av_text(req_body(r), "question", 1, &q, &e) < 0) {
-		http_verr(r, &e);
-		return ROUTE_DONE;
-	}
+	if (av_text(req_body(r), "question", 1, &q, &e) < 0)
+		return http_verr(r, &e);
 	int rc = answer_preview(r->db, inlineai_settings(), r->ids[0], q, &text, &kid);
 	if (rc == -2) {
 		http_error(r, 404, "not_found", "no such assistant", NULL);
@@ -160,24 +166,16 @@ int h_answer_preview(struct req *r)
 	return ROUTE_DONE;
 }
 
-int h_dialog_suggestions(struct req *r)
+static int h_dialog_suggestions(struct req *r)
 {
-	char id[24];
-	const char *p[1] = { admin_id(r, id) };
+	const char *p[1] = { req_id(r) };
 	PGresult *res = db_exec(
 		r->db,
 		"SELECT d.assistant_id, (SELECT m.text FROM messages m WHERE m.dialog_id = d.id AND m.sender = 'user'"
 		" ORDER BY m.seq DESC LIMIT 1) FROM dialogs d WHERE d.id = $1::bigint",
 		1, p);
-	if (!res) {
-		http_db_error(r, "suggestions");
+	if (!(res = http_one_row(r, res, "suggestions", "no such dialog")))
 		return ROUTE_DONE;
-	}
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		http_error(r, 404, "not_found", "no such dialog", NULL);
-		return ROUTE_DONE;
-	}
 	int64_t assistant = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	char *last = PQgetisnull(res, 0, 1) ? NULL : xstrdup(PQgetvalue(res, 0, 1));
 	PQclear(res);
@@ -185,3 +183,15 @@ int h_dialog_suggestions(struct req *r)
 	free(last);
 	return ROUTE_DONE;
 }
+
+/* clang-format off */
+const struct route knowledge_routes[] = {
+	{ "GET", "/api/assistants/{id}/knowledge", h_knowledge_query, ROUTE_OPERATOR },
+	{ "POST", "/api/assistants/{id}/answer-preview", h_answer_preview, ROUTE_OPERATOR | ROUTE_BODY },
+	{ "POST", "/api/assistants/{id}/knowledge", h_knowledge_create, ROUTE_OPERATOR | ROUTE_ADMIN | ROUTE_BODY },
+	{ "PATCH", "/api/knowledge/{id}", h_knowledge_patch, ROUTE_OPERATOR | ROUTE_ADMIN | ROUTE_BODY },
+	{ "DELETE", "/api/knowledge/{id}", h_knowledge_delete, ROUTE_OPERATOR | ROUTE_ADMIN },
+	{ "GET", "/api/dialogs/{id}/suggestions", h_dialog_suggestions, ROUTE_OPERATOR },
+	{ 0 },
+};
+/* clang-format on */

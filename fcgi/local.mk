@@ -9,18 +9,18 @@ noinst_LIBRARIES += fcgi/libchataifcgi.a
 fcgi_libchataifcgi_a_SOURCES = \
 	fcgi/pipeline.c fcgi/pipeline.h \
 	fcgi/routes.c fcgi/routes.h \
-	fcgi/session.c fcgi/session.h \
-	fcgi/assistants.c fcgi/assistants.h \
+	fcgi/session.c \
+	fcgi/assistants.c \
 	fcgi/dialogs.c fcgi/dialogs.h \
-	fcgi/messages.c fcgi/messages.h \
+	fcgi/messages.c \
 	fcgi/widget.c fcgi/widget.h \
-	fcgi/inbox.c fcgi/inbox.h \
-	fcgi/streamtickets.c fcgi/streamtickets.h \
-	fcgi/operators.c fcgi/operators.h \
-	fcgi/knowledge.c fcgi/knowledge.h \
-	fcgi/notes.c fcgi/notes.h \
-	fcgi/search.c fcgi/search.h \
-	fcgi/contact.c fcgi/contact.h \
+	fcgi/inbox.c \
+	fcgi/streamtickets.c \
+	fcgi/operators.c \
+	fcgi/knowledge.c \
+	fcgi/notes.c \
+	fcgi/search.c \
+	fcgi/contact.c \
 	fcgi/caller.c fcgi/caller.h \
 	fcgi/ratelimit.c fcgi/ratelimit.h \
 	fcgi/longpoll.c fcgi/longpoll.h fcgi/lphub.h \

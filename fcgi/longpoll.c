@@ -69,15 +69,27 @@ static void waiter_answer(struct waiter *w, struct db *db, int status, char *bod
 	waiter_free(w);
 }
 
-static void repark(struct waiter *w)
+/* Wake the dispatcher (its event fd): new waiters are pending, or the process stops. */
+static void hub_wake(void)
 {
-	pthread_mutex_lock(&lp_hub.mu);
-	w->next = lp_hub.pending;
-	lp_hub.pending = w;
-	pthread_mutex_unlock(&lp_hub.mu);
 	uint64_t one = 1;
 	if (write(lp_hub.efd, &one, sizeof one) < 0)
 		log_warn("longpoll: eventfd write: %s", strerror(errno));
+}
+
+/* Hand w to the dispatcher (mu held; hub_wake() once mu is released). */
+static void pending_push_locked(struct waiter *w)
+{
+	w->next = lp_hub.pending;
+	lp_hub.pending = w;
+}
+
+static void repark(struct waiter *w)
+{
+	pthread_mutex_lock(&lp_hub.mu);
+	pending_push_locked(w);
+	pthread_mutex_unlock(&lp_hub.mu);
+	hub_wake();
 }
 
 /* Do a and b ask the same question (so one query answers both)? */
@@ -343,12 +355,9 @@ static int park(struct transport *tr, const struct lp_query *q, uint64_t gen, in
 	if (q->recheck && now_ms() + 100 < deadline_ms)
 		w->wake_ms = now_ms() + 100;
 	w->cors_origin = cors_origin ? xstrdup(cors_origin) : NULL;
-	w->next = lp_hub.pending;
-	lp_hub.pending = w;
+	pending_push_locked(w);
 	pthread_mutex_unlock(&lp_hub.mu);
-	uint64_t one = 1;
-	if (write(lp_hub.efd, &one, sizeof one) < 0)
-		log_warn("longpoll: eventfd write: %s", strerror(errno));
+	hub_wake();
 	return 0;
 }
 
@@ -358,9 +367,8 @@ void lp_stop(void)
 	lp_hub.stopping = 1;
 	int started = lp_hub.started;
 	pthread_mutex_unlock(&lp_hub.mu);
-	uint64_t one = 1;
-	if (started && write(lp_hub.efd, &one, sizeof one) < 0)
-		log_warn("longpoll: eventfd write: %s", strerror(errno));
+	if (started)
+		hub_wake();
 }
 
 int lp_idle(void)
@@ -392,14 +400,10 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 	char *json = NULL;
 	int empty = 1;
 	int rc = lpq_fetch(r->db, q, &json, &empty);
-	if (rc == -1) {
-		http_db_error(r, "long-poll read");
-		return ROUTE_DONE;
-	}
-	if (rc == -2) {
-		http_error(r, 404, "not_found", q->ops->missing, NULL);
-		return ROUTE_DONE;
-	}
+	if (rc == -1)
+		return http_db_error(r, "long-poll read");
+	if (rc == -2)
+		return http_error(r, 404, "not_found", q->ops->missing, NULL);
 	if (!empty || wait_s <= 0) {
 		http_json_take(r, 200, json);
 		return ROUTE_DONE;
@@ -420,10 +424,9 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 	if (parked == -3) {
 		/* One address holds fcgi_longpoll_max_per_ip waiting requests already. */
 		http_header(r, "Retry-After", "5");
-		http_error(r, 429, "rate_limited", "too many waiting requests from this address", NULL);
-		return ROUTE_DONE;
+		return http_error(r, 429, "rate_limited", "too many waiting requests from this address",
+				  NULL);
 	}
 	http_header(r, "Retry-After", "1");
-	http_error(r, 503, "unavailable", "too many waiting requests, try again shortly", NULL);
-	return ROUTE_DONE;
+	return http_error(r, 503, "unavailable", "too many waiting requests, try again shortly", NULL);
 }

@@ -34,10 +34,63 @@ static struct lp_heap timers;
 static struct waiter *fired;
 static int epfd = -1;
 static struct lp_ring ring;
-static int *leaving;          /* links of requests leaving the set (leaving_drop) */
-static size_t nleaving, capleaving;
-/* epoll tags of the two fds that are not a waiter's */
-static char tag_efd, tag_listen;
+
+/*
+ * A waiting request's link is tagged in the epoll set with its slot and the slot's
+ * generation, not with a pointer. A woken request leaves the slot table when it is handed
+ * to the completion threads, but its link stays in the set until a completion thread
+ * closes it (a close takes a file out of every epoll set): no epoll_ctl per answer, and an
+ * event that arrives in between carries an old generation and is ignored. Links are
+ * watched edge-triggered, so such a link reports its hang-up once, not on every wait.
+ */
+struct slot {
+	struct waiter *w;   /* NULL: free */
+	uint32_t gen;
+	uint32_t next_free;
+};
+static struct slot *slots;
+static uint32_t nslots, free_slot = UINT32_MAX;
+#define TAG_EFD UINT64_MAX
+#define TAG_LISTEN (UINT64_MAX - 1)
+
+static uint32_t slot_take(struct waiter *w)
+{
+	if (free_slot == UINT32_MAX) {
+		uint32_t grow = nslots ? nslots : 1024;
+		slots = xrealloc(slots, (size_t)(nslots + grow) * sizeof *slots);
+		for (uint32_t i = nslots + grow; i-- > nslots;) {
+			slots[i] = (struct slot){ .w = NULL, .gen = 0, .next_free = free_slot };
+			free_slot = i;
+		}
+		nslots += grow;
+	}
+	uint32_t i = free_slot;
+	free_slot = slots[i].next_free;
+	slots[i].w = w;
+	return i;
+}
+
+static void slot_release(uint32_t i)
+{
+	slots[i].w = NULL;
+	slots[i].gen++;
+	slots[i].next_free = free_slot;
+	free_slot = i;
+}
+
+static uint64_t slot_tag(uint32_t i)
+{
+	return (uint64_t)slots[i].gen << 32 | i;
+}
+
+/* The waiter an event's tag names, or NULL when that wait is over. */
+static struct waiter *slot_waiter(uint64_t tag)
+{
+	uint32_t i = (uint32_t)tag;
+	if (i >= nslots || slots[i].gen != (uint32_t)(tag >> 32))
+		return NULL;
+	return slots[i].w;
+}
 
 #define TIMER_WAITER(t) ((struct waiter *)((char *)(t) - offsetof(struct waiter, timer)))
 
@@ -64,31 +117,7 @@ static void waiting_unlink(struct waiter *w)
 	DLIST_UNLINK(waiting, w);
 	nwaiting--;
 	lp_heap_remove(&timers, &w->timer);
-	/* Out of the epoll set once the batch is handed over (dispatch_ready). */
-	if (w->fd >= 0) {
-		if (nleaving == capleaving) {
-			capleaving = capleaving ? capleaving * 2 : 256;
-			leaving = xrealloc(leaving, capleaving * sizeof *leaving);
-		}
-		leaving[nleaving++] = w->fd;
-	}
-	w->fd = -1;
-}
-
-/*
- * Take the links of the requests just handed to the completion threads out of the epoll
- * set. After the hand-over, so that answering 8,000 woken requests starts at once rather
- * than after 8,000 system calls; safe because only this thread reads events and adds
- * links, and it does neither in between: a link a completion thread closed meanwhile left
- * the set with its close (ENOENT, EBADF), and its number, if reused, is not in the set
- * before the next dispatch_take_pending().
- */
-static void leaving_drop(void)
-{
-	for (size_t i = 0; i < nleaving; i++)
-		if (epoll_ctl(epfd, EPOLL_CTL_DEL, leaving[i], NULL) < 0 && errno != ENOENT && errno != EBADF)
-			log_warn("longpoll: epoll_ctl DEL: %s", strerror(errno));
-	nleaving = 0;
+	slot_release(w->slot);
 }
 
 /* A web server that gives up on a request (its client left) closes its link, and the
@@ -103,14 +132,17 @@ static void waiting_push(struct waiter *w)
 	waiting = w;
 	w->timer.at = w->wake_ms;
 	lp_heap_push(&timers, &w->timer);
-	w->fd = -1;
-	if (w->transport->fcgx && w->transport->fcgx->ipcFd >= 0) {
-		struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = w };
-		if (epoll_ctl(epfd, EPOLL_CTL_ADD, w->transport->fcgx->ipcFd, &ev) == 0)
-			w->fd = w->transport->fcgx->ipcFd;
-		else
-			log_warn("longpoll: epoll_ctl ADD: %s", strerror(errno));
-	}
+	w->slot = slot_take(w);
+	if (!w->transport->fcgx || w->transport->fcgx->ipcFd < 0)
+		return;
+	/* A request parked again (its answer was empty) is in the set already: MOD gives it
+	 * its new tag and reports a hang-up that came meanwhile. */
+	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET, .data.u64 = slot_tag(w->slot) };
+	int fd = w->transport->fcgx->ipcFd;
+	if (epoll_ctl(epfd, w->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) == 0)
+		w->in_set = 1;
+	else
+		log_warn("longpoll: epoll_ctl %s: %s", w->in_set ? "MOD" : "ADD", strerror(errno));
 }
 
 /* One payload of channel `chatai`: tell the cache, wake whom it concerns. */
@@ -158,7 +190,7 @@ static void listen_ensure(struct listen_link *l, int64_t now)
 		return;
 	}
 	authcache_listening(PQsocket(l->pg));
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tag_listen };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_LISTEN };
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, PQsocket(l->pg), &ev) < 0)
 		log_warn("longpoll: epoll_ctl ADD (LISTEN link): %s", strerror(errno));
 	/* Whatever was committed while we were not listening: everyone looks. */
@@ -192,15 +224,17 @@ static void dispatch_wait(int timeout, int *ev_efd, int *ev_pg)
 	if (n < 0 && errno != EINTR)
 		log_warn("longpoll: epoll_wait: %s", strerror(errno));
 	for (int i = 0; i < n; i++) {
-		void *tag = evs[i].data.ptr;
-		if (tag == &tag_efd) {
+		uint64_t tag = evs[i].data.u64;
+		if (tag == TAG_EFD) {
 			*ev_efd = 1;
-		} else if (tag == &tag_listen) {
+		} else if (tag == TAG_LISTEN) {
 			*ev_pg = 1;
 		} else if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-			struct waiter *w = tag;
-			w->gone = 1;
-			fire(w);
+			struct waiter *w = slot_waiter(tag);
+			if (w) {
+				w->gone = 1;
+				fire(w);
+			}
 		}
 	}
 }
@@ -286,7 +320,6 @@ static void dispatch_ready(void)
 	lp_hub.ready_tail = rt;
 	pthread_cond_broadcast(&lp_hub.ready_cv);
 	pthread_mutex_unlock(&lp_hub.mu);
-	leaving_drop();
 }
 
 void *lp_dispatcher_main(void *arg)
@@ -314,7 +347,7 @@ void *lp_dispatcher_main(void *arg)
 int lp_dispatch_init(void)
 {
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tag_efd };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_EFD };
 	if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, lp_hub.efd, &ev) < 0) {
 		log_error("longpoll: epoll: %s", strerror(errno));
 		return -1;

@@ -22,7 +22,8 @@ struct waiter {
 	struct waiter *next, *prev;
 	struct lp_hnode timer; /* in the dispatcher's heap at wake_ms while waiting */
 	struct waiter *fired_next; /* on the dispatcher's list of woken ones */
-	int fd;              /* its FastCGI link in the dispatcher's epoll set; -1: none */
+	int in_set;          /* its FastCGI link is in the dispatcher's epoll set (until closed) */
+	uint32_t slot;       /* its entry in the dispatcher's slot table while waiting */
 	struct transport *transport;
 	struct lp_query q;
 	uint64_t gen;        /* hub generation read before its last query */

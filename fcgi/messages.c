@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* messages: history, long-poll and posting, operator and widget side. */
 #include "autoconfig.h"
-#include "messages.h"
+#include "routes.h"
 #include "caller.h"
 #include "request.h"
 #include "router.h"
@@ -36,17 +36,15 @@ static int history_fetch(struct db *db, struct lp_query *q, char **json, int *em
 {
 	struct history h;
 	memcpy(&h, q->arg, sizeof h);
-	char id[24], after[24], lim[24];
-	snprintf(id, sizeof id, "%lld", (long long)q->dialog_id);
-	snprintf(after, sizeof after, "%lld", (long long)h.after);
-	snprintf(lim, sizeof lim, "%lld", (long long)h.limit);
+	char id[I64_TEXT], after[I64_TEXT], lim[I64_TEXT];
 	/* What is read: admin history everything; a visitor's history ('visitor') the site
 	 * audience and the visitor's own messages; 'site' the site audience only. Notes
 	 * and operators' events (audiences 'note', 'admin') never reach a widget. */
 	const char *aud = h.reader == HIST_ADMIN ? "admin" : h.reader == HIST_VISITOR ? "visitor" : "site";
 	/* With a cursor: the first `limit` messages after it (paging forward never skips);
 	 * without: the latest `limit`, ascending. Stored JSON, joined in SQL. */
-	const char *p[4] = { id, after, lim, aud };
+	const char *p[4] = { i64_text(q->dialog_id, id), i64_text(h.after, after), i64_text(h.limit, lim),
+			     aud };
 	/* One prepared statement each; an empty dialog gives one row with NULL, a missing
 	 * one no row. The array text is what jsonb_agg() of the same objects prints. */
 	PGresult *res;
@@ -84,10 +82,8 @@ static int messages_get(struct req *r, int admin)
 {
 	struct v_messages_query mq;
 	struct verr e = { 0 };
-	if (v_messages_query(r->query, app_cfg.longpoll_max_wait, &mq, &e) < 0) {
-		http_verr(r, &e);
-		return ROUTE_DONE;
-	}
+	if (v_messages_query(r->query, app_cfg.longpoll_max_wait, &mq, &e) < 0)
+		return http_verr(r, &e);
 	/* A visitor's history (no cursor) shows their own messages too: a page refresh
 	 * must show the whole conversation. With a cursor, the site audience only. */
 	struct history h = { .has_after = mq.has_after, .after = mq.after, .limit = mq.limit,
@@ -101,12 +97,12 @@ static int messages_get(struct req *r, int admin)
 	return lp_serve(r, &q, mq.wait);
 }
 
-int h_messages_get(struct req *r)
+static int h_messages_get(struct req *r)
 {
 	return messages_get(r, 1);
 }
 
-int h_widget_messages_get(struct req *r)
+static int h_widget_messages_get(struct req *r)
 {
 	int64_t assistant;
 	if (caller_widget_dialog(r, &assistant) < 0)
@@ -134,35 +130,29 @@ static int post_answer(struct req *r, PGresult *res, int wrap)
 	return ROUTE_DONE;
 }
 
-int h_messages_post(struct req *r)
+static int h_messages_post(struct req *r)
 {
 	struct v_post in;
 	struct verr e = { 0 };
-	if (v_post(req_body(r), "manager", &in, &e) < 0) {
-		http_verr(r, &e);
-		return ROUTE_DONE;
-	}
-	char id[24], op[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-	snprintf(op, sizeof op, "%lld", (long long)r->op.id);
-	const char *p[4] = { id, op, in.text, in.client_id };
+	if (v_post(req_body(r), "manager", &in, &e) < 0)
+		return http_verr(r, &e);
+	char op[I64_TEXT];
+	const char *p[4] = { req_id(r), i64_text(r->op.id, op), in.text, in.client_id };
 	PGresult *res = db_exec(r->db,
 		"SELECT message::text, created FROM chatai_rest_operator_post($1::bigint, $2::bigint, $3, $4)", 4, p);
 	free(in.text);
 	return post_answer(r, res, 0);
 }
 
-int h_widget_messages_post(struct req *r)
+static int h_widget_messages_post(struct req *r)
 {
 	int64_t assistant;
 	if (caller_widget_dialog(r, &assistant) < 0)
 		return ROUTE_DONE;
 	struct v_post in;
 	struct verr e = { 0 };
-	if (v_post(req_body(r), "user", &in, &e) < 0) {
-		http_verr(r, &e);
-		return ROUTE_DONE;
-	}
+	if (v_post(req_body(r), "user", &in, &e) < 0)
+		return http_verr(r, &e);
 	struct post_result pr;
 	postbatch_visitor(r, r->ids[0], in.text, in.client_id, &pr);
 	free(in.text);
@@ -183,3 +173,13 @@ int h_widget_messages_post(struct req *r)
 	free(pr.message);
 	return ROUTE_DONE;
 }
+
+/* clang-format off */
+const struct route messages_routes[] = {
+	{ "GET", "/api/dialogs/{id}/messages", h_messages_get, ROUTE_OPERATOR },
+	{ "POST", "/api/dialogs/{id}/messages", h_messages_post, ROUTE_OPERATOR | ROUTE_BODY },
+	{ "GET", "/api/widget/dialogs/{id}/messages", h_widget_messages_get, ROUTE_WIDGET },
+	{ "POST", "/api/widget/dialogs/{id}/messages", h_widget_messages_post, ROUTE_WIDGET | ROUTE_BODY | ROUTE_RATE_MESSAGES },
+	{ 0 },
+};
+/* clang-format on */

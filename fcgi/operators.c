@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* operators: operator accounts and the profile of the operator asking. */
+/*
+ * operators: the operator accounts over REST (docs/api.md "Operators"): the list, create
+ * and change of an admin, and an operator's own profile (PATCH /api/me). Writes go
+ * through chatai_operator_*() of sql/006_admin.sql, as chatai-ctl's do. A disable
+ * or an admin's new password revokes every session of the operator in the same
+ * transaction, an operator's own new password (PATCH /api/me) every session but the one
+ * asking; this process forgets them at once, the other processes and the notifier on the
+ * trigger's NOTIFY.
+ */
 #include "autoconfig.h"
-#include "operators.h"
+#include "routes.h"
 #include "adminval.h"
 #include "request.h"
 #include "router.h"
@@ -16,7 +24,7 @@
 
 static const char last_admin[] = "the last active admin cannot be disabled or demoted";
 
-int h_operators_list(struct req *r)
+static int h_operators_list(struct req *r)
 {
 	PGresult *res = db_exec(
 		r->db,
@@ -28,7 +36,7 @@ int h_operators_list(struct req *r)
 
 /* Names for assignment, to any operator: the active operators by name, never an email
  * or a hash. */
-int h_team(struct req *r)
+static int h_team(struct req *r)
 {
 	PGresult *res = db_exec(
 		r->db,
@@ -52,7 +60,7 @@ static int hash_password(struct req *r, const char *pw, char **hash)
 	return 0;
 }
 
-int h_operators_create(struct req *r)
+static int h_operators_create(struct req *r)
 {
 	const cJSON *o = req_body(r);
 	const char *email, *role, *pw;
@@ -103,11 +111,11 @@ static int operator_update(struct req *r, const char *id, const char *name, cons
 	return ROUTE_DONE;
 }
 
-int h_operator_patch(struct req *r)
+static int h_operator_patch(struct req *r)
 {
 	const cJSON *o = req_body(r);
 	const char *role, *pw;
-	char *name = NULL, *hash = NULL, id[24];
+	char *name = NULL, *hash = NULL;
 	int disabled;
 	struct verr e = { 0 };
 	if (av_name(o, "name", 0, &name, &e) < 0 || av_role(o, "role", 0, &role, &e) < 0 ||
@@ -122,7 +130,7 @@ int h_operator_patch(struct req *r)
 	}
 	if (hash_password(r, pw, &hash) < 0)
 		goto out;
-	operator_update(r, admin_id(r, id), name, role, disabled, hash, NULL);
+	operator_update(r, req_id(r), name, role, disabled, hash, NULL);
 out:
 	free(name);
 	free(hash);
@@ -132,9 +140,8 @@ out:
 /* Is pw the password of the operator asking? 1, 0, or -1 with the answer set. */
 static int current_password_ok(struct req *r, const char *pw)
 {
-	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->op.id);
-	const char *p[1] = { id };
+	char id[I64_TEXT];
+	const char *p[1] = { i64_text(r->op.id, id) };
 	PGresult *res = db_exec(r->db, "SELECT password_hash FROM operators WHERE id = $1::bigint", 1, p);
 	if (!res) {
 		http_db_error(r, "me");
@@ -145,11 +152,11 @@ static int current_password_ok(struct req *r, const char *pw)
 	return ok;
 }
 
-int h_me_patch(struct req *r)
+static int h_me_patch(struct req *r)
 {
 	const cJSON *o = req_body(r);
 	const char *pw, *cur;
-	char *name = NULL, *hash = NULL, id[24];
+	char *name = NULL, *hash = NULL, id[I64_TEXT], keep[I64_TEXT];
 	struct verr e = { 0 };
 	if (av_name(o, "name", 0, &name, &e) < 0 || av_password(o, "password", 0, &pw, &e) < 0 ||
 	    av_string(o, "current_password", pw != NULL, TEXT_PASSWORD_MAX, &cur, &e) < 0) {
@@ -172,12 +179,18 @@ int h_me_patch(struct req *r)
 	}
 	if (hash_password(r, pw, &hash) < 0)
 		goto out;
-	char keep[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->op.id);
-	snprintf(keep, sizeof keep, "%lld", (long long)r->op.session_id);
-	operator_update(r, id, name, NULL, -1, hash, keep);
+	operator_update(r, i64_text(r->op.id, id), name, NULL, -1, hash, i64_text(r->op.session_id, keep));
 out:
 	free(name);
 	free(hash);
 	return ROUTE_DONE;
 }
+
+const struct route operators_routes[] = {
+	{ "PATCH", "/api/me", h_me_patch, ROUTE_OPERATOR | ROUTE_BODY },
+	{ "GET", "/api/operators", h_operators_list, ROUTE_OPERATOR | ROUTE_ADMIN },
+	{ "GET", "/api/team", h_team, ROUTE_OPERATOR },
+	{ "POST", "/api/operators", h_operators_create, ROUTE_OPERATOR | ROUTE_ADMIN | ROUTE_BODY },
+	{ "PATCH", "/api/operators/{id}", h_operator_patch, ROUTE_OPERATOR | ROUTE_ADMIN | ROUTE_BODY },
+	{ 0 },
+};

@@ -17,17 +17,16 @@ int pipeline_handle(struct req *r)
 	char allow[96];
 	int widget = 0;
 	const struct route *rt = NULL;
-	enum route_status st = route_match(chatai_routes, chatai_routes_count, r->method, r->path, &rt, r->ids,
-	                                   &r->nids, allow, sizeof allow, &widget);
+	enum route_status st = route_match(chatai_routes, r->method, r->path, &rt, r->ids, &r->nids, allow,
+					   sizeof allow, &widget);
 	/* Error answers of widget routes are readable cross-origin: they carry no data. */
 	if (widget && r->origin)
 		r->cors_origin = xstrdup(r->origin);
 	if (st == ROUTE_BAD_METHOD && widget && strcmp(r->method, "OPTIONS") == 0) {
 		/* The preflight looks up the resource like the real request will. */
-		route_match(chatai_routes, chatai_routes_count, "POST", r->path, &rt, r->ids, &r->nids, NULL, 0, &widget);
+		route_match(chatai_routes, "POST", r->path, &rt, r->ids, &r->nids, NULL, 0, &widget);
 		if (!rt)
-			route_match(chatai_routes, chatai_routes_count, "GET", r->path, &rt, r->ids, &r->nids, NULL, 0,
-			            &widget);
+			route_match(chatai_routes, "GET", r->path, &rt, r->ids, &r->nids, NULL, 0, &widget);
 		r->route = rt;
 		return h_widget_preflight(r, allow);
 	}

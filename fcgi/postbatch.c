@@ -20,10 +20,16 @@ struct item {
 	const char *client_id;
 	struct post_result *out;
 	int done;
+	pthread_cond_t cv;  /* its thread waits here: for its answer, or to store the queue */
 };
 
+/*
+ * Every wake-up names its thread: a stored item's, and the one at the head of the queue
+ * when a storing place frees. One condition variable for all, broadcast after each batch,
+ * woke every waiting thread (32 at 32 connections) to find most of them still waiting:
+ * more time went in those wake-ups and the mutex they fought over than in the posts.
+ */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
 static struct item *queue_head, **queue_tail = &queue_head;
 static int storing;     /* batches being stored now */
 static int max_storing = 2; /* at once: one batch runs on one PostgreSQL core */
@@ -120,11 +126,77 @@ static int store_batch(struct db *db, struct item *list, int n)
 	return 0;
 }
 
+/* mu held: if a storing place is free and items wait, wake the thread at the queue's head
+ * to store them (it may find its item taken by a newer thread: it then waits again). */
+static void wake_next_leader(void)
+{
+	if (storing < max_storing && queue_head)
+		pthread_cond_signal(&queue_head->cv);
+}
+
+/* The items of a stored batch are answered: wake their threads, but the caller's own. */
+static void batch_done(struct item *list, const struct item *self)
+{
+	pthread_mutex_lock(&mu);
+	for (struct item *it = list, *next; it; it = next) {
+		next = it->next;
+		it->done = 1;
+		if (it != self)
+			pthread_cond_signal(&it->cv);
+	}
+	storing--;
+	wake_next_leader();
+	pthread_mutex_unlock(&mu);
+}
+
+/* Store a batch taken from the queue with r's link (taken now if it was given back). */
+static void batch_store(struct req *r, struct item *list, int n)
+{
+	if (!r->db)
+		r->db = dbpool_get();
+	struct db *db = r->db;
+	if (!db) {
+		for (struct item *it = list; it; it = it->next) {
+			it->out->status = DB_DOWN;
+			snprintf(it->out->errmsg, sizeof it->out->errmsg, "no database link came free");
+		}
+	} else if (n == 1) {
+		store_one(db, list);
+	} else if (store_batch(db, list, n) < 0) {
+		if (db->status == DB_DOWN) {
+			for (struct item *it = list; it; it = it->next)
+				result_from_db(it->out, db);
+		} else {
+			log_warn("visitor posts: a batch of %d failed (%s %s): storing them one by one", n, db->sqlstate,
+			         db->errmsg);
+			for (struct item *it = list; it; it = it->next)
+				store_one(db, it);
+		}
+	}
+}
+
+/* mu held: take up to max_batch items from the queue's head. */
+static struct item *queue_take(int *n)
+{
+	struct item *list = queue_head, *last = list;
+	*n = 1;
+	while (last->next && *n < max_batch) {
+		last = last->next;
+		(*n)++;
+	}
+	queue_head = last->next;
+	if (!queue_head)
+		queue_tail = &queue_head;
+	last->next = NULL;
+	return list;
+}
+
 void postbatch_visitor(struct req *r, int64_t dialog_id, const char *text, const char *client_id,
                        struct post_result *out)
 {
 	memset(out, 0, sizeof *out);
 	struct item me = { .dialog_id = dialog_id, .text = text, .client_id = client_id, .out = out };
+	pthread_cond_init(&me.cv, NULL);
 	int gave_back = 0;
 	pthread_mutex_lock(&mu);
 	*queue_tail = &me;
@@ -141,54 +213,21 @@ void postbatch_visitor(struct req *r, int64_t dialog_id, const char *text, const
 				pthread_mutex_lock(&mu);
 				continue;
 			}
-			pthread_cond_wait(&done_cv, &mu);
+			pthread_cond_wait(&me.cv, &mu);
 			continue;
 		}
 		/* A free storing place: take the queue (up to max_batch) and store it. */
 		storing++;
-		struct item *list = queue_head, *last = list;
-		int n = 1;
-		while (last->next && n < max_batch) {
-			last = last->next;
-			n++;
-		}
-		queue_head = last->next;
-		if (!queue_head)
-			queue_tail = &queue_head;
-		last->next = NULL;
+		int n;
+		struct item *list = queue_take(&n);
+		wake_next_leader(); /* the other storing place, if it is free and items are left */
 		pthread_mutex_unlock(&mu);
-
-		if (!r->db)
-			r->db = dbpool_get();
-		struct db *db = r->db;
-		if (!db) {
-			for (struct item *it = list; it; it = it->next) {
-				it->out->status = DB_DOWN;
-				snprintf(it->out->errmsg, sizeof it->out->errmsg, "no database link came free");
-			}
-		} else if (n == 1) {
-			store_one(db, list);
-		} else if (store_batch(db, list, n) < 0) {
-			if (db->status == DB_DOWN) {
-				for (struct item *it = list; it; it = it->next)
-					result_from_db(it->out, db);
-			} else {
-				log_warn("visitor posts: a batch of %d failed (%s %s): storing them one by one", n, db->sqlstate,
-				         db->errmsg);
-				for (struct item *it = list; it; it = it->next)
-					store_one(db, it);
-			}
-		}
-
+		batch_store(r, list, n);
+		batch_done(list, &me);
 		pthread_mutex_lock(&mu);
-		for (struct item *it = list, *next; it; it = next) {
-			next = it->next;
-			it->done = 1;
-		}
-		storing--;
-		pthread_cond_broadcast(&done_cv);
 	}
 	pthread_mutex_unlock(&mu);
+	pthread_cond_destroy(&me.cv);
 	if (gave_back)
 		slot_take();
 }

@@ -7,7 +7,7 @@
  * concurrent posts they mostly wait for each other. Here the visitor posts of one
  * process that arrive while a batch is being stored queue up, and the next request to
  * find no batch running stores the whole queue with ONE statement in ONE transaction
- * (chatai_rest_visitor_post_batch(), sql/005_rest_speed.sql) on its own link, then
+ * (chatai_rest_visitor_post_batch(), sql/004_rest.sql) on its own link, then
  * hands every waiting request its result. Alone, a post is stored at once: no timer,
  * no added delay.
  *

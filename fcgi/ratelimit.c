@@ -228,42 +228,47 @@ int ratelimit_hit(struct db *db, const char *key, int64_t limit, int64_t window,
 	return hits > limit ? RATELIMIT_LIMITED : RATELIMIT_OK;
 }
 
+/* The rate classes of the route flags, the first that a route's flags name wins. */
+static const struct rate_class {
+	unsigned flag;        /* enum route_flags */
+	const char *name;     /* the counter's key prefix */
+	const int64_t *limit; /* per minute, in app_cfg (0: off) */
+} rate_classes[] = {
+	{ ROUTE_RATE_DIALOGS, "dialogs", &app_cfg.rl_dialogs },
+	{ ROUTE_RATE_MESSAGES, "messages", &app_cfg.rl_messages },
+	{ ROUTE_RATE_TYPING, "typing", &app_cfg.rl_typing },
+	{ ROUTE_RATE_LOGIN, "login", &app_cfg.rl_login },
+};
+/* Widget reads (GET, and a preflight, which carries the flags of the route it asks for). */
+static const struct rate_class rate_reads = { ROUTE_WIDGET, "reads", &app_cfg.rl_reads };
+
+/* The rate class of a request to a route with flags f, or NULL when none applies. */
+static const struct rate_class *rate_class_of(const struct req *r, unsigned f)
+{
+	if ((f & ROUTE_WIDGET) && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "OPTIONS") == 0))
+		return &rate_reads;
+	for (size_t i = 0; i < sizeof rate_classes / sizeof *rate_classes; i++)
+		if (f & rate_classes[i].flag)
+			return &rate_classes[i];
+	return NULL;
+}
+
 /* 0 to go on, -1 with 429 (or 503) set. */
 int ratelimit_request(struct req *r)
 {
-	const char *cls = NULL;
-	int64_t limit = 0;
-	unsigned f = r->route ? r->route->flags : ROUTE_WIDGET;
-	if ((f & ROUTE_WIDGET) && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "OPTIONS") == 0)) {
-		/* A preflight carries the flags of the route it asks for: it is a read. */
-		cls = "reads";
-		limit = app_cfg.rl_reads;
-	} else if (f & ROUTE_RATE_DIALOGS) {
-		cls = "dialogs";
-		limit = app_cfg.rl_dialogs;
-	} else if (f & ROUTE_RATE_MESSAGES) {
-		cls = "messages";
-		limit = app_cfg.rl_messages;
-	} else if (f & ROUTE_RATE_TYPING) {
-		cls = "typing";
-		limit = app_cfg.rl_typing;
-	} else if (f & ROUTE_RATE_LOGIN) {
-		cls = "login";
-		limit = app_cfg.rl_login;
-	}
-	if (!cls || limit <= 0)
+	const struct rate_class *cls = rate_class_of(r, r->route ? r->route->flags : ROUTE_WIDGET);
+	if (!cls || *cls->limit <= 0)
 		return 0;
 	char key[160], addr[80];
 	addr_limit_key(r->remote_addr ? r->remote_addr : "-", addr, sizeof addr); /* IPv6: its /64 */
-	snprintf(key, sizeof key, "%s:%s", cls, addr);
+	snprintf(key, sizeof key, "%s:%s", cls->name, addr);
 	int64_t retry = 0;
-	int rc = ratelimit_hit(r->db, key, limit, 60, &retry);
+	int rc = ratelimit_hit(r->db, key, *cls->limit, 60, &retry);
 	if (rc == RATELIMIT_OK)
 		return 0;
 	if (rc == RATELIMIT_LIMITED) {
-		char v[24];
-		snprintf(v, sizeof v, "%lld", (long long)retry);
-		http_header(r, "Retry-After", v);
+		char v[I64_TEXT];
+		http_header(r, "Retry-After", i64_text(retry, v));
 		http_error(r, 429, "rate_limited", "too many requests, slow down", NULL);
 		return -1;
 	}

@@ -3,6 +3,7 @@
 #include "autoconfig.h"
 #include "request.h"
 #include "json.h"
+#include "router.h"
 #include "log.h"
 #include "validate.h"
 
@@ -213,9 +214,10 @@ void http_no_content(struct req *r)
 	r->resp.body.len = 0;
 }
 
-void http_error(struct req *r, int status, const char *code, const char *message, const char *field)
+int http_error(struct req *r, int status, const char *code, const char *message, const char *field)
 {
 	http_json_take(r, status, json_error(code, message, field));
+	return ROUTE_DONE;
 }
 
 void http_header(struct req *r, const char *name, const char *value)
@@ -271,27 +273,61 @@ void http_send(struct req *r)
 	buf_free(&out);
 }
 
-void http_db_error(struct req *r, const char *what)
+int http_db_error(struct req *r, const char *what)
 {
-	http_db_error_of(r, r->db, what);
+	return http_db_error_of(r, r->db, what);
 }
 
-void http_db_error_of(struct req *r, const struct db *db, const char *what)
+int http_db_error_of(struct req *r, const struct db *db, const char *what)
 {
-	if (db->status == DB_DOWN) {
-		http_error(r, 503, "unavailable", "the database is unavailable, try again shortly", NULL);
-		return;
-	}
-	if (db_failed_with(db, "P0002")) {
-		http_error(r, 404, "not_found", "no such resource", NULL);
-		return;
-	}
-	if (db_failed_with(db, "CA409")) {
-		http_error(r, 409, "conflict", "this action is not possible in the dialog's current state", NULL);
-		return;
-	}
+	if (db->status == DB_DOWN)
+		return http_error(r, 503, "unavailable", "the database is unavailable, try again shortly",
+				  NULL);
+	if (db_failed_with(db, "P0002"))
+		return http_error(r, 404, "not_found", "no such resource", NULL);
+	if (db_failed_with(db, "CA409"))
+		return http_error(r, 409, "conflict",
+				  "this action is not possible in the dialog's current state", NULL);
 	log_error("%s: database error %s: %s", what, db->sqlstate, db->errmsg);
-	http_error(r, 500, "internal_error", "internal error", NULL);
+	return http_error(r, 500, "internal_error", "internal error", NULL);
+}
+
+int http_db_done(struct req *r, PGresult *res, const char *what)
+{
+	if (!res) {
+		http_db_error(r, what);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+PGresult *http_one_row(struct req *r, PGresult *res, const char *what, const char *missing)
+{
+	if (!res) {
+		http_db_error(r, what);
+		return NULL;
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		http_error(r, 404, "not_found", missing, NULL);
+		return NULL;
+	}
+	return res;
+}
+
+int http_row(struct req *r, PGresult *res, int status, const char *what, const char *missing)
+{
+	if (!(res = http_one_row(r, res, what, missing)))
+		return ROUTE_DONE;
+	if (status == 204)
+		http_no_content(r);
+	else if (PQgetisnull(res, 0, 0))
+		http_error(r, 404, "not_found", missing, NULL);
+	else
+		http_json(r, status, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return ROUTE_DONE;
 }
 
 cJSON *req_body(struct req *r)
@@ -299,9 +335,22 @@ cJSON *req_body(struct req *r)
 	return r->json;
 }
 
-void http_verr(struct req *r, const struct verr *e)
+const char *i64_text(int64_t v, char buf[I64_TEXT])
 {
-	http_error(r, e->status, e->code, e->message, e->field);
+	snprintf(buf, I64_TEXT, "%lld", (long long)v);
+	return buf;
+}
+
+const char *req_id(struct req *r)
+{
+	if (!r->id_text[0])
+		i64_text(r->ids[0], r->id_text);
+	return r->id_text;
+}
+
+int http_verr(struct req *r, const struct verr *e)
+{
+	return http_error(r, e->status, e->code, e->message, e->field);
 }
 
 /* ---- pure helpers ---- */

@@ -24,6 +24,9 @@
 #include "url.h"
 #include "util.h"
 
+/* Bytes of an int64 as decimal text, sign and NUL included (i64_text). */
+#define I64_TEXT 24
+
 /* The transport of one request. */
 struct transport {
 	FCGX_Request *fcgx; /* NULL: plain CGI (environ, stdin, stdout) */
@@ -88,6 +91,7 @@ struct req {
 	cJSON *json;                /* the parsed body (ROUTE_BODY routes), owned */
 	int64_t ids[2];             /* the {id} segments of the path, in order */
 	int nids;
+	char id_text[I64_TEXT];     /* ids[0] as text once req_id() was asked ("" before) */
 	const struct route *route;
 	struct operator op;
 	char *cors_origin;          /* when set, the answer allows this origin (owned) */
@@ -101,17 +105,22 @@ void req_read_body(struct req *r);
 void req_free(struct req *r);
 /* The request's JSON body, parsed by the pipeline for ROUTE_BODY routes. */
 cJSON *req_body(struct req *r);
+/* The path's first {id} (r->ids[0]) as decimal text, the usual first statement parameter. */
+const char *req_id(struct req *r);
+/* v as decimal text into buf (I64_TEXT bytes); returns buf. */
+const char *i64_text(int64_t v, char buf[I64_TEXT]);
 
-/* Answer builders. body is JSON text, copied. */
+/* Answer builders. body is JSON text, copied. The ones that answer an error return
+ * ROUTE_DONE (router.h), so that a handler ends with `return http_error(...)`. */
 void http_json(struct req *r, int status, const char *body);
 /* Take ownership of a malloc'd body. */
 void http_json_take(struct req *r, int status, char *body);
 void http_no_content(struct req *r);
-void http_error(struct req *r, int status, const char *code, const char *message, const char *field);
+int http_error(struct req *r, int status, const char *code, const char *message, const char *field);
 void http_header(struct req *r, const char *name, const char *value);
 /* Answer a validation refusal (validate.h): its status, code, message and field. */
 struct verr;
-void http_verr(struct req *r, const struct verr *e);
+int http_verr(struct req *r, const struct verr *e);
 /* The reason phrase of a status code. */
 const char *http_reason(int status);
 /* The complete CGI/FastCGI answer (Status line, headers, blank line, body) into out. */
@@ -120,10 +129,24 @@ void http_render(const struct req *r, struct buf *out);
 void http_send(struct req *r);
 
 /* Map a failed db_exec() to an answer: DB_DOWN -> 503, P0002 -> 404, CA409 -> 409,
- * anything else -> 500 (logged). */
-void http_db_error(struct req *r, const char *what);
+ * anything else -> 500 (logged). ROUTE_DONE. */
+int http_db_error(struct req *r, const char *what);
 /* The same for the outcome recorded in db (which need not be r's link). */
-void http_db_error_of(struct req *r, const struct db *db, const char *what);
+int http_db_error_of(struct req *r, const struct db *db, const char *what);
+/* A statement whose rows nobody reads (res: what db_exec() returned): 0 when it ran (res
+ * cleared), -1 with http_db_error(what) set. */
+int http_db_done(struct req *r, PGresult *res, const char *what) CHATAI_WUR;
+
+/*
+ * The answer of a statement that finds one row (res: what db_exec() returned).
+ * http_one_row: res when it holds exactly one row; otherwise NULL with the answer set,
+ * http_db_error(what) when the statement failed, 404 not_found with the message
+ * `missing` when it found no row (res cleared).
+ * http_row: answer status with the row's first column as the JSON body (204: no body);
+ * a NULL first column is a missing row too. Clears res; returns ROUTE_DONE.
+ */
+PGresult *http_one_row(struct req *r, PGresult *res, const char *what, const char *missing);
+int http_row(struct req *r, PGresult *res, int status, const char *what, const char *missing);
 
 /* Query strings: query_get() and url_decode() of common/url.h. */
 

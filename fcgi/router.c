@@ -42,9 +42,19 @@ static int pattern_match(const char *pat, const char *path, int64_t ids[ROUTE_MA
 	return 1;
 }
 
-enum route_status route_match(const struct route *table, size_t n, const char *method,
-                              const char *path, const struct route **out, int64_t ids[ROUTE_MAX_IDS],
-                              int *nids, char *allow, size_t allowlen, int *widget)
+/* Add method to the Allow list allow[0..*alen) unless it is there already. */
+static void allow_add(char *allow, size_t allowlen, size_t *alen, const char *method)
+{
+	if (!allowlen || strstr(allow, method))
+		return;
+	int w = snprintf(allow + *alen, allowlen - *alen, "%s%s", *alen ? ", " : "", method);
+	if (w > 0 && (size_t)w < allowlen - *alen)
+		*alen += (size_t)w;
+}
+
+enum route_status route_match(const struct route *const *tables, const char *method, const char *path,
+			      const struct route **out, int64_t ids[ROUTE_MAX_IDS], int *nids, char *allow,
+			      size_t allowlen, int *widget)
 {
 	int path_known = 0;
 	size_t alen = 0;
@@ -53,30 +63,25 @@ enum route_status route_match(const struct route *table, size_t n, const char *m
 	*widget = 0;
 	if (allowlen)
 		allow[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		int64_t tmp[ROUTE_MAX_IDS];
-		int k = 0;
-		if (!pattern_match(table[i].pattern, path, tmp, &k))
-			continue;
-		path_known = 1;
-		if (table[i].flags & ROUTE_WIDGET)
-			*widget = 1;
-		if (strcmp(table[i].method, method) == 0 && !*out) {
-			*out = &table[i];
-			memcpy(ids, tmp, sizeof tmp);
-			*nids = k;
-		}
-		if (allowlen && !strstr(allow, table[i].method)) {
-			int w = snprintf(allow + alen, allowlen - alen, "%s%s", alen ? ", " : "", table[i].method);
-			if (w > 0 && (size_t)w < allowlen - alen)
-				alen += (size_t)w;
+	for (const struct route *const *t = tables; *t; t++) {
+		for (const struct route *rt = *t; rt->method; rt++) {
+			int64_t tmp[ROUTE_MAX_IDS];
+			int k = 0;
+			if (!pattern_match(rt->pattern, path, tmp, &k))
+				continue;
+			path_known = 1;
+			if (rt->flags & ROUTE_WIDGET)
+				*widget = 1;
+			if (strcmp(rt->method, method) == 0 && !*out) {
+				*out = rt;
+				memcpy(ids, tmp, sizeof tmp);
+				*nids = k;
+			}
+			allow_add(allow, allowlen, &alen, rt->method);
 		}
 	}
-	if (*widget && allowlen) {
-		int w = snprintf(allow + alen, allowlen - alen, "%sOPTIONS", alen ? ", " : "");
-		if (w > 0 && (size_t)w < allowlen - alen)
-			alen += (size_t)w;
-	}
+	if (*widget)
+		allow_add(allow, allowlen, &alen, "OPTIONS");
 	if (*out)
 		return ROUTE_FOUND;
 	return path_known ? ROUTE_BAD_METHOD : ROUTE_NOT_FOUND;

@@ -33,6 +33,8 @@ enum route_flags {
 	ROUTE_RATE_LOGIN = 1 << 7,
 };
 
+/* One row of a route table. A table is an array of rows ending with the row { 0 }
+ * (method NULL): each resource file owns the table of its routes. */
 struct route {
 	const char *method;  /* GET, POST, PATCH, DELETE */
 	const char *pattern; /* e.g. /api/dialogs/{id}/messages */
@@ -49,13 +51,15 @@ enum route_status {
 #define ROUTE_MAX_IDS 2
 
 /*
- * Find the route of method + path in table[0..n). On ROUTE_FOUND *out is the route and
+ * Find the route of method + path in tables (a NULL-terminated list of tables, walked in
+ * order: the first row that matches wins). On ROUTE_FOUND *out is the route and
  * ids[0..*nids) the path's {id} values. On ROUTE_BAD_METHOD allow receives the methods
- * the path accepts ("GET, POST"; OPTIONS added for widget routes).
- * Also reports (via *widget) whether the path belongs to a widget route, for OPTIONS.
+ * the path accepts, in the order of the rows ("GET, POST"; OPTIONS added for widget
+ * routes). Also reports (via *widget) whether the path belongs to a widget route, for
+ * OPTIONS.
  */
-enum route_status route_match(const struct route *table, size_t n, const char *method,
-                              const char *path, const struct route **out, int64_t ids[ROUTE_MAX_IDS],
-                              int *nids, char *allow, size_t allowlen, int *widget);
+enum route_status route_match(const struct route *const *tables, const char *method, const char *path,
+			      const struct route **out, int64_t ids[ROUTE_MAX_IDS], int *nids, char *allow,
+			      size_t allowlen, int *widget);
 
 #endif

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* search: messages found by their text. */
+/*
+ * search: GET /api/search?q=&limit= (docs/api.md): full-text search over message text
+ * (chatai_search() of sql/006_admin.sql), newest first.
+ */
 #include "autoconfig.h"
-#include "search.h"
+#include "routes.h"
 #include "adminval.h"
 #include "request.h"
-#include "router.h"
 #include "validate.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,9 +16,9 @@
 #define SEARCH_LIMIT_DEFAULT 20
 #define SEARCH_LIMIT_MAX     100
 
-int h_search(struct req *r)
+static int h_search(struct req *r)
 {
-	char *q = NULL, *l = NULL, lim[24];
+	char *q = NULL, *l = NULL, lim[I64_TEXT];
 	int64_t limit = SEARCH_LIMIT_DEFAULT;
 	int rc = query_get(r->query, "q", &q);
 	if (rc <= 0 || !q[0] || strlen(q) > SEARCH_QUERY_MAX || !utf8_valid(q, strlen(q))) {
@@ -30,8 +31,7 @@ int h_search(struct req *r)
 		http_error(r, 400, "validation_failed", "limit must be an integer from 1 to 100", "limit");
 		goto out;
 	}
-	snprintf(lim, sizeof lim, "%lld", (long long)limit);
-	const char *p[2] = { q, lim };
+	const char *p[2] = { q, i64_text(limit, lim) };
 	PGresult *res = db_exec(
 		r->db, "SELECT jsonb_build_object('results', chatai_search($1, $2::int))::text", 2, p);
 	admin_answer(r, res, 200, "search", NULL, NULL);
@@ -40,3 +40,8 @@ out:
 	free(l);
 	return ROUTE_DONE;
 }
+
+const struct route search_routes[] = {
+	{ "GET", "/api/search", h_search, ROUTE_OPERATOR },
+	{ 0 },
+};

@@ -8,7 +8,7 @@
  * so the answer time does not tell which emails exist.
  */
 #include "autoconfig.h"
-#include "session.h"
+#include "routes.h"
 #include "authcache.h"
 #include "credis.h"
 #include "log.h"
@@ -18,7 +18,6 @@
 #include "token.h"
 #include "validate.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,15 +26,13 @@
  * real one does, and nothing matches it. */
 static const char dummy_hash[] = "$y$j9T$UVKzMeBPFbGfGvoaG/vRU1$QAVbDji7kAlXSD4En4gi1LSv2GA9zVteB/wmp07dqM9";
 
-int h_login(struct req *r)
+static int h_login(struct req *r)
 {
 	struct v_login in;
 	struct verr e = { 0 };
-	if (v_login(req_body(r), &in, &e) < 0) {
-		http_verr(r, &e);
-		return ROUTE_DONE;
-	}
-	const char *p[3] = { in.email, NULL, NULL };
+	if (v_login(req_body(r), &in, &e) < 0)
+		return http_verr(r, &e);
+	const char *p[1] = { in.email };
 	PGresult *res = db_exec(r->db,
 		"SELECT id, password_hash FROM operators WHERE lower(email) = lower($1)", 1, p);
 	if (!res) {
@@ -57,18 +54,15 @@ int h_login(struct req *r)
 	if (!ok) {
 		free(id);
 		log_info("login refused (bad email or password) from %s", r->remote_addr ? r->remote_addr : "-");
-		http_error(r, 401, "invalid_credentials", "wrong email or password", NULL);
-		return ROUTE_DONE;
+		return http_error(r, 401, "invalid_credentials", "wrong email or password", NULL);
 	}
-	char tok[TOKEN_CHARS + 1], hash[TOKEN_HASH_CHARS + 1], ttl[24];
+	char tok[TOKEN_CHARS + 1], hash[TOKEN_HASH_CHARS + 1], ttl[I64_TEXT];
 	if (token_new(tok) < 0) {
 		free(id);
-		http_error(r, 500, "internal_error", "no entropy for a token", NULL);
-		return ROUTE_DONE;
+		return http_error(r, 500, "internal_error", "no entropy for a token", NULL);
 	}
 	token_hash(tok, hash);
-	snprintf(ttl, sizeof ttl, "%lld", (long long)app_cfg.token_ttl);
-	const char *q[3] = { id, hash, ttl };
+	const char *q[3] = { id, hash, i64_text(app_cfg.token_ttl, ttl) };
 	res = db_exec(r->db,
 		"WITH s AS (INSERT INTO sessions (operator_id, token_hash, expires_at)"
 		"  VALUES ($1::bigint, $2, now() + make_interval(secs => $3::bigint)) RETURNING id, operator_id),"
@@ -82,8 +76,7 @@ int h_login(struct req *r)
 	}
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		http_error(r, 401, "invalid_credentials", "wrong email or password", NULL);
-		return ROUTE_DONE;
+		return http_error(r, 401, "invalid_credentials", "wrong email or password", NULL);
 	}
 	struct buf b = { 0 };
 	buf_printf(&b, "{\"token\":\"%s\",\"user\":%s}", tok, PQgetvalue(res, 0, 1));
@@ -94,20 +87,16 @@ int h_login(struct req *r)
 	return ROUTE_DONE;
 }
 
-int h_logout(struct req *r)
+static int h_logout(struct req *r)
 {
-	char sid[24];
-	snprintf(sid, sizeof sid, "%lld", (long long)r->op.session_id);
-	const char *p[1] = { sid };
+	char sid[I64_TEXT];
+	const char *p[1] = { i64_text(r->op.session_id, sid) };
 	/* The trigger sessions_changed tells the notifier and every REST process (their
 	 * session caches) with a NOTIFY that leaves at commit. */
 	PGresult *res = db_exec(r->db,
 		"UPDATE sessions SET revoked_at = now() WHERE id = $1::bigint AND revoked_at IS NULL", 1, p);
-	if (!res) {
-		http_db_error(r, "logout");
+	if (http_db_done(r, res, "logout") < 0)
 		return ROUTE_DONE;
-	}
-	PQclear(res);
 	/* This process forgets at once; the others when the trigger's NOTIFY arrives. */
 	(void)authcache_note("revoke", r->op.session_id);
 	(void)credis_presence_clear(credis_thread(), r->op.id);
@@ -115,8 +104,15 @@ int h_logout(struct req *r)
 	return ROUTE_DONE;
 }
 
-int h_me(struct req *r)
+static int h_me(struct req *r)
 {
 	http_json(r, 200, r->op.json);
 	return ROUTE_DONE;
 }
+
+const struct route session_routes[] = {
+	{ "POST", "/api/auth/login", h_login, ROUTE_BODY | ROUTE_RATE_LOGIN },
+	{ "POST", "/api/auth/logout", h_logout, ROUTE_OPERATOR },
+	{ "GET", "/api/me", h_me, ROUTE_OPERATOR },
+	{ 0 },
+};

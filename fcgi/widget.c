@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* widget: the public routes of the embeddable widget (CORS, rate limited) but its
- * messages (messages.c) and stream tickets (streamtickets.c). */
+ * messages (messages.c), stream tickets (streamtickets.c) and mail (contact.c). */
 #include "autoconfig.h"
 #include "widget.h"
+#include "routes.h"
 #include "appcfg.h"
 #include "caller.h"
 #include "dialogs.h"
@@ -20,48 +21,56 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The assistant's allowed_origins as JSON text (owned) in *origins; 0, -1 (answer set). */
-static int assistant_origins(struct req *r, int64_t assistant, char **origins)
+/* An assistant's allowed_origins (JSON text, owned): the one row of sql for id, or NULL
+ * with the answer set (404 missing, database error). */
+static char *origins_of(struct req *r, const char *sql, int64_t id, const char *what, const char *missing)
 {
-	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)assistant);
-	const char *p[1] = { id };
-	PGresult *res = db_exec(r->db, "SELECT to_jsonb(allowed_origins)::text FROM assistants WHERE id = $1::bigint",
-	                        1, p);
-	if (!res) {
-		http_db_error(r, "assistant origins");
-		return -1;
-	}
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		http_error(r, 404, "not_found", "no such assistant", NULL);
-		return -1;
-	}
-	*origins = xstrdup(PQgetvalue(res, 0, 0));
+	char ids[I64_TEXT];
+	const char *p[1] = { i64_text(id, ids) };
+	PGresult *res = http_one_row(r, db_exec(r->db, sql, 1, p), what, missing);
+	if (!res)
+		return NULL;
+	char *origins = xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
-	return 0;
+	return origins;
 }
 
-int h_widget_assistant(struct req *r)
+static char *assistant_origins(struct req *r, int64_t assistant)
 {
-	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-	const char *p[1] = { id };
-	/* Online: the one rule, chatai_operators_online() of sql/009_one_rule.sql. */
+	return origins_of(r, "SELECT to_jsonb(allowed_origins)::text FROM assistants WHERE id = $1::bigint",
+			  assistant, "assistant origins", "no such assistant");
+}
+
+static char *dialog_origins(struct req *r, int64_t dialog)
+{
+	return origins_of(r,
+			  "SELECT to_jsonb(a.allowed_origins)::text FROM dialogs d"
+			  " JOIN assistants a ON a.id = d.assistant_id WHERE d.id = $1::bigint",
+			  dialog, "preflight", "no such dialog");
+}
+
+/* 0 when origins (owned, freed here; NULL: the answer is set) let the request's origin
+ * in and its rate limit lets it through; -1 with the answer set. */
+static int origin_and_rate(struct req *r, char *origins)
+{
+	if (!origins)
+		return -1;
+	int ok = caller_widget_origin(r, origins) == 0;
+	free(origins);
+	return ok && ratelimit_request(r) == 0 ? 0 : -1;
+}
+
+static int h_widget_assistant(struct req *r)
+{
+	const char *p[1] = { req_id(r) };
+	/* Online: the one rule, chatai_operators_online() of sql/003_auth.sql. */
 	PGresult *res = db_exec(r->db,
 		"SELECT jsonb_build_object('id', a.id, 'name', a.name, 'greeting', a.greeting,"
 		"  'operators_online', chatai_operators_online())::text,"
 		" to_jsonb(a.allowed_origins)::text"
 		" FROM assistants a WHERE a.id = $1::bigint", 1, p);
-	if (!res) {
-		http_db_error(r, "widget assistant");
+	if (!(res = http_one_row(r, res, "widget assistant", "no such assistant")))
 		return ROUTE_DONE;
-	}
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		http_error(r, 404, "not_found", "no such assistant", NULL);
-		return ROUTE_DONE;
-	}
 	if (caller_widget_origin(r, PQgetvalue(res, 0, 1)) < 0 || ratelimit_request(r) < 0) {
 		PQclear(res);
 		return ROUTE_DONE;
@@ -102,29 +111,20 @@ static char *utf8_prefix(const char *s, size_t max)
 	return xstrndup(s, n);
 }
 
-int h_widget_dialog_create(struct req *r)
+static int h_widget_dialog_create(struct req *r)
 {
 	struct v_new_dialog in;
 	struct verr e = { 0 };
-	if (v_new_dialog(req_body(r), &in, &e) < 0) {
-		http_verr(r, &e);
+	if (v_new_dialog(req_body(r), &in, &e) < 0)
+		return http_verr(r, &e);
+	/* counted once the assistant and origin are checked */
+	if (origin_and_rate(r, assistant_origins(r, in.assistant_id)) < 0)
 		return ROUTE_DONE;
-	}
-	char *origins = NULL;
-	if (assistant_origins(r, in.assistant_id, &origins) < 0)
-		return ROUTE_DONE;
-	int ok = caller_widget_origin(r, origins) == 0;
-	free(origins);
-	if (!ok || ratelimit_request(r) < 0) /* counted once the assistant and origin are checked */
-		return ROUTE_DONE;
-
-	char tok[TOKEN_CHARS + 1], hash[TOKEN_HASH_CHARS + 1], aid[24];
-	if (token_new(tok) < 0) {
-		http_error(r, 500, "internal_error", "no entropy for a token", NULL);
-		return ROUTE_DONE;
-	}
+	char tok[TOKEN_CHARS + 1], hash[TOKEN_HASH_CHARS + 1], aid[I64_TEXT];
+	if (token_new(tok) < 0)
+		return http_error(r, 500, "internal_error", "no entropy for a token", NULL);
 	token_hash(tok, hash);
-	snprintf(aid, sizeof aid, "%lld", (long long)in.assistant_id);
+	i64_text(in.assistant_id, aid);
 	cJSON *v = cJSON_CreateObject();
 	if (in.page_url)
 		cJSON_AddStringToObject(v, "page_url", in.page_url);
@@ -152,7 +152,7 @@ int h_widget_dialog_create(struct req *r)
 	return ROUTE_DONE;
 }
 
-int h_widget_typing(struct req *r)
+static int h_widget_typing(struct req *r)
 {
 	int64_t assistant;
 	if (caller_widget_dialog(r, &assistant) < 0)
@@ -160,7 +160,7 @@ int h_widget_typing(struct req *r)
 	return dialog_typing(r, "user");
 }
 
-int h_widget_handoff(struct req *r)
+static int h_widget_handoff(struct req *r)
 {
 	int64_t assistant;
 	if (caller_widget_dialog(r, &assistant) < 0)
@@ -178,38 +178,17 @@ int h_widget_preflight(struct req *r, const char *allow)
 		http_no_content(r);
 		return ROUTE_DONE;
 	}
-	char *origins = NULL;
-	if (r->route && r->nids == 1 && strstr(r->route->pattern, "/assistants/")) {
-		if (assistant_origins(r, r->ids[0], &origins) < 0)
-			return ROUTE_DONE;
-	} else if (r->route && r->nids == 1) {
-		char id[24];
-		snprintf(id, sizeof id, "%lld", (long long)r->ids[0]);
-		const char *p[1] = { id };
-		PGresult *res = db_exec(r->db,
-			"SELECT to_jsonb(a.allowed_origins)::text FROM dialogs d JOIN assistants a ON a.id = d.assistant_id"
-			" WHERE d.id = $1::bigint", 1, p);
-		if (!res) {
-			http_db_error(r, "preflight");
-			return ROUTE_DONE;
-		}
-		if (PQntuples(res) != 1) {
-			PQclear(res);
-			http_error(r, 404, "not_found", "no such dialog", NULL);
-			return ROUTE_DONE;
-		}
-		origins = xstrdup(PQgetvalue(res, 0, 0));
-		PQclear(res);
-	}
-	/* POST /api/widget/dialogs: the assistant is in the body, which a preflight does not
-	 * carry. Any origin passes here; the real request is checked. */
-	if (origins) {
-		int ok = caller_widget_origin(r, origins) == 0;
-		free(origins);
-		if (!ok)
-			return ROUTE_DONE;
-	}
-	if (ratelimit_request(r) < 0)
+	/* A path with an {id} names the assistant whose origins apply. POST /api/widget/dialogs:
+	 * the assistant is in the body, which a preflight does not carry. Any origin passes
+	 * here; the real request is checked. */
+	int rc;
+	if (!r->route || r->nids != 1)
+		rc = ratelimit_request(r);
+	else if (strstr(r->route->pattern, "/assistants/"))
+		rc = origin_and_rate(r, assistant_origins(r, r->ids[0]));
+	else
+		rc = origin_and_rate(r, dialog_origins(r, r->ids[0]));
+	if (rc < 0)
 		return ROUTE_DONE;
 	free(r->cors_origin);
 	r->cors_origin = xstrdup(r->origin);
@@ -219,3 +198,13 @@ int h_widget_preflight(struct req *r, const char *allow)
 	http_no_content(r);
 	return ROUTE_DONE;
 }
+
+/* clang-format off */
+const struct route widget_routes[] = {
+	{ "GET", "/api/widget/assistants/{id}", h_widget_assistant, ROUTE_WIDGET },
+	{ "POST", "/api/widget/dialogs", h_widget_dialog_create, ROUTE_WIDGET | ROUTE_BODY | ROUTE_RATE_DIALOGS },
+	{ "POST", "/api/widget/dialogs/{id}/typing", h_widget_typing, ROUTE_WIDGET | ROUTE_BODY | ROUTE_RATE_TYPING },
+	{ "POST", "/api/widget/dialogs/{id}/handoff", h_widget_handoff, ROUTE_WIDGET | ROUTE_RATE_MESSAGES },
+	{ 0 },
+};
+/* clang-format on */

@@ -33,7 +33,7 @@ const char auth_session_sql[] =
 	"SELECT extract(epoch FROM s.expires_at - now())::float8 FROM sessions s "
 	"WHERE s.id = $1::bigint AND s.revoked_at IS NULL AND s.expires_at > now()";
 
-/* $2: the token's hash; any of the dialog's visitor tokens opens it (sql/012_resume_tokens.sql). */
+/* $2: the token's hash; any of the dialog's visitor tokens opens it (dialog_visitor_tokens, sql/001_tables.sql). */
 const char auth_visitor_sql[] =
 	"SELECT COALESCE((SELECT t.token_hash FROM dialog_visitor_tokens t "
 	"WHERE t.dialog_id = d.id AND t.token_hash = $2::text), ''), d.assistant_id, d.last_seq, "

@@ -37,7 +37,7 @@ struct auth_result {
 extern const char auth_operator_sql[];
 /* Visitor: $1 dialog id; the fourth column is allowed_origins as a JSON array. */
 extern const char auth_visitor_sql[];
-/* The same two with a stream ticket (sql/007_stream_tickets.sql) instead of the token: the
+/* The same two with a stream ticket (sql/003_auth.sql) instead of the token: the
  * ticket is consumed (deleted) by the query whatever it finds. Operator: $1 ticket hash,
  * $2 dialog id; same columns as auth_operator_sql. Visitor: $1 dialog id, $2 ticket
  * hash; same columns as auth_visitor_sql, the first being $2 when the ticket is

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mailstate: whether mail works (issue 15), for /health and /metrics. Every
- * MAILSTATE_INTERVAL seconds the query link reads chatai_mail_health() (sql/010_mail.sql):
+ * MAILSTATE_INTERVAL seconds the query link reads chatai_mail_health() (sql/007_mail.sql):
  * the queue length, failed mails, last success and last error of every sender. Mail is
  * "enabled" when smtp_url is set in the notifier's settings (the same file the senders
- * read). Before the first answer, or when the query fails (no migration 010), the state
+ * read). Before the first answer, or when the query fails (an unmigrated database), the state
  * is unknown.
  */
 #ifndef CHATAI_MAILSTATE_H

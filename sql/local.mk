@@ -3,26 +3,23 @@
 # Each file ends by recording itself in schema_migrations (docs/internals.md, "Database").
 sqldir = $(pkgdatadir)/sql
 # Every migration is listed here and only here, in order (chatai-ctl migrate applies them by
-# number); the comment says which programs call a file's functions.
-dist_sql_DATA = sql/001_schema.sql
-# The REST functions (chatai_rest_*): chatai.fcgi.
-dist_sql_DATA += sql/002_rest.sql
-# The worker's SQL (claim, finish, knowledge search): chatai-ai, and chatai.fcgi when it
-# answers a job itself (fcgi/inlineai.h).
-dist_sql_DATA += sql/004_ai.sql
-# Faster forms of REST functions: chatai.fcgi.
-dist_sql_DATA += sql/005_rest_speed.sql
-# The workers' heartbeat: chatai-ai, read by chatai.fcgi.
-dist_sql_DATA += sql/006_ai_heartbeat.sql
-# Stream tickets (the short-lived credential of /ws and /sse): chatai.fcgi, chatai-notifier.
-dist_sql_DATA += sql/007_stream_tickets.sql
+# number); the comment says which programs call a file's functions. 001-008 are the
+# baseline of the first release: the tables, then the functions by area, then the triggers.
+# Every table and index, and the one row of mail_health.
+dist_sql_DATA = sql/001_tables.sql
+# Storing a message (chatai_post_message), its JSON and a dialog's, typing: every program.
+dist_sql_DATA += sql/002_messages.sql
+# Sessions, visitor tokens, stream tickets, operators online, cache notifications:
+# chatai.fcgi, chatai-notifier, chatai-ai.
+dist_sql_DATA += sql/003_auth.sql
+# The REST writes (chatai_rest_*, chatai_rate_hit): chatai.fcgi.
+dist_sql_DATA += sql/004_rest.sql
+# The worker's SQL (claim, finish, heartbeat, handoff, knowledge search): chatai-ai, and
+# chatai.fcgi when it answers a job itself (fcgi/inlineai.h).
+dist_sql_DATA += sql/005_ai.sql
 # The admin side (operators, assistants, knowledge, notes, search): REST and chatai-ctl.
-dist_sql_DATA += sql/008_admin.sql
-# One home per rule (issue 13): operators online, the typing check.
-dist_sql_DATA += sql/009_one_rule.sql
-# Mail (contacts, read positions, resume tokens, the outbox): chatai.fcgi, chatai-ai, chatai-ctl.
-dist_sql_DATA += sql/010_mail.sql
-# A new password ends the operator's other sessions (issue 14).
-dist_sql_DATA += sql/011_password_revoke.sql
-# A dialog opens to several visitor tokens: a resume no longer signs the first browser out (issue 15).
-dist_sql_DATA += sql/012_resume_tokens.sql
+dist_sql_DATA += sql/006_admin.sql
+# Mail (contacts, resume tokens, the outbox): chatai.fcgi, chatai-ai, chatai-ctl.
+dist_sql_DATA += sql/007_mail.sql
+# Every trigger, naming the functions above.
+dist_sql_DATA += sql/008_triggers.sql

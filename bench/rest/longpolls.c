@@ -24,8 +24,11 @@
  *        while waiting: S in T ms; client: N sent in T s, CPU T s (T s from the post on)
  *
  * HTTP/1.1, keep-alive (Connection: keep-alive, as undici sends it); each connection carries
- * one request and is then reset (SO_LINGER 0, as pollers.c does): no TIME_WAIT left on the
- * client's ports between runs. One thread, epoll, libc only. Exit status 0 when the run got
+ * one request. A long-poll answered in full stays open and idle, as undici keeps it in its
+ * pool (a browser likewise), until the run's end; then every connection is reset
+ * (SO_LINGER 0, as pollers.c does): no TIME_WAIT left on the client's ports between runs.
+ * (Resetting each one as its answer came made the web server handle 8,000 resets in the
+ * middle of the wake-up it measures, work no real client population causes there.) One thread, epoll, libc only. Exit status 0 when the run got
  * to its end (errors included), 1 when it could not (history GET failed), 2 on bad usage.
  *
  * gcc -O2 -Wall -Wextra -o longpolls longpolls.c (Linux: epoll)
@@ -59,6 +62,7 @@ enum { R_WOKE, R_EMPTY, R_ERR_CONNECT, R_ERR_CLOSED, R_ERR_TIMEOUT, R_ERR_PROTO,
 
 typedef struct {
     int fd, state, outcome, result, is_poll;
+    int idle_fd;          /* a long-poll answered in full: kept open, idle, until the end */
     const char *req;
     size_t req_len, woff;
     char *buf;            /* raw answer; a chunked body is decoded in place after the headers */
@@ -126,14 +130,25 @@ static int classify(const conn *c)
     return *b == ']' ? R_EMPTY : R_WOKE;
 }
 
+static void reset_close(int fd)
+{
+    struct linger lg = { 1, 0 }; /* RST: no TIME_WAIT on our ports */
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd); /* leaves the epoll set with it */
+}
+
 static void finish(conn *c, int outcome, int64_t t)
 {
     if (c->state == S_DONE)
         return;
-    if (c->fd >= 0) {
-        struct linger lg = { 1, 0 }; /* RST: no TIME_WAIT on our ports */
-        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-        close(c->fd); /* leaves the epoll set with it */
+    if (c->fd >= 0 && c->is_poll && outcome == O_OK) {
+        /* As undici keeps an answered keep-alive connection in its pool: idle, open, out of
+         * our epoll set (the server may close it; nothing is read from it again). */
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        c->idle_fd = c->fd;
+        c->fd = -1;
+    } else if (c->fd >= 0) {
+        reset_close(c->fd);
         c->fd = -1;
     }
     if (c->state < S_READING && c->is_poll)
@@ -617,7 +632,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < nconn; i++) {
-        C[i].fd = -1;
+        C[i].fd = C[i].idle_fd = -1;
         C[i].is_poll = i < npolls;
     }
     conn *hist = &C[npolls], *get = &C[npolls + 1], *post = &C[npolls + 2];
@@ -740,8 +755,11 @@ int main(int argc, char **argv)
            (double)(get->done_at - get->started) / 1e6, npolls, (double)(t_sent - t_open) / 1e9,
            cpu_end - cpu_start, cpu_end - cpu_t0, (double)(t_end - t0) / 1e9);
 
-    for (int i = 0; i < nconn; i++)
+    for (int i = 0; i < nconn; i++) {
+        if (C[i].idle_fd >= 0)
+            reset_close(C[i].idle_fd);
         free(C[i].buf); /* every connection is closed by now */
+    }
     free(wake);
     free(C);
     free(get_req);

@@ -3,7 +3,7 @@
 SMTP server (aiosmtpd): the email offer inside the conversation while the dialog waits,
 the reply mail, and its resume link opened in a fresh browser profile: the same dialog,
 the same history, and new messages flowing both ways. The first browser keeps the
-dialog too (a resume adds a visitor token, sql/012_resume_tokens.sql)."""
+dialog too (a resume adds a visitor token, dialog_visitor_tokens)."""
 
 import json
 import re

@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int64_t ids[ROUTE_MAX_IDS];
 	int n = 0, widget = 0;
 	char allow[96];
-	enum route_status st = route_match(chatai_routes, chatai_routes_count, method, path, &rt, ids, &n, allow,
-	                                   sizeof allow, &widget);
+	enum route_status st =
+		route_match(chatai_routes, method, path, &rt, ids, &n, allow, sizeof allow, &widget);
 	if (st == ROUTE_FOUND) {
 		if (!rt || n < 0 || n > ROUTE_MAX_IDS)
 			abort();

@@ -116,7 +116,7 @@ def wait_jobs_done(pg, dialog, timeout=10.0):
 
 def operator_online(pg, email=None, seen="now()"):
     """An operator seen at `seen` who holds a live session: online under
-    chatai_operators_online() (sql/009_one_rule.sql) while `seen` is under 120 s old."""
+    chatai_operators_online() (sql/003_auth.sql) while `seen` is under 120 s old."""
     email = email or f"op-{secrets.token_hex(4)}@test.example"
     oid = pg.sql(f"INSERT INTO operators (email, name, password_hash, last_seen_at) "
                  f"VALUES (%s, 'Olga', 'x', {seen}) RETURNING id", email)[0][0]

@@ -19,7 +19,7 @@ def ctl(pg, *args, stdin=None, env=None):
 
 def test_migrate_is_idempotent(pg):
     before = pg.sql("SELECT version, name FROM schema_migrations ORDER BY version")
-    assert before and before[0] == (1, "001_schema.sql")
+    assert before and before[0] == (1, "001_tables.sql")
     cp = ctl(pg, "migrate")
     assert cp.returncode == 0, cp.stderr
     assert "applied" not in cp.stdout.replace("applied now", "")
@@ -85,15 +85,17 @@ def test_migrate_concurrent_runs_are_safe(blank_pg):
 
 
 def test_every_migration_records_itself():
-    """Each sql/NNN_name.sql inserts its own schema_migrations row (idempotently), so that a
-    file applied by hand leaves what `chatai-ctl migrate` expects (docs/deploy.md, shared
-    hosting). A new migration must end the same way."""
-    for f in sorted(harness.SQL_DIR.glob("[0-9]*_*.sql")):
+    """Each sql/NNN_name.sql inserts its own schema_migrations row (idempotently) as its
+    last statement, so that a file applied by hand leaves what `chatai-ctl migrate` expects
+    (docs/deploy.md, shared hosting); the first file creates the table. A new migration must
+    end the same way."""
+    files = sorted(harness.SQL_DIR.glob("[0-9]*_*.sql"), key=lambda p: int(p.name.split("_")[0]))
+    assert "CREATE TABLE IF NOT EXISTS schema_migrations" in files[0].read_text(), files[0].name
+    for f in files:
         version = int(f.name.split("_", 1)[0])
-        text = f.read_text()
-        assert "CREATE TABLE IF NOT EXISTS schema_migrations" in text, f.name
-        assert (f"INSERT INTO schema_migrations (version, name) VALUES ({version}, '{f.name}') "
-                "ON CONFLICT (version) DO NOTHING;") in text, f.name
+        last = f.read_text().rstrip().splitlines()[-1]
+        assert last == (f"INSERT INTO schema_migrations (version, name) VALUES ({version}, '{f.name}') "
+                        "ON CONFLICT (version) DO NOTHING;"), f.name
 
 
 def test_migrations_applied_by_hand_then_migrate(blank_pg):

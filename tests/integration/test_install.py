@@ -424,7 +424,11 @@ def test_production_steps_of_deploy_md(tmp_path):
 
         # step 6: migrations
         cp = ctl("migrate")
-        assert cp.returncode == 0 and "applied 001_schema.sql" in cp.stdout, cp.stdout + cp.stderr
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        # every migration of the tree was installed and applied, in order
+        files = sorted((p.name for p in harness.SQL_DIR.glob("[0-9]*_*.sql")), key=lambda n: int(n.split("_")[0]))
+        assert [ln for ln in cp.stdout.splitlines() if ln.startswith("applied ")] == \
+            [f"applied {f}" for f in files], cp.stdout
         # step 7: an operator (password on stdin)
         cp = ctl("operator", "add", "ann@shop.example", "Ann", "--role", "admin", stdin="a long password\n")
         assert cp.returncode == 0, cp.stderr

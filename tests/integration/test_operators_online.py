@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Issue 13, "one home per rule": "operators online" has one definition,
-chatai_operators_online() (sql/009_one_rule.sql), asked by the widget (operators_online)
+chatai_operators_online() (sql/003_auth.sql), asked by the widget (operators_online)
 and by the assistant's offline notice. Before, the notice asked a second rule (seen in the
 last 2 minutes, no session needed): right after a logout the widget said "offline" while
 a handoff got no offline notice.
@@ -47,7 +47,7 @@ def test_one_rule_for_the_widget_and_the_assistant(stack, api, admin):
         # Logged out a second later: still "seen" in the last 2 minutes, but offline for both.
         assert api.op(token).post("/api/auth/logout").status_code == 204
         assert online_sql(pg) is False and widget_online(api, aid) is False
-        assert pg.sql("SELECT chatai_ai_operators_online()")[0][0] is False  # 004's name, same rule
+        assert pg.sql("SELECT chatai_ai_operators_online()")[0][0] is False  # the mail pass's name, same rule
         did, vt, _ = api.create_dialog(aid)
         r = api.s.post(f"/api/widget/dialogs/{did}/handoff", headers={"X-Visitor-Token": vt})
         assert r.status_code == 200 and r.json()["status"] == "waiting", r.text

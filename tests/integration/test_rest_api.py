@@ -279,6 +279,47 @@ def test_visitor_and_operator_messages(env):
                         headers={"Authorization": f"Bearer {env.op_token}"}).json() == admin_hist
 
 
+def test_retries_after_release_and_close_return_the_first_message(env):
+    """A retry of a stored client_id gets its first message back (200) and changes nothing:
+    an operator's retry to a released dialog takes nothing over, and after the close both
+    sides' retries still answer while a new message is 409 (chatai_lock_dialog)."""
+    d, vt, _ = env.new_dialog()
+    op, w = env.op(), env.widget(vt)
+    r = w.post(f"/api/widget/dialogs/{d}/messages", json={"text": "hello", "client_id": "v-1"})
+    assert r.status_code == 201, r.text
+    um = r.json()["user_message"]
+    r = op.post(f"/api/dialogs/{d}/messages", json={"text": "hi", "client_id": "o-1"})
+    assert r.status_code == 201, r.text
+    m = r.json()
+    assert op.post(f"/api/dialogs/{d}/release").json()["status"] == "ai"
+    joined = "SELECT count(*) FROM messages WHERE dialog_id = %s AND event = 'operator_joined'"
+    assert env.pg.sql(joined, d) == [(1,)]
+    r = op.post(f"/api/dialogs/{d}/messages", json={"text": "hi again", "client_id": "o-1"})
+    assert r.status_code == 200 and r.json() == m
+    assert env.pg.sql(joined, d) == [(1,)]
+    assert env.pg.sql("SELECT status FROM dialogs WHERE id = %s", d) == [("ai",)]
+    assert op.post(f"/api/dialogs/{d}/close").status_code == 200
+    last = env.pg.sql("SELECT last_seq FROM dialogs WHERE id = %s", d)
+    r = w.post(f"/api/widget/dialogs/{d}/messages", json={"text": "hello", "client_id": "v-1"})
+    assert r.status_code == 200 and r.json()["user_message"] == um
+    r = op.post(f"/api/dialogs/{d}/messages", json={"text": "hi", "client_id": "o-1"})
+    assert r.status_code == 200 and r.json() == m
+    assert error_of(w.post(f"/api/widget/dialogs/{d}/messages", json={"text": "x", "client_id": "v-2"})) == \
+        (409, "conflict", None)
+    assert error_of(op.post(f"/api/dialogs/{d}/messages", json={"text": "x", "client_id": "o-2"})) == \
+        (409, "conflict", None)
+    assert env.pg.sql("SELECT last_seq FROM dialogs WHERE id = %s", d) == last
+    # the SQL functions themselves (REST may store visitor posts in batches)
+    assert env.pg.sql("SELECT message, created FROM chatai_rest_visitor_post(%s, 'x', 'v-1')", d) == [(um, False)]
+    for q, code in (("SELECT * FROM chatai_rest_visitor_post(%s, 'x', 'v-3')", "CA409"),
+                    ("SELECT * FROM chatai_rest_visitor_post(%s * 1000, 'x', 'v-3')", "P0002"),
+                    ("SELECT * FROM chatai_rest_operator_post(%s, 1, 'x', NULL)", "CA409"),
+                    ("SELECT * FROM chatai_rest_operator_post(%s * 1000, 1, 'x', NULL)", "P0002")):
+        with pytest.raises(psycopg2.Error) as e:
+            env.pg.sql(q, d)
+        assert e.value.pgcode == code, q
+
+
 def test_sql_meta_characters_stored_verbatim(env):
     d, vt, _ = env.new_dialog()
     evil = "'; DROP TABLE messages; -- \" \\ %s $1 \x7f 😀"

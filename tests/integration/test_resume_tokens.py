@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Issue 15: a resume from a mail link adds a visitor token to the dialog
-(sql/012_resume_tokens.sql) instead of replacing it, so the browser that began the
+(dialog_visitor_tokens) instead of replacing it, so the browser that began the
 dialog keeps it. Both tokens open REST history, posting, stream tickets, SSE and
 WebSocket; a message from either is in both histories, an operator's reaches both
 browsers' streams live; forged, expired and foreign resume tokens
@@ -180,17 +180,22 @@ def test_changing_the_first_token_leaves_the_resumed_ones(rs, people):
     assert api.visitor_messages(did, vt3).status_code == 200
 
 
-def test_the_migration_brings_existing_dialogs_tokens(rs, people):
-    """Dialogs made before 012 have their token in dialogs.visitor_token_hash only; the
-    migration copies it (applied again here to such a dialog: it is idempotent)."""
+def test_the_token_rows_open_the_dialog(rs, people):
+    """dialog_visitor_tokens is what opens a dialog: a new dialogs.visitor_token_hash
+    replaces the first token's row (the trigger dialogs_token_changed), and a row removed
+    refuses its token at once (the REST caches forget it at commit)."""
     api = harness.Api(rs.url)
     did, vt1, _ = api.create_dialog(people["assistant"])
-    rs.pg.sql("DELETE FROM dialog_visitor_tokens WHERE dialog_id = %s", did)
+    assert api.visitor_messages(did, vt1).status_code == 200  # cached now
+    vt2 = secrets.token_urlsafe(32)
+    rs.pg.sql("UPDATE dialogs SET visitor_token_hash = %s WHERE id = %s", sha(vt2), did)
     harness.wait_until(lambda: api.visitor_messages(did, vt1).status_code == 403, timeout=5,
+                       message="the replaced token: refused")
+    assert api.visitor_messages(did, vt2).status_code == 200
+    assert rs.pg.sql("SELECT token_hash FROM dialog_visitor_tokens WHERE dialog_id = %s", did) == [(sha(vt2),)]
+    rs.pg.sql("DELETE FROM dialog_visitor_tokens WHERE dialog_id = %s", did)
+    harness.wait_until(lambda: api.visitor_messages(did, vt2).status_code == 403, timeout=5,
                        message="no token row: refused")
-    sql = (harness.REPO / "sql" / "012_resume_tokens.sql").read_text()
-    rs.pg.sql(sql)
-    assert api.visitor_messages(did, vt1).status_code == 200
 
 
 def test_every_wrong_resume_token_takes_the_same_time(rs, people):

@@ -2,7 +2,7 @@
 """The shared host: chatai.fcgi with no daemon beside it, one request per process.
 
 Item 4 of issue 11, answers with no daemon and no cron: when no chatai-ai has checked in
-(ai_workers, sql/006_ai_heartbeat.sql), the request that stored a visitor's message answers
+(ai_workers, sql/005_ai.sql), the request that stored a visitor's message answers
 its job itself after its response went out (CGI: stdout closed, a detached child works).
 Item 3, short polling: where a process serves one request at a time (CGI here, mod_fcgid
 in test_shared_host_fcgid.py) `wait=` is answered at once and the clients are told to poll

@@ -150,8 +150,7 @@ static const struct route *find(const char *m, const char *p)
 	int64_t ids[ROUTE_MAX_IDS];
 	int n = 0, w = 0;
 	char allow[96];
-	ck_assert_int_eq(route_match(chatai_routes, chatai_routes_count, m, p, &rt, ids, &n, allow, 96, &w),
-			 ROUTE_FOUND);
+	ck_assert_int_eq(route_match(chatai_routes, m, p, &rt, ids, &n, allow, 96, &w), ROUTE_FOUND);
 	return rt;
 }
 

@@ -1,32 +1,12 @@
 -- SPDX-License-Identifier: MIT
--- ChatAI schema 002: what the REST workers (chatai.fcgi) need on top of 001.
+-- ChatAI: what the REST workers (chatai.fcgi) call to write.
 --
 -- Every REST write is one statement, so that a request never leaves a transaction open
 -- across round trips (a lost link mid-request cannot leave half a takeover behind). A
--- write of more than one row calls one of these functions (or 008's admin functions) and
+-- write of more than one row calls one of these functions (or those of 006_admin.sql) and
 -- every message goes through chatai_post_message(); single-row writes (a read position,
--- a session, a knowledge row deleted) are one plain statement in their fcgi/ handler. Refusals use their own SQLSTATEs, mapped to HTTP by fcgi/:
---   P0002  no such dialog (the same code chatai_post_message() raises)    -> 404
---   CA409  the action makes no sense in the dialog's state (e.g. closed)   -> 409
-
--- Visitor tokens are looked up by dialog id, operators' tokens by hash (unique index).
--- Old rate-limit windows are swept by window_start.
-CREATE INDEX rate_limits_window_idx ON rate_limits (window_start);
-
-CREATE FUNCTION chatai_assistant_json(a assistants) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'id', a.id, 'name', a.name, 'greeting', a.greeting,
-        'allowed_origins', to_jsonb(a.allowed_origins),
-        'created_at', chatai_ts(a.created_at), 'updated_at', chatai_ts(a.updated_at))
-$$;
-
-CREATE FUNCTION chatai_knowledge_json(k knowledge) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('id', k.id, 'assistant_id', k.assistant_id,
-                              'question', k.question, 'answer', k.answer,
-                              'created_at', chatai_ts(k.created_at))
-$$;
+-- a session, a knowledge row deleted) are one plain statement in their fcgi/ handler.
+-- Refusals: P0002 (no such dialog) and CA409 (closed), as 002_messages.sql says.
 
 -- A widget opens a dialog: the row, the inbox event 'dialog_created', then the
 -- assistant's greeting (sender 'ai') as message 1 when the greeting is not empty.
@@ -54,49 +34,85 @@ BEGIN
 END $$;
 
 -- A visitor message. A retry with a known client_id returns the first message even
--- when the dialog has been closed since; a new message to a closed dialog is refused.
+-- when the dialog has been closed since; a new message to a closed dialog is refused
+-- (both decided by chatai_lock_dialog()).
 CREATE FUNCTION chatai_rest_visitor_post(p_dialog bigint, p_text text, p_client_id text,
                                          OUT message jsonb, OUT created boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    d dialogs;
     l record;
 BEGIN
-    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, p_client_id) l;
-    IF l.known IS NOT NULL THEN
-        message := l.known;
-        created := false;
-        RETURN;
-    END IF;
-    d := l.d;
-    IF d.status = 'closed' THEN
-        RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
-    END IF;
-    SELECT p.message, p.created INTO message, created
-      FROM chatai_post_message(p_dialog, 'user', p_text, p_client_id) p;
+    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, p_client_id, true) l;
+    created := l.known IS NULL;
+    message := COALESCE(l.known, chatai_post_locked(l.d, 'user', p_text, p_client_id));
+END $$;
+
+-- Visitor messages in batches: a REST process gathers the visitor posts that arrive
+-- while one is being stored and stores them together, in one transaction. Every NOTIFY
+-- takes a database-wide lock at commit, so commits that notify run one at a time; one
+-- commit for many messages is what lets visitor posts scale past that lock.
+-- p_items: [{"d": dialog id, "t": text, "c": client_id or null}, ...]. One row per item:
+-- ord (1-based position in p_items), code ('ok', 'P0002' no such dialog, 'CA409' closed),
+-- message and created as chatai_rest_visitor_post() returns them.
+-- Items are stored in order of dialog id, then position: every batch locks dialog rows
+-- in the same order (no deadlock between batches), and one dialog's messages keep the
+-- order they arrived in. Anything else going wrong fails the whole batch (the caller
+-- then stores the items one by one).
+CREATE FUNCTION chatai_rest_visitor_post_batch(p_items jsonb)
+RETURNS TABLE (ord int, code text, message text, created boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    it       record;
+    v_d      dialogs;
+    v_known  text;
+BEGIN
+    FOR it IN SELECT (e.value ->> 'd')::bigint AS d, e.value ->> 't' AS t, e.value ->> 'c' AS c,
+                     e.ordinality::int AS o
+                FROM jsonb_array_elements(p_items) WITH ORDINALITY e
+               ORDER BY 1, 4
+    LOOP
+        ord := it.o;
+        message := NULL;
+        created := NULL;
+        SELECT * INTO v_d FROM dialogs d WHERE d.id = it.d FOR UPDATE;
+        IF NOT FOUND THEN
+            code := 'P0002';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        v_known := NULL;
+        IF it.c IS NOT NULL THEN
+            SELECT m.json INTO v_known FROM messages m WHERE m.dialog_id = it.d AND m.client_id = it.c;
+        END IF;
+        IF v_known IS NOT NULL THEN
+            code := 'ok';
+            message := v_known;
+            created := false;
+        ELSIF v_d.status = 'closed' THEN
+            code := 'CA409';
+        ELSE
+            -- Locked above and the client_id is new: the writing half only.
+            code := 'ok';
+            message := chatai_post_locked(v_d, 'user', it.t, it.c)::text;
+            created := true;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
 END $$;
 
 -- An operator reply. A dialog in status 'ai' or 'waiting' is taken over first
 -- (operator_joined, in the same transaction) so the assistant never talks over a person.
+-- Missing, closed and retried as for a visitor message; a retry takes nothing over.
 CREATE FUNCTION chatai_rest_operator_post(p_dialog bigint, p_operator bigint, p_text text,
                                           p_client_id text, OUT message jsonb, OUT created boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    d      dialogs;
-    l      record;
-    v_name text;
+    v_takeover boolean;
+    v_name     text;
 BEGIN
-    SELECT * INTO l FROM chatai_lock_dialog(p_dialog, p_client_id) l;
-    IF l.known IS NOT NULL THEN
-        message := l.known;
-        created := false;
-        RETURN;
-    END IF;
-    d := l.d;
-    IF d.status = 'closed' THEN
-        RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
-    END IF;
-    IF d.status IN ('ai', 'waiting') THEN
+    SELECT l.known IS NULL AND (l.d).status IN ('ai', 'waiting') INTO v_takeover
+      FROM chatai_lock_dialog(p_dialog, p_client_id, true) l;
+    IF v_takeover THEN
         SELECT name INTO v_name FROM operators WHERE id = p_operator;
         PERFORM chatai_post_message(p_dialog, 'system', COALESCE(v_name, 'An operator') || ' joined the conversation',
                                     NULL, p_operator, 'operator_joined', 'operator', p_operator);
@@ -119,13 +135,7 @@ DECLARE
     d      dialogs;
     v_name text;
 BEGIN
-    SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'dialog % does not exist', p_dialog USING ERRCODE = 'P0002';
-    END IF;
-    IF d.status = 'closed' THEN
-        RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
-    END IF;
+    SELECT (l.d).* INTO d FROM chatai_lock_dialog(p_dialog, NULL, true) l;  -- P0002, CA409
     IF p_operator IS NOT NULL THEN
         SELECT name INTO v_name FROM operators WHERE id = p_operator;
     END IF;
@@ -156,19 +166,11 @@ BEGIN
     RETURN chatai_dialog_json(d);
 END $$;
 
--- Typing over REST: refused on a missing (P0002) or closed (CA409) dialog, never stored.
+-- Typing over REST: chatai_typing_check() (002_messages.sql), then the NOTIFY; never stored.
 CREATE FUNCTION chatai_rest_typing(p_dialog bigint, p_who text, p_state text) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-    v_status text;
 BEGIN
-    SELECT status INTO v_status FROM dialogs WHERE id = p_dialog;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'dialog % does not exist', p_dialog USING ERRCODE = 'P0002';
-    END IF;
-    IF v_status = 'closed' THEN
-        RAISE EXCEPTION 'dialog % is closed', p_dialog USING ERRCODE = 'CA409';
-    END IF;
+    PERFORM chatai_typing_check(p_dialog);
     PERFORM chatai_typing(p_dialog, p_who, p_state);
 END $$;
 
@@ -190,8 +192,4 @@ BEGIN
     END IF;
 END $$;
 
--- Recorded by the file itself (chatai-ctl migrate records it too), so that applying it by
--- hand (psql -1 -v ON_ERROR_STOP=1 -f) leaves what the next `chatai-ctl migrate` expects.
-CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now());
-INSERT INTO schema_migrations (version, name) VALUES (2, '002_rest.sql') ON CONFLICT (version) DO NOTHING;
+INSERT INTO schema_migrations (version, name) VALUES (4, '004_rest.sql') ON CONFLICT (version) DO NOTHING;

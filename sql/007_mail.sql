@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: MIT
--- ChatAI schema 010: mail when nobody is watching (issue 15).
+-- ChatAI: mail when nobody is watching (chatai.fcgi, chatai-ai, chatai-ctl).
 --
 -- A visitor leaves an email address on the dialog (dialog_contacts, with the time of
 -- consent); the widget reports how far the visitor has read (dialogs.visitor_read_seq).
@@ -18,62 +18,15 @@
 -- (its connection closed, and the lock with it); it is marked 'uncertain', never sent
 -- again (docs/internals.md, "Mail").
 
-CREATE TABLE IF NOT EXISTS dialog_contacts (
-    dialog_id           bigint PRIMARY KEY REFERENCES dialogs (id) ON DELETE CASCADE,
-    email               text NOT NULL,
-    name                text,
-    consent_at          timestamptz NOT NULL DEFAULT now(),
-    transcript_on_close boolean NOT NULL DEFAULT false,
-    updated_at          timestamptz NOT NULL DEFAULT now()
-);
-
-ALTER TABLE dialogs ADD COLUMN IF NOT EXISTS visitor_read_seq bigint NOT NULL DEFAULT 0;
-
--- Links in reply mails: SHA-256 (hex) of >= 32 random bytes; 30 days.
-CREATE TABLE IF NOT EXISTS resume_tokens (
-    token_hash text PRIMARY KEY,
-    dialog_id  bigint NOT NULL REFERENCES dialogs (id) ON DELETE CASCADE,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    expires_at timestamptz NOT NULL DEFAULT now() + interval '30 days'
-);
-CREATE INDEX IF NOT EXISTS resume_tokens_expiry_idx ON resume_tokens (expires_at);
-
-CREATE TABLE IF NOT EXISTS mail_outbox (
-    id         bigserial PRIMARY KEY,
-    kind       text NOT NULL CHECK (kind IN ('alert', 'reply', 'transcript')),
-    dialog_id  bigint NOT NULL REFERENCES dialogs (id) ON DELETE CASCADE,
-    from_seq   bigint NOT NULL DEFAULT 0,
-    upto_seq   bigint NOT NULL DEFAULT 0,
-    state      text NOT NULL DEFAULT 'queued'
-               CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'uncertain', 'skipped')),
-    attempts   int NOT NULL DEFAULT 0,
-    next_at    timestamptz NOT NULL DEFAULT now(),   -- earliest next try (backoff)
-    locked_by  text,
-    message_id text,                                  -- Message-ID of the mail that carried it
-    last_error text,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    sent_at    timestamptz,
-    UNIQUE (kind, dialog_id, upto_seq)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS mail_outbox_one_reply ON mail_outbox (dialog_id)
-    WHERE kind = 'reply' AND state = 'queued';
-CREATE INDEX IF NOT EXISTS mail_outbox_queued_idx ON mail_outbox (next_at) WHERE state IN ('queued', 'sending');
-
--- Whether mail works: one row, moved by every sender.
-CREATE TABLE IF NOT EXISTS mail_health (
-    one             boolean PRIMARY KEY DEFAULT true CHECK (one),
-    last_success_at timestamptz,
-    last_error_at   timestamptz,
-    last_error      text
-);
-INSERT INTO mail_health DEFAULT VALUES ON CONFLICT DO NOTHING;
+-- ---------------------------------------------------------------------------------------
+-- Queued by triggers (008_triggers.sql).
 
 -- A reply (operator or assistant, shown to the visitor) to a dialog with a contact.
-CREATE OR REPLACE FUNCTION chatai_mail_on_message() RETURNS trigger
+CREATE FUNCTION chatai_mail_on_message() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.sender IN ('manager', 'ai') AND NEW.audience = 'all' AND NEW.event IS NULL
-       AND EXISTS (SELECT 1 FROM dialog_contacts c WHERE c.dialog_id = NEW.dialog_id) THEN
+    -- Which messages are replies: messages_mail's WHEN (008_triggers.sql).
+    IF EXISTS (SELECT 1 FROM dialog_contacts c WHERE c.dialog_id = NEW.dialog_id) THEN
         INSERT INTO mail_outbox (kind, dialog_id, from_seq, upto_seq)
         VALUES ('reply', NEW.dialog_id, NEW.seq, NEW.seq)
         ON CONFLICT (dialog_id) WHERE kind = 'reply' AND state = 'queued'
@@ -81,30 +34,27 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-DROP TRIGGER IF EXISTS messages_mail ON messages;
-CREATE TRIGGER messages_mail AFTER INSERT ON messages
-    FOR EACH ROW EXECUTE FUNCTION chatai_mail_on_message();
 
 -- A dialog gone waiting (alert, once per dialog); closed with a transcript asked for.
-CREATE OR REPLACE FUNCTION chatai_mail_on_dialog() RETURNS trigger
+CREATE FUNCTION chatai_mail_on_dialog() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.status = 'waiting' AND OLD.status <> 'waiting' THEN
+    -- Only a status that changed to waiting or closed: dialogs_mail's WHEN (008_triggers.sql).
+    IF NEW.status = 'waiting' THEN
         INSERT INTO mail_outbox (kind, dialog_id) VALUES ('alert', NEW.id) ON CONFLICT DO NOTHING;
-    ELSIF NEW.status = 'closed' AND OLD.status <> 'closed'
-          AND EXISTS (SELECT 1 FROM dialog_contacts c WHERE c.dialog_id = NEW.id AND c.transcript_on_close) THEN
+    ELSIF EXISTS (SELECT 1 FROM dialog_contacts c WHERE c.dialog_id = NEW.id AND c.transcript_on_close) THEN
         INSERT INTO mail_outbox (kind, dialog_id, upto_seq) VALUES ('transcript', NEW.id, NEW.last_seq)
         ON CONFLICT DO NOTHING;
     END IF;
     RETURN NULL;
 END $$;
-DROP TRIGGER IF EXISTS dialogs_mail ON dialogs;
-CREATE TRIGGER dialogs_mail AFTER UPDATE OF status ON dialogs
-    FOR EACH ROW EXECUTE FUNCTION chatai_mail_on_dialog();
+
+-- ---------------------------------------------------------------------------------------
+-- Asked by the visitor.
 
 -- POST .../contact: store (or replace) the contact and tell the operators in the dialog.
-CREATE OR REPLACE FUNCTION chatai_mail_contact(p_dialog bigint, p_email text, p_name text,
-                                               p_on_close boolean) RETURNS void
+CREATE FUNCTION chatai_mail_contact(p_dialog bigint, p_email text, p_name text,
+                                    p_on_close boolean) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO dialog_contacts (dialog_id, email, name, transcript_on_close)
@@ -117,7 +67,7 @@ BEGIN
 END $$;
 
 -- POST .../transcript: 1 when queued (or already queued for this point), 0 without contact.
-CREATE OR REPLACE FUNCTION chatai_mail_transcript(p_dialog bigint) RETURNS int
+CREATE FUNCTION chatai_mail_transcript(p_dialog bigint) RETURNS int
 LANGUAGE sql AS $$
     WITH c AS (SELECT d.id, d.last_seq FROM dialogs d JOIN dialog_contacts k ON k.dialog_id = d.id
                WHERE d.id = p_dialog),
@@ -126,12 +76,31 @@ LANGUAGE sql AS $$
     SELECT count(*)::int FROM c
 $$;
 
+-- A resume link (POST /api/widget/resume) adds a visitor token to the dialog it names
+-- (dialog_visitor_tokens); the tokens the dialog already has keep working, so the browser
+-- that began the dialog keeps it. Nothing cached can be wrong (the caches hold only tokens
+-- that were found), so there is no notification. Returns the dialog's assistant.
+CREATE FUNCTION chatai_mail_resume(p_dialog bigint, p_new_hash text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_assistant bigint;
+BEGIN
+    SELECT assistant_id INTO v_assistant FROM dialogs WHERE id = p_dialog;
+    IF FOUND THEN
+        INSERT INTO dialog_visitor_tokens (token_hash, dialog_id, resumed) VALUES (p_new_hash, p_dialog, true);
+    END IF;
+    RETURN v_assistant;
+END $$;
+
+-- ---------------------------------------------------------------------------------------
+-- Sent by chatai-ai (ai/mailq.c).
+
 -- Claim what is due, for one mail: every due alert (one digest), else one reply or
 -- transcript. First, rows of dead senders become 'uncertain', and rows that no longer
 -- need a mail become 'skipped' (a reply the visitor has read, an alert of a dialog that
 -- no longer waits). Each claimed row is 'sending' and session-locked when this returns.
-CREATE OR REPLACE FUNCTION chatai_mail_claim(p_worker text, p_domain text, p_reply_delay int,
-                                             p_alert_delay int)
+CREATE FUNCTION chatai_mail_claim(p_worker text, p_domain text, p_reply_delay int,
+                                  p_alert_delay int)
 RETURNS SETOF mail_outbox
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -177,7 +146,7 @@ END $$;
 
 -- The outcome of a send: p_state 'sent', 'queued' (retry after p_delay seconds), 'failed'
 -- or 'uncertain'. Frees the rows' locks and records mail health.
-CREATE OR REPLACE FUNCTION chatai_mail_result(p_ids bigint[], p_state text, p_error text, p_delay int)
+CREATE FUNCTION chatai_mail_result(p_ids bigint[], p_state text, p_error text, p_delay int)
 RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -193,20 +162,11 @@ BEGIN
     PERFORM pg_advisory_unlock(1835100524, (i % 2147483648)::int) FROM unnest(p_ids) i;
 END $$;
 
--- A fresh visitor token for the dialog a resume link names. The dialog's cached token
--- (fcgi/authcache.h) is dropped by the assistant notification.
-CREATE OR REPLACE FUNCTION chatai_mail_resume(p_dialog bigint, p_new_hash text) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_assistant bigint;
-BEGIN
-    UPDATE dialogs SET visitor_token_hash = p_new_hash WHERE id = p_dialog RETURNING assistant_id INTO v_assistant;
-    PERFORM pg_notify('chatai', jsonb_build_object('k', 'assistant', 'assistant_id', v_assistant)::text);
-    RETURN v_assistant;
-END $$;
+-- ---------------------------------------------------------------------------------------
+-- Read.
 
 -- For operators: the contact, how far the visitor read, and each mail's state.
-CREATE OR REPLACE FUNCTION chatai_mail_dialog_json(p_dialog bigint) RETURNS jsonb
+CREATE FUNCTION chatai_mail_dialog_json(p_dialog bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'contact', (SELECT jsonb_build_object('email', c.email, 'name', c.name,
@@ -224,7 +184,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Whether mail works, for /health, the metrics and `chatai-ctl check`.
-CREATE OR REPLACE FUNCTION chatai_mail_health() RETURNS jsonb
+CREATE FUNCTION chatai_mail_health() RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'queued', (SELECT count(*) FROM mail_outbox WHERE state IN ('queued', 'sending')),
@@ -235,8 +195,4 @@ LANGUAGE sql STABLE AS $$
       FROM mail_health h
 $$;
 
--- Recorded by the file itself (chatai-ctl migrate records it too), so that applying it by
--- hand (psql -1 -v ON_ERROR_STOP=1 -f) leaves what the next `chatai-ctl migrate` expects.
-CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now());
-INSERT INTO schema_migrations (version, name) VALUES (10, '010_mail.sql') ON CONFLICT (version) DO NOTHING;
+INSERT INTO schema_migrations (version, name) VALUES (7, '007_mail.sql') ON CONFLICT (version) DO NOTHING;

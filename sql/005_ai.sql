@@ -1,7 +1,8 @@
 -- SPDX-License-Identifier: MIT
--- ChatAI: what the assistant worker (chatai-ai, folder ai/) needs on top of 001_schema.sql.
+-- ChatAI: what the assistant worker (chatai-ai, folder ai/) calls; chatai.fcgi calls the
+-- same claim and finish when it answers a job itself (fcgi/inlineai.h).
 --
--- The job queue is answer_jobs (001). A worker claims a job with chatai_ai_claim()
+-- The job queue is answer_jobs. A worker claims a job with chatai_ai_claim()
 -- (FOR UPDATE SKIP LOCKED, with a lease in locked_until so that the job of a crashed
 -- worker is taken again), computes the answer outside any transaction, and ends the job
 -- with chatai_ai_finish(), which stores the answer and finishes the job row in ONE
@@ -13,11 +14,8 @@
 -- older unfinished job of its dialog exists, so the answers keep the order of the
 -- questions even with many workers.
 
--- Open jobs in claim order, and the per-dialog "older unfinished job" check.
-CREATE INDEX answer_jobs_open_idx ON answer_jobs (id) WHERE state IN ('pending', 'running');
-CREATE INDEX answer_jobs_dialog_open_idx ON answer_jobs (dialog_id, id) WHERE state IN ('pending', 'running');
--- The waiting-timeout sweep.
-CREATE INDEX dialogs_waiting_idx ON dialogs (waiting_since) WHERE status = 'waiting';
+-- ---------------------------------------------------------------------------------------
+-- The job queue.
 
 -- Claim the next ready job for worker p_worker with a lease of p_lease seconds.
 -- Ready: pending, or running with an expired lease (its worker died or hangs), and the
@@ -54,63 +52,6 @@ LANGUAGE sql AS $$
        SET locked_until = now() + make_interval(secs => p_delay), last_error = p_error, updated_at = now()
      WHERE id = p_job AND state = 'running' AND locked_by = p_worker
 $$;
-
--- Whether an operator is online: seen within the last 2 minutes. This was NOT the rule
--- of the REST API's operators_online (which also wants a live session); 009_one_rule.sql
--- makes it ask the one rule, chatai_operators_online(), as the offline notice below does.
-CREATE FUNCTION chatai_ai_operators_online() RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM operators WHERE last_seen_at > now() - interval '2 minutes')
-$$;
-
--- Hand dialog p_dialog to a human: a handoff_requested system message (status waiting)
--- and the reset of ai_failures (the offline notice follows by the trigger below). Does
--- nothing and returns false unless the dialog is in status 'ai'.
-CREATE FUNCTION chatai_ai_handoff(p_dialog bigint, p_text text) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    d dialogs;
-BEGIN
-    SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
-    IF NOT FOUND OR d.status <> 'ai' THEN
-        RETURN false;
-    END IF;
-    PERFORM chatai_post_message(p_dialog, 'system', p_text, NULL, NULL, 'handoff_requested', 'waiting', NULL);
-    UPDATE dialogs SET ai_failures = 0 WHERE id = p_dialog;
-    RETURN true;
-END $$;
-
--- Offline hours: whoever asks for a human (the worker, the widget's button through
--- chatai.fcgi, a future writer), when no operator is online the visitor is told so by
--- an offline_notice system message with the assistant's offline_message, and the
--- dialog keeps waiting. A deferred trigger, so that it runs at the end of the writing
--- transaction: the notice gets the next seq and its NOTIFY leaves after the handoff's,
--- and a takeover in the same transaction (status no longer waiting) needs no notice.
-CREATE FUNCTION chatai_ai_offline_notice() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_status  text;
-    v_offline text;
-BEGIN
-    IF chatai_ai_operators_online() THEN
-        RETURN NULL;
-    END IF;
-    SELECT d.status, a.offline_message INTO v_status, v_offline
-      FROM dialogs d JOIN assistants a ON a.id = d.assistant_id
-     WHERE d.id = NEW.dialog_id FOR UPDATE OF d;
-    IF v_status IS DISTINCT FROM 'waiting' OR btrim(v_offline) = ''
-       OR EXISTS (SELECT 1 FROM messages m WHERE m.dialog_id = NEW.dialog_id AND m.seq > NEW.seq
-                                             AND m.event = 'offline_notice') THEN
-        RETURN NULL;
-    END IF;
-    PERFORM chatai_post_message(NEW.dialog_id, 'system', v_offline, NULL, NULL, 'offline_notice', NULL, NULL);
-    RETURN NULL;
-END $$;
-
-CREATE CONSTRAINT TRIGGER messages_offline_notice
-    AFTER INSERT ON messages DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW WHEN (NEW.event = 'handoff_requested')
-    EXECUTE FUNCTION chatai_ai_offline_notice();
 
 -- End job p_job of worker p_worker, in the caller's (single) transaction:
 --   p_text      the answer to store as an 'ai' message (NULL: no answer);
@@ -188,6 +129,99 @@ BEGIN
     RETURN v_outcome;
 END $$;
 
+-- Seconds until the next thing that no notification announces: a lease running out or
+-- a waiting dialog reaching its timeout. NULL when there is none.
+CREATE FUNCTION chatai_ai_next_deadline() RETURNS double precision
+LANGUAGE sql STABLE AS $$
+    SELECT EXTRACT(epoch FROM LEAST(
+        (SELECT min(locked_until) FROM answer_jobs WHERE state = 'running'),
+        (SELECT min(d.waiting_since + make_interval(secs => a.waiting_timeout))
+           FROM dialogs d JOIN assistants a ON a.id = d.assistant_id
+          WHERE d.status = 'waiting' AND a.waiting_timeout IS NOT NULL)) - now())::double precision
+$$;
+
+-- ---------------------------------------------------------------------------------------
+-- The workers check in. chatai.fcgi looks at ai_workers after a visitor's message has
+-- been answered: when no worker checked in within a few seconds (a shared host with no
+-- daemon and no cron), the request answers the dialog's job itself, after its own
+-- response went out, through the same claim and finish: the same lease, the same
+-- exactly-once rules.
+
+-- A worker is alive: its row is newer than now() - within.
+CREATE FUNCTION chatai_ai_heartbeat(worker text) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO ai_workers (worker_id, seen_at) VALUES (worker, now())
+    ON CONFLICT (worker_id) DO UPDATE SET seen_at = now();
+    -- Rows of workers that died without a word are of no use to anybody.
+    DELETE FROM ai_workers WHERE seen_at < now() - interval '1 hour';
+$$;
+
+CREATE FUNCTION chatai_ai_goodbye(worker text) RETURNS void
+LANGUAGE sql AS $$
+    DELETE FROM ai_workers WHERE worker_id = worker;
+$$;
+
+CREATE FUNCTION chatai_ai_worker_alive(within interval) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM ai_workers WHERE seen_at > now() - within);
+$$;
+
+-- ---------------------------------------------------------------------------------------
+-- A human instead.
+
+-- Whether an operator is online: the one rule, chatai_operators_online() (003_auth.sql),
+-- under the name the mail pass (chatai_mail_claim) asks.
+CREATE FUNCTION chatai_ai_operators_online() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT chatai_operators_online()
+$$;
+
+-- Hand dialog p_dialog to a human: a handoff_requested system message (status waiting)
+-- and the reset of ai_failures (the offline notice follows by the trigger
+-- messages_offline_notice). Does nothing and returns false unless the dialog is in
+-- status 'ai'.
+CREATE FUNCTION chatai_ai_handoff(p_dialog bigint, p_text text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    d dialogs;
+BEGIN
+    SELECT * INTO d FROM dialogs WHERE id = p_dialog FOR UPDATE;
+    IF NOT FOUND OR d.status <> 'ai' THEN
+        RETURN false;
+    END IF;
+    PERFORM chatai_post_message(p_dialog, 'system', p_text, NULL, NULL, 'handoff_requested', 'waiting', NULL);
+    UPDATE dialogs SET ai_failures = 0 WHERE id = p_dialog;
+    RETURN true;
+END $$;
+
+-- Offline hours: whoever asks for a human (the worker, the widget's button through
+-- chatai.fcgi, a future writer), when no operator is online the visitor is told so by
+-- an offline_notice system message with the assistant's offline_message, and the
+-- dialog keeps waiting. Called by a deferred trigger (messages_offline_notice), so that
+-- it runs at the end of the writing transaction: the notice gets the next seq and its
+-- NOTIFY leaves after the handoff's, and a takeover in the same transaction (status no
+-- longer waiting) needs no notice.
+CREATE FUNCTION chatai_ai_offline_notice() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_status  text;
+    v_offline text;
+BEGIN
+    IF chatai_operators_online() THEN
+        RETURN NULL;
+    END IF;
+    SELECT d.status, a.offline_message INTO v_status, v_offline
+      FROM dialogs d JOIN assistants a ON a.id = d.assistant_id
+     WHERE d.id = NEW.dialog_id FOR UPDATE OF d;
+    IF v_status IS DISTINCT FROM 'waiting' OR btrim(v_offline) = ''
+       OR EXISTS (SELECT 1 FROM messages m WHERE m.dialog_id = NEW.dialog_id AND m.seq > NEW.seq
+                                             AND m.event = 'offline_notice') THEN
+        RETURN NULL;
+    END IF;
+    PERFORM chatai_post_message(NEW.dialog_id, 'system', v_offline, NULL, NULL, 'offline_notice', NULL, NULL);
+    RETURN NULL;
+END $$;
+
 -- Give every dialog that has waited longer than its assistant's waiting_timeout back to
 -- the assistant, with a dialog_released system message p_text (status ai). Each dialog
 -- is re-checked under its row lock; dialogs another transaction holds are left for the
@@ -212,17 +246,7 @@ BEGIN
     RETURN n;
 END $$;
 
--- Seconds until the next thing that no notification announces: a lease running out or
--- a waiting dialog reaching its timeout. NULL when there is none.
-CREATE FUNCTION chatai_ai_next_deadline() RETURNS double precision
-LANGUAGE sql STABLE AS $$
-    SELECT EXTRACT(epoch FROM LEAST(
-        (SELECT min(locked_until) FROM answer_jobs WHERE state = 'running'),
-        (SELECT min(d.waiting_since + make_interval(secs => a.waiting_timeout))
-           FROM dialogs d JOIN assistants a ON a.id = d.assistant_id
-          WHERE d.status = 'waiting' AND a.waiting_timeout IS NOT NULL)) - now())::double precision
-$$;
-
+-- ---------------------------------------------------------------------------------------
 -- Knowledge-base search for assistant p_assistant: the best p_limit entries for question
 -- p_q scoring at least the assistant's match_threshold, best first. Three rounds; the
 -- first that finds something wins:
@@ -306,8 +330,4 @@ BEGIN
     END LOOP;
 END $$;
 
--- Recorded by the file itself (chatai-ctl migrate records it too), so that applying it by
--- hand (psql -1 -v ON_ERROR_STOP=1 -f) leaves what the next `chatai-ctl migrate` expects.
-CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now());
-INSERT INTO schema_migrations (version, name) VALUES (4, '004_ai.sql') ON CONFLICT (version) DO NOTHING;
+INSERT INTO schema_migrations (version, name) VALUES (5, '005_ai.sql') ON CONFLICT (version) DO NOTHING;
