@@ -380,7 +380,7 @@ int answer_preview(struct db *db, const struct ai_settings *s, int64_t assistant
 	                            " fallback_message, array_to_json(handoff_words)"
 	                            " FROM assistants WHERE id = $1::bigint", 1, p);
 	int rc = db_one_row(&res);
-	if (rc < 0)
+	if (rc != DB_ROW_ONE)
 		return rc;
 	char **words = NULL;
 	size_t nwords = json_strings(PQgetvalue(res, 0, 3), &words);

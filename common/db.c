@@ -210,16 +210,16 @@ int db_run(struct db *db, const char *sql, int n, const char *const *params)
 	return 0;
 }
 
-int db_one_row(PGresult **res)
+enum db_row db_one_row(PGresult **res)
 {
 	if (!*res)
-		return -1;
+		return DB_ROW_FAILED;
 	if (PQntuples(*res) != 1) {
 		PQclear(*res);
 		*res = NULL;
-		return -2;
+		return DB_ROW_NONE;
 	}
-	return 0;
+	return DB_ROW_ONE;
 }
 
 int db_failed_with(const struct db *db, const char *sqlstate)

@@ -59,10 +59,16 @@ PGresult *db_exec(struct db *db, const char *sql, int n, const char *const *para
 /* db_exec() for a statement whose rows do not matter: 0, or -1 (db->status says why). */
 int db_run(struct db *db, const char *sql, int n, const char *const *params) CHATAI_WUR;
 
-/* What db_exec() gave, where exactly one row must come: 0 when *res holds one row; -1 when
- * *res is NULL (failed: db->status says why); -2, *res cleared and NULL, when it holds
- * none (or more than one). */
-int db_one_row(PGresult **res) CHATAI_WUR;
+/* What db_one_row() found. Its values are those of the "-1 failed, -2 no such row"
+ * contracts of its callers (struct lp_ops's fetch, answer_preview), which pass it on. */
+enum db_row {
+	DB_ROW_ONE = 0,     /* *res holds exactly one row */
+	DB_ROW_FAILED = -1, /* *res was NULL: the statement failed (db->status says why) */
+	DB_ROW_NONE = -2,   /* no row (or more than one): *res cleared and NULL */
+};
+
+/* What db_exec() gave, where exactly one row must come. */
+enum db_row db_one_row(PGresult **res) CHATAI_WUR;
 
 /* Forget the statements prepared on the current link (after DEALLOCATE ALL). */
 void db_prep_reset(struct db *db);

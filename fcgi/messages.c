@@ -66,7 +66,7 @@ static int history_fetch(struct db *db, struct lp_query *q, char **json, int *em
 			"   ORDER BY m.seq DESC LIMIT $3::bigint) x)"
 			" FROM dialogs d WHERE d.id = $1::bigint", 4, p);
 	int rc = db_one_row(&res);
-	if (rc < 0)
+	if (rc != DB_ROW_ONE)
 		return rc;
 	*json = xstrdup(PQgetisnull(res, 0, 0) ? "[]" : PQgetvalue(res, 0, 0));
 	*empty = strcmp(*json, "[]") == 0;
