@@ -68,7 +68,7 @@ void credis_url_where(const struct credis_url *u, char *out, size_t cap);
  * saying what the program does then (the URL may hold a password: the log says what is
  * wrong, not what it is). */
 int credis_url_open(const char *url, const char *without, struct credis_url *u, char *where,
-                    size_t cap) CHATAI_WUR;
+		    size_t cap) CHATAI_WUR;
 
 struct credis;
 

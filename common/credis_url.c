@@ -214,8 +214,7 @@ void credis_url_where(const struct credis_url *u, char *out, size_t cap)
 		snprintf(out, cap, "%s:%d", u->host, u->port);
 }
 
-int credis_url_open(const char *url, const char *without, struct credis_url *u, char *where,
-                    size_t cap)
+int credis_url_open(const char *url, const char *without, struct credis_url *u, char *where, size_t cap)
 {
 	if (!url || !*url)
 		return -1;

@@ -9,13 +9,13 @@
 #define CHATAI_DLIST_H
 
 /* Put n first in the list head. */
-#define DLIST_PUSH(head, n)                \
-	do {                               \
-		(n)->prev = NULL;          \
-		(n)->next = (head);        \
-		if (head)                  \
+#define DLIST_PUSH(head, n)                 \
+	do {                                \
+		(n)->prev = NULL;           \
+		(n)->next = (head);         \
+		if (head)                   \
 			(head)->prev = (n); \
-		(head) = (n);              \
+		(head) = (n);               \
 	} while (0)
 
 /* Take n out of the list head; n's links are left NULL. */

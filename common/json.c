@@ -65,8 +65,7 @@ cJSON *json_parse_body(const char *buf, size_t len, enum json_parse_err *err)
 }
 
 /* The member key of obj when it has type is: 0 with *v set; -1 absent or null; -2 another type. */
-static int get_typed(const cJSON *obj, const char *key, cJSON_bool (*is)(const cJSON *),
-                     const cJSON **v)
+static int get_typed(const cJSON *obj, const char *key, cJSON_bool (*is)(const cJSON *), const cJSON **v)
 {
 	*v = cJSON_GetObjectItemCaseSensitive(obj, key);
 	if (!*v || cJSON_IsNull(*v))

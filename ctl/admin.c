@@ -104,7 +104,7 @@ static int new_password(const char *cmd, char **hash)
 /* Connect, run sql (a create function giving the new row's id) and print the id: 0, or
  * EXIT_FAIL (told: dup when a unique key refuses the row, else `what` and the reason). */
 static int create_print_id(const char *what, const char *dup, const char *sql, int n,
-                           const char *const *params)
+			   const char *const *params)
 {
 	PGconn *c = ctl_connect();
 	if (!c)

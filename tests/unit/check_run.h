@@ -37,15 +37,13 @@ static inline TCase *check_case(Suite *s, const char *name, const TTest *const *
  *
  *	CHECK_EACH(s, email_valid(s), 0, "no-at", "@b.c", "a@");
  */
-#define CHECK_EACH(s, expr, want, ...)                                                 \
-	do {                                                                            \
-		const char *const check_each_[] = { __VA_ARGS__ };                      \
-		for (size_t check_i_ = 0; check_i_ < sizeof check_each_ / sizeof *check_each_; \
-		     check_i_++) {                                                      \
-			const char *s = check_each_[check_i_];                          \
-			ck_assert_msg((expr) == (want), "%s is not %d for \"%s\"", #expr, \
-				      (int)(want), s);                                  \
-		}                                                                       \
+#define CHECK_EACH(s, expr, want, ...)                                                                       \
+	do {                                                                                                 \
+		const char *const check_each_[] = { __VA_ARGS__ };                                           \
+		for (size_t check_i_ = 0; check_i_ < sizeof check_each_ / sizeof *check_each_; check_i_++) { \
+			const char *s = check_each_[check_i_];                                               \
+			ck_assert_msg((expr) == (want), "%s is not %d for \"%s\"", #expr, (int)(want), s);   \
+		}                                                                                            \
 	} while (0)
 
 /* Runs s (the runner owns it from here) with the fork mode given (CK_FORK_GETENV: what

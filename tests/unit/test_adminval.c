@@ -25,8 +25,7 @@ static cJSON *obj(const char *text)
 START_TEST(email_and_name)
 {
 	CHECK_EACH(s, email_valid(s), 1, "a@b.c", "o'brien+x@shop.example");
-	CHECK_EACH(s, email_valid(s), 0, "no-at", "@b.c", "a@", "a@b@c", "a b@c.d", "a\x7f@c.d",
-	           "a@\xff.d");
+	CHECK_EACH(s, email_valid(s), 0, "no-at", "@b.c", "a@", "a@b@c", "a b@c.d", "a\x7f@c.d", "a@\xff.d");
 	char *n = NULL;
 	const char *why = NULL;
 	ck_assert_int_eq(name_validate("  Ann  ", &n, &why), 0);

@@ -19,11 +19,11 @@ static int m(const char *text)
 START_TEST(test_whole_words)
 {
 	/* Punctuation is not part of a word (an underscore neither); a digit is. */
-	CHECK_EACH(s, m(s), 1, "I want a human", "human", "human, please!", "(operator)",
-	           "talk to an agent.", "human_");
+	CHECK_EACH(s, m(s), 1, "I want a human", "human", "human, please!", "(operator)", "talk to an agent.",
+		   "human_");
 	/* Parts of words never match. */
 	CHECK_EACH(s, m(s), 0, "that is inhumane", "humans", "agents of chaos", "cooperatorship",
-	           "personal data", "How do I reset my password?", "", "human2");
+		   "personal data", "How do I reset my password?", "", "human2");
 }
 END_TEST
 

@@ -410,15 +410,13 @@ START_TEST(origin_matching)
 		               "https://plain.example:443", NULL };
 	const size_t n = 5;
 	CHECK_EACH(s, origin_allowed(s, list, n), 1, "https://shop.example", "HTTPS://SHOP.EXAMPLE",
-	           "https://shop.example:443", "https://plain.example", "https://plain.example:443",
-	           "https://a.brand.example", "https://A.B.Brand.Example:443",
-	           "http://localhost:8080");
+		   "https://shop.example:443", "https://plain.example", "https://plain.example:443",
+		   "https://a.brand.example", "https://A.B.Brand.Example:443", "http://localhost:8080");
 	CHECK_EACH(s, origin_allowed(s, list, n), 0, "http://plain.example", "http://shop.example",
-	           "https://shop.example:8443", "https://evilshop.example",
-	           "https://shop.example.evil.com", "https://brand.example",
-	           "https://xbrand.example", "https://brand.example.evil", "http://a.brand.example",
-	           "https://a.brand.example:8443", "https://a.brand.example/", "http://localhost",
-	           "null", "");
+		   "https://shop.example:8443", "https://evilshop.example", "https://shop.example.evil.com",
+		   "https://brand.example", "https://xbrand.example", "https://brand.example.evil",
+		   "http://a.brand.example", "https://a.brand.example:8443", "https://a.brand.example/",
+		   "http://localhost", "null", "");
 	/* No Origin header: not a browser, not restricted by origin. */
 	ck_assert(origin_allowed(NULL, list, n));
 	ck_assert(origin_allowed("null", NULL, 0));

@@ -186,8 +186,8 @@ START_TEST(url_forms)
 		const struct credis_url *w = &url_cases[i].want;
 		struct credis_url u;
 		const char *why = NULL;
-		ck_assert_msg(credis_url_parse(url_cases[i].url, &u, &why) == 0, "%s: %s",
-			      url_cases[i].url, why);
+		ck_assert_msg(credis_url_parse(url_cases[i].url, &u, &why) == 0, "%s: %s", url_cases[i].url,
+			      why);
 		ck_assert_pstr_eq(u.host, w->host);
 		ck_assert_pstr_eq(u.path, w->path);
 		ck_assert_int_eq(u.port, w->port);
@@ -858,8 +858,7 @@ static struct ev_loop *sub_begin(struct sub_probe *p)
 }
 
 /* Subscribed (the n-th time) within ms; the time it took. */
-static int64_t sub_wait_up(struct ev_loop *loop, struct redis_sub *rs, struct sub_probe *p, int n,
-                           int ms)
+static int64_t sub_wait_up(struct ev_loop *loop, struct redis_sub *rs, struct sub_probe *p, int n, int ms)
 {
 	int64_t t = run_until(loop, &p->ups, n, ms);
 	ck_assert_int_eq(redis_sub_state(rs), REDIS_SUB_UP);

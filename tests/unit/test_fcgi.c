@@ -23,11 +23,10 @@
 
 START_TEST(content_types)
 {
-	CHECK_EACH(s, content_type_is_json(s), 1, "application/json",
-	           "application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
-	           "application/json; charset=\"utf-8\"");
+	CHECK_EACH(s, content_type_is_json(s), 1, "application/json", "application/json; charset=utf-8",
+		   "Application/JSON;charset=UTF-8", "application/json; charset=\"utf-8\"");
 	CHECK_EACH(s, content_type_is_json(s), 0, "application/json; charset=latin1", "text/plain",
-	           "application/jsonp", "application/x-www-form-urlencoded");
+		   "application/jsonp", "application/x-www-form-urlencoded");
 	ck_assert(!content_type_is_json(NULL));
 	ck_assert(!content_type_is_json(""));
 }

@@ -14,11 +14,11 @@
 START_TEST(test_addresses)
 {
 	CHECK_EACH(s, mail_addr_valid(s), 1, "a@example.com", "first.last+tag@sub.example.co.uk");
-	CHECK_EACH(s, mail_addr_valid(s), 0, "a@localhost" /* no dot */, "a@b", "@example.com",
-	           "a@", "a..b@example.com", ".a@example.com", "a.@example.com", "a@-example.com",
-	           "a@example..com", "a b@example.com", "a@example.com\r\nBcc: x@y.z",
-	           "a@example.com\n", "a@exam ple.com", "\"a\"@example.com", "a,b@example.com",
-	           "<a@example.com>", "a@[127.0.0.1]", "j\xc3\xb6rg@example.com" /* ASCII only */);
+	CHECK_EACH(s, mail_addr_valid(s), 0, "a@localhost" /* no dot */, "a@b", "@example.com", "a@",
+		   "a..b@example.com", ".a@example.com", "a.@example.com", "a@-example.com", "a@example..com",
+		   "a b@example.com", "a@example.com\r\nBcc: x@y.z", "a@example.com\n", "a@exam ple.com",
+		   "\"a\"@example.com", "a,b@example.com", "<a@example.com>", "a@[127.0.0.1]",
+		   "j\xc3\xb6rg@example.com" /* ASCII only */);
 	ck_assert_int_eq(mail_addr_valid(NULL), 0);
 	char big[400];
 	memset(big, 'a', sizeof big);
@@ -30,8 +30,8 @@ END_TEST
 START_TEST(test_names)
 {
 	CHECK_EACH(s, mail_text_clean(s), 1, "Zo\xc3\xab \xe2\x98\x83");
-	CHECK_EACH(s, mail_text_clean(s), 0, "Eve\r\nBcc: x@y.z", "tab\there", "del\x7f",
-	           "c1 \xc2\x85 nel", "ls \xe2\x80\xa8", "bad \xff utf8", "");
+	CHECK_EACH(s, mail_text_clean(s), 0, "Eve\r\nBcc: x@y.z", "tab\there", "del\x7f", "c1 \xc2\x85 nel",
+		   "ls \xe2\x80\xa8", "bad \xff utf8", "");
 	ck_assert_int_eq(mail_has_ctl("a\rb"), 1);
 	ck_assert_int_eq(mail_has_ctl("plain"), 0);
 }
