@@ -58,7 +58,7 @@ static void waiter_answer(struct waiter *w, struct db *db, int status, char *bod
 	r.db = db;
 	r.cors_origin = w->cors_origin;
 	w->cors_origin = NULL;
-	pollmode_header(&r);
+	pollmode_header_as(&r, 0);
 	if (db_failed)
 		http_db_error(&r, "long-poll");
 	else

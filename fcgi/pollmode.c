@@ -62,8 +62,13 @@ int pollmode_short(struct req *r)
 
 void pollmode_header(struct req *r)
 {
+	pollmode_header_as(r, pollmode_short(r));
+}
+
+void pollmode_header_as(struct req *r, int is_short)
+{
 	char v[96];
-	if (pollmode_short(r))
+	if (is_short)
 		snprintf(v, sizeof v, "short; active=%d; idle=%d", POLL_ACTIVE_MS, POLL_IDLE_MS);
 	else
 		snprintf(v, sizeof v, "long; wait=%lld", (long long)app_cfg.longpoll_max_wait);

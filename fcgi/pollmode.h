@@ -37,6 +37,9 @@ int pollmode_short(struct req *r);
 
 /* Add X-Chatai-Poll to the answer (long-poll routes). */
 void pollmode_header(struct req *r);
+/* The same, the mode known: a parked request is a long-poll (its parameters are not
+ * looked up again for each of thousands of answers). */
+void pollmode_header_as(struct req *r, int is_short);
 
 /* The "poll" object of the widget configuration (new cJSON object). */
 cJSON *pollmode_json(struct req *r);
