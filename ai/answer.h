@@ -55,8 +55,8 @@ int answer_kb(struct db *db, int64_t assistant, const char *const *questions, si
  * best knowledge entries as context, ai_timeout), whose answer is cut and trimmed as a
  * job's; when it fails or is not used, the knowledge base (answer_kb); else the fallback
  * message. s NULL: ai_provider = kb. 0 with *text (owned) and *knowledge_id (the entry of
- * a knowledge-base answer; 0 for the LLM's, the handoff notice or the fallback), -1 on a
- * database failure, -2 when there is no such assistant.
+ * a knowledge-base answer; 0 for the LLM's, the handoff notice or the fallback),
+ * DB_ROW_FAILED on a database failure, DB_ROW_NONE when there is no such assistant.
  */
 int answer_preview(struct db *db, const struct ai_settings *s, int64_t assistant, const char *question,
                    char **text, int64_t *knowledge_id) CHATAI_WUR;

@@ -64,45 +64,45 @@ cJSON *json_parse_body(const char *buf, size_t len, enum json_parse_err *err)
 	return v;
 }
 
-/* The member key of obj when it has type is: 0 with *v set; -1 absent or null; -2 another type. */
-static int get_typed(const cJSON *obj, const char *key, cJSON_bool (*is)(const cJSON *), const cJSON **v)
+/* The member key of obj when it has type is: JSON_FIELD_OK with *v set. */
+static enum json_field get_typed(const cJSON *obj, const char *key, cJSON_bool (*is)(const cJSON *), const cJSON **v)
 {
 	*v = cJSON_GetObjectItemCaseSensitive(obj, key);
 	if (!*v || cJSON_IsNull(*v))
-		return -1;
-	return is(*v) ? 0 : -2;
+		return JSON_FIELD_MISSING;
+	return is(*v) ? JSON_FIELD_OK : JSON_FIELD_WRONG_TYPE;
 }
 
-int json_get_str(const cJSON *obj, const char *key, const char **out)
+enum json_field json_get_str(const cJSON *obj, const char *key, const char **out)
 {
 	const cJSON *v;
-	int rc = get_typed(obj, key, cJSON_IsString, &v);
-	if (rc == 0 && !v->valuestring)
-		rc = -2;
-	if (rc == 0)
+	enum json_field rc = get_typed(obj, key, cJSON_IsString, &v);
+	if (rc == JSON_FIELD_OK && !v->valuestring)
+		rc = JSON_FIELD_WRONG_TYPE;
+	if (rc == JSON_FIELD_OK)
 		*out = v->valuestring;
 	return rc;
 }
 
-int json_get_int64(const cJSON *obj, const char *key, int64_t *out)
+enum json_field json_get_int64(const cJSON *obj, const char *key, int64_t *out)
 {
 	const cJSON *v;
-	int rc = get_typed(obj, key, cJSON_IsNumber, &v);
-	if (rc < 0)
+	enum json_field rc = get_typed(obj, key, cJSON_IsNumber, &v);
+	if (rc != JSON_FIELD_OK)
 		return rc;
 	double d = v->valuedouble;
 	/* 2^53: past this a double no longer holds every integer. */
 	if (!isfinite(d) || d != floor(d) || d > 9007199254740992.0 || d < -9007199254740992.0)
-		return -2;
+		return JSON_FIELD_WRONG_TYPE;
 	*out = (int64_t)d;
-	return 0;
+	return JSON_FIELD_OK;
 }
 
-int json_get_bool(const cJSON *obj, const char *key, int *out)
+enum json_field json_get_bool(const cJSON *obj, const char *key, int *out)
 {
 	const cJSON *v;
-	int rc = get_typed(obj, key, cJSON_IsBool, &v);
-	if (rc == 0)
+	enum json_field rc = get_typed(obj, key, cJSON_IsBool, &v);
+	if (rc == JSON_FIELD_OK)
 		*out = cJSON_IsTrue(v);
 	return rc;
 }

@@ -28,10 +28,15 @@ void json_init(void);
 /* Parse a request body that must be one JSON object. NULL and *err on failure. */
 cJSON *json_parse_body(const char *buf, size_t len, enum json_parse_err *err);
 
-/* Field accessors: 0 on success, -1 when missing (or JSON null), -2 when of the wrong type. */
-int json_get_str(const cJSON *obj, const char *key, const char **out);
-int json_get_int64(const cJSON *obj, const char *key, int64_t *out); /* integral numbers only */
-int json_get_bool(const cJSON *obj, const char *key, int *out);
+/* What a field accessor found. */
+enum json_field {
+	JSON_FIELD_OK = 0,
+	JSON_FIELD_MISSING = -1,    /* absent, or JSON null */
+	JSON_FIELD_WRONG_TYPE = -2, /* present, of another type (or not an integral number) */
+};
+enum json_field json_get_str(const cJSON *obj, const char *key, const char **out);
+enum json_field json_get_int64(const cJSON *obj, const char *key, int64_t *out); /* integral numbers only */
+enum json_field json_get_bool(const cJSON *obj, const char *key, int *out);
 
 /* Unformatted text of v, allocated with xmalloc (caller frees). */
 char *json_print(const cJSON *v);

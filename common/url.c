@@ -103,7 +103,7 @@ int query_copy(const char *qs, const char *name, char *out, size_t cap)
 	const char *v;
 	size_t vlen;
 	if (!query_find(qs, name, &v, &vlen))
-		return -1;
+		return QUERY_ABSENT;
 	int n = url_pct_decode(v, vlen, 1, out, cap);
-	return n < 0 ? -2 : n;
+	return n < 0 ? QUERY_MALFORMED : n;
 }

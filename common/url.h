@@ -28,8 +28,13 @@ char *url_decode_part(const char *s, size_t n);
  * fresh decoded copy, 0 when absent, -1 when malformed.
  */
 int query_get(const char *qs, const char *name, char **out) CHATAI_WUR;
-/* The same into out (cap bytes, NUL included): its length, -1 when absent, -2 when
- * malformed or longer than out. */
+/* query_copy()'s answers that are not a length. */
+enum query_copy_fail {
+	QUERY_ABSENT = -1,
+	QUERY_MALFORMED = -2, /* badly encoded, decodes to a NUL byte, or longer than out */
+};
+/* The same into out (cap bytes, NUL included): its length, or QUERY_ABSENT or
+ * QUERY_MALFORMED. */
 int query_copy(const char *qs, const char *name, char *out, size_t cap) CHATAI_WUR;
 
 #endif

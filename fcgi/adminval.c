@@ -25,9 +25,9 @@ static int str_of(const cJSON *o, const char *key, int required, const char **ou
 {
 	*out = NULL;
 	int rc = json_get_str(o, key, out);
-	if (rc == -1)
+	if (rc == JSON_FIELD_MISSING)
 		return required ? invalid(e, key, "this field is required") : 0;
-	if (rc == -2)
+	if (rc == JSON_FIELD_WRONG_TYPE)
 		return invalid(e, key, "this field must be a string");
 	if (!utf8_valid(*out, strlen(*out)))
 		return invalid(e, key, "this field must be valid UTF-8");
@@ -100,11 +100,11 @@ int av_bool(const cJSON *o, const char *key, int *val, struct verr *e)
 {
 	*val = -1;
 	int rc = json_get_bool(o, key, val);
-	if (rc == -1) {
+	if (rc == JSON_FIELD_MISSING) {
 		*val = -1;
 		return 0;
 	}
-	if (rc == -2)
+	if (rc == JSON_FIELD_WRONG_TYPE)
 		return invalid(e, key, "this field must be true or false");
 	return 0;
 }
@@ -112,9 +112,9 @@ int av_bool(const cJSON *o, const char *key, int *val, struct verr *e)
 int av_id(const cJSON *o, const char *key, int64_t *out, struct verr *e)
 {
 	int rc = json_get_int64(o, key, out);
-	if (rc == -1)
+	if (rc == JSON_FIELD_MISSING)
 		return invalid(e, key, "this field is required");
-	if (rc == -2 || *out < 1)
+	if (rc == JSON_FIELD_WRONG_TYPE || *out < 1)
 		return invalid(e, key, "this field must be a positive integer");
 	return 0;
 }

@@ -147,7 +147,7 @@ static int h_answer_preview(struct req *r)
 	if (av_text(req_body(r), "question", 1, &q, &e) < 0)
 		return http_verr(r, &e);
 	int rc = answer_preview(r->db, inlineai_settings(), r->ids[0], q, &text, &kid);
-	if (rc == -2) {
+	if (rc == DB_ROW_NONE) {
 		http_error(r, 404, "not_found", "no such assistant", NULL);
 	} else if (rc < 0) {
 		http_db_error(r, "answer preview");

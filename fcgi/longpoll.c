@@ -195,9 +195,9 @@ static void group_answer(struct waiter *w, const struct fetched *f)
 			memcpy(x->q.arg, w->q.arg, sizeof x->q.arg);
 			x->q.recheck = w->q.recheck;
 		}
-		if (f->rc == -1) {
+		if (f->rc == DB_ROW_FAILED) {
 			waiter_answer(x, f->db, 0, NULL, 1);
-		} else if (f->rc == -2) {
+		} else if (f->rc == DB_ROW_NONE) {
 			waiter_answer(x, f->db, 404, json_error("not_found", x->q.ops->missing, NULL), 0);
 		} else if (!f->empty || now_ms() >= x->deadline_ms) {
 			waiter_answer(x, f->db, 200, xstrdup(f->json), 0);
@@ -322,27 +322,33 @@ uint64_t lp_generation(void)
 	return g;
 }
 
+/* What park() did; all but PARKED take nothing (the caller answers). */
+enum park_result {
+	PARKED = 0,
+	PARK_FULL = -1,       /* the hub is full, or not started */
+	PARK_STOPPING = -2,   /* the process is stopping */
+	PARK_ADDR_LIMIT = -3, /* addr_key has fcgi_longpoll_max_per_ip parked already */
+};
+
 /* Hand a request over: tr (heap allocated, with its FCGX_Request) and q are the hub's
- * from now on; cors_origin (may be NULL) is copied. 0; -1 when the hub is full or not
- * started, -2 when the process is stopping, -3 when addr_key (NULL: not counted) has
- * fcgi_longpoll_max_per_ip parked already (nothing taken: the caller answers). */
-static int park(struct transport *tr, const struct lp_query *q, uint64_t gen, int64_t deadline_ms,
+ * from now on; cors_origin (may be NULL) is copied. addr_key NULL: not counted. */
+static enum park_result park(struct transport *tr, const struct lp_query *q, uint64_t gen, int64_t deadline_ms,
                 const char *cors_origin, const char *addr_key)
 {
 	hub_ensure();
 	pthread_mutex_lock(&lp_hub.mu);
 	if (lp_hub.stopping) {
 		pthread_mutex_unlock(&lp_hub.mu);
-		return -2;
+		return PARK_STOPPING;
 	}
 	if (!lp_hub.started || lp_hub.owned >= lp_hub.max) {
 		pthread_mutex_unlock(&lp_hub.mu);
-		return -1;
+		return PARK_FULL;
 	}
 	struct lp_addr *addr = NULL;
 	if (addr_key && !(addr = lp_addr_take(addr_key, app_cfg.longpoll_max_per_ip))) {
 		pthread_mutex_unlock(&lp_hub.mu);
-		return -3;
+		return PARK_ADDR_LIMIT;
 	}
 	lp_hub.owned++;
 	struct waiter *w = xcalloc(1, sizeof *w);
@@ -358,7 +364,7 @@ static int park(struct transport *tr, const struct lp_query *q, uint64_t gen, in
 	pending_push_locked(w);
 	pthread_mutex_unlock(&lp_hub.mu);
 	hub_wake();
-	return 0;
+	return PARKED;
 }
 
 void lp_stop(void)
@@ -400,9 +406,9 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 	char *json = NULL;
 	int empty = 1;
 	int rc = lpq_fetch(r->db, q, &json, &empty);
-	if (rc == -1)
+	if (rc == DB_ROW_FAILED)
 		return http_db_error(r, "long-poll read");
-	if (rc == -2)
+	if (rc == DB_ROW_NONE)
 		return http_error(r, 404, "not_found", q->ops->missing, NULL);
 	if (!empty || wait_s <= 0) {
 		http_json_take(r, 200, json);
@@ -410,18 +416,18 @@ int lp_serve(struct req *r, struct lp_query *q, int64_t wait_s)
 	}
 	char addr[80];
 	addr_limit_key(r->remote_addr ? r->remote_addr : "-", addr, sizeof addr); /* IPv6: its /64 */
-	int parked = park(r->transport, q, gen, now_ms() + wait_s * 1000, r->cors_origin, addr);
-	if (parked == 0) {
+	enum park_result parked = park(r->transport, q, gen, now_ms() + wait_s * 1000, r->cors_origin, addr);
+	if (parked == PARKED) {
 		free(json);
 		return ROUTE_PARKED;
 	}
-	if (parked == -2) {
+	if (parked == PARK_STOPPING) {
 		/* Stopping: nothing new now; the client polls again (another process). */
 		http_json_take(r, 200, json);
 		return ROUTE_DONE;
 	}
 	free(json);
-	if (parked == -3) {
+	if (parked == PARK_ADDR_LIMIT) {
 		/* One address holds fcgi_longpoll_max_per_ip waiting requests already. */
 		http_header(r, "Retry-After", "5");
 		return http_error(r, 429, "rate_limited", "too many waiting requests from this address",

@@ -33,8 +33,9 @@ struct req;
 /* What a resource tells the hub about its queries (one static table per resource). */
 struct lp_ops {
 	/* Run the query. On success *json is the answer body (owned) and *empty tells
-	 * whether it holds nothing new. Returns 0, -1 when the database failed (db->status
-	 * tells how), -2 when the resource does not exist (404 with `missing`). It may
+	 * whether it holds nothing new. Returns 0, DB_ROW_FAILED when the database failed
+	 * (db->status tells how), DB_ROW_NONE when the resource does not exist (404 with
+	 * `missing`): db_one_row()'s names (common/db.h). It may
 	 * update q->arg (the inbox cursor advances) and q->recheck. */
 	int (*fetch)(struct db *db, struct lp_query *q, char **json, int *empty);
 	const char *missing; /* the 404 message, e.g. "no such dialog" */

@@ -117,12 +117,12 @@ static int str_field(const cJSON *o, const char *key, int required, size_t maxle
 {
 	*out = NULL;
 	int rc = json_get_str(o, key, out);
-	if (rc == -1) {
+	if (rc == JSON_FIELD_MISSING) {
 		if (required)
 			return invalid(e, key, "this field is required");
 		return 0;
 	}
-	if (rc == -2)
+	if (rc == JSON_FIELD_WRONG_TYPE)
 		return invalid(e, key, "this field must be a string");
 	size_t n = strlen(*out);
 	if (!utf8_valid(*out, n))
@@ -139,9 +139,9 @@ static int text_rule_field(const cJSON *o, const char *key, int (*rule)(const ch
 	const char *s = NULL;
 	*out = NULL;
 	int rc = json_get_str(o, key, &s);
-	if (rc == -1)
+	if (rc == JSON_FIELD_MISSING)
 		return invalid(e, key, "this field is required");
-	if (rc == -2)
+	if (rc == JSON_FIELD_WRONG_TYPE)
 		return invalid(e, key, "this field must be a string");
 	const char *why = NULL;
 	if (rule(s, out, &why) < 0)
@@ -201,9 +201,9 @@ static int int_field(const cJSON *o, const char *key, int required, int64_t min,
 	if (present)
 		*present = 0;
 	int rc = json_get_int64(o, key, out);
-	if (rc == -1)
+	if (rc == JSON_FIELD_MISSING)
 		return required ? invalid(e, key, "this field is required") : 0;
-	if (rc == -2)
+	if (rc == JSON_FIELD_WRONG_TYPE)
 		return invalid(e, key, "this field must be an integer");
 	if (*out < min || *out > max)
 		return invalid(e, key, "this field is out of range");

@@ -18,6 +18,7 @@
 #include <http_parser.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "url.h"
 #include "util.h"
 #include "hub.h"
 
@@ -66,8 +67,8 @@ int http_has_token(const char *value, const char *token);
 
 /*
  * Value of query parameter name in url (after '?'), percent-decoded into out (outlen
- * bytes including the NUL) by query_copy() of common/url.h. Returns its length, -1 when
- * absent, -2 when too long or badly encoded (or decodes to a NUL byte).
+ * bytes including the NUL) by query_copy() of common/url.h. Returns its length, or
+ * QUERY_ABSENT or QUERY_MALFORMED (too long, badly encoded, or decodes to a NUL byte).
  */
 int http_query_param(const char *url, const char *name, char *out, size_t outlen) CHATAI_WUR;
 

@@ -159,7 +159,7 @@ static int parse_cursor(const struct http_req *r, int event_id, int64_t *out)
 		if (!event_id && i > 0)
 			break;
 		int n = http_query_param(r->url, names[i], v, sizeof(v));
-		if (n == -1)
+		if (n == QUERY_ABSENT)
 			continue;
 		if (n < 0 || parse_int64(v, 0, INT64_MAX, out) != 0)
 			return -1;
@@ -194,7 +194,7 @@ static void request_credentials(struct client *c, const struct http_route *rt)
 	/* A single-use stream ticket (POST /api/stream-tickets) stands for the token: the
 	 * clients we ship keep their tokens out of URLs; ?token= / ?visitor_token= still work. */
 	int tr = http_query_param(r->url, "ticket", tok, sizeof(tok));
-	int ticket = tr != -1;
+	int ticket = tr != QUERY_ABSENT;
 	if (ticket && (tr < 0 || !token_well_formed(tok))) {
 		memset(tok, 0, sizeof(tok));
 		request_refuse(c, 401, "invalid or expired ticket");
@@ -202,7 +202,7 @@ static void request_credentials(struct client *c, const struct http_route *rt)
 	}
 	if (!ticket) {
 		int n = http_query_param(r->url, rt->channel == CHAN_SITE ? "visitor_token" : "token", tok, sizeof(tok));
-		if (n == -1 && c->tr->await_credentials) {
+		if (n == QUERY_ABSENT && c->tr->await_credentials) {
 			c->tr->await_credentials(c);
 			return;
 		}
