@@ -304,16 +304,18 @@ int http_db_done(struct req *r, PGresult *res, const char *what)
 
 PGresult *http_one_row(struct req *r, PGresult *res, const char *what, const char *missing)
 {
-	if (!res) {
+	/* The rule of "one row" is db_one_row()'s; this answers its other outcomes. */
+	switch (db_one_row(&res)) {
+	case DB_ROW_ONE:
+		return res;
+	case DB_ROW_FAILED:
 		http_db_error(r, what);
 		return NULL;
+	case DB_ROW_NONE:
+		break;
 	}
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		http_error(r, 404, "not_found", missing, NULL);
-		return NULL;
-	}
-	return res;
+	http_error(r, 404, "not_found", missing, NULL);
+	return NULL;
 }
 
 int http_row(struct req *r, PGresult *res, int status, const char *what, const char *missing)
