@@ -142,9 +142,9 @@ static void finish(conn *c, int outcome, int64_t t)
     if (c->state == S_DONE)
         return;
     if (c->fd >= 0 && c->is_poll && outcome == O_OK) {
-        /* As undici keeps an answered keep-alive connection in its pool: idle, open, out of
-         * our epoll set (the server may close it; nothing is read from it again). */
-        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        /* As undici keeps an answered keep-alive connection in its pool: idle and open.
+         * It stays in the epoll set (no system call per answer): its next event is the
+         * server closing it, and then it is closed here too (run()). */
         c->idle_fd = c->fd;
         c->fd = -1;
     } else if (c->fd >= 0) {
@@ -467,8 +467,12 @@ static void run(int (*done)(void), int64_t until)
         for (int k = 0; k < n; k++) {
             conn *c = &C[evs[k].data.u32];
             t = now_ns(); /* each answer's own time, not its batch's */
-            if (c->state != S_DONE && c->fd >= 0)
+            if (c->state != S_DONE && c->fd >= 0) {
                 on_event(c, evs[k].events, t);
+            } else if (c->idle_fd >= 0) {
+                reset_close(c->idle_fd); /* the server closed an idle one */
+                c->idle_fd = -1;
+            }
         }
         if (t - last_check >= 100000000LL) {
             check_timeouts(t);
