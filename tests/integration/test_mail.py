@@ -251,6 +251,23 @@ def test_no_contact_no_reply_mail(m):
     assert m.smtp.mails == [] and m.rows(did) == []
 
 
+def test_only_replies_the_visitor_sees_queue_reply_mail(m):
+    """messages_mail's WHEN (sql/008_triggers.sql): with a contact, the visitor's own
+    messages, an operator joining (a system event) and a private note queue nothing; the
+    operator's reply queues one reply mail."""
+    did, tok = m.dialog(email="only-replies@example.org")
+    op = m.api.op(m.people["token"])
+    assert m.api.visitor_post(did, tok, "Is anyone there?").status_code in (200, 201)
+    assert op.post(f"/api/dialogs/{did}/takeover").status_code == 200
+    assert op.post(f"/api/dialogs/{did}/notes", json={"text": "regular customer"}).status_code == 201
+    assert m.api.visitor_post(did, tok, "Hello?").status_code in (200, 201)
+    m.pg.sql("UPDATE operators SET last_seen_at = NULL")
+    assert m.rows(did) == []
+    msg = m.reply(did, "Yes, here I am.")
+    seq = (msg.get("message") or msg)["seq"]
+    assert [(r[0], r[1], r[3], r[4]) for r in m.rows(did)] == [("reply", "queued", seq, seq)]
+
+
 # ---- operator alerts -------------------------------------------------------------------
 
 
