@@ -158,7 +158,7 @@ struct worker {
 	int64_t beat_at;          /* next check-in in ai_workers (monotonic ms) */
 };
 
-/* The command line: -1 to go on, else the exit code. */
+/* The command line: DAEMON_RUN to go on, else the exit code. */
 static int parse_args(int argc, char **argv, struct worker *w)
 {
 	const struct daemon_opt opts[] = {
@@ -309,7 +309,7 @@ int main(int argc, char **argv)
 {
 	struct worker w = { 0 };
 	int rc = parse_args(argc, argv, &w);
-	if (rc >= 0)
+	if (rc != DAEMON_RUN)
 		return rc;
 	if (worker_start(&w) != 0)
 		return 1;

@@ -32,7 +32,7 @@ int daemon_args(int argc, char **argv, const struct daemon_opt *opts, const char
 			return 2;
 		}
 	}
-	return -1;
+	return DAEMON_RUN;
 }
 
 const char *daemon_setup(const char *prog, const char *config_file)

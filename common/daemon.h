@@ -14,9 +14,12 @@ struct daemon_opt {
 	int *flag;          /* a flag "--name": set to 1 */
 };
 
+/* daemon_args()'s answer when the program goes on (any other is its exit status). */
+#define DAEMON_RUN (-1)
+
 /*
- * Read argv against opts. -1 to go on; else the exit status: 0 after --help or -h (usage
- * on stdout), 2 after anything else (usage on stderr). usage: the line "usage: ...".
+ * Read argv against opts. DAEMON_RUN to go on; else the exit status: 0 after --help or -h
+ * (usage on stdout), 2 after anything else (usage on stderr). usage: the line "usage: ...".
  */
 int daemon_args(int argc, char **argv, const struct daemon_opt *opts, const char *usage);
 

@@ -385,7 +385,7 @@ struct options {
 	int64_t threads;         /* -1: setting fcgi_threads */
 };
 
-/* -1 to go on, else the exit status. */
+/* DAEMON_RUN to go on, else the exit status. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	*o = (struct options){ NULL, NULL, -1 };
@@ -397,7 +397,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ NULL, NULL, NULL },
 	};
 	int rc = daemon_args(argc, argv, opts, USAGE);
-	if (rc < 0 && threads && parse_int64(threads, 1, 4096, &o->threads) < 0) {
+	if (rc == DAEMON_RUN && threads && parse_int64(threads, 1, 4096, &o->threads) < 0) {
 		fprintf(stderr, "%s\n", USAGE);
 		return 2;
 	}
@@ -502,7 +502,7 @@ int main(int argc, char **argv)
 {
 	struct options o;
 	int rc = parse_args(argc, argv, &o);
-	if (rc >= 0)
+	if (rc != DAEMON_RUN)
 		return rc;
 	if (setup(&o) < 0)
 		return 1;

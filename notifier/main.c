@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 	};
 	int rc = daemon_args(argc, argv, opts,
 			     "usage: chatai-notifier [--config FILE] [--listen ADDR[,ADDR...]]");
-	if (rc >= 0)
+	if (rc != DAEMON_RUN)
 		return rc;
 	const char *url = daemon_setup("chatai-notifier", config_file);
 	if (!url)
