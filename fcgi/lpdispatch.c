@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -22,13 +23,21 @@ struct lp_hub lp_hub = { .mu = PTHREAD_MUTEX_INITIALIZER, .ready_cv = PTHREAD_CO
                          .idle_cv = PTHREAD_COND_INITIALIZER, .efd = -1 };
 
 /*
- * Dispatcher-only state: the waiting requests (a list, for notifications to match),
+ * Dispatcher-only state: the waiting requests by dialog (for notifications to match),
  * their wake times in a heap, the ones a notification woke, and one epoll set with the
  * event fd, the LISTEN link and every waiting FastCGI link. Each pass of the dispatcher
  * costs what changed, not how many wait: 8,000 parked requests are not walked, nor
- * polled, each time one more arrives.
+ * polled, each time one more arrives, and a notification looks only at the requests it
+ * can concern (lp_note_matches): those waiting on its dialog and those on the inbox
+ * (dialog 0), which every message and dialog event concerns.
  */
-static struct waiter *waiting;
+struct lp_dialog_waiters {
+	int64_t dialog_id;
+	struct waiter *head;              /* a DLIST by next/prev */
+	struct lp_dialog_waiters *chain;  /* the next one in its hash bucket */
+};
+static struct lp_dialog_waiters **dmap;   /* hash buckets, a power of two of them */
+static size_t dmap_size, dmap_count;
 static size_t nwaiting;
 static struct lp_heap timers;
 static struct waiter *fired;
@@ -103,18 +112,95 @@ static void fire(struct waiter *w)
 	fired = w;
 }
 
+static size_t dmap_bucket(int64_t dialog_id, size_t size)
+{
+	uint64_t h = (uint64_t)dialog_id * 0x9E3779B97F4A7C15ull;
+	return (size_t)(h ^ (h >> 32)) & (size - 1);
+}
+
+/* The waiting requests of a dialog; NULL when none (and create is 0). */
+static struct lp_dialog_waiters *dmap_find(int64_t dialog_id, int create)
+{
+	if (dmap_size)
+		for (struct lp_dialog_waiters *d = dmap[dmap_bucket(dialog_id, dmap_size)]; d; d = d->chain)
+			if (d->dialog_id == dialog_id)
+				return d;
+	if (!create)
+		return NULL;
+	if (dmap_count >= dmap_size) {
+		size_t size = dmap_size ? dmap_size * 2 : 64;
+		struct lp_dialog_waiters **grown = xcalloc(size, sizeof *grown);
+		for (size_t i = 0; i < dmap_size; i++)
+			for (struct lp_dialog_waiters *d = dmap[i], *next; d; d = next) {
+				next = d->chain;
+				size_t b = dmap_bucket(d->dialog_id, size);
+				d->chain = grown[b];
+				grown[b] = d;
+			}
+		free(dmap);
+		dmap = grown;
+		dmap_size = size;
+	}
+	struct lp_dialog_waiters *d = xcalloc(1, sizeof *d);
+	size_t b = dmap_bucket(dialog_id, dmap_size);
+	d->dialog_id = dialog_id;
+	d->chain = dmap[b];
+	dmap[b] = d;
+	dmap_count++;
+	return d;
+}
+
+/* Forget d, whose last request left. */
+static void dmap_drop(struct lp_dialog_waiters *d)
+{
+	struct lp_dialog_waiters **pp = &dmap[dmap_bucket(d->dialog_id, dmap_size)];
+	while (*pp != d)
+		pp = &(*pp)->chain;
+	*pp = d->chain;
+	dmap_count--;
+	free(d);
+}
+
+static void fire_matching(const struct lp_dialog_waiters *d, const struct lp_note *n)
+{
+	for (struct waiter *w = d ? d->head : NULL; w; w = w->next)
+		if (!w->fired && lp_note_matches(&w->q, n))
+			fire(w);
+}
+
+/* Every waiting request is woken, its deadline now when `end` (the process stops). */
+static void fire_all(int end)
+{
+	int64_t t = now_ms();
+	for (size_t i = 0; i < dmap_size; i++)
+		for (const struct lp_dialog_waiters *d = dmap[i]; d; d = d->chain)
+			for (struct waiter *w = d->head; w; w = w->next) {
+				if (end)
+					w->deadline_ms = w->wake_ms = t;
+				fire(w);
+			}
+}
+
 static void note_add(const struct lp_note *in)
 {
 	struct lp_note n = *in;
 	lp_ring_add(&ring, &n);
-	for (struct waiter *w = waiting; w; w = w->next)
-		if (!w->fired && lp_note_matches(&w->q, &n))
-			fire(w);
+	if (n.kind == LP_NOTE_ALL) {
+		fire_all(0);
+		return;
+	}
+	fire_matching(dmap_find(0, 0), &n);
+	if (n.kind == LP_NOTE_MSG && n.dialog_id != 0) /* a dialog's own requests wait for messages */
+		fire_matching(dmap_find(n.dialog_id, 0), &n);
 }
 
 static void waiting_unlink(struct waiter *w)
 {
-	DLIST_UNLINK(waiting, w);
+	struct lp_dialog_waiters *d = w->dw;
+	DLIST_UNLINK(d->head, w);
+	if (!d->head)
+		dmap_drop(d);
+	w->dw = NULL;
 	nwaiting--;
 	lp_heap_remove(&timers, &w->timer);
 	slot_release(w->slot);
@@ -125,11 +211,8 @@ static void waiting_unlink(struct waiter *w)
 static void waiting_push(struct waiter *w)
 {
 	nwaiting++;
-	w->prev = NULL;
-	w->next = waiting;
-	if (waiting)
-		waiting->prev = w;
-	waiting = w;
+	w->dw = dmap_find(w->q.dialog_id, 1);
+	DLIST_PUSH(w->dw->head, w);
 	w->timer.at = w->wake_ms;
 	lp_heap_push(&timers, &w->timer);
 	w->slot = slot_take(w);
@@ -278,13 +361,8 @@ static void dispatch_take_pending(void)
 			fire(p);
 		p = next;
 	}
-	if (stop) {
-		int64_t t = now_ms();
-		for (struct waiter *w = waiting; w; w = w->next) {
-			w->deadline_ms = w->wake_ms = t;
-			fire(w);
-		}
-	}
+	if (stop)
+		fire_all(1);
 }
 
 /* Move what must be looked at (woken, or its time came) to the completion threads. */

@@ -18,8 +18,11 @@
 
 /* One parked request. Owned by the hub: on the pending list, then the dispatcher's
  * waiting list, then the ready queue, then a completion thread. */
+struct lp_dialog_waiters;
+
 struct waiter {
-	struct waiter *next, *prev;
+	struct waiter *next, *prev; /* in its dialog's list while waiting (lpdispatch.c) */
+	struct lp_dialog_waiters *dw; /* that list */
 	struct lp_hnode timer; /* in the dispatcher's heap at wake_ms while waiting */
 	struct waiter *fired_next; /* on the dispatcher's list of woken ones */
 	int in_set;          /* its FastCGI link is in the dispatcher's epoll set (until closed) */

@@ -124,6 +124,41 @@ def test_inbox_long_poll(env):
     assert r["events"] == [] and r["cursor"]
 
 
+def test_a_message_wakes_its_dialog_and_the_inbox_not_other_dialogs(env):
+    """The dispatcher looks a notification up by dialog: a message in A wakes the
+    requests waiting on A and the inbox's, and leaves B's waiting until B has news."""
+    a, avt, _ = env.new_dialog(env.silent)
+    b, _, _ = env.new_dialog(env.silent)
+    op = env.op()
+    cur = op.get("/api/inbox").json()["cursor"]
+    last = {d: max([m["seq"] for m in op.get(f"/api/dialogs/{d}/messages").json()], default=0) for d in (a, b)}
+    polls = {name: poll_in_thread(fn) for name, fn in (
+        ("a", lambda: op.get(f"/api/dialogs/{a}/messages", params={"after": last[a], "wait": 10}, timeout=20)),
+        ("a2", lambda: op.get(f"/api/dialogs/{a}/messages", params={"after": last[a], "wait": 10}, timeout=20)),
+        ("b", lambda: op.get(f"/api/dialogs/{b}/messages", params={"after": last[b], "wait": 10}, timeout=20)),
+        ("inbox", lambda: op.get("/api/inbox", params={"cursor": cur, "wait": 10}, timeout=20)))}
+    time.sleep(0.5)                          # all four parked
+    r = env.widget(avt).post(f"/api/widget/dialogs/{a}/messages", json={"text": "for A only"})
+    assert r.status_code == 201
+    posted = time.monotonic()
+    for name in ("a", "a2", "inbox"):
+        polls[name][0].join(5)
+        assert "r" in polls[name][1], (name, polls[name][1])
+        assert polls[name][1]["t"] - posted < 0.5, name
+    for name in ("a", "a2"):
+        assert [m["text"] for m in polls[name][1]["r"].json()] == ["for A only"]
+    assert any(e.get("dialog_id") == a or e.get("dialog", {}).get("id") == a
+               for e in polls["inbox"][1]["r"].json()["events"])
+    time.sleep(0.5)
+    assert polls["b"][0].is_alive()          # B's request still waits
+    r = op.post(f"/api/dialogs/{b}/messages", json={"text": "now B"})
+    assert r.status_code == 201
+    posted = time.monotonic()
+    polls["b"][0].join(5)
+    assert polls["b"][1]["t"] - posted < 0.5
+    assert polls["b"][1]["r"].json()[-1]["text"] == "now B"
+
+
 def test_wait_is_capped(private_stack):
     st = private_stack(env={**NO_LIMITS, "CHATAI_LONGPOLL_MAX_WAIT": 1})
     api = harness.Api(st.url)
