@@ -16,10 +16,11 @@
 #include <pthread.h>
 #include <stdint.h>
 
-/* One parked request. Owned by the hub: on the pending list, then the dispatcher's
- * waiting list, then the ready queue, then a completion thread. */
 struct lp_dialog_waiters;
 
+/* One parked request. Owned by the hub: on the pending list, then with the dispatcher
+ * (in its dialog's list of waiting requests), then the ready queue, then a completion
+ * thread. */
 struct waiter {
 	struct waiter *next, *prev; /* in its dialog's list while waiting (lpdispatch.c) */
 	struct lp_dialog_waiters *dw; /* that list */
