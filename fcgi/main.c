@@ -59,9 +59,10 @@ static const char *db_url;
 /*
  * Leader/followers: one thread at a time waits in accept (the leader); when it gets a
  * request it hands leadership to the thread that went idle LAST, and serves. So the
- * same few threads take turns while the load is light, and only as many threads as
- * there are concurrent requests ever open a database link (a plain mutex would rotate
- * through every thread, and each would keep a link of its own).
+ * same few threads take turns while the load is light (a plain mutex would rotate
+ * through every thread). The leader accepts only while fewer requests than the pool's
+ * links are in flight; under load, when it waits for a place, the thread that finishes
+ * a request accepts the next one itself (take_over_accept).
  */
 struct follower {
 	pthread_cond_t cv;
