@@ -5,6 +5,7 @@ common_libchatai_a_SOURCES = \
 	common/config.c common/config.h \
 	common/daemon.c common/daemon.h \
 	common/dlist.h \
+	common/idmap.c common/idmap.h \
 	common/settings.c common/settings.h common/settings.def \
 	common/log.c common/log.h \
 	common/db.c common/db.h \

@@ -5,6 +5,7 @@
 #include "authcache.h"
 #include "db.h"
 #include "dlist.h"
+#include "idmap.h"
 #include "json.h"
 #include "log.h"
 #include "lpnote.h"
@@ -32,12 +33,11 @@ struct lp_hub lp_hub = { .mu = PTHREAD_MUTEX_INITIALIZER, .ready_cv = PTHREAD_CO
  * (dialog 0), which every message and dialog event concerns.
  */
 struct lp_dialog_waiters {
-	int64_t dialog_id;
+	struct idmap_node node;           /* in `dmap`; node.id: the dialog's id */
 	struct waiter *head;              /* a DLIST by next/prev */
-	struct lp_dialog_waiters *chain;  /* the next one in its hash bucket */
 };
-static struct lp_dialog_waiters **dmap;   /* hash buckets, a power of two of them */
-static size_t dmap_size, dmap_count;
+static struct idmap dmap;
+#define DIALOG_WAITERS(n) ((struct lp_dialog_waiters *)((char *)(n) - offsetof(struct lp_dialog_waiters, node)))
 static size_t nwaiting;
 static struct lp_heap timers;
 static struct waiter *fired;
@@ -112,52 +112,22 @@ static void fire(struct waiter *w)
 	fired = w;
 }
 
-static size_t dmap_bucket(int64_t dialog_id, size_t size)
-{
-	uint64_t h = (uint64_t)dialog_id * 0x9E3779B97F4A7C15ull;
-	return (size_t)(h ^ (h >> 32)) & (size - 1);
-}
-
 /* The waiting requests of a dialog; NULL when none (and create is 0). */
 static struct lp_dialog_waiters *dmap_find(int64_t dialog_id, int create)
 {
-	if (dmap_size)
-		for (struct lp_dialog_waiters *d = dmap[dmap_bucket(dialog_id, dmap_size)]; d; d = d->chain)
-			if (d->dialog_id == dialog_id)
-				return d;
-	if (!create)
-		return NULL;
-	if (dmap_count >= dmap_size) {
-		size_t size = dmap_size ? dmap_size * 2 : 64;
-		struct lp_dialog_waiters **grown = xcalloc(size, sizeof *grown);
-		for (size_t i = 0; i < dmap_size; i++)
-			for (struct lp_dialog_waiters *d = dmap[i], *next; d; d = next) {
-				next = d->chain;
-				size_t b = dmap_bucket(d->dialog_id, size);
-				d->chain = grown[b];
-				grown[b] = d;
-			}
-		free(dmap);
-		dmap = grown;
-		dmap_size = size;
-	}
+	struct idmap_node *n = idmap_find(&dmap, dialog_id);
+	if (n || !create)
+		return n ? DIALOG_WAITERS(n) : NULL;
 	struct lp_dialog_waiters *d = xcalloc(1, sizeof *d);
-	size_t b = dmap_bucket(dialog_id, dmap_size);
-	d->dialog_id = dialog_id;
-	d->chain = dmap[b];
-	dmap[b] = d;
-	dmap_count++;
+	d->node.id = dialog_id;
+	idmap_add(&dmap, &d->node);
 	return d;
 }
 
 /* Forget d, whose last request left. */
 static void dmap_drop(struct lp_dialog_waiters *d)
 {
-	struct lp_dialog_waiters **pp = &dmap[dmap_bucket(d->dialog_id, dmap_size)];
-	while (*pp != d)
-		pp = &(*pp)->chain;
-	*pp = d->chain;
-	dmap_count--;
+	idmap_remove(&dmap, &d->node);
 	free(d);
 }
 
@@ -172,13 +142,12 @@ static void fire_matching(const struct lp_dialog_waiters *d, const struct lp_not
 static void fire_all(int end)
 {
 	int64_t t = now_ms();
-	for (size_t i = 0; i < dmap_size; i++)
-		for (const struct lp_dialog_waiters *d = dmap[i]; d; d = d->chain)
-			for (struct waiter *w = d->head; w; w = w->next) {
-				if (end)
-					w->deadline_ms = w->wake_ms = t;
-				fire(w);
-			}
+	IDMAP_EACH(&dmap, n)
+		for (struct waiter *w = DIALOG_WAITERS(n)->head; w; w = w->next) {
+			if (end)
+				w->deadline_ms = w->wake_ms = t;
+			fire(w);
+		}
 }
 
 static void note_add(const struct lp_note *in)

@@ -4,11 +4,13 @@
 #include "hub.h"
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dlist.h"
+#include "idmap.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -16,8 +18,7 @@
 #include "util.h"
 
 struct hub_chan {
-	int64_t dialog_id;
-	struct hub_chan *hnext;    /* hash bucket chain */
+	struct idmap_node node;    /* in `chans`; node.id: the dialog's id */
 	struct sub *subs;          /* admin and site subscribers */
 	struct sub *iter_next;     /* next member of a walk in progress */
 	uint32_t nsubs;
@@ -32,8 +33,8 @@ struct inbox_item {
 };
 
 static const struct hub_ops *hops;
-static struct hub_chan **buckets;
-static size_t nbuckets, nchans;
+static struct idmap chans = { .first = 1024 };
+#define CHAN(n) ((struct hub_chan *)((char *)(n) - offsetof(struct hub_chan, node)))
 static struct sub *inbox_subs, *inbox_iter_next;
 static size_t ninbox;
 static struct inbox_item *ib_head, *ib_tail;
@@ -78,38 +79,10 @@ void hub_event_unref(struct hub_event *ev)
 
 /* ---- channel table ------------------------------------------------------------ */
 
-static size_t bucket_of(int64_t id, size_t n)
-{
-	uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
-	return (size_t)(h >> 32) & (n - 1);
-}
-
-static void table_grow(void)
-{
-	size_t n = nbuckets ? nbuckets * 2 : 1024;
-	struct hub_chan **nb = xcalloc(n, sizeof(*nb));
-	for (size_t i = 0; i < nbuckets; i++) {
-		struct hub_chan *c = buckets[i], *next;
-		for (; c; c = next) {
-			next = c->hnext;
-			size_t b = bucket_of(c->dialog_id, n);
-			c->hnext = nb[b];
-			nb[b] = c;
-		}
-	}
-	free(buckets);
-	buckets = nb;
-	nbuckets = n;
-}
-
 static struct hub_chan *chan_find(int64_t id)
 {
-	if (!nbuckets)
-		return NULL;
-	for (struct hub_chan *c = buckets[bucket_of(id, nbuckets)]; c; c = c->hnext)
-		if (c->dialog_id == id)
-			return c;
-	return NULL;
+	struct idmap_node *n = idmap_find(&chans, id);
+	return n ? CHAN(n) : NULL;
 }
 
 static struct hub_chan *chan_get(int64_t id)
@@ -117,14 +90,9 @@ static struct hub_chan *chan_get(int64_t id)
 	struct hub_chan *c = chan_find(id);
 	if (c)
 		return c;
-	if (nchans >= nbuckets)
-		table_grow();
 	c = xcalloc(1, sizeof(*c));
-	c->dialog_id = id;
-	size_t b = bucket_of(id, nbuckets);
-	c->hnext = buckets[b];
-	buckets[b] = c;
-	nchans++;
+	c->node.id = id;
+	idmap_add(&chans, &c->node);
 	return c;
 }
 
@@ -133,17 +101,11 @@ static void chan_maybe_free(struct hub_chan *c)
 {
 	if (c->subs || c->query_running)
 		return;
-	size_t b = bucket_of(c->dialog_id, nbuckets);
-	struct hub_chan **pp = &buckets[b];
-	while (*pp && *pp != c)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = c->hnext;
-	nchans--;
+	idmap_remove(&chans, &c->node);
 	free(c);
 }
 
-size_t hub_chan_count(void) { return nchans; }
+size_t hub_chan_count(void) { return chans.count; }
 
 /* ---- subscribers -------------------------------------------------------------- */
 
@@ -357,7 +319,7 @@ static void replay_done(void *arg, PGresult *res)
 					continue;
 				if (!evs[i]) {
 					size_t len = (size_t)PQgetlength(res, i, 2);
-					evs[i] = hub_event_new(HEV_MSG, c->dialog_id, seq,
+					evs[i] = hub_event_new(HEV_MSG, c->node.id, seq,
 					                       xstrndup(PQgetvalue(res, i, 2), len), len, 0);
 					evs[i]->aud_all = (uint8_t)all;
 				}
@@ -401,7 +363,7 @@ static void replay_kick(struct hub_chan *c)
 	c->query_running = 1;
 	c->retry = 0;
 	char d[24], f[24];
-	snprintf(d, sizeof(d), "%lld", (long long)c->dialog_id);
+	snprintf(d, sizeof(d), "%lld", (long long)c->node.id);
 	snprintf(f, sizeof(f), "%lld", (long long)from);
 	const char *params[2] = { d, f };
 	pgfeed_query(replay_sql, 2, params, PGJOB_RETRY, replay_done, c);
@@ -412,21 +374,19 @@ static void janitor_cb(void *data)
 	if (!need_janitor)
 		return;
 	need_janitor = 0;
-	for (size_t i = 0; i < nbuckets; i++)
-		for (struct hub_chan *c = buckets[i]; c; c = c->hnext)
-			if (c->retry)
-				replay_kick(c);
+	IDMAP_EACH(&chans, n)
+		if (CHAN(n)->retry)
+			replay_kick(CHAN(n));
 }
 
 void hub_resync(void)
 {
-	for (size_t i = 0; i < nbuckets; i++) {
-		for (struct hub_chan *c = buckets[i]; c; c = c->hnext) {
-			for (struct sub *s = c->subs; s; s = s->next)
-				if (s->active)
-					cursor_replay_begin(&s->cur);
-			replay_kick(c);
-		}
+	IDMAP_EACH(&chans, n) {
+		struct hub_chan *c = CHAN(n);
+		for (struct sub *s = c->subs; s; s = s->next)
+			if (s->active)
+				cursor_replay_begin(&s->cur);
+		replay_kick(c);
 	}
 }
 
@@ -614,7 +574,6 @@ out:
 void hub_init(const struct hub_ops *ops)
 {
 	hops = ops;
-	table_grow();
 	loop_timer_init(&janitor, janitor_cb, NULL);
 	loop_timer_again(&janitor, 1.0);
 }
@@ -629,14 +588,7 @@ void hub_shutdown(void)
 		free(it);
 	}
 	ib_tail = NULL;
-	for (size_t i = 0; i < nbuckets; i++) {
-		while (buckets[i]) {
-			struct hub_chan *c = buckets[i];
-			buckets[i] = c->hnext;
-			free(c);
-		}
-	}
-	free(buckets);
-	buckets = NULL;
-	nbuckets = nchans = 0;
+	for (struct idmap_node *n; (n = idmap_take_any(&chans));)
+		free(CHAN(n));
+	idmap_free(&chans);
 }

@@ -22,6 +22,7 @@
 #include "url.h"
 #include "origin.h"
 #include "b64url.h"
+#include "idmap.h"
 #include "util.h"
 
 /* ---- utf8_valid / utf8_count ------------------------------------------------------------ */
@@ -443,6 +444,59 @@ START_TEST(origin_json_lists)
 	ck_assert(origin_allowed_json(NULL, "[\"https://shop.example\"]"));
 	ck_assert(!origin_allowed_json("https://shop.example\xed\xa0\x80", "[]"));
 	ck_assert(origin_allowed_json("https://shop.example", "[1, \"https://shop.example\"]"));
+}
+END_TEST
+
+/* ---- idmap ------------------------------------------------------------------------------ */
+
+struct idm_item {
+	struct idmap_node node;
+	int seen;
+};
+
+START_TEST(idmap_finds_adds_and_removes_through_growth)
+{
+	enum { N = 5000 };
+	struct idmap m = { .first = 4 };
+	struct idm_item *it = calloc(N, sizeof *it);
+	ck_assert_ptr_null(idmap_find(&m, 1));
+	ck_assert_ptr_null(idmap_take_any(&m));
+	for (int i = 0; i < N; i++) {
+		/* ids that collide in naive hashes: multiples of a power of two, and negatives */
+		it[i].node.id = (i % 2 ? -1 : 1) * (int64_t)i * 4096;
+		idmap_add(&m, &it[i].node);
+	}
+	ck_assert_uint_eq(m.count, N);
+	ck_assert_uint_ge(m.size, N); /* grew from 4 buckets, doubling */
+	for (int i = 0; i < N; i++)
+		ck_assert_ptr_eq(idmap_find(&m, it[i].node.id), &it[i].node);
+	ck_assert_ptr_null(idmap_find(&m, 4096 * 2 + 1));
+	for (int i = 0; i < N; i += 2)
+		idmap_remove(&m, &it[i].node);
+	idmap_remove(&m, &it[0].node); /* not in any more: nothing */
+	ck_assert_uint_eq(m.count, N / 2);
+	for (int i = 0; i < N; i++)
+		ck_assert_ptr_eq(idmap_find(&m, it[i].node.id), i % 2 ? &it[i].node : NULL);
+	size_t each = 0;
+	IDMAP_EACH(&m, n) {
+		((struct idm_item *)n)->seen++;
+		each++;
+	}
+	ck_assert_uint_eq(each, N / 2);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(it[i].seen, i % 2);
+	size_t taken = 0;
+	for (struct idmap_node *n; (n = idmap_take_any(&m));)
+		taken++;
+	ck_assert_uint_eq(taken, N / 2);
+	ck_assert_uint_eq(m.count, 0);
+	ck_assert_ptr_null(idmap_find(&m, it[1].node.id));
+	idmap_free(&m);
+	ck_assert_ptr_null(m.b);
+	idmap_add(&m, &it[1].node); /* usable again after idmap_free */
+	ck_assert_ptr_eq(idmap_find(&m, it[1].node.id), &it[1].node);
+	idmap_free(&m);
+	free(it);
 }
 END_TEST
 
@@ -1076,6 +1130,7 @@ static Suite *common_suite(void)
 					  text_names_greetings_emails, origin_normal_form, origin_malformed, origin_matching,
 					  origin_json_lists, query_basic, query_decoding, url_decoding_rule, b64url_codec));
 	check_case(s, "int64", CHECK_TESTS(int64_parses, int64_refuses));
+	check_case(s, "idmap", CHECK_TESTS(idmap_finds_adds_and_removes_through_growth));
 	TCase *conf = check_case(s, "config", CHECK_TESTS(config_reads_file, config_trailing_comments,
 							   config_each_file_key_lists_the_file,
 							   config_env_overrides_file_and_set_overrides_env,
