@@ -71,7 +71,7 @@ struct follower {
 static pthread_mutex_t lf_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct follower **lf_stack; /* idle threads, the most recent on top */
 static int lf_top;
-static int lf_leader;              /* a thread is in accept (or about to be) */
+static int lf_leader;              /* a thread leads: waits for a place in flight, or accepts */
 static pthread_t lf_leader_tid;
 static int lf_in_accept;           /* lf_leader_tid is in (or entering) accept() */
 static int lf_taken_over;          /* a thread that just finished accepts (take_over_accept) */
